@@ -1,0 +1,186 @@
+"""The front-line policy: answer, clarify or hand off. Pure: no I/O, no clock."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from bot.signals import asks_for_human, complains, is_greeting, is_thanks
+from bot.texts import BotTexts
+from channels.base import Choice
+from knowledge import Matcher, detect_language
+
+__all__ = ["Bot", "BotContext", "BotSettings", "Decision", "DecisionKind", "ScoredCandidate"]
+
+
+class DecisionKind(enum.StrEnum):
+    ANSWER = "answer"
+    CLARIFY = "clarify"
+    HANDOFF = "handoff"
+
+
+@dataclass(frozen=True, slots=True)
+class BotSettings:
+    """Thresholds are match scores on a 0–100 scale."""
+
+    answer_threshold: float = 80.0
+    clarify_threshold: float = 65.0
+    # An answer needs this lead over the runner-up, else the bot asks which one.
+    clarify_margin: float = 5.0
+    # Choices offered are the candidates within this distance of the best one.
+    clarify_spread: float = 15.0
+    max_choices: int = 3
+    # Hand off after this many messages in a row that the bot could not answer.
+    max_misses: int = 2
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.clarify_threshold <= self.answer_threshold <= 100:
+            raise ValueError("need 0 <= clarify_threshold <= answer_threshold <= 100")
+        if not 2 <= self.max_choices <= 5:
+            raise ValueError("max_choices must be between 2 and 5")
+        if self.max_misses < 1:
+            raise ValueError("max_misses must be at least 1")
+
+
+@dataclass(frozen=True, slots=True)
+class BotContext:
+    """What the bot needs to know of the conversation so far."""
+
+    consecutive_misses: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredCandidate:
+    id: str
+    score: float
+    question: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What the bot decided and why.
+
+    ``text`` and ``choices`` are what to send for an answer or a clarification;
+    a handoff's customer notice is written by the router, which knows the promised time.
+    """
+
+    kind: DecisionKind
+    reason: str
+    language: str
+    entry_id: str | None = None
+    text: str = ""
+    choices: tuple[Choice, ...] = ()
+    candidates: tuple[ScoredCandidate, ...] = field(default=())
+    urgent: bool = False
+
+    @property
+    def is_miss(self) -> bool:
+        """A reply that did not answer the customer's question."""
+        return self.kind is DecisionKind.CLARIFY
+
+
+class Bot:
+    """Decides what the front line does with one customer message."""
+
+    def __init__(
+        self,
+        *,
+        matcher: Matcher,
+        settings: BotSettings | None = None,
+        texts: BotTexts | None = None,
+    ) -> None:
+        self.matcher = matcher
+        self.settings = settings or BotSettings()
+        self.texts = texts or BotTexts()
+
+    def decide(
+        self, text: str, *, context: BotContext | None = None, choice: str | None = None
+    ) -> Decision:
+        """Decide on ``text``; ``choice`` is the entry id of a pressed clarification button."""
+        context = context or BotContext()
+        language = detect_language(text)
+        if choice is not None and (entry := self.matcher.entry(choice)) is not None:
+            return Decision(
+                kind=DecisionKind.ANSWER,
+                reason="choice",
+                language=language,
+                entry_id=entry.id,
+                text=entry.answer_for(language),
+            )
+        if not text.strip():
+            return self._handoff("empty_message", language, ())
+        if asks_for_human(text):
+            return self._handoff("asked_for_human", language, ())
+        candidates = tuple(
+            ScoredCandidate(id=c.entry_id, score=c.score, question=c.question)
+            for c in self.matcher.match(text, limit=max(self.settings.max_choices, 5))
+        )
+        if complains(text):
+            return self._handoff("complaint", language, candidates, urgent=True)
+        if is_greeting(text) or is_thanks(text):
+            phrase = self.texts.thanks if is_thanks(text) else self.texts.greeting
+            return Decision(
+                kind=DecisionKind.ANSWER,
+                reason="thanks" if is_thanks(text) else "greeting",
+                language=language,
+                text=BotTexts.pick(phrase, language),
+                candidates=candidates,
+            )
+        decision = self._from_candidates(language, candidates)
+        if decision.kind is not DecisionKind.ANSWER and (
+            context.consecutive_misses + 1 > self.settings.max_misses
+        ):
+            return self._handoff("repeated_misses", language, candidates)
+        return decision
+
+    def _from_candidates(self, language: str, candidates: tuple[ScoredCandidate, ...]) -> Decision:
+        s = self.settings
+        if not candidates or candidates[0].score < s.clarify_threshold:
+            return self._handoff("low_confidence", language, candidates)
+        best = candidates[0]
+        runner_up = candidates[1].score if len(candidates) > 1 else 0.0
+        if best.score >= s.answer_threshold and best.score - runner_up >= s.clarify_margin:
+            entry = self.matcher.entry(best.id)
+            assert entry is not None
+            return Decision(
+                kind=DecisionKind.ANSWER,
+                reason="match",
+                language=language,
+                entry_id=best.id,
+                text=entry.answer_for(language),
+                candidates=candidates,
+            )
+        close = [
+            c
+            for c in candidates
+            if c.score >= s.clarify_threshold and best.score - c.score <= s.clarify_spread
+        ][: s.max_choices]
+        choices = []
+        for candidate in close:
+            entry = self.matcher.entry(candidate.id)
+            assert entry is not None
+            choices.append(Choice(id=entry.id, label=entry.title_for(language)))
+        return Decision(
+            kind=DecisionKind.CLARIFY,
+            reason="close_candidates" if len(choices) > 1 else "below_answer_threshold",
+            language=language,
+            text=BotTexts.pick(self.texts.clarify, language),
+            choices=tuple(choices),
+            candidates=candidates,
+        )
+
+    @staticmethod
+    def _handoff(
+        reason: str,
+        language: str,
+        candidates: tuple[ScoredCandidate, ...],
+        *,
+        urgent: bool = False,
+    ) -> Decision:
+        return Decision(
+            kind=DecisionKind.HANDOFF,
+            reason=reason,
+            language=language,
+            candidates=candidates,
+            urgent=urgent,
+        )

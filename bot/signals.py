@@ -1,0 +1,181 @@
+"""What a customer's words say beyond the question: asks for a person, complains, greets."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+__all__ = ["asks_for_human", "complains", "is_greeting", "is_thanks"]
+
+# Phrases that ask for a person wherever they appear.
+_HUMAN_PHRASES = (
+    "转人工",
+    "人工客服",
+    "人工服务",
+    "找人工",
+    "真人",
+    "转接客服",
+    "找客服",
+    "联系客服",
+    "talk to a person",
+    "talk to a human",
+    "speak to a person",
+    "speak to a human",
+    "speak to someone",
+    "talk to someone",
+    "real person",
+    "human agent",
+    "live agent",
+    "customer service representative",
+    "talk to an agent",
+    "speak to an agent",
+    "connect me to an agent",
+)
+# Words that ask for a person only when they are (nearly) the whole message:
+# "客服" alone is a request, "客服几点上班" is a question about opening hours.
+_HUMAN_WORDS = ("人工", "客服", "agent", "human", "person", "operator", "representative")
+_REQUEST_FILLER = frozenset(
+    [
+        "我",
+        "要",
+        "找",
+        "想",
+        "请",
+        "转",
+        "接",
+        "联系",
+        "个",
+        "给",
+        "一",
+        "下",
+        "吧",
+        "呢",
+        "啊",
+        "please",
+        "pls",
+        "i",
+        "want",
+        "need",
+        "a",
+        "an",
+        "the",
+        "to",
+        "speak",
+        "talk",
+        "with",
+        "can",
+        "get",
+        "me",
+        "give",
+        "now",
+        "real",
+    ]
+)
+
+_COMPLAINT_WORDS = (
+    "投诉",
+    "差评",
+    "骗子",
+    "垃圾",
+    "太差",
+    "欺诈",
+    "12315",
+    "律师",
+    "曝光",
+    "气死",
+    "complaint",
+    "complain",
+    "lawyer",
+    "scam",
+    "fraud",
+    "unacceptable",
+    "ridiculous",
+    "worst",
+    "terrible",
+    "disgusting",
+    "furious",
+    "sue you",
+)
+_GREETINGS = frozenset(
+    [
+        "你好",
+        "您好",
+        "在吗",
+        "在不在",
+        "哈喽",
+        "嗨",
+        "hi",
+        "hello",
+        "hey",
+        "hiya",
+        "morning",
+        "早上好",
+        "晚上好",
+        "下午好",
+        "good",
+        "morning",
+        "good",
+        "afternoon",
+        "good",
+        "evening",
+        "anyone",
+        "there",
+    ]
+)
+_THANKS = frozenset(
+    [
+        "谢谢",
+        "多谢",
+        "感谢",
+        "谢啦",
+        "好的谢谢",
+        "thanks",
+        "thank",
+        "you",
+        "thx",
+        "ty",
+        "cheers",
+        "ok",
+        "thanks",
+    ]
+)
+_STRIP = re.compile(r"[\W_]+", re.UNICODE)
+
+
+def _fold(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).casefold().strip()
+
+
+def _bare(text: str) -> str:
+    return _STRIP.sub(" ", _fold(text)).strip()
+
+
+def asks_for_human(text: str) -> bool:
+    folded = _fold(text)
+    if any(phrase in folded for phrase in _HUMAN_PHRASES):
+        return True
+    bare = _bare(text)
+    for word in _HUMAN_WORDS:
+        if re.search(rf"(?<![a-z]){re.escape(word)}(?![a-z])", bare):
+            remainder = bare.replace(word, " ")
+            for filler in sorted(_REQUEST_FILLER, key=len, reverse=True):
+                if filler.isascii():
+                    remainder = re.sub(rf"(?<![a-z]){filler}(?![a-z])", " ", remainder)
+                else:
+                    remainder = remainder.replace(filler, " ")
+            if not remainder.strip():
+                return True
+    return False
+
+
+def complains(text: str) -> bool:
+    folded = _fold(text)
+    return any(word in folded for word in _COMPLAINT_WORDS)
+
+
+def is_greeting(text: str) -> bool:
+    return _bare(text) in _GREETINGS
+
+
+def is_thanks(text: str) -> bool:
+    return _bare(text) in _THANKS

@@ -1,0 +1,226 @@
+"""The envelopes every channel speaks, and the protocol a channel adapter implements.
+
+Standard library only: this module is the whole contract between transports
+(web chat, email, Telegram, ...) and the router. Channels never import the router;
+the router never sees a transport's own types.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Protocol, runtime_checkable
+
+__all__ = [
+    "Attachment",
+    "ChannelAdapter",
+    "ChannelAddress",
+    "ChannelHealth",
+    "Choice",
+    "DeliveryError",
+    "InboundHandler",
+    "InboundMessage",
+    "InboundReceipt",
+    "OutboundKind",
+    "OutboundMessage",
+    "PermanentDeliveryError",
+    "SenderIdentity",
+    "TransientDeliveryError",
+]
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValueError(message)
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelAddress:
+    """A storable reply route: enough to reach the customer again, hours later, from any node.
+
+    ``recipient_id`` is who receives (a visitor id, an email address, a chat id);
+    ``thread_id`` groups messages into one conversation where the channel has
+    threads (a web-chat session, an email thread root), else ``None``.
+    """
+
+    channel: str
+    recipient_id: str
+    thread_id: str | None = None
+
+    def __post_init__(self) -> None:
+        _require(bool(self.channel), "ChannelAddress.channel must not be empty")
+        _require(bool(self.recipient_id), "ChannelAddress.recipient_id must not be empty")
+
+    @property
+    def thread_key(self) -> str:
+        """The key the router uses to find the open conversation for this address."""
+        return self.thread_id or self.recipient_id
+
+
+@dataclass(frozen=True, slots=True)
+class SenderIdentity:
+    """Who wrote: an identity on one channel, which the router maps to a contact."""
+
+    channel: str
+    external_id: str
+    display_name: str | None = None
+    email: str | None = None
+
+    def __post_init__(self) -> None:
+        _require(bool(self.channel), "SenderIdentity.channel must not be empty")
+        _require(bool(self.external_id), "SenderIdentity.external_id must not be empty")
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file that came with a message; ``ref`` says where the channel stored its bytes."""
+
+    name: str
+    content_type: str
+    size: int
+    ref: str
+
+    def __post_init__(self) -> None:
+        _require(self.size >= 0, "Attachment.size must not be negative")
+
+
+def _frozen_mapping(value: Mapping[str, str]) -> Mapping[str, str]:
+    return MappingProxyType(dict(value))
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    """One customer message, whatever it arrived by.
+
+    ``external_id`` is the channel's own id for the message and the dedup key:
+    the same ``(channel, external_id)`` delivered twice is stored once.
+    ``text`` is what the customer wrote this time (quoted history removed where
+    the channel has it). ``extras`` holds the few channel details that matter
+    downstream, e.g. ``subject`` for email or ``choice`` for a pressed button.
+    """
+
+    external_id: str
+    address: ChannelAddress
+    sender: SenderIdentity
+    text: str
+    html: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+    sent_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    extras: Mapping[str, str] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        _require(bool(self.external_id), "InboundMessage.external_id must not be empty")
+        _require(
+            self.address.channel == self.sender.channel,
+            "InboundMessage.address and sender must be on the same channel",
+        )
+        _require(self.sent_at.tzinfo is not None, "InboundMessage.sent_at must be timezone-aware")
+        object.__setattr__(self, "extras", _frozen_mapping(self.extras))
+
+    @property
+    def channel(self) -> str:
+        return self.address.channel
+
+
+@dataclass(frozen=True, slots=True)
+class InboundReceipt:
+    """What the inbound handler tells the channel once ingest has committed."""
+
+    conversation_id: int
+    message_id: int
+    duplicate: bool = False
+
+
+InboundHandler = Callable[[InboundMessage], Awaitable[InboundReceipt]]
+
+
+class OutboundKind(enum.StrEnum):
+    """Why a message goes out; channels may render kinds differently."""
+
+    ANSWER = "answer"
+    CLARIFY = "clarify"
+    ACK = "ack"
+    AGENT = "agent"
+    SURVEY = "survey"
+    SYSTEM = "system"
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """A quick reply offered to the customer: ``id`` comes back in ``extras["choice"]``."""
+
+    id: str
+    label: str
+
+    def __post_init__(self) -> None:
+        _require(bool(self.id), "Choice.id must not be empty")
+        _require(bool(self.label), "Choice.label must not be empty")
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    """One reply to deliver.
+
+    ``idempotency_key`` is stable across retries of the same outbox row, so a
+    channel that can detect repeats (web chat, some APIs) never shows a reply twice.
+    """
+
+    address: ChannelAddress
+    conversation_id: int
+    text: str
+    kind: OutboundKind
+    idempotency_key: str
+    choices: tuple[Choice, ...] = ()
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def __post_init__(self) -> None:
+        _require(bool(self.idempotency_key), "OutboundMessage.idempotency_key must not be empty")
+        _require(bool(self.text) or bool(self.choices), "OutboundMessage needs text or choices")
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelHealth:
+    ok: bool
+    detail: str = ""
+
+
+class DeliveryError(Exception):
+    """A channel could not deliver an outbound message."""
+
+
+class TransientDeliveryError(DeliveryError):
+    """Worth retrying; ``retry_after`` (seconds) if the far side said when."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentDeliveryError(DeliveryError):
+    """Retrying cannot help (blocked, unknown recipient, rejected content)."""
+
+
+@runtime_checkable
+class ChannelAdapter(Protocol):
+    """What the router needs of a channel.
+
+    The adapter gets its inbound handler at ``start()`` and awaits it for every
+    message; it acknowledges to its source only after the handler returned.
+    It never touches the database or the bot.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    async def start(self, on_message: InboundHandler) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def send(self, outbound: OutboundMessage) -> None:
+        """Deliver, or raise TransientDeliveryError / PermanentDeliveryError."""
+        ...
+
+    def health(self) -> ChannelHealth: ...

@@ -1,0 +1,6 @@
+"""The web-chat channel: chat page, embeddable widget, visitor websockets."""
+
+from channels.webchat.channel import WebChatChannel, WebChatSettings
+from channels.webchat.tokens import VisitorTokens
+
+__all__ = ["VisitorTokens", "WebChatChannel", "WebChatSettings"]

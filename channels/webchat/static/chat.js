@@ -1,0 +1,163 @@
+// RelayDesk web chat. Everything the server sends is rendered as text, never as HTML.
+(function () {
+  "use strict";
+  var KEY = "relaydesk.chat";
+  var log = document.getElementById("log");
+  var statusEl = document.getElementById("status");
+  var notice = document.getElementById("notice");
+  var form = document.getElementById("composer");
+  var input = document.getElementById("text");
+  var WHO = { bot: "Assistant · 智能客服", agent: "Support team · 人工客服" };
+
+  var saved = {};
+  try { saved = JSON.parse(localStorage.getItem(KEY) || "{}") || {}; } catch (e) { saved = {}; }
+  var state = { token: saved.token || null, epoch: null, lastSeq: 0, maxChars: 4000 };
+  var pending = {};      // client_id -> {frame, el}: sent, not yet acknowledged
+  var shown = {};        // stream frame ids already rendered
+  var ws = null, retry = 0;
+
+  function save() {
+    try { localStorage.setItem(KEY, JSON.stringify({ token: state.token })); } catch (e) { /* private mode */ }
+  }
+
+  function newId() {
+    if (window.crypto && crypto.randomUUID) { return crypto.randomUUID(); }
+    return Date.now().toString(36) + Math.random().toString(36).slice(2, 12);
+  }
+
+  function setStatus(s, text) { statusEl.dataset.state = s; statusEl.textContent = text; }
+
+  function showNotice(text) {
+    notice.textContent = text;
+    notice.hidden = !text;
+  }
+
+  function bubble(author, text) {
+    var li = document.createElement("li");
+    li.className = "msg " + author;
+    if (WHO[author]) {
+      var who = document.createElement("span");
+      who.className = "who";
+      who.textContent = WHO[author];
+      li.appendChild(who);
+    }
+    li.appendChild(document.createTextNode(text));
+    log.appendChild(li);
+    log.scrollTop = log.scrollHeight;
+    return li;
+  }
+
+  function render(frame) {
+    if (shown[frame.id]) { return; }
+    shown[frame.id] = true;
+    if (frame.author === "customer" && frame.client_id && pending[frame.client_id]) {
+      var mine = pending[frame.client_id].el;
+      mine.classList.remove("pending", "failed");
+      return;
+    }
+    var li = bubble(frame.author, frame.text);
+    li.dataset.kind = frame.kind;
+    if (frame.choices && frame.choices.length) {
+      var box = document.createElement("div");
+      box.className = "choices";
+      frame.choices.forEach(function (choice) {
+        var b = document.createElement("button");
+        b.type = "button";
+        b.textContent = choice.label;
+        b.addEventListener("click", function () {
+          box.querySelectorAll("button").forEach(function (x) { x.disabled = true; });
+          submit({ type: "choice", choice_id: choice.id, label: choice.label }, choice.label);
+        });
+        box.appendChild(b);
+      });
+      li.appendChild(box);
+    }
+  }
+
+  function submit(frame, text) {
+    frame.client_id = newId();
+    var el = bubble("customer", text);
+    el.classList.add("pending");
+    pending[frame.client_id] = { frame: frame, el: el };
+    transmit(frame);
+  }
+
+  function transmit(frame) {
+    if (ws && ws.readyState === WebSocket.OPEN) { ws.send(JSON.stringify(frame)); }
+  }
+
+  function onFrame(frame) {
+    if (frame.type === "welcome") {
+      if (frame.epoch !== state.epoch) { state.lastSeq = 0; }
+      state.epoch = frame.epoch;
+      state.token = frame.visitor.token;
+      state.maxChars = frame.max_text_chars;
+      save();
+      retry = 0;
+      setStatus("online", "online");
+      showNotice("");
+      // Anything sent while offline goes again, under the same id: the server stores it once.
+      Object.keys(pending).forEach(function (id) { transmit(pending[id].frame); });
+      return;
+    }
+    if (typeof frame.seq === "number" && frame.type === "message") {
+      if (frame.seq <= state.lastSeq) { return; }
+      state.lastSeq = frame.seq;
+      render(frame);
+      return;
+    }
+    if (frame.type === "ack") {
+      var p = pending[frame.client_id];
+      if (p) { p.el.classList.remove("pending"); delete pending[frame.client_id]; }
+      return;
+    }
+    if (frame.type === "error") {
+      var failed = frame.client_id && pending[frame.client_id];
+      if (failed && frame.code !== "unavailable") {
+        failed.el.classList.remove("pending");
+        failed.el.classList.add("failed");
+        delete pending[frame.client_id];
+      }
+      showNotice(frame.message);
+    }
+  }
+
+  function connect() {
+    setStatus("connecting", "connecting…");
+    var scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    ws = new WebSocket(scheme + location.host + "/api/chat/ws");
+    ws.onopen = function () {
+      ws.send(JSON.stringify({ type: "hello", token: state.token, last_seq: state.lastSeq, epoch: state.epoch }));
+    };
+    ws.onmessage = function (event) {
+      var frame;
+      try { frame = JSON.parse(event.data); } catch (e) { return; }
+      onFrame(frame);
+    };
+    ws.onclose = function () {
+      setStatus("offline", "reconnecting…");
+      retry = Math.min(retry + 1, 6);
+      setTimeout(connect, Math.min(30000, 250 * Math.pow(2, retry)));
+    };
+  }
+
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var text = input.value.trim();
+    if (!text) { return; }
+    if (text.length > state.maxChars) {
+      showNotice("Messages are limited to " + state.maxChars + " characters.");
+      return;
+    }
+    input.value = "";
+    submit({ type: "message", text: text }, text);
+  });
+  input.addEventListener("keydown", function (event) {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      form.requestSubmit();
+    }
+  });
+
+  connect();
+})();

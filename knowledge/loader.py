@@ -1,0 +1,124 @@
+"""Load FAQ entries from YAML files.
+
+One file holds a list of entries::
+
+    - id: return-how
+      tags: [returns]
+      title: {zh: 如何退货, en: How to return an item}
+      questions:
+        zh: [怎么申请退货？, 我想退货]
+        en: [How do I return an item?]
+      answer:
+        zh: ...
+        en: ...
+
+``questions`` may also be a plain list and ``answer`` a plain string (taken as
+the answer for every language).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from knowledge.entries import FaqEntry, KnowledgeError
+
+__all__ = ["load_entries", "load_folder"]
+
+_DEFAULT_LANGUAGE = "en"
+
+
+def load_folder(path: Path) -> list[FaqEntry]:
+    """All entries of every ``*.yaml``/``*.yml`` file in ``path`` (or of the one file ``path``)."""
+    if path.is_file():
+        files = [path]
+    elif path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix in {".yaml", ".yml"})
+    else:
+        raise KnowledgeError(f"{path}: no such knowledge-base file or folder")
+    entries: list[FaqEntry] = []
+    seen: dict[str, Path] = {}
+    for file in files:
+        for entry in load_entries(file):
+            if entry.id in seen:
+                raise KnowledgeError(
+                    f"{file}: entry id {entry.id!r} is already used in {seen[entry.id]}"
+                )
+            seen[entry.id] = file
+            entries.append(entry)
+    return entries
+
+
+def load_entries(file: Path) -> list[FaqEntry]:
+    try:
+        document = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise KnowledgeError(f"{file}: not valid YAML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise KnowledgeError(f"{file}: not UTF-8: {exc}") from exc
+    if document is None:
+        return []
+    if not isinstance(document, list):
+        raise KnowledgeError(f"{file}: expected a list of entries at the top level")
+    return [_entry(file, index, raw) for index, raw in enumerate(document)]
+
+
+def _entry(file: Path, index: int, raw: Any) -> FaqEntry:
+    where = f"{file}: entry {index + 1}"
+    if not isinstance(raw, Mapping):
+        raise KnowledgeError(f"{where}: expected a mapping with id, questions and answer")
+    entry_id = raw.get("id")
+    if not isinstance(entry_id, str | int) or not str(entry_id).strip():
+        raise KnowledgeError(f"{where}: 'id' is missing")
+    where = f"{file}: entry {entry_id!r}"
+    questions = _questions(where, raw.get("questions"))
+    answers = _localised(where, "answer", raw.get("answer"))
+    titles = _localised(where, "title", raw["title"]) if "title" in raw else ()
+    tags = raw.get("tags") or []
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise KnowledgeError(f"{where}: 'tags' must be a list of strings")
+    try:
+        return FaqEntry(
+            id=str(entry_id).strip(),
+            questions=questions,
+            answers=answers,
+            titles=titles,
+            tags=tuple(tags),
+        )
+    except KnowledgeError as exc:
+        raise KnowledgeError(f"{where}: {exc}") from exc
+
+
+def _questions(where: str, raw: Any) -> tuple[str, ...]:
+    if isinstance(raw, Mapping):
+        groups: Iterable[Any] = raw.values()
+    elif isinstance(raw, list):
+        groups = [raw]
+    else:
+        raise KnowledgeError(
+            f"{where}: 'questions' must be a list or a mapping of language to list"
+        )
+    questions: list[str] = []
+    for group in groups:
+        if not isinstance(group, list) or not all(isinstance(q, str) for q in group):
+            raise KnowledgeError(f"{where}: every question must be a string")
+        questions.extend(q.strip() for q in group if q.strip())
+    if not questions:
+        raise KnowledgeError(f"{where}: 'questions' is empty")
+    return tuple(questions)
+
+
+def _localised(where: str, key: str, raw: Any) -> tuple[tuple[str, str], ...]:
+    if isinstance(raw, str) and raw.strip():
+        return ((_DEFAULT_LANGUAGE, raw.strip()),)
+    if isinstance(raw, Mapping) and raw:
+        pairs = []
+        for lang, text in raw.items():
+            if not isinstance(text, str) or not text.strip():
+                raise KnowledgeError(f"{where}: '{key}.{lang}' must be non-empty text")
+            pairs.append((str(lang), text.strip()))
+        return tuple(pairs)
+    raise KnowledgeError(f"{where}: '{key}' must be text or a mapping of language to text")

@@ -1,0 +1,238 @@
+"""The composition root: builds the world from the configuration, and tears it down.
+
+Nothing else constructs the database, the bot, the router or a concrete channel.
+Each resource has one cleanup context: what starts it also stops it, in reverse order.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from bot import Bot, BotSettings
+from channels.base import ChannelAdapter
+from channels.webchat import WebChatChannel, WebChatSettings
+from knowledge import Matcher, load_folder
+from router.config import Config
+from router.events import EventBus
+from router.handoff import HumanDesk, SlaPolicy
+from router.inbox import DATABASE, DESK, agent_routes, error_middleware
+from router.outbox import OutboxDispatcher, RetryPolicy
+from router.pipeline import Router
+from router.storage import Database
+
+__all__ = [
+    "BOT",
+    "CHANNELS",
+    "DISPATCHER",
+    "EVENTS",
+    "ROUTER",
+    "build_bot",
+    "create_app",
+    "load_secret",
+    "utc_now",
+]
+
+logger = logging.getLogger(__name__)
+
+BOT = web.AppKey("bot", Bot)
+EVENTS = web.AppKey("events", EventBus)
+ROUTER = web.AppKey("router", Router)
+DISPATCHER = web.AppKey("dispatcher", OutboxDispatcher)
+CHANNELS = web.AppKey("channels", dict[str, ChannelAdapter])
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def build_bot(config: Config) -> Bot:
+    """The knowledge base and the bot, from the config (also used by ``relaydesk kb``)."""
+    entries = load_folder(config.knowledge.path)
+    b = config.bot
+    return Bot(
+        matcher=Matcher(entries),
+        settings=BotSettings(
+            answer_threshold=b.answer_threshold,
+            clarify_threshold=b.clarify_threshold,
+            clarify_margin=b.clarify_margin,
+            clarify_spread=b.clarify_spread,
+            max_choices=b.max_choices,
+            max_misses=b.max_misses,
+        ),
+    )
+
+
+def load_secret(config: Config) -> bytes:
+    """The configured secret, else one generated once and kept in ``data_dir``."""
+    if config.server.secret_key:
+        return config.server.secret_key.encode()
+    path = config.server.data_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip().encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(32)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(key + "\n")
+    logger.info("generated a web-chat secret key in %s", path)
+    return key.encode()
+
+
+def create_app(
+    config: Config,
+    *,
+    extra_channels: Sequence[ChannelAdapter] = (),
+    clock: Callable[[], datetime] = utc_now,
+    database: Database | None = None,
+) -> web.Application:
+    """The whole service as one aiohttp application.
+
+    ``extra_channels`` adds channels beside the configured ones (tests use the
+    in-memory channel); ``database`` replaces the configured store (tests).
+    """
+    app = web.Application(middlewares=[error_middleware], client_max_size=1024**2)
+    channels: dict[str, ChannelAdapter] = {}
+    if config.channels.webchat.enabled:
+        wc = config.channels.webchat
+        webchat = WebChatChannel(
+            settings=WebChatSettings(
+                secret=load_secret(config),
+                max_text_chars=wc.max_text_chars,
+                burst=wc.rate_limit.burst,
+                per_minute=wc.rate_limit.per_minute,
+                token_ttl_seconds=wc.token_ttl_days * 86400,
+                history_frames=wc.history_frames,
+                title=wc.title,
+            )
+        )
+        channels[webchat.name] = webchat
+        app.add_routes(webchat.routes())
+
+        async def close_visitors(_: web.Application) -> None:
+            # Open websockets would hold up a graceful shutdown; clients reconnect.
+            await webchat.stop()
+
+        app.on_shutdown.append(close_visitors)
+    for channel in extra_channels:
+        channels[channel.name] = channel
+    app[CHANNELS] = channels
+    app[EVENTS] = EventBus()
+
+    async def storage(app: web.Application) -> AsyncIterator[None]:
+        db = database or Database(config.storage.url, echo=config.storage.echo)
+        if database is None and (db.is_sqlite or config.storage.auto_upgrade):
+            await db.upgrade()
+        app[DATABASE] = db
+        yield
+        if database is None:
+            await db.dispose()
+
+    async def core(app: web.Application) -> AsyncIterator[None]:
+        bot = build_bot(config)
+        logger.info("knowledge base: %d entries from %s", len(bot.matcher), config.knowledge.path)
+        o = config.outbox
+        dispatcher = OutboxDispatcher(
+            db=app[DATABASE],
+            channels=channels,
+            events=app[EVENTS],
+            policy=RetryPolicy(
+                max_attempts=o.max_attempts,
+                backoff_base=o.backoff_base_seconds,
+                backoff_max=o.backoff_max_seconds,
+                lease=o.lease_seconds,
+            ),
+            clock=clock,
+            poll_interval=o.poll_interval_seconds,
+            batch_size=o.batch_size,
+        )
+        sla = SlaPolicy.from_minutes(config.sla.first_response_minutes, config.sla.zone)
+        router = Router(
+            db=app[DATABASE],
+            bot=bot,
+            events=app[EVENTS],
+            sla=sla,
+            wake_outbox=dispatcher.wake,
+            clock=clock,
+        )
+        app[BOT] = bot
+        app[ROUTER] = router
+        app[DISPATCHER] = dispatcher
+        app[DESK] = HumanDesk(
+            db=app[DATABASE],
+            events=app[EVENTS],
+            texts=bot.texts,
+            wake_outbox=dispatcher.wake,
+            clock=clock,
+        )
+        dispatcher.start()
+        yield
+        await router.close()
+        await dispatcher.stop()
+
+    async def intake(app: web.Application) -> AsyncIterator[None]:
+        for channel in channels.values():
+            await channel.start(app[ROUTER].ingest)
+            logger.info("channel %s started", channel.name)
+        yield
+        for channel in reversed(channels.values()):
+            await channel.stop()
+            logger.info("channel %s stopped", channel.name)
+
+    app.cleanup_ctx.extend([storage, core, intake])
+    app.add_routes(
+        [
+            web.get("/", _home),
+            web.get("/healthz", _health),
+            web.get("/metrics", _metrics),
+            *agent_routes(),
+        ]
+    )
+    return app
+
+
+async def _home(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPFound("/chat")
+
+
+async def _health(request: web.Request) -> web.Response:
+    app = request.app
+    try:
+        async with app[DATABASE].read() as repo:
+            await repo.count_by_status()
+        database = "ok"
+    except Exception as exc:  # the check itself must answer, whatever broke
+        database = f"error: {type(exc).__name__}"
+    channels = {name: ch.health() for name, ch in app[CHANNELS].items()}
+    ok = database == "ok" and all(h.ok for h in channels.values())
+    return web.json_response(
+        {
+            "status": "ok" if ok else "degraded",
+            "database": database,
+            "channels": {n: {"ok": h.ok, "detail": h.detail} for n, h in channels.items()},
+        },
+        status=200 if ok else 503,
+    )
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    app = request.app
+    async with app[DATABASE].read() as repo:
+        conversations = await repo.count_by_status()
+        outbox = await repo.count_outbox_by_status()
+    lines = ["# TYPE relaydesk_conversations gauge"]
+    lines += [
+        f'relaydesk_conversations{{status="{s}"}} {n}' for s, n in sorted(conversations.items())
+    ]
+    lines.append("# TYPE relaydesk_outbox gauge")
+    lines += [f'relaydesk_outbox{{status="{s}"}} {n}' for s, n in sorted(outbox.items())]
+    lines.append("# TYPE relaydesk_replies_delivered_total counter")
+    lines.append(f"relaydesk_replies_delivered_total {app[DISPATCHER].delivered}")
+    lines.append("# TYPE relaydesk_events_published_total counter")
+    lines.append(f"relaydesk_events_published_total {app[EVENTS].published}")
+    return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")

@@ -1,0 +1,247 @@
+"""Configuration: ``config.yaml`` plus environment, validated into typed models.
+
+``load_config`` is the only code that reads the YAML file or the environment.
+Values may use ``${VAR}`` (required) and ``${VAR:-default}`` substitution; an
+invalid file raises ``ConfigError`` naming the key path and the reason, e.g.
+``channels.webchat.max_text_chars: must be an integer``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+__all__ = [
+    "BotConfig",
+    "ChannelsConfig",
+    "Config",
+    "ConfigError",
+    "KnowledgeConfig",
+    "OutboxConfig",
+    "ServerConfig",
+    "SlaConfig",
+    "StorageConfig",
+    "WebChatConfig",
+    "load_config",
+]
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message says where and why."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerConfig(_Model):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    # Signs web-chat visitor tokens. Empty: a random key is created once in data_dir.
+    secret_key: str = ""
+    data_dir: Path = Path("./data")
+    shutdown_timeout_seconds: float = Field(default=10.0, gt=0)
+
+
+class StorageConfig(_Model):
+    url: str = "sqlite+aiosqlite:///./relaydesk.db"
+    echo: bool = False
+    # Apply migrations on start-up. SQLite is always upgraded; PostgreSQL only when true.
+    auto_upgrade: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError(
+                "must start with sqlite+aiosqlite:// or postgresql+asyncpg:// (an async driver)"
+            )
+        return value
+
+
+class KnowledgeConfig(_Model):
+    path: Path = Path("./knowledge/demo")
+
+
+class BotConfig(_Model):
+    answer_threshold: float = Field(default=80.0, ge=0, le=100)
+    clarify_threshold: float = Field(default=65.0, ge=0, le=100)
+    clarify_margin: float = Field(default=5.0, ge=0, le=100)
+    clarify_spread: float = Field(default=15.0, ge=0, le=100)
+    max_choices: int = Field(default=3, ge=2, le=5)
+    max_misses: int = Field(default=2, ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> BotConfig:
+        if self.clarify_threshold > self.answer_threshold:
+            raise ValueError("clarify_threshold must not be above answer_threshold")
+        return self
+
+
+class SlaConfig(_Model):
+    timezone: str = "UTC"
+    # First-response promise per priority, in minutes.
+    first_response_minutes: dict[str, int] = Field(
+        default_factory=lambda: {"low": 240, "normal": 60, "high": 15, "urgent": 5}
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("first_response_minutes")
+    @classmethod
+    def _all_priorities(cls, value: dict[str, int]) -> dict[str, int]:
+        known = {"low", "normal", "high", "urgent"}
+        unknown = set(value) - known
+        if unknown:
+            raise ValueError(f"unknown priorities: {', '.join(sorted(unknown))}")
+        missing = known - set(value)
+        if missing:
+            raise ValueError(f"missing priorities: {', '.join(sorted(missing))}")
+        if any(minutes <= 0 for minutes in value.values()):
+            raise ValueError("every target must be a positive number of minutes")
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class OutboxConfig(_Model):
+    max_attempts: int = Field(default=6, ge=1)
+    backoff_base_seconds: float = Field(default=2.0, gt=0)
+    backoff_max_seconds: float = Field(default=600.0, gt=0)
+    # How long a claimed row stays reserved for the node that claimed it.
+    lease_seconds: float = Field(default=60.0, gt=0)
+    poll_interval_seconds: float = Field(default=1.0, gt=0)
+    batch_size: int = Field(default=50, ge=1)
+
+
+class RateLimitConfig(_Model):
+    burst: int = Field(default=5, ge=1)
+    per_minute: int = Field(default=30, ge=1)
+
+
+class WebChatConfig(_Model):
+    enabled: bool = True
+    max_text_chars: int = Field(default=4000, ge=1)
+    rate_limit: RateLimitConfig = RateLimitConfig()
+    token_ttl_days: int = Field(default=30, ge=1)
+    # Frames kept per visitor for reconnects and reloads.
+    history_frames: int = Field(default=200, ge=10)
+    title: str = "RelayDesk"
+
+
+class ChannelsConfig(_Model):
+    webchat: WebChatConfig = WebChatConfig()
+
+
+class Config(_Model):
+    server: ServerConfig = ServerConfig()
+    storage: StorageConfig = StorageConfig()
+    knowledge: KnowledgeConfig = KnowledgeConfig()
+    bot: BotConfig = BotConfig()
+    sla: SlaConfig = SlaConfig()
+    outbox: OutboxConfig = OutboxConfig()
+    channels: ChannelsConfig = ChannelsConfig()
+
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _substitute(value: Any, env: Mapping[str, str], path: str) -> Any:
+    if isinstance(value, str):
+
+        def replace(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in env and env[name] != "":
+                return env[name]
+            if default is not None:
+                return default
+            raise ConfigError(f"{path or '<root>'}: environment variable {name} is not set")
+
+        return _VAR.sub(replace, value)
+    if isinstance(value, dict):
+        return {k: _substitute(v, env, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, env, f"{path}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+_PLAIN_REASONS = {
+    "int_type": "must be an integer",
+    "int_parsing": "must be an integer",
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "string_type": "must be text",
+    "extra_forbidden": "is not a known option",
+    "missing": "is required",
+}
+
+
+def _explain(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        path = ".".join(str(part) for part in item["loc"]) or "<root>"
+        reason = _PLAIN_REASONS.get(item["type"], item["msg"])
+        if item["type"] == "value_error":
+            reason = str(item["msg"]).removeprefix("Value error, ")
+        lines.append(f"{path}: {reason}")
+    return "\n".join(lines)
+
+
+def _resolve_paths(config: Config, base: Path) -> Config:
+    def absolute(path: Path) -> Path:
+        return path if path.is_absolute() else (base / path).resolve()
+
+    url = config.storage.url
+    prefix = "sqlite+aiosqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+        url = prefix + str(absolute(Path(url.removeprefix(prefix))))
+    return config.model_copy(
+        update={
+            "server": config.server.model_copy(
+                update={"data_dir": absolute(config.server.data_dir)}
+            ),
+            "storage": config.storage.model_copy(update={"url": url}),
+            "knowledge": config.knowledge.model_copy(
+                update={"path": absolute(config.knowledge.path)}
+            ),
+        }
+    )
+
+
+def load_config(path: Path | str, *, env: Mapping[str, str] | None = None) -> Config:
+    """Read, substitute and validate ``path``. Relative paths in it are relative to its folder."""
+    path = Path(path)
+    env = os.environ if env is None else env
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: no such file") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections")
+    try:
+        config = Config.model_validate(_substitute(raw, env, ""))
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: invalid configuration\n{_explain(exc)}") from exc
+    return _resolve_paths(config, path.parent.resolve())

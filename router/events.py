@@ -1,0 +1,104 @@
+"""The event bus: what happened, for whoever is watching (agents' screens, web-chat pages).
+
+Events are published after the transaction that caused them committed. The
+in-process bus here serves one node; a PostgreSQL LISTEN/NOTIFY bus with the
+same interface carries them between nodes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+__all__ = [
+    "ConversationChanged",
+    "DeliveryFailed",
+    "Event",
+    "EventBus",
+    "MessageAdded",
+    "Subscription",
+]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageAdded:
+    conversation_id: int
+    message_id: int
+    author_kind: str
+    direction: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationChanged:
+    conversation_id: int
+    status: str
+    assignee_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryFailed:
+    conversation_id: int
+    outbox_id: int
+    error: str
+    dead: bool
+
+
+Event = MessageAdded | ConversationChanged | DeliveryFailed
+
+
+class Subscription:
+    """One subscriber's queue. A subscriber that falls far behind loses the oldest events
+    (and is told so by ``dropped``) rather than holding memory without bound."""
+
+    def __init__(self, maxsize: int) -> None:
+        self._queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=maxsize)
+        self.dropped = 0
+
+    def _offer(self, event: Event) -> None:
+        if self._queue.full():
+            self._queue.get_nowait()
+            self.dropped += 1
+        self._queue.put_nowait(event)
+
+    async def get(self) -> Event:
+        return await self._queue.get()
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Event]:
+        while True:
+            yield await self._queue.get()
+
+
+class EventBus:
+    """In-process publish/subscribe."""
+
+    def __init__(self, *, queue_size: int = 1000) -> None:
+        self._queue_size = queue_size
+        self._subscribers: set[Subscription] = set()
+        self.published = 0
+
+    async def publish(self, *events: Event) -> None:
+        for event in events:
+            self.published += 1
+            for subscription in tuple(self._subscribers):
+                subscription._offer(event)
+
+    @asynccontextmanager
+    async def subscribe(self) -> AsyncIterator[Subscription]:
+        subscription = Subscription(self._queue_size)
+        self._subscribers.add(subscription)
+        try:
+            yield subscription
+        finally:
+            self._subscribers.discard(subscription)
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscribers)

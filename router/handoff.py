@@ -1,0 +1,244 @@
+"""The human side: SLA promises, the queue, claims, replies, notes, resolution."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from bot import BotTexts
+from router.conversations import AuthorKind, ConversationStatus, Direction, Priority
+from router.events import ConversationChanged, Event, EventBus, MessageAdded
+from router.storage import (
+    Agent,
+    Contact,
+    Conversation,
+    Database,
+    Handoff,
+    Identity,
+    Message,
+    OutboxItem,
+    Repositories,
+)
+
+__all__ = [
+    "ConversationDetail",
+    "ConversationNotFound",
+    "DeskError",
+    "HumanDesk",
+    "NotYours",
+    "SlaPolicy",
+]
+
+logger = logging.getLogger(__name__)
+
+
+class DeskError(Exception):
+    """An agent action that cannot be done; ``code`` is stable for API clients."""
+
+    code = "conflict"
+
+
+class ConversationNotFound(DeskError):
+    code = "not_found"
+
+
+class NotYours(DeskError):
+    code = "not_assigned_to_you"
+
+
+class AlreadyClaimed(DeskError):
+    code = "already_claimed"
+
+
+class AlreadyResolved(DeskError):
+    code = "already_resolved"
+
+
+@dataclass(frozen=True, slots=True)
+class SlaPolicy:
+    """First-response promises per priority, and the desk's time zone for telling customers."""
+
+    first_response: Mapping[Priority, timedelta]
+    zone: ZoneInfo
+
+    def due(self, priority: Priority, now: datetime) -> datetime:
+        return now + self.first_response[priority]
+
+    @classmethod
+    def from_minutes(cls, minutes: Mapping[str, int], zone: ZoneInfo) -> SlaPolicy:
+        return cls(
+            first_response={Priority.parse(k): timedelta(minutes=v) for k, v in minutes.items()},
+            zone=zone,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationDetail:
+    """Everything an agent needs to answer without asking the customer to repeat themselves."""
+
+    conversation: Conversation
+    contact: Contact | None
+    identities: tuple[Identity, ...]
+    messages: tuple[Message, ...]
+    handoffs: tuple[Handoff, ...]
+    deliveries: tuple[OutboxItem, ...]
+    other_conversations: tuple[Conversation, ...]
+    agent_names: Mapping[int, str]
+
+
+class HumanDesk:
+    """Agent actions on conversations. Every change commits before its event is published."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        events: EventBus,
+        texts: BotTexts,
+        wake_outbox: Callable[[], None],
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._db = db
+        self._events = events
+        self._texts = texts
+        self._wake_outbox = wake_outbox
+        self._clock = clock
+
+    async def queue(
+        self, *, statuses: tuple[ConversationStatus, ...], assignee_id: int | None, limit: int
+    ) -> tuple[list[Conversation], dict[int, Message | None]]:
+        async with self._db.read() as repo:
+            conversations = await repo.list_conversations(
+                statuses=statuses, assignee_id=assignee_id, limit=limit
+            )
+            last = {c.id: await repo.last_message(c.id) for c in conversations}
+        return conversations, last
+
+    async def detail(self, conversation_id: int) -> ConversationDetail:
+        async with self._db.read() as repo:
+            conversation = await repo.conversation(conversation_id)
+            if conversation is None:
+                raise ConversationNotFound(f"no conversation {conversation_id}")
+            messages = await repo.messages(conversation_id)
+            others = [
+                c
+                for c in await repo.contact_conversations(conversation.contact_id)
+                if c.id != conversation_id
+            ]
+            agent_ids = {m.author_agent_id for m in messages if m.author_agent_id is not None}
+            if conversation.assignee_id is not None:
+                agent_ids.add(conversation.assignee_id)
+            return ConversationDetail(
+                conversation=conversation,
+                contact=await repo.contact(conversation.contact_id),
+                identities=tuple(await repo.identities(conversation.contact_id)),
+                messages=tuple(messages),
+                handoffs=tuple(await repo.handoffs(conversation_id)),
+                deliveries=tuple(await repo.outbox_for_conversation(conversation_id)),
+                other_conversations=tuple(others),
+                agent_names=await repo.agent_names(agent_ids),
+            )
+
+    async def claim(self, conversation_id: int, agent: Agent) -> Conversation:
+        """Take ownership. Of two agents claiming at once, exactly one wins."""
+        now = self._clock()
+        async with self._db.write() as repo:
+            won = await repo.claim(conversation_id, agent_id=agent.id, now=now)
+            conversation = await repo.conversation(conversation_id)
+        if conversation is None:
+            raise ConversationNotFound(f"no conversation {conversation_id}")
+        if not won:
+            if conversation.assignee_id == agent.id:
+                return conversation
+            if conversation.status is ConversationStatus.RESOLVED:
+                raise AlreadyResolved(f"conversation {conversation_id} is resolved")
+            raise AlreadyClaimed(f"conversation {conversation_id} is already claimed")
+        logger.info("conversation %s claimed by agent %s", conversation_id, agent.name)
+        await self._events.publish(
+            ConversationChanged(conversation_id, conversation.status.value, agent.id)
+        )
+        return conversation
+
+    async def reply(self, conversation_id: int, agent: Agent, text: str) -> Message:
+        """Send ``text`` to the customer through their channel; only the owner may."""
+        now = self._clock()
+        async with self._db.write() as repo:
+            conversation = await self._owned(repo, conversation_id, agent)
+            message = await repo.add_message(
+                conversation_id=conversation_id,
+                direction=Direction.OUT,
+                author_kind=AuthorKind.AGENT,
+                author_agent_id=agent.id,
+                kind="agent",
+                text=text,
+                channel=conversation.reply_to.channel,
+                now=now,
+            )
+            await repo.enqueue(message=message, address=conversation.reply_to, choices=(), now=now)
+            await repo.mark_first_response(conversation_id, now)
+        self._wake_outbox()
+        await self._events.publish(
+            MessageAdded(conversation_id, message.id, message.author_kind.value, "out")
+        )
+        return message
+
+    async def note(self, conversation_id: int, agent: Agent, text: str) -> Message:
+        """An internal note: seen by agents, never sent to the customer."""
+        now = self._clock()
+        async with self._db.write() as repo:
+            conversation = await repo.conversation(conversation_id)
+            if conversation is None:
+                raise ConversationNotFound(f"no conversation {conversation_id}")
+            message = await repo.add_message(
+                conversation_id=conversation_id,
+                direction=Direction.NOTE,
+                author_kind=AuthorKind.AGENT,
+                author_agent_id=agent.id,
+                kind="note",
+                text=text,
+                channel=conversation.reply_to.channel,
+                now=now,
+            )
+        await self._events.publish(MessageAdded(conversation_id, message.id, "agent", "note"))
+        return message
+
+    async def resolve(self, conversation_id: int, agent: Agent) -> Conversation:
+        """Close the conversation and tell the customer; their next message opens a new one."""
+        now = self._clock()
+        events: list[Event] = []
+        async with self._db.write() as repo:
+            conversation = await self._owned(repo, conversation_id, agent)
+            await repo.resolve(conversation_id, now)
+            message = await repo.add_message(
+                conversation_id=conversation_id,
+                direction=Direction.OUT,
+                author_kind=AuthorKind.SYSTEM,
+                kind="system",
+                text=BotTexts.pick(self._texts.resolved, conversation.language or "en"),
+                channel=conversation.reply_to.channel,
+                now=now,
+            )
+            await repo.enqueue(message=message, address=conversation.reply_to, choices=(), now=now)
+            resolved = await repo.conversation(conversation_id)
+            assert resolved is not None
+            events += [
+                MessageAdded(conversation_id, message.id, "system", "out"),
+                ConversationChanged(conversation_id, resolved.status.value, resolved.assignee_id),
+            ]
+        logger.info("conversation %s resolved by agent %s", conversation_id, agent.name)
+        self._wake_outbox()
+        await self._events.publish(*events)
+        return resolved
+
+    async def _owned(self, repo: Repositories, conversation_id: int, agent: Agent) -> Conversation:
+        conversation = await repo.conversation(conversation_id)
+        if conversation is None:
+            raise ConversationNotFound(f"no conversation {conversation_id}")
+        if conversation.status is ConversationStatus.RESOLVED:
+            raise AlreadyResolved(f"conversation {conversation_id} is resolved")
+        if conversation.assignee_id != agent.id:
+            raise NotYours(f"conversation {conversation_id} is not assigned to you; claim it first")
+        return conversation

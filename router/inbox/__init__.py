@@ -1,0 +1,5 @@
+"""The agents' inbox: the REST API (and, later, the web app)."""
+
+from router.inbox.api import DATABASE, DESK, agent_routes, error_middleware, hash_token
+
+__all__ = ["DATABASE", "DESK", "agent_routes", "error_middleware", "hash_token"]

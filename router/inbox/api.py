@@ -1,0 +1,323 @@
+"""The agent REST API under ``/api/agent/``.
+
+Token auth (``Authorization: Bearer …``; ``relaydesk agents add NAME`` prints a
+token). Errors always have one shape: ``{"error": {"code": ..., "message": ...}}``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from router.conversations import ConversationStatus
+from router.handoff import (
+    AlreadyClaimed,
+    AlreadyResolved,
+    ConversationDetail,
+    ConversationNotFound,
+    DeskError,
+    HumanDesk,
+    NotYours,
+)
+from router.storage import Agent, Conversation, Database, Message, OutboxItem
+
+__all__ = ["DATABASE", "DESK", "agent_routes", "error_middleware", "hash_token"]
+
+logger = logging.getLogger(__name__)
+
+DESK = web.AppKey("desk", HumanDesk)
+DATABASE = web.AppKey("database", Database)
+
+_MAX_REPLY_CHARS = 20_000
+_STATUS_FOR_ERROR: Mapping[type[DeskError], int] = {
+    ConversationNotFound: 404,
+    NotYours: 409,
+    AlreadyClaimed: 409,
+    AlreadyResolved: 409,
+}
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class ApiError(web.HTTPException):
+    """An HTTP error with our JSON body."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        self.status_code = status
+        super().__init__(
+            text=json.dumps({"error": {"code": code, "message": message}}),
+            content_type="application/json",
+        )
+
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+}
+
+
+@web.middleware
+async def error_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """API paths answer every error as JSON, and never with a stack trace."""
+    if not request.path.startswith("/api/"):
+        return await handler(request)
+    try:
+        return await handler(request)
+    except ApiError:
+        raise
+    except DeskError as exc:
+        raise ApiError(_STATUS_FOR_ERROR.get(type(exc), 409), exc.code, str(exc)) from exc
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = _HTTP_CODES.get(exc.status, "http_error")
+        raise ApiError(exc.status, code, exc.reason) from exc
+    except Exception as exc:
+        logger.exception("unhandled error on %s %s", request.method, request.path)
+        raise ApiError(500, "internal_error", "something went wrong on our side") from exc
+
+
+async def _agent(request: web.Request) -> Agent:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "unauthorized", "send 'Authorization: Bearer <agent token>'")
+    async with request.app[DATABASE].read() as repo:
+        agent = await repo.agent_by_token_hash(hash_token(token.strip()))
+    if agent is None or not agent.active:
+        raise ApiError(401, "unauthorized", "unknown or disabled agent token")
+    return agent
+
+
+def _conversation_id(request: web.Request) -> int:
+    raw = request.match_info["conversation_id"]
+    if not raw.isdigit() or len(raw) > 18:
+        raise ApiError(404, "not_found", f"no conversation {raw}")
+    return int(raw)
+
+
+async def _text_body(request: web.Request) -> str:
+    try:
+        body = await request.json()
+    except ValueError as exc:
+        raise ApiError(400, "invalid_json", "the body must be JSON") from exc
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_body", "the body must be a JSON object")
+    text = body.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise ApiError(400, "invalid_body", "'text' must be a non-empty string")
+    if len(text) > _MAX_REPLY_CHARS:
+        raise ApiError(400, "invalid_body", f"'text' is limited to {_MAX_REPLY_CHARS} characters")
+    return text.strip()
+
+
+def _time(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _summary(
+    conversation: Conversation, last: Message | None = None, names: Mapping[int, str] = {}
+) -> dict[str, Any]:
+    return {
+        "id": conversation.id,
+        "status": conversation.status.value,
+        "channel": conversation.channel,
+        "priority": conversation.priority.label,
+        "assignee": (
+            None
+            if conversation.assignee_id is None
+            else {
+                "id": conversation.assignee_id,
+                "name": names.get(conversation.assignee_id),
+            }
+        ),
+        "contact_id": conversation.contact_id,
+        "language": conversation.language,
+        "subject": conversation.subject,
+        "sla_due_at": _time(conversation.sla_due_at),
+        "created_at": _time(conversation.created_at),
+        "updated_at": _time(conversation.updated_at),
+        "handed_off_at": _time(conversation.handed_off_at),
+        "first_response_at": _time(conversation.first_response_at),
+        "resolved_at": _time(conversation.resolved_at),
+        "last_message": (
+            None
+            if last is None
+            else {
+                "author": last.author_kind.value,
+                "text": last.text[:200],
+                "at": _time(last.created_at),
+            }
+        ),
+    }
+
+
+def _delivery(item: OutboxItem) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "message_id": item.message_id,
+        "conversation_id": item.conversation_id,
+        "status": item.status,
+        "attempts": item.attempts,
+        "last_error": item.last_error,
+        "next_attempt_at": _time(item.next_attempt_at) if item.status == "pending" else None,
+        "sent_at": _time(item.sent_at),
+    }
+
+
+def _detail(detail: ConversationDetail) -> dict[str, Any]:
+    deliveries = {d.message_id: d for d in detail.deliveries}
+    names = detail.agent_names
+    contact = detail.contact
+    return {
+        **_summary(detail.conversation, None, names),
+        "contact": {
+            "id": detail.conversation.contact_id,
+            "display_name": contact.display_name if contact else None,
+            "email": contact.email if contact else None,
+            "identities": [
+                {"channel": i.channel, "external_id": i.external_id, "display_name": i.display_name}
+                for i in detail.identities
+            ],
+        },
+        "messages": [
+            {
+                "id": m.id,
+                "direction": m.direction.value,
+                "author": m.author_kind.value,
+                "agent": (
+                    None
+                    if m.author_agent_id is None
+                    else {"id": m.author_agent_id, "name": names.get(m.author_agent_id)}
+                ),
+                "kind": m.kind,
+                "text": m.text,
+                "entry_id": m.entry_id,
+                "choices": [{"id": c.id, "label": c.label} for c in m.choices],
+                "created_at": _time(m.created_at),
+                "delivery": _delivery(deliveries[m.id]) if m.id in deliveries else None,
+            }
+            for m in detail.messages
+        ],
+        "handoffs": [
+            {
+                "reason": h.reason,
+                "language": h.language,
+                "priority": h.priority.label,
+                "candidates": list(h.candidates),
+                "context": h.context,
+                "sla_due_at": _time(h.sla_due_at),
+                "created_at": _time(h.created_at),
+            }
+            for h in detail.handoffs
+        ],
+        "failed_deliveries": [_delivery(d) for d in detail.deliveries if d.status == "dead"],
+        "other_conversations": [_summary(c) for c in detail.other_conversations],
+    }
+
+
+_STATUS_SETS: Mapping[str, tuple[ConversationStatus, ...]] = {
+    "open": (ConversationStatus.QUEUED, ConversationStatus.ASSIGNED),
+    "all": tuple(ConversationStatus),
+    **{s.value: (s,) for s in ConversationStatus},
+}
+
+
+async def me(request: web.Request) -> web.Response:
+    agent = await _agent(request)
+    return web.json_response({"id": agent.id, "name": agent.name})
+
+
+async def list_conversations(request: web.Request) -> web.Response:
+    """``?status=queued|assigned|bot|resolved|open|all`` (default ``open``), ``&mine=true``."""
+    agent = await _agent(request)
+    status = request.query.get("status", "open")
+    if status not in _STATUS_SETS:
+        raise ApiError(400, "invalid_query", f"status must be one of {', '.join(_STATUS_SETS)}")
+    try:
+        limit = min(max(int(request.query.get("limit", "100")), 1), 500)
+    except ValueError as exc:
+        raise ApiError(400, "invalid_query", "limit must be an integer") from exc
+    mine = request.query.get("mine", "").lower() in ("1", "true", "yes")
+    desk = request.app[DESK]
+    conversations, last = await desk.queue(
+        statuses=_STATUS_SETS[status], assignee_id=agent.id if mine else None, limit=limit
+    )
+    async with request.app[DATABASE].read() as repo:
+        names = await repo.agent_names(c.assignee_id for c in conversations if c.assignee_id)
+    return web.json_response(
+        {"conversations": [_summary(c, last[c.id], names) for c in conversations]}
+    )
+
+
+async def get_conversation(request: web.Request) -> web.Response:
+    await _agent(request)
+    detail = await request.app[DESK].detail(_conversation_id(request))
+    return web.json_response(_detail(detail))
+
+
+async def claim(request: web.Request) -> web.Response:
+    agent = await _agent(request)
+    conversation = await request.app[DESK].claim(_conversation_id(request), agent)
+    return web.json_response(_summary(conversation, None, {agent.id: agent.name}))
+
+
+async def reply(request: web.Request) -> web.Response:
+    agent = await _agent(request)
+    text = await _text_body(request)
+    message = await request.app[DESK].reply(_conversation_id(request), agent, text)
+    return web.json_response({"message_id": message.id, "status": "queued"}, status=202)
+
+
+async def note(request: web.Request) -> web.Response:
+    agent = await _agent(request)
+    text = await _text_body(request)
+    message = await request.app[DESK].note(_conversation_id(request), agent, text)
+    return web.json_response({"message_id": message.id}, status=201)
+
+
+async def resolve(request: web.Request) -> web.Response:
+    agent = await _agent(request)
+    conversation = await request.app[DESK].resolve(_conversation_id(request), agent)
+    return web.json_response(_summary(conversation, None, {agent.id: agent.name}))
+
+
+async def deliveries(request: web.Request) -> web.Response:
+    """Replies by delivery status; ``?status=dead`` (default) lists what never got through."""
+    await _agent(request)
+    status = request.query.get("status", "dead")
+    if status not in ("pending", "sent", "dead"):
+        raise ApiError(400, "invalid_query", "status must be pending, sent or dead")
+    async with request.app[DATABASE].read() as repo:
+        items = await repo.outbox_by_status(status)
+    return web.json_response({"deliveries": [_delivery(i) for i in items]})
+
+
+def agent_routes() -> list[web.RouteDef]:
+    base = "/api/agent"
+    one = base + "/conversations/{conversation_id}"
+    return [
+        web.get(base + "/me", me),
+        web.get(base + "/conversations", list_conversations),
+        web.get(one, get_conversation),
+        web.post(one + "/claim", claim),
+        web.post(one + "/reply", reply),
+        web.post(one + "/notes", note),
+        web.post(one + "/resolve", resolve),
+        web.get(base + "/deliveries", deliveries),
+    ]

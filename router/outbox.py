@@ -1,0 +1,226 @@
+"""The outbox dispatcher: claim due replies, deliver them, retry with backoff, dead-letter.
+
+Every node may run one. Claiming reserves a row for ``lease_seconds`` (and,
+on PostgreSQL, skips rows another node has locked), so a node that dies
+mid-send only delays the reply: once the lease runs out another node sends it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from channels.base import (
+    ChannelAdapter,
+    OutboundKind,
+    OutboundMessage,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+)
+from router.events import DeliveryFailed, Event, EventBus
+from router.storage import Database, OutboxItem
+
+__all__ = ["OutboxDispatcher", "RetryPolicy"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    max_attempts: int = 6
+    backoff_base: float = 2.0
+    backoff_max: float = 600.0
+    lease: float = 60.0
+
+    def delay(self, attempts: int, retry_after: float | None) -> float:
+        """Seconds to wait after the ``attempts``-th failed attempt."""
+        delay = min(self.backoff_max, self.backoff_base * 2 ** max(attempts - 1, 0))
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        return delay
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    item: OutboxItem
+    error: str | None = None
+    retry_after: float | None = None
+    permanent: bool = False
+    # Not tried: an earlier reply to the same conversation failed first.
+    held_back: bool = False
+
+
+class OutboxDispatcher:
+    """Delivers outbox rows through the channel registry."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        channels: Mapping[str, ChannelAdapter],
+        events: EventBus,
+        policy: RetryPolicy,
+        clock: Callable[[], datetime],
+        poll_interval: float = 1.0,
+        batch_size: int = 50,
+    ) -> None:
+        self._db = db
+        self._channels = channels
+        self._events = events
+        self._policy = policy
+        self._clock = clock
+        self._poll_interval = poll_interval
+        self._batch_size = batch_size
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self.delivered = 0
+
+    def wake(self) -> None:
+        """Something new is in the outbox: look now instead of at the next poll."""
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="outbox-dispatcher")
+
+    async def stop(self) -> None:
+        """Finish the round in progress, then stop."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                handled = await self.deliver_due()
+            except Exception:
+                logger.exception("outbox round failed; retrying after the poll interval")
+                handled = 0
+            if handled >= self._batch_size:
+                continue  # more may be waiting
+            try:
+                timeout = await self._until_next_due()
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            except TimeoutError:
+                pass
+            except Exception:
+                logger.exception("outbox wait failed")
+                await asyncio.sleep(self._poll_interval)
+
+    async def _until_next_due(self) -> float:
+        async with self._db.read() as repo:
+            due = await repo.next_due()
+        if due is None:
+            return self._poll_interval
+        seconds = (due - self._clock()).total_seconds()
+        return min(self._poll_interval, max(seconds, 0.0))
+
+    async def deliver_due(self) -> int:
+        """Deliver every row due now; returns how many were tried."""
+        now = self._clock()
+        async with self._db.write() as repo:
+            items = await repo.claim_due(
+                now=now,
+                lease_until=now + timedelta(seconds=self._policy.lease),
+                limit=self._batch_size,
+            )
+        if not items:
+            return 0
+        # Replies to one conversation go out in order; conversations go in parallel.
+        by_conversation: dict[int, list[OutboxItem]] = defaultdict(list)
+        for item in items:
+            by_conversation[item.conversation_id].append(item)
+        results = await asyncio.gather(
+            *(self._deliver_in_order(batch) for batch in by_conversation.values())
+        )
+        await self._record([outcome for batch in results for outcome in batch])
+        return len(items)
+
+    async def _deliver_in_order(self, items: list[OutboxItem]) -> list[_Outcome]:
+        outcomes = []
+        for index, item in enumerate(items):
+            outcome = await self._deliver(item)
+            outcomes.append(outcome)
+            if outcome.error is not None:
+                # Keep the order: what follows waits for this one to get through.
+                outcomes.extend(_Outcome(later, held_back=True) for later in items[index + 1 :])
+                break
+        return outcomes
+
+    async def _deliver(self, item: OutboxItem) -> _Outcome:
+        channel = self._channels.get(item.address.channel)
+        if channel is None:
+            return _Outcome(item, error=f"channel {item.address.channel!r} is not running here")
+        outbound = OutboundMessage(
+            address=item.address,
+            conversation_id=item.conversation_id,
+            text=item.text,
+            kind=OutboundKind(item.kind),
+            idempotency_key=item.idempotency_key,
+            choices=item.choices,
+            created_at=item.created_at,
+        )
+        try:
+            await channel.send(outbound)
+        except TransientDeliveryError as exc:
+            return _Outcome(item, error=f"transient: {exc}", retry_after=exc.retry_after)
+        except PermanentDeliveryError as exc:
+            return _Outcome(item, error=f"permanent: {exc}", permanent=True)
+        except Exception as exc:
+            logger.exception(
+                "conversation %s: channel %s raised an unexpected error",
+                item.conversation_id,
+                item.address.channel,
+            )
+            return _Outcome(item, error=f"unexpected: {type(exc).__name__}: {exc}")
+        return _Outcome(item)
+
+    async def _record(self, outcomes: list[_Outcome]) -> None:
+        now = self._clock()
+        events: list[Event] = []
+        async with self._db.write() as repo:
+            for outcome in outcomes:
+                item = outcome.item
+                if outcome.held_back:
+                    await repo.release(
+                        item.id, next_attempt_at=now + timedelta(seconds=self._policy.backoff_base)
+                    )
+                    continue
+                if outcome.error is None:
+                    await repo.mark_sent(item.id, now)
+                    self.delivered += 1
+                    continue
+                dead = outcome.permanent or item.attempts >= self._policy.max_attempts
+                if dead:
+                    await repo.mark_dead(item.id, error=outcome.error)
+                    logger.error(
+                        "conversation %s: reply %s dead after %s attempts: %s",
+                        item.conversation_id,
+                        item.id,
+                        item.attempts,
+                        outcome.error,
+                    )
+                else:
+                    delay = self._policy.delay(item.attempts, outcome.retry_after)
+                    await repo.mark_retry(
+                        item.id,
+                        error=outcome.error,
+                        next_attempt_at=now + timedelta(seconds=delay),
+                    )
+                    logger.warning(
+                        "conversation %s: reply %s attempt %s failed (%s); retry in %.1fs",
+                        item.conversation_id,
+                        item.id,
+                        item.attempts,
+                        outcome.error,
+                        delay,
+                    )
+                events.append(DeliveryFailed(item.conversation_id, item.id, outcome.error, dead))
+        await self._events.publish(*events)

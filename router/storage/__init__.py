@@ -1,0 +1,25 @@
+"""Storage: ORM rows stay in here; repositories hand out records."""
+
+from router.storage.db import Database
+from router.storage.records import (
+    Agent,
+    Contact,
+    Conversation,
+    Handoff,
+    Identity,
+    Message,
+    OutboxItem,
+)
+from router.storage.repositories import Repositories
+
+__all__ = [
+    "Agent",
+    "Contact",
+    "Conversation",
+    "Database",
+    "Handoff",
+    "Identity",
+    "Message",
+    "OutboxItem",
+    "Repositories",
+]

@@ -1,0 +1,111 @@
+"""What repositories hand out: plain frozen dataclasses, never ORM rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from channels.base import ChannelAddress, Choice
+from router.conversations import AuthorKind, ConversationStatus, Direction, Priority
+
+__all__ = [
+    "Agent",
+    "Contact",
+    "Conversation",
+    "Handoff",
+    "Identity",
+    "Message",
+    "OutboxItem",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    id: int
+    display_name: str | None
+    email: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    channel: str
+    external_id: str
+    display_name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Agent:
+    id: int
+    name: str
+    active: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    id: int
+    contact_id: int
+    channel: str
+    thread_key: str
+    reply_to: ChannelAddress
+    status: ConversationStatus
+    priority: Priority
+    assignee_id: int | None
+    language: str | None
+    subject: str | None
+    bot_misses: int
+    sla_due_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    handed_off_at: datetime | None
+    first_response_at: datetime | None
+    resolved_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    id: int
+    conversation_id: int
+    direction: Direction
+    author_kind: AuthorKind
+    author_agent_id: int | None
+    kind: str | None
+    text: str
+    channel: str
+    external_id: str | None
+    entry_id: str | None
+    choices: tuple[Choice, ...]
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Handoff:
+    id: int
+    conversation_id: int
+    reason: str
+    language: str | None
+    priority: Priority
+    candidates: tuple[dict[str, Any], ...]
+    context: dict[str, Any]
+    sla_due_at: datetime
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    id: int
+    conversation_id: int
+    message_id: int
+    idempotency_key: str
+    address: ChannelAddress
+    kind: str
+    text: str
+    choices: tuple[Choice, ...]
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    created_at: datetime
+    sent_at: datetime | None
