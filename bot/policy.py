@@ -26,7 +26,7 @@ class BotSettings:
     answer_threshold: float = 80.0
     clarify_threshold: float = 65.0
     # An answer needs this lead over the runner-up, else the bot asks which one.
-    clarify_margin: float = 5.0
+    clarify_margin: float = 8.0
     # Choices offered are the candidates within this distance of the best one.
     clarify_spread: float = 15.0
     max_choices: int = 3
@@ -109,12 +109,13 @@ class Bot:
             )
         if not text.strip():
             return self._handoff("empty_message", language, ())
-        if asks_for_human(text):
-            return self._handoff("asked_for_human", language, ())
         candidates = tuple(
             ScoredCandidate(id=c.entry_id, score=c.score, question=c.question)
             for c in self.matcher.match(text, limit=max(self.settings.max_choices, 5))
         )
+        # Candidates go with every handoff: the agent sees what the bot considered.
+        if asks_for_human(text):
+            return self._handoff("asked_for_human", language, candidates)
         if complains(text):
             return self._handoff("complaint", language, candidates, urgent=True)
         if is_greeting(text) or is_thanks(text):

@@ -1,0 +1,58 @@
+"""Fixtures shared by every test: a database on each backend, the running service."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from router.storage import Database
+from tests.support.service import IN_CI, Service, running_service
+
+PG_URL = os.environ.get("RELAYDESK_TEST_PG_URL", "")
+BACKENDS = ["sqlite", "postgres"] if (PG_URL or IN_CI) else ["sqlite"]
+
+
+@pytest.fixture(params=BACKENDS)
+async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    """A migrated, empty database: SQLite always, PostgreSQL too when RELAYDESK_TEST_PG_URL is set."""
+    if request.param == "sqlite":
+        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'test.db'}")
+        await db.upgrade()
+        yield db
+        await db.dispose()
+        return
+    if not PG_URL:
+        pytest.fail("CI=true but RELAYDESK_TEST_PG_URL is not set: PostgreSQL tests cannot run")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_async_engine(PG_URL)
+    async with admin.begin() as connection:
+        await connection.execute(text(f"CREATE SCHEMA {schema}"))
+    db = Database(PG_URL, connect_args={"server_settings": {"search_path": schema}})
+    try:
+        await db.upgrade()
+        yield db
+    finally:
+        await db.dispose()
+        async with admin.begin() as connection:
+            await connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        await admin.dispose()
+
+
+@pytest.fixture
+async def service(database: Database, tmp_path: Path) -> AsyncIterator[Service]:
+    """The whole service on a loopback port, on each database backend."""
+    async with running_service(tmp_path, database=database) as running:
+        yield running
+
+
+@pytest.fixture
+async def sqlite_service(tmp_path: Path) -> AsyncIterator[Service]:
+    """The whole service exactly as `relaydesk serve` builds it, on its own SQLite file."""
+    async with running_service(tmp_path) as running:
+        yield running

@@ -1,0 +1,113 @@
+"""The real service on a loopback port, with helpers for the agent API."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from aiohttp.test_utils import TestClient, TestServer
+
+from channels.memory import MemoryChannel
+from router.app import DISPATCHER, EVENTS, ROUTER, create_app, utc_now
+from router.config import Config, load_config
+from router.inbox import DATABASE, hash_token
+from router.storage import Database
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO_KB = ROOT / "knowledge" / "demo"
+SHARED = ROOT.parent / "shared"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def make_config(tmp_path: Path, overrides: Mapping[str, Any] | None = None) -> Config:
+    """A config for tests: its own SQLite file and data dir, the demo KB, fast retries."""
+    raw: dict[str, Any] = {
+        "server": {"data_dir": str(tmp_path / "data"), "secret_key": secrets.token_hex(16)},
+        "storage": {"url": f"sqlite+aiosqlite:///{tmp_path / 'relaydesk.db'}"},
+        "knowledge": {"path": str(DEMO_KB)},
+        "outbox": {
+            "poll_interval_seconds": 0.05,
+            "backoff_base_seconds": 0.01,
+            "backoff_max_seconds": 0.05,
+            "max_attempts": 3,
+        },
+        # Tests type faster than people; the rate-limit test sets its own.
+        "channels": {"webchat": {"rate_limit": {"burst": 50, "per_minute": 600}}},
+    }
+    raw = _merge(raw, overrides or {})
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    return load_config(path)
+
+
+@dataclass
+class Service:
+    client: TestClient[Any, Any]
+    config: Config
+    memory: MemoryChannel
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def app(self) -> Any:
+        return self.client.app
+
+    @property
+    def db(self) -> Database:
+        return self.app[DATABASE]
+
+    @property
+    def router(self) -> Any:
+        return self.app[ROUTER]
+
+    @property
+    def dispatcher(self) -> Any:
+        return self.app[DISPATCHER]
+
+    @property
+    def events(self) -> Any:
+        return self.app[EVENTS]
+
+    async def add_agent(self, name: str) -> str:
+        token = secrets.token_urlsafe(24)
+        async with self.db.write() as repo:
+            await repo.add_agent(name=name, token_hash=hash_token(token), now=utc_now())
+        self.tokens[name] = token
+        return token
+
+    async def api(
+        self, agent: str | None, method: str, path: str, json: Any = None
+    ) -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {self.tokens[agent]}"} if agent else {}
+        async with self.client.request(method, path, json=json, headers=headers) as response:
+            body = await response.json()
+            return response.status, body
+
+
+@asynccontextmanager
+async def running_service(
+    tmp_path: Path,
+    *,
+    database: Database | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> AsyncIterator[Service]:
+    config = make_config(tmp_path, overrides)
+    memory = MemoryChannel()
+    app = create_app(config, extra_channels=[memory], database=database)
+    async with TestServer(app, host="127.0.0.1", port=0) as server, TestClient(server) as client:
+        yield Service(client=client, config=config, memory=memory)
