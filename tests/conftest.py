@@ -20,7 +20,7 @@ BACKENDS = ["sqlite", "postgres"] if (PG_URL or IN_CI) else ["sqlite"]
 
 @pytest.fixture(params=BACKENDS)
 async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    """A migrated, empty database: SQLite always, PostgreSQL too when RELAYDESK_TEST_PG_URL is set."""
+    """A migrated, empty database: SQLite, and PostgreSQL when RELAYDESK_TEST_PG_URL is set."""
     if request.param == "sqlite":
         db = Database(f"sqlite+aiosqlite:///{tmp_path / 'test.db'}")
         await db.upgrade()

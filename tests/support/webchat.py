@@ -83,7 +83,7 @@ class Visitor:
         return frame
 
     async def wait_for(self, predicate: Callable[[Frame], bool], *, within: float = 5.0) -> Frame:
-        """The first unread frame matching ``predicate``; earlier non-matching frames stay unread."""
+        """The first unread frame matching ``predicate``; frames passed over stay unread."""
         for index, frame in enumerate(self._unread):
             if predicate(frame):
                 del self._unread[index]
@@ -96,7 +96,7 @@ class Visitor:
                 self._unread.append(frame)
 
     async def reply(self, *, within: float = 5.0) -> Frame:
-        """The next message from our side (bot, agent or system); an error frame fails the test."""
+        """The next message from our side (bot, agent or system); an error frame fails."""
         frame = await self.wait_for(
             lambda f: (
                 f.get("type") == "error"
