@@ -19,6 +19,7 @@ __all__ = [
     "Event",
     "EventBus",
     "MessageAdded",
+    "MessageDelivered",
     "Subscription",
 ]
 
@@ -41,6 +42,13 @@ class ConversationChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class MessageDelivered:
+    conversation_id: int
+    outbox_id: int
+    message_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class DeliveryFailed:
     conversation_id: int
     outbox_id: int
@@ -48,7 +56,7 @@ class DeliveryFailed:
     dead: bool
 
 
-Event = MessageAdded | ConversationChanged | DeliveryFailed
+Event = MessageAdded | ConversationChanged | MessageDelivered | DeliveryFailed
 
 
 class Subscription:

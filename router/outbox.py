@@ -21,7 +21,7 @@ from channels.base import (
     PermanentDeliveryError,
     TransientDeliveryError,
 )
-from router.events import DeliveryFailed, Event, EventBus
+from router.events import DeliveryFailed, Event, EventBus, MessageDelivered
 from router.storage import Database, OutboxItem
 
 __all__ = ["OutboxDispatcher", "RetryPolicy"]
@@ -196,6 +196,7 @@ class OutboxDispatcher:
                 if outcome.error is None:
                     await repo.mark_sent(item.id, now)
                     self.delivered += 1
+                    events.append(MessageDelivered(item.conversation_id, item.id, item.message_id))
                     continue
                 dead = outcome.permanent or item.attempts >= self._policy.max_attempts
                 if dead:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 from collections.abc import AsyncIterator, Mapping
@@ -16,6 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from channels.memory import MemoryChannel
 from router.app import DISPATCHER, EVENTS, ROUTER, create_app, utc_now
 from router.config import Config, load_config
+from router.events import MessageDelivered
 from router.inbox import DATABASE, hash_token
 from router.storage import Database
 
@@ -82,6 +84,17 @@ class Service:
     @property
     def events(self) -> Any:
         return self.app[EVENTS]
+
+    @asynccontextmanager
+    async def delivered(self, count: int, *, within: float = 5.0) -> AsyncIterator[None]:
+        """Leaves the block only once ``count`` replies sent inside it were delivered."""
+        async with self.events.subscribe() as events:
+            yield
+            seen = 0
+            async with asyncio.timeout(within):
+                while seen < count:
+                    if isinstance(await events.get(), MessageDelivered):
+                        seen += 1
 
     async def add_agent(self, name: str) -> str:
         token = secrets.token_urlsafe(24)
