@@ -1,0 +1,78 @@
+"""The shipped demo knowledge base and its loader."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from knowledge import KnowledgeError, Matcher, detect_language, load_folder, normalise
+from tests.support.service import DEMO_KB
+
+
+def test_the_demo_kb_covers_the_desk_in_both_languages() -> None:
+    entries = load_folder(DEMO_KB)
+    assert len(entries) >= 30
+    for entry in entries:
+        zh = [q for q in entry.questions if detect_language(q) == "zh"]
+        en = [q for q in entry.questions if detect_language(q) == "en"]
+        assert len(zh) >= 3 and len(en) >= 3, entry.id
+        assert {lang for lang, _ in entry.answers} == {"zh", "en"}, entry.id
+    ids = {e.id for e in entries}
+    for topic in (
+        "return-how",
+        "refund-time",
+        "warranty-terms",
+        "repair-booking",
+        "installation",
+        "delivery-time",
+        "order-tracking",
+        "change-address",
+        "cancel-order",
+        "invoice",
+        "payment-failed",
+        "damaged-parcel",
+        "spare-parts",
+    ):
+        assert topic in ids
+
+
+@pytest.mark.parametrize(
+    ("question", "entry"),
+    [
+        ("怎么申请退货？", "return-how"),
+        ("How do I return an item?", "return-how"),
+        ("退款多久到账", "refund-time"),
+        ("When will my refund arrive?", "refund-time"),
+        ("地址填错了，能改吗", "change-address"),
+        ("I entered the wrong address", "change-address"),
+        ("快递到哪了", "order-tracking"),
+        ("ＨＯＷ ＬＯＮＧ ＩＳ ＴＨＥ ＷＡＲＲＡＮＴＹ？", "warranty-terms"),
+    ],
+)
+def test_questions_find_their_entry(question: str, entry: str) -> None:
+    matcher = Matcher(load_folder(DEMO_KB))
+    assert matcher.match(question)[0].entry_id == entry
+
+
+def test_normalisation_folds_width_case_and_filler() -> None:
+    assert normalise("请问，怎么申请退货？") == normalise("申请退货")
+    assert normalise("Hello, HOW do I return ITEMS?") == "return item"
+    assert normalise("") == "" and normalise("？！…") == ""
+
+
+def test_a_broken_file_is_refused_with_its_name_and_entry(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text("- id: ok\n  questions: [q]\n  answer: a\n")
+    (tmp_path / "b.yaml").write_text("- id: broken\n  questions: []\n  answer: a\n")
+    with pytest.raises(KnowledgeError, match=r"b\.yaml: entry 'broken': 'questions' is empty"):
+        load_folder(tmp_path)
+    (tmp_path / "b.yaml").write_text("- id: ok\n  questions: [q2]\n  answer: a\n")
+    with pytest.raises(KnowledgeError, match=r"b\.yaml: entry id 'ok' is already used"):
+        load_folder(tmp_path)
+    (tmp_path / "b.yaml").write_text("- id: x\n  questions: [q\n")
+    with pytest.raises(KnowledgeError, match=r"b\.yaml: not valid YAML"):
+        load_folder(tmp_path)
+
+
+def test_an_empty_knowledge_base_matches_nothing() -> None:
+    assert Matcher([]).match("anything") == []

@@ -1,0 +1,75 @@
+"""The agent API's edges: authentication, unknown ids, bad bodies, one error shape."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.service import Service
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic abc"}, {"Authorization": ""}],
+)
+async def test_missing_or_wrong_tokens_get_401(
+    sqlite_service: Service, headers: dict[str, str]
+) -> None:
+    async with sqlite_service.client.get("/api/agent/conversations", headers=headers) as response:
+        assert response.status == 401
+        body = await response.json()
+    assert body["error"]["code"] == "unauthorized" and body["error"]["message"]
+
+
+async def test_unknown_ids_get_404_in_the_error_shape(sqlite_service: Service) -> None:
+    await sqlite_service.add_agent("ana")
+    for method, path in [
+        ("GET", "/api/agent/conversations/999"),
+        ("POST", "/api/agent/conversations/999/claim"),
+        ("GET", "/api/agent/conversations/not-a-number"),
+        ("GET", "/api/agent/nothing-here"),
+    ]:
+        status, body = await sqlite_service.api("ana", method, path)
+        assert status == 404, path
+        assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}
+
+
+async def test_bad_bodies_and_queries_get_400(sqlite_service: Service) -> None:
+    service = sqlite_service
+    await service.add_agent("ana")
+    receipt = await service.memory.inject(service.memory.message("转人工", external_id="x"))
+    path = f"/api/agent/conversations/{receipt.conversation_id}"
+    await service.api("ana", "POST", path + "/claim")
+    for body in [None, [], {"text": ""}, {"text": 42}, {"text": "x" * 20_001}]:
+        status, answer = await service.api("ana", "POST", path + "/reply", json=body)
+        assert status == 400, body
+        assert answer["error"]["code"] in {"invalid_json", "invalid_body"}
+    status, answer = await service.api("ana", "GET", "/api/agent/conversations?status=maybe")
+    assert status == 400 and "status must be one of" in answer["error"]["message"]
+
+
+async def test_internal_notes_are_never_sent_to_the_customer(sqlite_service: Service) -> None:
+    service = sqlite_service
+    await service.add_agent("ana")
+    receipt = await service.memory.inject(service.memory.message("转人工", external_id="n"))
+    path = f"/api/agent/conversations/{receipt.conversation_id}"
+    status, _ = await service.api("ana", "POST", path + "/notes", json={"text": "VIP, be quick"})
+    assert status == 201
+    await service.api("ana", "POST", path + "/claim")
+    async with service.delivered(1):
+        await service.api("ana", "POST", path + "/reply", json={"text": "Hello!"})
+    assert [m.text for m in service.memory.sent][-1] == "Hello!"
+    assert all("VIP" not in m.text for m in service.memory.sent)
+    _, detail = await service.api("ana", "GET", path)
+    note = next(m for m in detail["messages"] if m["direction"] == "note")
+    assert note["text"] == "VIP, be quick" and note["agent"]["name"] == "ana"
+
+
+async def test_health_and_metrics(sqlite_service: Service) -> None:
+    async with sqlite_service.client.get("/healthz") as response:
+        assert response.status == 200
+        health = await response.json()
+    assert health["status"] == "ok" and health["channels"]["webchat"]["ok"]
+    await sqlite_service.memory.inject(sqlite_service.memory.message("hello", external_id="m"))
+    async with sqlite_service.client.get("/metrics") as response:
+        text = await response.text()
+    assert 'relaydesk_conversations{status="bot"} 1' in text
