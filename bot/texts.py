@@ -27,8 +27,8 @@ class BotTexts:
     )
     handoff: tuple[str, str] = (
         "已为您转接人工客服，工单号 #{ticket}。客服将在 {due} 前回复您，您可以继续留言补充情况。",
-        "A person from our support team will answer by {due} (ticket #{ticket}). "
-        "Feel free to add any details here in the meantime.",
+        "A person from our support team will answer by {due}. Your ticket number is "
+        "#{ticket}; feel free to add any details here in the meantime.",
     )
     resolved: tuple[str, str] = (
         "本次会话已结束，感谢您的耐心。如有新的问题，直接留言即可。",
