@@ -157,7 +157,7 @@ def create_app(
             bot=bot,
             events=app[EVENTS],
             sla=sla,
-            wake_outbox=dispatcher.wake,
+            outbox=dispatcher,
             clock=clock,
         )
         app[BOT] = bot
@@ -167,7 +167,7 @@ def create_app(
             db=app[DATABASE],
             events=app[EVENTS],
             texts=bot.texts,
-            wake_outbox=dispatcher.wake,
+            outbox=dispatcher,
             clock=clock,
         )
         dispatcher.start()

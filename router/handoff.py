@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from bot import BotTexts
 from router.conversations import AuthorKind, ConversationStatus, Direction, Priority
 from router.events import ConversationChanged, Event, EventBus, MessageAdded
+from router.outbox import OutboxDispatcher
 from router.storage import (
     Agent,
     Contact,
@@ -98,13 +99,13 @@ class HumanDesk:
         db: Database,
         events: EventBus,
         texts: BotTexts,
-        wake_outbox: Callable[[], None],
+        outbox: OutboxDispatcher,
         clock: Callable[[], datetime],
     ) -> None:
         self._db = db
         self._events = events
         self._texts = texts
-        self._wake_outbox = wake_outbox
+        self._outbox = outbox
         self._clock = clock
 
     async def queue(
@@ -177,9 +178,14 @@ class HumanDesk:
                 channel=conversation.reply_to.channel,
                 now=now,
             )
-            await repo.enqueue(message=message, address=conversation.reply_to, choices=(), now=now)
+            item = await repo.enqueue(
+                message=message,
+                address=conversation.reply_to,
+                now=now,
+                lease_until=self._outbox.lease_until(now),
+            )
             await repo.mark_first_response(conversation_id, now)
-        self._wake_outbox()
+        self._outbox.deliver_now([item])
         await self._events.publish(
             MessageAdded(conversation_id, message.id, message.author_kind.value, "out")
         )
@@ -221,7 +227,12 @@ class HumanDesk:
                 channel=conversation.reply_to.channel,
                 now=now,
             )
-            await repo.enqueue(message=message, address=conversation.reply_to, choices=(), now=now)
+            item = await repo.enqueue(
+                message=message,
+                address=conversation.reply_to,
+                now=now,
+                lease_until=self._outbox.lease_until(now),
+            )
             resolved = await repo.conversation(conversation_id)
             assert resolved is not None
             events += [
@@ -229,7 +240,7 @@ class HumanDesk:
                 ConversationChanged(conversation_id, resolved.status.value, resolved.assignee_id),
             ]
         logger.info("conversation %s resolved by agent %s", conversation_id, agent.name)
-        self._wake_outbox()
+        self._outbox.deliver_now([item])
         await self._events.publish(*events)
         return resolved
 

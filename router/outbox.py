@@ -78,19 +78,44 @@ class OutboxDispatcher:
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
+        self._sending: set[asyncio.Task[None]] = set()
+        self._outcomes: list[_Outcome] = []
+        self._record_lock = asyncio.Lock()
         self.delivered = 0
 
     def wake(self) -> None:
         """Something new is in the outbox: look now instead of at the next poll."""
         self._wake.set()
 
+    def lease_until(self, now: datetime) -> datetime:
+        """How long a row claimed now stays this node's to send."""
+        return now + timedelta(seconds=self._policy.lease)
+
+    def deliver_now(self, items: list[OutboxItem]) -> None:
+        """Send rows that were enqueued already claimed (see ``Repositories.enqueue``),
+        right after their transaction committed: no claim round trip on the hot path."""
+        if not items:
+            return
+        task = asyncio.create_task(self._send_claimed(items), name="outbox-deliver-now")
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _send_claimed(self, items: list[OutboxItem]) -> None:
+        try:
+            await self._send_and_record(items)
+        except Exception:
+            # The rows stay claimed until their lease ends; then the loop retries them.
+            logger.exception("immediate delivery failed; the outbox loop will retry")
+
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="outbox-dispatcher")
 
     async def stop(self) -> None:
-        """Finish the round in progress, then stop."""
+        """Finish the round and the sends in progress, then stop."""
         self._stopping = True
         self._wake.set()
+        if self._sending:
+            await asyncio.gather(*self._sending, return_exceptions=True)
         if self._task is not None:
             await self._task
             self._task = None
@@ -131,8 +156,12 @@ class OutboxDispatcher:
                 lease_until=now + timedelta(seconds=self._policy.lease),
                 limit=self._batch_size,
             )
+        await self._send_and_record(items)
+        return len(items)
+
+    async def _send_and_record(self, items: list[OutboxItem]) -> None:
         if not items:
-            return 0
+            return
         # Replies to one conversation go out in order; conversations go in parallel.
         by_conversation: dict[int, list[OutboxItem]] = defaultdict(list)
         for item in items:
@@ -140,8 +169,13 @@ class OutboxDispatcher:
         results = await asyncio.gather(
             *(self._deliver_in_order(batch) for batch in by_conversation.values())
         )
-        await self._record([outcome for batch in results for outcome in batch])
-        return len(items)
+        self._outcomes.extend(outcome for batch in results for outcome in batch)
+        # One writer records everything that piled up meanwhile: under load, many
+        # deliveries share one transaction.
+        async with self._record_lock:
+            outcomes, self._outcomes = self._outcomes, []
+            if outcomes:
+                await self._record(outcomes)
 
     async def _deliver_in_order(self, items: list[OutboxItem]) -> list[_Outcome]:
         outcomes = []
@@ -185,7 +219,9 @@ class OutboxDispatcher:
     async def _record(self, outcomes: list[_Outcome]) -> None:
         now = self._clock()
         events: list[Event] = []
+        sent = [o.item for o in outcomes if o.error is None and not o.held_back]
         async with self._db.write() as repo:
+            await repo.mark_sent([item.id for item in sent], now)
             for outcome in outcomes:
                 item = outcome.item
                 if outcome.held_back:
@@ -194,9 +230,6 @@ class OutboxDispatcher:
                     )
                     continue
                 if outcome.error is None:
-                    await repo.mark_sent(item.id, now)
-                    self.delivered += 1
-                    events.append(MessageDelivered(item.conversation_id, item.id, item.message_id))
                     continue
                 dead = outcome.permanent or item.attempts >= self._policy.max_attempts
                 if dead:
@@ -224,4 +257,6 @@ class OutboxDispatcher:
                         delay,
                     )
                 events.append(DeliveryFailed(item.conversation_id, item.id, outcome.error, dead))
+        self.delivered += len(sent)
+        events.extend(MessageDelivered(i.conversation_id, i.id, i.message_id) for i in sent)
         await self._events.publish(*events)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -19,11 +20,21 @@ from channels.base import ChannelAddress, InboundMessage, InboundReceipt
 from router.conversations import AuthorKind, ConversationStatus, Direction, Priority
 from router.events import ConversationChanged, Event, EventBus, MessageAdded
 from router.handoff import SlaPolicy
-from router.storage import Conversation, Database, Message, Repositories
+from router.outbox import OutboxDispatcher
+from router.storage import Conversation, Database, Message, OutboxItem, Repositories
 
 __all__ = ["IntakeClosed", "Router"]
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass
+class _Effects:
+    """What one ingest transaction leaves to do once it has committed."""
+
+    events: list[Event] = field(default_factory=list)
+    outbox: list[OutboxItem] = field(default_factory=list)
+    bot_misses: int | None = None
 
 
 class IntakeClosed(RuntimeError):
@@ -40,14 +51,14 @@ class Router:
         bot: Bot,
         events: EventBus,
         sla: SlaPolicy,
-        wake_outbox: Callable[[], None],
+        outbox: OutboxDispatcher,
         clock: Callable[[], datetime],
     ) -> None:
         self._db = db
         self._bot = bot
         self._events = events
         self._sla = sla
-        self._wake_outbox = wake_outbox
+        self._outbox = outbox
         self._clock = clock
         self._closed = False
         self._in_flight = 0
@@ -77,24 +88,26 @@ class Router:
         await self._idle.wait()
 
     async def _ingest(self, inbound: InboundMessage) -> InboundReceipt:
-        events: list[Event] = []
-        try:
-            async with self._db.write() as repo:
-                duplicate = await self._duplicate(repo, inbound)
+        # The unique (channel, external_id) index is the dedup check: asking first would
+        # cost a round trip on every message to save one on the rare duplicate.
+        for attempt in (1, 2):
+            effects = _Effects()
+            try:
+                async with self._db.write() as repo:
+                    receipt = await self._store(repo, inbound, effects)
+            except IntegrityError:
+                async with self._db.read() as repo:
+                    duplicate = await self._duplicate(repo, inbound)
                 if duplicate is not None:
                     return duplicate
-                receipt, queued_replies = await self._store(repo, inbound, events)
-        except IntegrityError:
-            # Another node or task stored the same message between our check and insert.
-            async with self._db.read() as repo:
-                duplicate = await self._duplicate(repo, inbound)
-            if duplicate is None:
-                raise
-            return duplicate
-        if queued_replies:
-            self._wake_outbox()
-        await self._events.publish(*events)
-        return receipt
+                if attempt == 2:
+                    raise
+                # Another task created this sender's contact at the same moment; again.
+                continue
+            self._outbox.deliver_now(effects.outbox)
+            await self._events.publish(*effects.events)
+            return receipt
+        raise AssertionError("unreachable")
 
     async def _duplicate(
         self, repo: Repositories, inbound: InboundMessage
@@ -115,20 +128,22 @@ class Router:
         )
 
     async def _store(
-        self, repo: Repositories, inbound: InboundMessage, events: list[Event]
-    ) -> tuple[InboundReceipt, bool]:
+        self, repo: Repositories, inbound: InboundMessage, effects: _Effects
+    ) -> InboundReceipt:
         now = self._clock()
         sender = inbound.sender
-        contact_id = await repo.contact_for_identity(sender.channel, sender.external_id)
-        if contact_id is None:
-            contact_id = await repo.create_contact(
+        conversation = await repo.open_conversation(inbound.channel, inbound.address.thread_key)
+        if conversation is None or conversation.reply_to.recipient_id != sender.external_id:
+            # A new conversation, or someone new writing into one (an email Cc):
+            # make sure we know this sender.
+            known = await repo.contact_for_identity(sender.channel, sender.external_id)
+            contact_id = known or await repo.create_contact(
                 channel=sender.channel,
                 external_id=sender.external_id,
                 display_name=sender.display_name,
                 email=sender.email,
                 now=now,
             )
-        conversation = await repo.open_conversation(inbound.channel, inbound.address.thread_key)
         if conversation is None:
             conversation = await repo.create_conversation(
                 contact_id=contact_id,
@@ -153,8 +168,7 @@ class Router:
             extras=dict(inbound.extras) or None,
             now=now,
         )
-        events.append(MessageAdded(conversation.id, message.id, "customer", "in"))
-        queued = False
+        effects.events.append(MessageAdded(conversation.id, message.id, "customer", "in"))
         language: str | None = None
         if conversation.status is ConversationStatus.BOT:
             decision = self._bot.decide(
@@ -169,8 +183,7 @@ class Router:
                 decision.kind.value,
                 decision.reason,
             )
-            await self._act(repo, conversation, message, inbound.address, decision, events, now)
-            queued = True
+            await self._act(repo, conversation, message, inbound.address, decision, effects, now)
         else:
             # A person is on it (or about to be): the bot stays silent, agents are notified.
             logger.info(
@@ -180,10 +193,13 @@ class Router:
                 message.id,
             )
         await repo.touch_conversation(
-            conversation.id, reply_to=inbound.address, language=language, now=now
+            conversation.id,
+            reply_to=inbound.address,
+            language=language,
+            bot_misses=effects.bot_misses,
+            now=now,
         )
-        receipt = InboundReceipt(conversation_id=conversation.id, message_id=message.id)
-        return receipt, queued
+        return InboundReceipt(conversation_id=conversation.id, message_id=message.id)
 
     async def _act(
         self,
@@ -192,14 +208,13 @@ class Router:
         trigger: Message,
         route: ChannelAddress,
         decision: Decision,
-        events: list[Event],
+        effects: _Effects,
         now: datetime,
     ) -> None:
         if decision.kind is DecisionKind.HANDOFF:
-            await self._hand_off(repo, conversation, trigger, route, decision, events, now)
+            await self._hand_off(repo, conversation, trigger, route, decision, effects, now)
             return
-        misses = conversation.bot_misses + 1 if decision.is_miss else 0
-        await repo.set_bot_misses(conversation.id, misses)
+        effects.bot_misses = conversation.bot_misses + 1 if decision.is_miss else 0
         reply = await repo.add_message(
             conversation_id=conversation.id,
             direction=Direction.OUT,
@@ -212,8 +227,12 @@ class Router:
             extras={"reason": decision.reason, "candidates": _candidates(decision)},
             now=now,
         )
-        await repo.enqueue(message=reply, address=route, choices=decision.choices, now=now)
-        events.append(MessageAdded(conversation.id, reply.id, "bot", "out"))
+        effects.outbox.append(
+            await repo.enqueue(
+                message=reply, address=route, now=now, lease_until=self._outbox.lease_until(now)
+            )
+        )
+        effects.events.append(MessageAdded(conversation.id, reply.id, "bot", "out"))
 
     async def _hand_off(
         self,
@@ -222,7 +241,7 @@ class Router:
         trigger: Message,
         route: ChannelAddress,
         decision: Decision,
-        events: list[Event],
+        effects: _Effects,
         now: datetime,
     ) -> None:
         priority = Priority.HIGH if decision.urgent else Priority.NORMAL
@@ -270,7 +289,11 @@ class Router:
             extras={"sla_due_at": due.isoformat(), "reason": decision.reason},
             now=now,
         )
-        await repo.enqueue(message=ack, address=route, choices=(), now=now)
+        effects.outbox.append(
+            await repo.enqueue(
+                message=ack, address=route, now=now, lease_until=self._outbox.lease_until(now)
+            )
+        )
         logger.info(
             "conversation %s handed off (%s), priority %s, due %s",
             conversation.id,
@@ -278,8 +301,10 @@ class Router:
             priority.label,
             due.isoformat(),
         )
-        events.append(MessageAdded(conversation.id, ack.id, "system", "out"))
-        events.append(ConversationChanged(conversation.id, ConversationStatus.QUEUED.value, None))
+        effects.events.append(MessageAdded(conversation.id, ack.id, "system", "out"))
+        effects.events.append(
+            ConversationChanged(conversation.id, ConversationStatus.QUEUED.value, None)
+        )
 
 
 def _candidates(decision: Decision) -> list[dict[str, Any]]:

@@ -40,6 +40,9 @@ class Database:
             engine_options.setdefault("connect_args", {"timeout": 30})
         else:
             engine_options.setdefault("pool_pre_ping", True)
+        # Every unit of work ends in COMMIT or ROLLBACK (``session.begin()``), so the
+        # pool's own rollback on return would only cost a round trip.
+        engine_options.setdefault("pool_reset_on_return", None)
         self.engine: AsyncEngine = create_async_engine(url, echo=echo, **engine_options)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)

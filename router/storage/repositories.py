@@ -8,10 +8,11 @@ owns the transaction. Everything here is dialect-neutral SQL except the
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.base import ChannelAddress, Choice
@@ -235,6 +236,7 @@ class Repositories:
         reply_to: ChannelAddress,
         language: str | None,
         now: datetime,
+        bot_misses: int | None = None,
     ) -> None:
         values: dict[str, Any] = {
             "reply_channel": reply_to.channel,
@@ -244,10 +246,9 @@ class Repositories:
         }
         if language:
             values["language"] = language
+        if bot_misses is not None:
+            values["bot_misses"] = bot_misses
         await self._update_conversation(conversation_id, **values)
-
-    async def set_bot_misses(self, conversation_id: int, misses: int) -> None:
-        await self._update_conversation(conversation_id, bot_misses=misses)
 
     async def hand_off(
         self, conversation_id: int, *, priority: Priority, sla_due_at: datetime, now: datetime
@@ -369,24 +370,40 @@ class Repositories:
         choices: Iterable[Choice] = (),
         extras: dict[str, Any] | None = None,
     ) -> Message:
-        row = MessageRow(
+        # A Core insert: the ORM's unit of work is overhead on the ingest hot path.
+        values = {
+            "conversation_id": conversation_id,
+            "direction": direction.value,
+            "author_kind": author_kind.value,
+            "author_agent_id": author_agent_id,
+            "kind": kind,
+            "text": text,
+            "html": html,
+            "channel": channel,
+            "external_id": external_id,
+            "entry_id": entry_id,
+            "choices": _dump_choices(choices) or None,
+            "extras": extras or None,
+            "created_at": now,
+        }
+        message_id = await self.session.scalar(
+            insert(MessageRow).values(**values).returning(MessageRow.id)
+        )
+        assert message_id is not None
+        return Message(
+            id=message_id,
             conversation_id=conversation_id,
-            direction=direction.value,
-            author_kind=author_kind.value,
+            direction=direction,
+            author_kind=author_kind,
             author_agent_id=author_agent_id,
             kind=kind,
             text=text,
-            html=html,
             channel=channel,
             external_id=external_id,
             entry_id=entry_id,
-            choices=_dump_choices(choices) or None,
-            extras=extras or None,
+            choices=tuple(choices),
             created_at=now,
         )
-        self.session.add(row)
-        await self.session.flush()
-        return _message(row)
 
     async def messages(self, conversation_id: int) -> list[Message]:
         rows = await self.session.scalars(
@@ -466,27 +483,54 @@ class Repositories:
         *,
         message: Message,
         address: ChannelAddress,
-        choices: Iterable[Choice],
         now: datetime,
-    ) -> int:
-        row = OutboxRow(
+        lease_until: datetime | None = None,
+    ) -> OutboxItem:
+        """Queue ``message`` for delivery to ``address``.
+
+        With ``lease_until`` the row is born claimed by this node (its first attempt
+        counted), so the caller may send it right after commit without another
+        round trip; if this node dies first, the lease runs out and any node retries.
+        """
+        key = f"msg-{message.id}"
+        kind = message.kind or "system"
+        attempts = 0 if lease_until is None else 1
+        next_attempt_at = lease_until or now
+        values = {
+            "conversation_id": message.conversation_id,
+            "message_id": message.id,
+            "idempotency_key": key,
+            "channel": address.channel,
+            "recipient": address.recipient_id,
+            "thread": address.thread_id,
+            "kind": kind,
+            "text": message.text,
+            "choices": _dump_choices(message.choices),
+            "status": "pending",
+            "attempts": attempts,
+            "next_attempt_at": next_attempt_at,
+            "created_at": now,
+        }
+        outbox_id = await self.session.scalar(
+            insert(OutboxRow).values(**values).returning(OutboxRow.id)
+        )
+        assert outbox_id is not None
+        return OutboxItem(
+            id=outbox_id,
             conversation_id=message.conversation_id,
             message_id=message.id,
-            idempotency_key=f"msg-{message.id}",
-            channel=address.channel,
-            recipient=address.recipient_id,
-            thread=address.thread_id,
-            kind=message.kind or "system",
+            idempotency_key=key,
+            address=address,
+            kind=kind,
             text=message.text,
-            choices=_dump_choices(choices),
+            choices=message.choices,
             status="pending",
-            attempts=0,
-            next_attempt_at=now,
+            attempts=attempts,
+            next_attempt_at=next_attempt_at,
+            last_error=None,
             created_at=now,
+            sent_at=None,
         )
-        self.session.add(row)
-        await self.session.flush()
-        return row.id
 
     async def claim_due(
         self, *, now: datetime, lease_until: datetime, limit: int
@@ -501,21 +545,29 @@ class Repositories:
                 .with_for_update(skip_locked=True)
             )
         )
-        for row in rows:
-            row.attempts += 1
-            row.next_attempt_at = lease_until
-        await self.session.flush()
-        return [_outbox(r) for r in rows]
+        if not rows:
+            return []
+        await self.session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id.in_([r.id for r in rows]))
+            .values(attempts=OutboxRow.attempts + 1, next_attempt_at=lease_until)
+            .execution_options(synchronize_session=False)
+        )
+        return [
+            replace(_outbox(r), attempts=r.attempts + 1, next_attempt_at=lease_until) for r in rows
+        ]
 
     async def next_due(self) -> datetime | None:
         return await self.session.scalar(
             select(func.min(OutboxRow.next_attempt_at)).where(OutboxRow.status == "pending")
         )
 
-    async def mark_sent(self, outbox_id: int, now: datetime) -> None:
+    async def mark_sent(self, outbox_ids: Sequence[int], now: datetime) -> None:
+        if not outbox_ids:
+            return
         await self.session.execute(
             update(OutboxRow)
-            .where(OutboxRow.id == outbox_id)
+            .where(OutboxRow.id.in_(outbox_ids))
             .values(status="sent", sent_at=now, last_error=None)
             .execution_options(synchronize_session=False)
         )

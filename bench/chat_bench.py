@@ -1,0 +1,354 @@
+"""Web-chat benchmark: the whole pipeline against a bare aiohttp websocket echo server.
+
+    .venv/bin/python bench/chat_bench.py [--visitors 50] [--seconds 8] [--idle 1000]
+
+Servers and clients run in separate processes on this machine. Reported, in one run:
+
+* throughput: answered messages per second with N visitors in a closed loop, through
+  ingest (stored), the bot, the outbox and delivery; as a ratio of the echo server;
+* latency p50/p99 at half the measured router throughput (open loop);
+* resident memory per idle connected visitor.
+
+Details go to bench/results/chat.json and chat.md; the last line printed is the headline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+QUESTIONS = [
+    "怎么申请退货？",
+    "How do I return an item?",
+    "退款多久到账",
+    "How long is the warranty?",
+    "怎么开发票",
+    "How do I change my delivery address?",
+    "我的快递到哪了",
+    "Do you install the product?",
+    "付款失败怎么办",
+    "Where can I buy spare parts?",
+]
+
+
+# -- servers (run in their own process) ---------------------------------------------
+
+
+async def serve_router(port_file: Path) -> None:
+    from aiohttp import web
+
+    sys.path.insert(0, str(ROOT))
+    import yaml
+
+    from router.app import create_app
+    from router.config import load_config
+
+    workdir = Path(tempfile.mkdtemp(prefix="relaydesk-bench-"))
+    raw = {
+        "server": {"data_dir": str(workdir), "secret_key": "bench-secret-key-0123456789"},
+        "storage": {"url": f"sqlite+aiosqlite:///{workdir / 'bench.db'}"},
+        "knowledge": {"path": str(ROOT / "knowledge" / "demo")},
+        "channels": {"webchat": {"rate_limit": {"burst": 1000, "per_minute": 100000}}},
+    }
+    (workdir / "config.yaml").write_text(yaml.safe_dump(raw))
+    app = create_app(load_config(workdir / "config.yaml"))
+    await _run(web, app, port_file)
+
+
+async def serve_echo(port_file: Path) -> None:
+    from aiohttp import WSMsgType, web
+
+    async def handler(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(heartbeat=30.0)
+        await ws.prepare(request)
+        async for message in ws:
+            if message.type is WSMsgType.TEXT:
+                frame = json.loads(message.data)
+                if frame.get("type") == "hello":
+                    await ws.send_json({"type": "welcome", "seq": 0})
+                else:
+                    await ws.send_json({"type": "message", "author": "bot", "text": frame["text"]})
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/api/chat/ws", handler)
+    await _run(web, app, port_file)
+
+
+async def _run(web: Any, app: Any, port_file: Path) -> None:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    port_file.write_text(str(port))
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+
+
+# -- clients (run in their own process) ---------------------------------------------
+
+
+class Client:
+    def __init__(self, session: aiohttp.ClientSession, url: str) -> None:
+        self.session = session
+        self.url = url
+        self.ws: aiohttp.ClientWebSocketResponse | None = None
+
+    async def connect(self) -> None:
+        self.ws = await self.session.ws_connect(self.url, max_msg_size=0)
+        await self.ws.send_json({"type": "hello", "token": None, "last_seq": 0})
+        welcome = await self.ws.receive_json(timeout=30)
+        assert welcome["type"] == "welcome", welcome
+
+    async def ask(self, text: str) -> float:
+        assert self.ws is not None
+        started = time.perf_counter()
+        await self.ws.send_json({"type": "message", "client_id": uuid.uuid4().hex, "text": text})
+        while True:
+            frame = await self.ws.receive_json(timeout=30)
+            if frame.get("type") == "message" and frame.get("author") == "bot":
+                return time.perf_counter() - started
+            if frame.get("type") == "error":
+                raise RuntimeError(frame)
+
+
+async def closed_loop(url: str, visitors: int, seconds: float) -> dict[str, Any]:
+    async with aiohttp.ClientSession() as session:
+        clients = [Client(session, url) for _ in range(visitors)]
+        await asyncio.gather(*(c.connect() for c in clients))
+        for c in clients:  # warm-up
+            await c.ask(QUESTIONS[0])
+        deadline = time.perf_counter() + seconds
+        answered = 0
+
+        async def run(client: Client, offset: int) -> None:
+            nonlocal answered
+            i = offset
+            while time.perf_counter() < deadline:
+                await client.ask(QUESTIONS[i % len(QUESTIONS)])
+                answered += 1
+                i += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(run(c, i) for i, c in enumerate(clients)))
+        elapsed = time.perf_counter() - started
+    return {"answered": answered, "seconds": elapsed, "per_second": answered / elapsed}
+
+
+async def open_loop(url: str, visitors: int, rate: float, seconds: float) -> dict[str, Any]:
+    latencies: list[float] = []
+    async with aiohttp.ClientSession() as session:
+        clients = [Client(session, url) for _ in range(visitors)]
+        await asyncio.gather(*(c.connect() for c in clients))
+        interval = visitors / rate
+        deadline = time.perf_counter() + seconds
+
+        async def run(client: Client, offset: int) -> None:
+            rng = random.Random(offset)
+            await asyncio.sleep(rng.uniform(0, interval))
+            i = offset
+            while time.perf_counter() < deadline:
+                started = time.perf_counter()
+                latencies.append(await client.ask(QUESTIONS[i % len(QUESTIONS)]))
+                i += 1
+                # Poisson-ish arrivals around the target rate.
+                pause = rng.expovariate(1 / interval) - (time.perf_counter() - started)
+                await asyncio.sleep(max(pause, 0))
+
+        await asyncio.gather(*(run(c, i) for i, c in enumerate(clients)))
+    latencies.sort()
+    return {
+        "rate": rate,
+        "samples": len(latencies),
+        "p50_ms": 1000 * statistics.median(latencies),
+        "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+    }
+
+
+async def idle(url: str, count: int, ready: Path, release: Path) -> None:
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        clients = [Client(session, url) for _ in range(count)]
+        for start in range(0, count, 100):
+            await asyncio.gather(*(c.connect() for c in clients[start : start + 100]))
+        ready.write_text("ok")
+        while not release.exists():
+            await asyncio.sleep(0.1)
+
+
+# -- the orchestrator ---------------------------------------------------------------
+
+
+def _spawn(*args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, __file__, *args], cwd=ROOT)
+
+
+def _start_server(kind: str, workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port_file = workdir / f"{kind}.port"
+    process = _spawn("--serve", kind, "--port-file", str(port_file))
+    deadline = time.time() + 60
+    while not port_file.exists() or not port_file.read_text():
+        if process.poll() is not None or time.time() > deadline:
+            raise RuntimeError(f"{kind} server did not start")
+        time.sleep(0.05)
+    return process, f"http://127.0.0.1:{port_file.read_text()}/api/chat/ws"
+
+
+def _client(*args: str) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, __file__, *args], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    return dict(json.loads(out.strip().splitlines()[-1]))
+
+
+def _rss(pid: int) -> int:
+    import psutil
+
+    return int(psutil.Process(pid).memory_info().rss)
+
+
+def _idle_memory(server: subprocess.Popen[bytes], url: str, count: int, workdir: Path) -> float:
+    ready, release = workdir / f"ready-{server.pid}", workdir / f"release-{server.pid}"
+    before = _rss(server.pid)
+    clients = _spawn(
+        "--idle-clients",
+        url,
+        "--count",
+        str(count),
+        "--ready",
+        str(ready),
+        "--release",
+        str(release),
+    )
+    while not ready.exists():
+        if clients.poll() is not None:
+            raise RuntimeError("idle clients failed")
+        time.sleep(0.1)
+    time.sleep(1.0)  # let the server settle its buffers before reading its memory
+    after = _rss(server.pid)
+    release.write_text("go")
+    clients.wait(timeout=60)
+    return (after - before) / count
+
+
+def orchestrate(args: argparse.Namespace) -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="relaydesk-chat-bench-"))
+    results: dict[str, Any] = {
+        "visitors": args.visitors,
+        "seconds": args.seconds,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+    }
+    for kind in ("echo", "router"):
+        server, url = _start_server(kind, workdir)
+        try:
+            results[kind] = {
+                "throughput": _client(
+                    "--closed",
+                    url,
+                    "--visitors",
+                    str(args.visitors),
+                    "--seconds",
+                    str(args.seconds),
+                )
+            }
+            if kind == "router":
+                rate = results["router"]["throughput"]["per_second"] / 2
+                results["router"]["latency_at_half_rate"] = _client(
+                    "--open",
+                    url,
+                    "--visitors",
+                    str(args.visitors),
+                    "--rate",
+                    f"{rate:.3f}",
+                    "--seconds",
+                    str(args.seconds),
+                )
+            results[kind]["idle_bytes_per_visitor"] = _idle_memory(server, url, args.idle, workdir)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    ratio = (
+        results["router"]["throughput"]["per_second"] / results["echo"]["throughput"]["per_second"]
+    )
+    results["throughput_ratio"] = ratio
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "chat.json").write_text(json.dumps(results, indent=2) + "\n")
+    latency = results["router"]["latency_at_half_rate"]
+    lines = [
+        "# Web-chat benchmark",
+        "",
+        f"`bench/chat_bench.py --visitors {args.visitors} --seconds {args.seconds} --idle {args.idle}`,"
+        f" {os.cpu_count()} CPUs, Python {platform.python_version()}, SQLite.",
+        "",
+        "| measure | RelayDesk | bare aiohttp echo | target |",
+        "|---|---|---|---|",
+        f"| answered messages/s ({args.visitors} visitors, closed loop) "
+        f"| {results['router']['throughput']['per_second']:.0f} "
+        f"| {results['echo']['throughput']['per_second']:.0f} | ratio ≥ 0.4 |",
+        f"| throughput ratio | {ratio:.3f} | 1 | ≥ 0.4 |",
+        f"| p50 / p99 latency at {latency['rate']:.0f} msg/s | {latency['p50_ms']:.1f} / "
+        f"{latency['p99_ms']:.1f} ms | | p99 ≤ 20 ms |",
+        f"| memory per idle visitor | {results['router']['idle_bytes_per_visitor'] / 1024:.1f} KB "
+        f"| {results['echo']['idle_bytes_per_visitor'] / 1024:.1f} KB | ≤ 50 KB |",
+        "",
+    ]
+    (RESULTS / "chat.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+    print(f"chat_p99_ms_at_half_rate: {latency['p99_ms']:.1f}")
+    print(f"chat_idle_kb_per_visitor: {results['router']['idle_bytes_per_visitor'] / 1024:.1f}")
+    print(f"chat_throughput_ratio: {ratio:.3f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--visitors", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--idle", type=int, default=1000)
+    # Internal: the roles of the child processes.
+    parser.add_argument("--serve", choices=["router", "echo"])
+    parser.add_argument("--port-file", type=Path)
+    parser.add_argument("--closed")
+    parser.add_argument("--open")
+    parser.add_argument("--rate", type=float)
+    parser.add_argument("--idle-clients")
+    parser.add_argument("--count", type=int)
+    parser.add_argument("--ready", type=Path)
+    parser.add_argument("--release", type=Path)
+    args = parser.parse_args()
+    if args.serve == "router":
+        import logging
+
+        logging.basicConfig(level=logging.WARNING)
+        asyncio.run(serve_router(args.port_file))
+    elif args.serve == "echo":
+        asyncio.run(serve_echo(args.port_file))
+    elif args.closed:
+        print(json.dumps(asyncio.run(closed_loop(args.closed, args.visitors, args.seconds))))
+    elif args.open:
+        print(json.dumps(asyncio.run(open_loop(args.open, args.visitors, args.rate, args.seconds))))
+    elif args.idle_clients:
+        asyncio.run(idle(args.idle_clients, args.count, args.ready, args.release))
+    else:
+        orchestrate(args)
+
+
+if __name__ == "__main__":
+    main()
