@@ -43,6 +43,15 @@ _STATUS_FOR_ERROR: Mapping[type[DeskError], int] = {
 }
 
 
+def _json(data: Any, *, status: int = 200) -> web.Response:
+    # Customers write Chinese: keep it readable on the wire.
+    return web.json_response(data, status=status, dumps=_dumps)
+
+
+def _dumps(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False)
+
+
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -240,7 +249,7 @@ _STATUS_SETS: Mapping[str, tuple[ConversationStatus, ...]] = {
 
 async def me(request: web.Request) -> web.Response:
     agent = await _agent(request)
-    return web.json_response({"id": agent.id, "name": agent.name})
+    return _json({"id": agent.id, "name": agent.name})
 
 
 async def list_conversations(request: web.Request) -> web.Response:
@@ -260,7 +269,7 @@ async def list_conversations(request: web.Request) -> web.Response:
     )
     async with request.app[DATABASE].read() as repo:
         names = await repo.agent_names(c.assignee_id for c in conversations if c.assignee_id)
-    return web.json_response(
+    return _json(
         {"conversations": [_summary(c, last[c.id], names) for c in conversations]}
     )
 
@@ -268,33 +277,33 @@ async def list_conversations(request: web.Request) -> web.Response:
 async def get_conversation(request: web.Request) -> web.Response:
     await _agent(request)
     detail = await request.app[DESK].detail(_conversation_id(request))
-    return web.json_response(_detail(detail))
+    return _json(_detail(detail))
 
 
 async def claim(request: web.Request) -> web.Response:
     agent = await _agent(request)
     conversation = await request.app[DESK].claim(_conversation_id(request), agent)
-    return web.json_response(_summary(conversation, None, {agent.id: agent.name}))
+    return _json(_summary(conversation, None, {agent.id: agent.name}))
 
 
 async def reply(request: web.Request) -> web.Response:
     agent = await _agent(request)
     text = await _text_body(request)
     message = await request.app[DESK].reply(_conversation_id(request), agent, text)
-    return web.json_response({"message_id": message.id, "status": "queued"}, status=202)
+    return _json({"message_id": message.id, "status": "queued"}, status=202)
 
 
 async def note(request: web.Request) -> web.Response:
     agent = await _agent(request)
     text = await _text_body(request)
     message = await request.app[DESK].note(_conversation_id(request), agent, text)
-    return web.json_response({"message_id": message.id}, status=201)
+    return _json({"message_id": message.id}, status=201)
 
 
 async def resolve(request: web.Request) -> web.Response:
     agent = await _agent(request)
     conversation = await request.app[DESK].resolve(_conversation_id(request), agent)
-    return web.json_response(_summary(conversation, None, {agent.id: agent.name}))
+    return _json(_summary(conversation, None, {agent.id: agent.name}))
 
 
 async def deliveries(request: web.Request) -> web.Response:
@@ -305,7 +314,7 @@ async def deliveries(request: web.Request) -> web.Response:
         raise ApiError(400, "invalid_query", "status must be pending, sent or dead")
     async with request.app[DATABASE].read() as repo:
         items = await repo.outbox_by_status(status)
-    return web.json_response({"deliveries": [_delivery(i) for i in items]})
+    return _json({"deliveries": [_delivery(i) for i in items]})
 
 
 def agent_routes() -> list[web.RouteDef]:
