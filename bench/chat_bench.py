@@ -50,9 +50,7 @@ QUESTIONS = [
 # -- servers (run in their own process) ---------------------------------------------
 
 
-async def serve_router(port_file: Path) -> None:
-    from aiohttp import web
-
+def serve_router() -> None:
     sys.path.insert(0, str(ROOT))
     import yaml
 
@@ -67,11 +65,14 @@ async def serve_router(port_file: Path) -> None:
         "channels": {"webchat": {"rate_limit": {"burst": 1000, "per_minute": 100000}}},
     }
     (workdir / "config.yaml").write_text(yaml.safe_dump(raw))
-    app = create_app(load_config(workdir / "config.yaml"))
-    await _run(web, app, port_file)
+    asyncio.run(_run(create_app(load_config(workdir / "config.yaml"))))
 
 
-async def serve_echo(port_file: Path) -> None:
+def serve_echo() -> None:
+    asyncio.run(_run(_echo_app()))
+
+
+def _echo_app() -> Any:
     from aiohttp import WSMsgType, web
 
     async def handler(request: web.Request) -> web.WebSocketResponse:
@@ -88,16 +89,18 @@ async def serve_echo(port_file: Path) -> None:
 
     app = web.Application()
     app.router.add_get("/api/chat/ws", handler)
-    await _run(web, app, port_file)
+    return app
 
 
-async def _run(web: Any, app: Any, port_file: Path) -> None:
+async def _run(app: Any) -> None:
+    from aiohttp import web
+
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]
-    port_file.write_text(str(port))
+    print(port, flush=True)  # the orchestrator reads the port from our first line
     try:
         await asyncio.Event().wait()
     finally:
@@ -184,32 +187,36 @@ async def open_loop(url: str, visitors: int, rate: float, seconds: float) -> dic
     }
 
 
-async def idle(url: str, count: int, ready: Path, release: Path) -> None:
+async def idle(url: str, count: int) -> None:
+    """Connect ``count`` visitors, say so on stdout, hold them until stdin closes."""
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         clients = [Client(session, url) for _ in range(count)]
         for start in range(0, count, 100):
             await asyncio.gather(*(c.connect() for c in clients[start : start + 100]))
-        ready.write_text("ok")
-        while not release.exists():
-            await asyncio.sleep(0.1)
+        print("ready", flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
 
 
 # -- the orchestrator ---------------------------------------------------------------
 
 
-def _spawn(*args: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, __file__, *args], cwd=ROOT)
+def _spawn(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, __file__, *args],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
 
 
-def _start_server(kind: str, workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port_file = workdir / f"{kind}.port"
-    process = _spawn("--serve", kind, "--port-file", str(port_file))
-    deadline = time.time() + 60
-    while not port_file.exists() or not port_file.read_text():
-        if process.poll() is not None or time.time() > deadline:
-            raise RuntimeError(f"{kind} server did not start")
-        time.sleep(0.05)
-    return process, f"http://127.0.0.1:{port_file.read_text()}/api/chat/ws"
+def _start_server(kind: str) -> tuple[subprocess.Popen[str], str]:
+    process = _spawn("--serve", kind)
+    assert process.stdout is not None
+    port = process.stdout.readline().strip()
+    if not port.isdigit():
+        raise RuntimeError(f"{kind} server did not start")
+    return process, f"http://127.0.0.1:{port}/api/chat/ws"
 
 
 def _client(*args: str) -> dict[str, Any]:
@@ -225,39 +232,27 @@ def _rss(pid: int) -> int:
     return int(psutil.Process(pid).memory_info().rss)
 
 
-def _idle_memory(server: subprocess.Popen[bytes], url: str, count: int, workdir: Path) -> float:
-    ready, release = workdir / f"ready-{server.pid}", workdir / f"release-{server.pid}"
+def _idle_memory(server: subprocess.Popen[str], url: str, count: int) -> float:
     before = _rss(server.pid)
-    clients = _spawn(
-        "--idle-clients",
-        url,
-        "--count",
-        str(count),
-        "--ready",
-        str(ready),
-        "--release",
-        str(release),
-    )
-    while not ready.exists():
-        if clients.poll() is not None:
-            raise RuntimeError("idle clients failed")
-        time.sleep(0.1)
+    clients = _spawn("--idle-clients", url, "--count", str(count))
+    assert clients.stdout is not None and clients.stdin is not None
+    if clients.stdout.readline().strip() != "ready":
+        raise RuntimeError("idle clients failed")
     time.sleep(1.0)  # let the server settle its buffers before reading its memory
     after = _rss(server.pid)
-    release.write_text("go")
+    clients.stdin.close()
     clients.wait(timeout=60)
     return (after - before) / count
 
 
 def orchestrate(args: argparse.Namespace) -> None:
-    workdir = Path(tempfile.mkdtemp(prefix="relaydesk-chat-bench-"))
     results: dict[str, Any] = {
         "visitors": args.visitors,
         "seconds": args.seconds,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
     }
     for kind in ("echo", "router"):
-        server, url = _start_server(kind, workdir)
+        server, url = _start_server(kind)
         try:
             results[kind] = {
                 "throughput": _client(
@@ -281,7 +276,7 @@ def orchestrate(args: argparse.Namespace) -> None:
                     "--seconds",
                     str(args.seconds),
                 )
-            results[kind]["idle_bytes_per_visitor"] = _idle_memory(server, url, args.idle, workdir)
+            results[kind]["idle_bytes_per_visitor"] = _idle_memory(server, url, args.idle)
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -295,8 +290,8 @@ def orchestrate(args: argparse.Namespace) -> None:
     lines = [
         "# Web-chat benchmark",
         "",
-        f"`bench/chat_bench.py --visitors {args.visitors} --seconds {args.seconds} --idle {args.idle}`,"
-        f" {os.cpu_count()} CPUs, Python {platform.python_version()}, SQLite.",
+        f"`bench/chat_bench.py --visitors {args.visitors} --seconds {args.seconds} "
+        f"--idle {args.idle}`, {os.cpu_count()} CPUs, Python {platform.python_version()}, SQLite.",
         "",
         "| measure | RelayDesk | bare aiohttp echo | target |",
         "|---|---|---|---|",
@@ -324,28 +319,25 @@ def main() -> None:
     parser.add_argument("--idle", type=int, default=1000)
     # Internal: the roles of the child processes.
     parser.add_argument("--serve", choices=["router", "echo"])
-    parser.add_argument("--port-file", type=Path)
     parser.add_argument("--closed")
     parser.add_argument("--open")
     parser.add_argument("--rate", type=float)
     parser.add_argument("--idle-clients")
     parser.add_argument("--count", type=int)
-    parser.add_argument("--ready", type=Path)
-    parser.add_argument("--release", type=Path)
     args = parser.parse_args()
     if args.serve == "router":
         import logging
 
         logging.basicConfig(level=logging.WARNING)
-        asyncio.run(serve_router(args.port_file))
+        serve_router()
     elif args.serve == "echo":
-        asyncio.run(serve_echo(args.port_file))
+        serve_echo()
     elif args.closed:
         print(json.dumps(asyncio.run(closed_loop(args.closed, args.visitors, args.seconds))))
     elif args.open:
         print(json.dumps(asyncio.run(open_loop(args.open, args.visitors, args.rate, args.seconds))))
     elif args.idle_clients:
-        asyncio.run(idle(args.idle_clients, args.count, args.ready, args.release))
+        asyncio.run(idle(args.idle_clients, args.count))
     else:
         orchestrate(args)
 

@@ -269,9 +269,7 @@ async def list_conversations(request: web.Request) -> web.Response:
     )
     async with request.app[DATABASE].read() as repo:
         names = await repo.agent_names(c.assignee_id for c in conversations if c.assignee_id)
-    return _json(
-        {"conversations": [_summary(c, last[c.id], names) for c in conversations]}
-    )
+    return _json({"conversations": [_summary(c, last[c.id], names) for c in conversations]})
 
 
 async def get_conversation(request: web.Request) -> web.Response:
