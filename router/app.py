@@ -6,6 +6,8 @@ Each resource has one cleanup context: what starts it also stops it, in reverse 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import secrets
@@ -19,9 +21,9 @@ from channels.base import ChannelAdapter
 from channels.webchat import WebChatChannel, WebChatSettings
 from knowledge import Matcher, load_folder
 from router.config import Config
-from router.events import EventBus
+from router.events import AgentTyping, EventBus
 from router.handoff import HumanDesk, SlaPolicy
-from router.inbox import DATABASE, DESK, agent_routes, error_middleware
+from router.inbox import DATABASE, DESK, EVENT_BUS, agent_routes, error_middleware
 from router.outbox import OutboxDispatcher, RetryPolicy
 from router.pipeline import Router
 from router.storage import Database
@@ -30,7 +32,6 @@ __all__ = [
     "BOT",
     "CHANNELS",
     "DISPATCHER",
-    "EVENTS",
     "ROUTER",
     "build_bot",
     "create_app",
@@ -41,7 +42,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 BOT = web.AppKey("bot", Bot)
-EVENTS = web.AppKey("events", EventBus)
 ROUTER = web.AppKey("router", Router)
 DISPATCHER = web.AppKey("dispatcher", OutboxDispatcher)
 CHANNELS = web.AppKey("channels", dict[str, ChannelAdapter])
@@ -119,10 +119,11 @@ def create_app(
             await webchat.stop()
 
         app.on_shutdown.append(close_visitors)
+        app.cleanup_ctx.append(_typing_bridge(webchat))
     for channel in extra_channels:
         channels[channel.name] = channel
     app[CHANNELS] = channels
-    app[EVENTS] = EventBus()
+    app[EVENT_BUS] = EventBus()
 
     async def storage(app: web.Application) -> AsyncIterator[None]:
         db = database or Database(config.storage.url, echo=config.storage.echo)
@@ -140,7 +141,7 @@ def create_app(
         dispatcher = OutboxDispatcher(
             db=app[DATABASE],
             channels=channels,
-            events=app[EVENTS],
+            events=app[EVENT_BUS],
             policy=RetryPolicy(
                 max_attempts=o.max_attempts,
                 backoff_base=o.backoff_base_seconds,
@@ -155,7 +156,7 @@ def create_app(
         router = Router(
             db=app[DATABASE],
             bot=bot,
-            events=app[EVENTS],
+            events=app[EVENT_BUS],
             sla=sla,
             outbox=dispatcher,
             clock=clock,
@@ -165,7 +166,7 @@ def create_app(
         app[DISPATCHER] = dispatcher
         app[DESK] = HumanDesk(
             db=app[DATABASE],
-            events=app[EVENTS],
+            events=app[EVENT_BUS],
             texts=bot.texts,
             outbox=dispatcher,
             clock=clock,
@@ -184,7 +185,7 @@ def create_app(
             await channel.stop()
             logger.info("channel %s stopped", channel.name)
 
-    app.cleanup_ctx.extend([storage, core, intake])
+    app.cleanup_ctx[:0] = [storage, core, intake]
     app.add_routes(
         [
             web.get("/", _home),
@@ -194,6 +195,28 @@ def create_app(
         ]
     )
     return app
+
+
+def _typing_bridge(
+    webchat: WebChatChannel,
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Shows web-chat visitors that an agent is typing (events → channel; channels never
+    see the bus)."""
+
+    async def bridge(app: web.Application) -> AsyncIterator[None]:
+        async def forward() -> None:
+            async with app[EVENT_BUS].subscribe() as events:
+                async for event in events:
+                    if isinstance(event, AgentTyping) and event.reply_channel == webchat.name:
+                        await webchat.show_typing(event.recipient_id)
+
+        task = asyncio.create_task(forward(), name="webchat-typing-bridge")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    return bridge
 
 
 async def _home(request: web.Request) -> web.StreamResponse:
@@ -234,5 +257,5 @@ async def _metrics(request: web.Request) -> web.Response:
     lines.append("# TYPE relaydesk_replies_delivered_total counter")
     lines.append(f"relaydesk_replies_delivered_total {app[DISPATCHER].delivered}")
     lines.append("# TYPE relaydesk_events_published_total counter")
-    lines.append(f"relaydesk_events_published_total {app[EVENTS].published}")
+    lines.append(f"relaydesk_events_published_total {app[EVENT_BUS].published}")
     return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")

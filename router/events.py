@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 __all__ = [
+    "AgentTyping",
     "ConversationChanged",
     "DeliveryFailed",
     "Event",
@@ -56,7 +57,17 @@ class DeliveryFailed:
     dead: bool
 
 
-Event = MessageAdded | ConversationChanged | MessageDelivered | DeliveryFailed
+@dataclass(frozen=True, slots=True)
+class AgentTyping:
+    """An agent is writing a reply; ``reply_channel``/``recipient_id`` say where the customer is."""
+
+    conversation_id: int
+    agent_name: str
+    reply_channel: str
+    recipient_id: str
+
+
+Event = MessageAdded | ConversationChanged | MessageDelivered | DeliveryFailed | AgentTyping
 
 
 class Subscription:

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from bot import BotTexts
 from router.conversations import AuthorKind, ConversationStatus, Direction, Priority
-from router.events import ConversationChanged, Event, EventBus, MessageAdded
+from router.events import AgentTyping, ConversationChanged, Event, EventBus, MessageAdded
 from router.outbox import OutboxDispatcher
 from router.storage import (
     Agent,
@@ -190,6 +190,19 @@ class HumanDesk:
             MessageAdded(conversation_id, message.id, message.author_kind.value, "out")
         )
         return message
+
+    async def typing(self, conversation_id: int, agent: Agent) -> None:
+        """Tell the customer a person is writing; only the owner's typing is shown."""
+        async with self._db.read() as repo:
+            conversation = await self._owned(repo, conversation_id, agent)
+        await self._events.publish(
+            AgentTyping(
+                conversation_id,
+                agent.name,
+                conversation.reply_to.channel,
+                conversation.reply_to.recipient_id,
+            )
+        )
 
     async def note(self, conversation_id: int, agent: Agent, text: str) -> Message:
         """An internal note: seen by agents, never sent to the customer."""

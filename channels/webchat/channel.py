@@ -13,6 +13,7 @@ the others carry the visitor's current position)
   ``message``  a stream frame: the customer's own message, a bot answer or
                clarification (with ``choices``), an agent reply, a notice
   ``ack``      a client message was stored (``duplicate``: it already was)
+  ``typing``   a person is writing a reply
   ``error``    what was wrong with a frame; the connection stays up
 
 A reconnecting client sends the last ``seq`` it saw and gets, in order, only
@@ -190,6 +191,14 @@ class WebChatChannel:
                 "at": outbound.created_at.isoformat(),
             },
         )
+
+    async def show_typing(self, visitor_id: str) -> None:
+        """Tell the visitor's open tabs that a person is writing (not kept for replay)."""
+        visitor = self._visitors.get(visitor_id)
+        if visitor is None:
+            return
+        frame = {"type": "typing", "seq": visitor.seq, "author": "agent"}
+        await asyncio.gather(*(_send_quietly(ws, frame) for ws in tuple(visitor.sockets)))
 
     # -- HTTP ----------------------------------------------------------------------
 

@@ -1,5 +1,12 @@
 """The agents' inbox: the REST API (and, later, the web app)."""
 
-from router.inbox.api import DATABASE, DESK, agent_routes, error_middleware, hash_token
+from router.inbox.api import (
+    DATABASE,
+    DESK,
+    EVENT_BUS,
+    agent_routes,
+    error_middleware,
+    hash_token,
+)
 
-__all__ = ["DATABASE", "DESK", "agent_routes", "error_middleware", "hash_token"]
+__all__ = ["DATABASE", "DESK", "EVENT_BUS", "agent_routes", "error_middleware", "hash_token"]

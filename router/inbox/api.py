@@ -6,16 +6,28 @@ token). Errors always have one shape: ``{"error": {"code": ..., "message": ...}}
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
 from router.conversations import ConversationStatus
+from router.events import (
+    AgentTyping,
+    ConversationChanged,
+    DeliveryFailed,
+    EventBus,
+    MessageAdded,
+    MessageDelivered,
+    Subscription,
+)
 from router.handoff import (
     AlreadyClaimed,
     AlreadyResolved,
@@ -27,12 +39,13 @@ from router.handoff import (
 )
 from router.storage import Agent, Conversation, Database, Message, OutboxItem
 
-__all__ = ["DATABASE", "DESK", "agent_routes", "error_middleware", "hash_token"]
+__all__ = ["DATABASE", "DESK", "EVENT_BUS", "agent_routes", "error_middleware", "hash_token"]
 
 logger = logging.getLogger(__name__)
 
 DESK = web.AppKey("desk", HumanDesk)
 DATABASE = web.AppKey("database", Database)
+EVENT_BUS = web.AppKey("events", EventBus)
 
 _MAX_REPLY_CHARS = 20_000
 _STATUS_FOR_ERROR: Mapping[type[DeskError], int] = {
@@ -304,6 +317,43 @@ async def resolve(request: web.Request) -> web.Response:
     return _json(_summary(conversation, None, {agent.id: agent.name}))
 
 
+async def typing(request: web.Request) -> web.Response:
+    agent = await _agent(request)
+    await request.app[DESK].typing(_conversation_id(request), agent)
+    return _json({"status": "sent"}, status=202)
+
+
+async def events(request: web.Request) -> web.WebSocketResponse:
+    """A websocket of everything that happens, one JSON object per event, for live screens."""
+    await _agent(request)
+    ws = web.WebSocketResponse(heartbeat=30.0)
+    await ws.prepare(request)
+    async with request.app[EVENT_BUS].subscribe() as subscription:
+        pump = asyncio.ensure_future(_pump(ws, subscription))
+        try:
+            async for _ in ws:
+                pass  # nothing to receive; the loop ends when the agent goes away
+        finally:
+            pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pump
+    return ws
+
+
+async def _pump(ws: web.WebSocketResponse, subscription: Subscription) -> None:
+    async for event in subscription:
+        await ws.send_str(_dumps({"type": _EVENT_NAMES[type(event)], **asdict(event)}))
+
+
+_EVENT_NAMES: Mapping[type, str] = {
+    MessageAdded: "message_added",
+    ConversationChanged: "conversation_changed",
+    MessageDelivered: "message_delivered",
+    DeliveryFailed: "delivery_failed",
+    AgentTyping: "agent_typing",
+}
+
+
 async def deliveries(request: web.Request) -> web.Response:
     """Replies by delivery status; ``?status=dead`` (default) lists what never got through."""
     await _agent(request)
@@ -326,5 +376,7 @@ def agent_routes() -> list[web.RouteDef]:
         web.post(one + "/reply", reply),
         web.post(one + "/notes", note),
         web.post(one + "/resolve", resolve),
+        web.post(one + "/typing", typing),
+        web.get(base + "/events", events),
         web.get(base + "/deliveries", deliveries),
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support.service import Service
+from tests.support.webchat import Visitor
 
 
 @pytest.mark.parametrize(
@@ -73,3 +74,35 @@ async def test_health_and_metrics(sqlite_service: Service) -> None:
     async with sqlite_service.client.get("/metrics") as response:
         text = await response.text()
     assert 'relaydesk_conversations{status="bot"} 1' in text
+
+
+async def test_agents_watch_events_live_and_customers_see_them_typing(
+    sqlite_service: Service,
+) -> None:
+    service = sqlite_service
+    await service.add_agent("ana")
+    headers = {"Authorization": f"Bearer {service.tokens['ana']}"}
+    async with service.client.ws_connect("/api/agent/events", headers=headers) as feed:
+        customer = Visitor(service.client)
+        await customer.connect()
+        await customer.ask("talk to a person")
+        seen = [await feed.receive_json(timeout=5) for _ in range(3)]
+        assert [e["type"] for e in seen] == [
+            "message_added",
+            "message_added",
+            "conversation_changed",
+        ]
+        cid = seen[0]["conversation_id"]
+        assert seen[2]["status"] == "queued"
+
+        await service.api("ana", "POST", f"/api/agent/conversations/{cid}/claim")
+        status, _ = await service.api("ana", "POST", f"/api/agent/conversations/{cid}/typing")
+        assert status == 202
+        typing = await customer.wait_for(lambda f: f.get("type") == "typing")
+        assert typing["author"] == "agent" and "ana" not in str(typing)
+        await customer.close()
+
+
+async def test_the_event_feed_needs_a_token(sqlite_service: Service) -> None:
+    async with sqlite_service.client.get("/api/agent/events") as response:
+        assert response.status == 401

@@ -15,10 +15,10 @@ import yaml
 from aiohttp.test_utils import TestClient, TestServer
 
 from channels.memory import MemoryChannel
-from router.app import DISPATCHER, EVENTS, ROUTER, create_app, utc_now
+from router.app import DISPATCHER, ROUTER, create_app, utc_now
 from router.config import Config, load_config
 from router.events import MessageDelivered
-from router.inbox import DATABASE, hash_token
+from router.inbox import DATABASE, EVENT_BUS, hash_token
 from router.storage import Database
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,7 +83,7 @@ class Service:
 
     @property
     def events(self) -> Any:
-        return self.app[EVENTS]
+        return self.app[EVENT_BUS]
 
     @asynccontextmanager
     async def delivered(self, count: int, *, within: float = 5.0) -> AsyncIterator[None]:

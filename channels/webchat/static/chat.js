@@ -5,6 +5,8 @@
   var log = document.getElementById("log");
   var statusEl = document.getElementById("status");
   var notice = document.getElementById("notice");
+  var typing = document.getElementById("typing");
+  var typingTimer = null;
   var form = document.getElementById("composer");
   var input = document.getElementById("text");
   var WHO = { bot: "Assistant · 智能客服", agent: "Support team · 人工客服" };
@@ -103,7 +105,14 @@
     if (typeof frame.seq === "number" && frame.type === "message") {
       if (frame.seq <= state.lastSeq) { return; }
       state.lastSeq = frame.seq;
+      if (frame.author === "agent") { typing.hidden = true; }
       render(frame);
+      return;
+    }
+    if (frame.type === "typing") {
+      typing.hidden = false;
+      clearTimeout(typingTimer);
+      typingTimer = setTimeout(function () { typing.hidden = true; }, 6000);
       return;
     }
     if (frame.type === "ack") {
