@@ -178,12 +178,7 @@ class HumanDesk:
                 channel=conversation.reply_to.channel,
                 now=now,
             )
-            item = await repo.enqueue(
-                message=message,
-                address=conversation.reply_to,
-                now=now,
-                lease_until=self._outbox.lease_until(now),
-            )
+            item = await self._outbox.enqueue(repo, message, conversation.reply_to, now)
             await repo.mark_first_response(conversation_id, now)
         self._outbox.deliver_now([item])
         await self._events.publish(
@@ -240,12 +235,7 @@ class HumanDesk:
                 channel=conversation.reply_to.channel,
                 now=now,
             )
-            item = await repo.enqueue(
-                message=message,
-                address=conversation.reply_to,
-                now=now,
-                lease_until=self._outbox.lease_until(now),
-            )
+            item = await self._outbox.enqueue(repo, message, conversation.reply_to, now)
             resolved = await repo.conversation(conversation_id)
             assert resolved is not None
             events += [

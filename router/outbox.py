@@ -16,13 +16,14 @@ from datetime import datetime, timedelta
 
 from channels.base import (
     ChannelAdapter,
+    ChannelAddress,
     OutboundKind,
     OutboundMessage,
     PermanentDeliveryError,
     TransientDeliveryError,
 )
 from router.events import DeliveryFailed, Event, EventBus, MessageDelivered
-from router.storage import Database, OutboxItem
+from router.storage import Database, Message, OutboxItem, Repositories
 
 __all__ = ["OutboxDispatcher", "RetryPolicy"]
 
@@ -87,9 +88,15 @@ class OutboxDispatcher:
         """Something new is in the outbox: look now instead of at the next poll."""
         self._wake.set()
 
-    def lease_until(self, now: datetime) -> datetime:
-        """How long a row claimed now stays this node's to send."""
-        return now + timedelta(seconds=self._policy.lease)
+    async def enqueue(
+        self, repo: Repositories, message: Message, address: ChannelAddress, now: datetime
+    ) -> OutboxItem:
+        """Queue ``message`` in the caller's transaction, claimed by this node;
+        once that transaction commits, hand the item to ``deliver_now``."""
+        lease_until = now + timedelta(seconds=self._policy.lease)
+        return await repo.enqueue(
+            message=message, address=address, now=now, lease_until=lease_until
+        )
 
     def deliver_now(self, items: list[OutboxItem]) -> None:
         """Send rows that were enqueued already claimed (see ``Repositories.enqueue``),

@@ -227,11 +227,7 @@ class Router:
             extras={"reason": decision.reason, "candidates": _candidates(decision)},
             now=now,
         )
-        effects.outbox.append(
-            await repo.enqueue(
-                message=reply, address=route, now=now, lease_until=self._outbox.lease_until(now)
-            )
-        )
+        effects.outbox.append(await self._outbox.enqueue(repo, reply, route, now))
         effects.events.append(MessageAdded(conversation.id, reply.id, "bot", "out"))
 
     async def _hand_off(
@@ -289,11 +285,7 @@ class Router:
             extras={"sla_due_at": due.isoformat(), "reason": decision.reason},
             now=now,
         )
-        effects.outbox.append(
-            await repo.enqueue(
-                message=ack, address=route, now=now, lease_until=self._outbox.lease_until(now)
-            )
-        )
+        effects.outbox.append(await self._outbox.enqueue(repo, ack, route, now))
         logger.info(
             "conversation %s handed off (%s), priority %s, due %s",
             conversation.id,
