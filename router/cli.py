@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import secrets
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -77,16 +78,38 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(config: Config, host: str | None, port: int | None) -> int:
-    app = create_app(config)
-    web.run_app(
-        app,
-        host=host or config.server.host,
-        port=port if port is not None else config.server.port,
-        shutdown_timeout=config.server.shutdown_timeout_seconds,
-        access_log=None,
-        print=lambda text: logger.info("%s", text.strip()),
+    asyncio.run(
+        _run_server(
+            config,
+            host=host or config.server.host,
+            port=port if port is not None else config.server.port,
+        )
     )
     return 0
+
+
+async def _run_server(config: Config, *, host: str, port: int) -> None:
+    """Serve until SIGINT or SIGTERM, then shut down gracefully: stop intake, let
+    in-flight work finish (up to ``server.shutdown_timeout_seconds``), close connections."""
+    runner = web.AppRunner(
+        create_app(config),
+        access_log=None,
+        shutdown_timeout=config.server.shutdown_timeout_seconds,
+    )
+    await runner.setup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await web.TCPSite(runner, host, port).start()
+        for address in runner.addresses:
+            logger.info("listening on http://%s:%s", *address[:2])
+        await stop.wait()
+        logger.info("shutting down")
+    finally:
+        await runner.cleanup()
+    logger.info("stopped")
 
 
 async def _database(config: Config) -> Database:
