@@ -84,18 +84,16 @@ class OutboxDispatcher:
         self._record_lock = asyncio.Lock()
         self.delivered = 0
 
-    def wake(self) -> None:
-        """Something new is in the outbox: look now instead of at the next poll."""
-        self._wake.set()
+    def _lease_from(self, now: datetime) -> datetime:
+        return now + timedelta(seconds=self._policy.lease)
 
     async def enqueue(
         self, repo: Repositories, message: Message, address: ChannelAddress, now: datetime
     ) -> OutboxItem:
         """Queue ``message`` in the caller's transaction, claimed by this node;
         once that transaction commits, hand the item to ``deliver_now``."""
-        lease_until = now + timedelta(seconds=self._policy.lease)
         return await repo.enqueue(
-            message=message, address=address, now=now, lease_until=lease_until
+            message=message, address=address, now=now, lease_until=self._lease_from(now)
         )
 
     def deliver_now(self, items: list[OutboxItem]) -> None:
@@ -160,7 +158,7 @@ class OutboxDispatcher:
         async with self._db.write() as repo:
             items = await repo.claim_due(
                 now=now,
-                lease_until=now + timedelta(seconds=self._policy.lease),
+                lease_until=self._lease_from(now),
                 limit=self._batch_size,
             )
         await self._send_and_record(items)

@@ -1,7 +1,7 @@
 """Ingest: every inbound message, from any channel, in one transaction.
 
 dedup → contact → conversation → message → bot decision → outbox rows; then,
-after commit, events are published and the outbox dispatcher is woken.
+after commit, the replies go out and events are published.
 """
 
 from __future__ import annotations
@@ -64,10 +64,6 @@ class Router:
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
-
-    @property
-    def bot(self) -> Bot:
-        return self._bot
 
     async def ingest(self, inbound: InboundMessage) -> InboundReceipt:
         """Store ``inbound`` and act on it; returns once everything is committed."""
