@@ -47,6 +47,8 @@ class BotContext:
     """What the bot needs to know of the conversation so far."""
 
     consecutive_misses: int = 0
+    # The conversation's language so far, for messages that carry no words of their own.
+    language: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,11 +96,36 @@ class Bot:
         self.texts = texts or BotTexts()
 
     def decide(
-        self, text: str, *, context: BotContext | None = None, choice: str | None = None
+        self,
+        text: str,
+        *,
+        context: BotContext | None = None,
+        choice: str | None = None,
+        command: str | None = None,
+        attachments: int = 0,
     ) -> Decision:
-        """Decide on ``text``; ``choice`` is the entry id of a pressed clarification button."""
+        """Decide on ``text``.
+
+        ``choice`` is the entry id of a pressed clarification button; ``command`` a
+        channel command (``start`` greets, ``human`` hands off); ``attachments`` the
+        number of files sent, which the bot cannot read, so a person looks at them.
+        """
         context = context or BotContext()
         language = detect_language(text)
+        if command or attachments:
+            # No words of the customer's own to go by: keep to what we know.
+            language = context.language or language
+        if command == "start":
+            return Decision(
+                kind=DecisionKind.ANSWER,
+                reason="greeting",
+                language=language,
+                text=BotTexts.pick(self.texts.greeting, language),
+            )
+        if command == "human":
+            return self._handoff("asked_for_human", language, ())
+        if attachments:
+            return self._handoff("attachment", language, ())
         if choice is not None and (entry := self.matcher.entry(choice)) is not None:
             return Decision(
                 kind=DecisionKind.ANSWER,

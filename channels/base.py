@@ -27,6 +27,7 @@ __all__ = [
     "OutboundKind",
     "OutboundMessage",
     "PermanentDeliveryError",
+    "RecipientUnreachable",
     "SenderIdentity",
     "TransientDeliveryError",
 ]
@@ -99,7 +100,8 @@ class InboundMessage:
     the same ``(channel, external_id)`` delivered twice is stored once.
     ``text`` is what the customer wrote this time (quoted history removed where
     the channel has it). ``extras`` holds the few channel details that matter
-    downstream, e.g. ``subject`` for email or ``choice`` for a pressed button.
+    downstream, e.g. ``subject`` for email, ``choice`` for a pressed button (the
+    entry id), ``start_payload`` for a Telegram deep link.
     """
 
     external_id: str
@@ -110,6 +112,11 @@ class InboundMessage:
     attachments: tuple[Attachment, ...] = ()
     sent_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     extras: Mapping[str, str] = field(default_factory=dict, hash=False)
+    # A correction of the message already stored under ``external_id`` (an edited
+    # chat message): the stored text is replaced and nobody answers it again.
+    edit: bool = False
+    # A command the channel recognised (``start``, ``human``), without its slash.
+    command: str | None = None
 
     def __post_init__(self) -> None:
         _require(bool(self.external_id), "InboundMessage.external_id must not be empty")
@@ -200,7 +207,11 @@ class TransientDeliveryError(DeliveryError):
 
 
 class PermanentDeliveryError(DeliveryError):
-    """Retrying cannot help (blocked, unknown recipient, rejected content)."""
+    """Retrying cannot help (unknown recipient, rejected content)."""
+
+
+class RecipientUnreachable(PermanentDeliveryError):
+    """The customer cannot be reached on this channel any more (e.g. blocked the bot)."""
 
 
 @runtime_checkable

@@ -20,6 +20,7 @@ from channels.base import (
     OutboundKind,
     OutboundMessage,
     PermanentDeliveryError,
+    RecipientUnreachable,
     TransientDeliveryError,
 )
 from router.events import DeliveryFailed, Event, EventBus, MessageDelivered
@@ -51,6 +52,7 @@ class _Outcome:
     error: str | None = None
     retry_after: float | None = None
     permanent: bool = False
+    unreachable: bool = False
     # Not tried: an earlier reply to the same conversation failed first.
     held_back: bool = False
 
@@ -210,6 +212,8 @@ class OutboxDispatcher:
             await channel.send(outbound)
         except TransientDeliveryError as exc:
             return _Outcome(item, error=f"transient: {exc}", retry_after=exc.retry_after)
+        except RecipientUnreachable as exc:
+            return _Outcome(item, error=f"unreachable: {exc}", permanent=True, unreachable=True)
         except PermanentDeliveryError as exc:
             return _Outcome(item, error=f"permanent: {exc}", permanent=True)
         except Exception as exc:
@@ -237,6 +241,10 @@ class OutboxDispatcher:
                 if outcome.error is None:
                     continue
                 dead = outcome.permanent or item.attempts >= self._policy.max_attempts
+                if outcome.unreachable:
+                    await repo.mark_unreachable(
+                        item.address.channel, item.address.recipient_id, now
+                    )
                 if dead:
                     await repo.mark_dead(item.id, error=outcome.error)
                     logger.error(

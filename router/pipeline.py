@@ -84,6 +84,11 @@ class Router:
         await self._idle.wait()
 
     async def _ingest(self, inbound: InboundMessage) -> InboundReceipt:
+        if inbound.edit:
+            edited = await self._edit(inbound)
+            if edited is not None:
+                return edited
+            # An edit of a message we never stored: take it as a new message.
         # The unique (channel, external_id) index is the dedup check: asking first would
         # cost a round trip on every message to save one on the rare duplicate.
         for attempt in (1, 2):
@@ -104,6 +109,20 @@ class Router:
             await self._events.publish(*effects.events)
             return receipt
         raise AssertionError("unreachable")
+
+    async def _edit(self, inbound: InboundMessage) -> InboundReceipt | None:
+        async with self._db.write() as repo:
+            stored = await repo.edit_message(
+                inbound.channel, inbound.external_id, text=inbound.text, now=self._clock()
+            )
+        if stored is None:
+            return None
+        message_id, conversation_id = stored
+        logger.info(
+            "conversation %s: message %s edited by the customer", conversation_id, message_id
+        )
+        await self._events.publish(MessageAdded(conversation_id, message_id, "customer", "in"))
+        return InboundReceipt(conversation_id=conversation_id, message_id=message_id)
 
     async def _duplicate(
         self, repo: Repositories, inbound: InboundMessage
@@ -162,6 +181,7 @@ class Router:
             channel=inbound.channel,
             external_id=inbound.external_id,
             extras=dict(inbound.extras) or None,
+            attachments=inbound.attachments,
             now=now,
         )
         effects.events.append(MessageAdded(conversation.id, message.id, "customer", "in"))
@@ -169,8 +189,13 @@ class Router:
         if conversation.status is ConversationStatus.BOT:
             decision = self._bot.decide(
                 inbound.text,
-                context=BotContext(consecutive_misses=conversation.bot_misses),
+                context=BotContext(
+                    consecutive_misses=conversation.bot_misses,
+                    language=conversation.language or inbound.extras.get("language"),
+                ),
                 choice=inbound.extras.get("choice"),
+                command=inbound.command,
+                attachments=len(inbound.attachments),
             )
             language = decision.language
             logger.info(

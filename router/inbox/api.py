@@ -213,7 +213,12 @@ def _detail(detail: ConversationDetail) -> dict[str, Any]:
             "display_name": contact.display_name if contact else None,
             "email": contact.email if contact else None,
             "identities": [
-                {"channel": i.channel, "external_id": i.external_id, "display_name": i.display_name}
+                {
+                    "channel": i.channel,
+                    "external_id": i.external_id,
+                    "display_name": i.display_name,
+                    "unreachable_at": _time(i.unreachable_at),
+                }
                 for i in detail.identities
             ],
         },
@@ -231,7 +236,12 @@ def _detail(detail: ConversationDetail) -> dict[str, Any]:
                 "text": m.text,
                 "entry_id": m.entry_id,
                 "choices": [{"id": c.id, "label": c.label} for c in m.choices],
+                "attachments": [
+                    {"name": a.name, "content_type": a.content_type, "size": a.size}
+                    for a in m.attachments
+                ],
                 "created_at": _time(m.created_at),
+                "edited_at": _time(m.edited_at),
                 "delivery": _delivery(deliveries[m.id]) if m.id in deliveries else None,
             }
             for m in detail.messages

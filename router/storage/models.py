@@ -86,6 +86,8 @@ class IdentityRow(Base):
     external_id: Mapped[str] = mapped_column(String(320))
     display_name: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime]
+    # Set when the channel said this customer cannot be reached there (blocked the bot).
+    unreachable_at: Mapped[datetime | None]
 
 
 class AgentRow(Base):
@@ -149,7 +151,9 @@ class MessageRow(Base):
     entry_id: Mapped[str | None] = mapped_column(String(200))
     choices: Mapped[list[Any] | None]
     extras: Mapped[dict[str, Any] | None]
+    attachments: Mapped[list[Any] | None]
     created_at: Mapped[datetime]
+    edited_at: Mapped[datetime | None]
 
 
 class HandoffRow(Base):

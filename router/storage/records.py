@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from channels.base import ChannelAddress, Choice
+from channels.base import Attachment, ChannelAddress, Choice
 from router.conversations import AuthorKind, ConversationStatus, Direction, Priority
 
 __all__ = [
@@ -33,6 +33,7 @@ class Identity:
     channel: str
     external_id: str
     display_name: str | None
+    unreachable_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +79,8 @@ class Message:
     entry_id: str | None
     choices: tuple[Choice, ...]
     created_at: datetime
+    attachments: tuple[Attachment, ...] = ()
+    edited_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from channels.base import ChannelAddress, Choice
+from channels.base import Attachment, ChannelAddress, Choice
 from router.conversations import (
     CLAIMABLE,
     AuthorKind,
@@ -77,6 +77,13 @@ def _conversation(row: ConversationRow) -> Conversation:
     )
 
 
+def _attachments(raw: list[Any] | None) -> tuple[Attachment, ...]:
+    return tuple(
+        Attachment(name=a["name"], content_type=a["content_type"], size=a["size"], ref=a["ref"])
+        for a in raw or ()
+    )
+
+
 def _message(row: MessageRow) -> Message:
     return Message(
         id=row.id,
@@ -91,6 +98,8 @@ def _message(row: MessageRow) -> Message:
         entry_id=row.entry_id,
         choices=_choices(row.choices),
         created_at=row.created_at,
+        attachments=_attachments(row.attachments),
+        edited_at=row.edited_at,
     )
 
 
@@ -171,9 +180,22 @@ class Repositories:
             select(IdentityRow).where(IdentityRow.contact_id == contact_id).order_by(IdentityRow.id)
         )
         return [
-            Identity(channel=r.channel, external_id=r.external_id, display_name=r.display_name)
+            Identity(
+                channel=r.channel,
+                external_id=r.external_id,
+                display_name=r.display_name,
+                unreachable_at=r.unreachable_at,
+            )
             for r in rows
         ]
+
+    async def mark_unreachable(self, channel: str, external_id: str, now: datetime) -> None:
+        await self.session.execute(
+            update(IdentityRow)
+            .where(IdentityRow.channel == channel, IdentityRow.external_id == external_id)
+            .values(unreachable_at=now)
+            .execution_options(synchronize_session=False)
+        )
 
     # -- conversations -----------------------------------------------------------
 
@@ -348,6 +370,27 @@ class Repositories:
             )
         )
 
+    async def edit_message(
+        self, channel: str, external_id: str, *, text: str, now: datetime
+    ) -> tuple[int, int] | None:
+        """Replace a stored customer message's text; its (message id, conversation id)."""
+        row = (
+            await self.session.execute(
+                select(MessageRow.id, MessageRow.conversation_id).where(
+                    MessageRow.channel == channel, MessageRow.external_id == external_id
+                )
+            )
+        ).first()
+        if row is None:
+            return None
+        await self.session.execute(
+            update(MessageRow)
+            .where(MessageRow.id == row.id)
+            .values(text=text, edited_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return int(row.id), int(row.conversation_id)
+
     async def conversation_of_message(self, message_id: int) -> int | None:
         return await self.session.scalar(
             select(MessageRow.conversation_id).where(MessageRow.id == message_id)
@@ -369,6 +412,7 @@ class Repositories:
         entry_id: str | None = None,
         choices: Iterable[Choice] = (),
         extras: dict[str, Any] | None = None,
+        attachments: Sequence[Attachment] = (),
     ) -> Message:
         # A Core insert: the ORM's unit of work is overhead on the ingest hot path.
         values = {
@@ -384,6 +428,11 @@ class Repositories:
             "entry_id": entry_id,
             "choices": _dump_choices(choices) or None,
             "extras": extras or None,
+            "attachments": [
+                {"name": a.name, "content_type": a.content_type, "size": a.size, "ref": a.ref}
+                for a in attachments
+            ]
+            or None,
             "created_at": now,
         }
         message_id = await self.session.scalar(
@@ -403,6 +452,7 @@ class Repositories:
             entry_id=entry_id,
             choices=tuple(choices),
             created_at=now,
+            attachments=tuple(attachments),
         )
 
     async def messages(self, conversation_id: int) -> list[Message]:
