@@ -18,6 +18,7 @@ from aiohttp import web
 
 from bot import Bot, BotSettings
 from channels.base import ChannelAdapter
+from channels.telegram import TelegramChannel, TelegramSettings
 from channels.webchat import WebChatChannel, WebChatSettings
 from knowledge import Matcher, load_folder
 from router.config import Config
@@ -34,6 +35,7 @@ __all__ = [
     "DISPATCHER",
     "ROUTER",
     "build_bot",
+    "build_telegram",
     "create_app",
     "load_secret",
     "utc_now",
@@ -65,6 +67,25 @@ def build_bot(config: Config) -> Bot:
             max_choices=b.max_choices,
             max_misses=b.max_misses,
         ),
+    )
+
+
+def build_telegram(config: Config) -> TelegramChannel:
+    t = config.channels.telegram
+    return TelegramChannel(
+        settings=TelegramSettings(
+            token=t.token,
+            attachments_dir=config.server.data_dir / "attachments",
+            mode=t.mode,
+            webhook_path=t.webhook_path,
+            webhook_secret=t.webhook_secret,
+            api_base_url=t.api_base_url,
+            allow_groups=t.allow_groups,
+            per_chat_interval=t.per_chat_interval_seconds,
+            per_second=t.messages_per_second,
+            max_file_bytes=t.max_file_mb * 1024 * 1024,
+            poll_timeout=t.poll_timeout_seconds,
+        )
     )
 
 
@@ -120,6 +141,10 @@ def create_app(
 
         app.on_shutdown.append(close_visitors)
         app.cleanup_ctx.append(_typing_bridge(webchat))
+    if config.channels.telegram.enabled:
+        telegram = build_telegram(config)
+        channels[telegram.name] = telegram
+        app.add_routes(telegram.routes())
     for channel in extra_channels:
         channels[channel.name] = channel
     app[CHANNELS] = channels

@@ -15,7 +15,7 @@ from pathlib import Path
 from aiohttp import web
 
 from knowledge import KnowledgeError
-from router.app import build_bot, create_app, utc_now
+from router.app import build_bot, build_telegram, create_app, utc_now
 from router.config import Config, ConfigError, load_config
 from router.inbox import hash_token
 from router.storage import Database
@@ -46,6 +46,13 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("name")
     agent_commands.add_parser("list", help="list agents")
 
+    telegram = commands.add_parser("telegram", help="the Telegram channel")
+    telegram_commands = telegram.add_subparsers(dest="telegram_command", required=True)
+    hook = telegram_commands.add_parser(
+        "set-webhook", help="register this service's webhook URL and secret with Telegram"
+    )
+    hook.add_argument("url", help="e.g. https://support.example.com/telegram/webhook")
+
     kb = commands.add_parser("kb", help="knowledge base")
     kb_commands = kb.add_subparsers(dest="kb_command", required=True)
     ask = kb_commands.add_parser("ask", help="show what the bot would do with a question")
@@ -69,6 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.agents_command == "add":
                 return asyncio.run(_agents_add(config, args.name))
             return asyncio.run(_agents_list(config))
+        if args.command == "telegram":
+            return asyncio.run(_telegram_set_webhook(config, args.url))
         if args.command == "kb":
             return _kb_ask(config, args.question, as_json=args.json)
     except (ConfigError, KnowledgeError) as exc:
@@ -110,6 +119,19 @@ async def _run_server(config: Config, *, host: str, port: int) -> None:
     finally:
         await runner.cleanup()
     logger.info("stopped")
+
+
+async def _telegram_set_webhook(config: Config, url: str) -> int:
+    settings = config.channels.telegram
+    if not settings.enabled or settings.mode != "webhook":
+        print("relaydesk: enable channels.telegram in webhook mode first", file=sys.stderr)
+        return 2
+    if not url.endswith(settings.webhook_path):
+        print(f"relaydesk: the URL must end with {settings.webhook_path}", file=sys.stderr)
+        return 2
+    await build_telegram(config).set_webhook(url)
+    print(f"Telegram will send updates to {url}")
+    return 0
 
 
 async def _database(config: Config) -> Database:

@@ -12,7 +12,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -28,6 +28,7 @@ __all__ = [
     "ServerConfig",
     "SlaConfig",
     "StorageConfig",
+    "TelegramConfig",
     "WebChatConfig",
     "load_config",
 ]
@@ -145,8 +146,36 @@ class WebChatConfig(_Model):
     title: str = "RelayDesk"
 
 
+class TelegramConfig(_Model):
+    enabled: bool = False
+    token: str = ""
+    # webhook (any node; Telegram calls us) or polling (one process; for a laptop).
+    mode: Literal["webhook", "polling"] = "webhook"
+    webhook_path: str = "/telegram/webhook"
+    webhook_secret: str = ""
+    api_base_url: str = "https://api.telegram.org"
+    allow_groups: bool = False
+    per_chat_interval_seconds: float = Field(default=1.0, ge=0)
+    messages_per_second: float = Field(default=30.0, ge=0)
+    max_file_mb: int = Field(default=20, ge=1)
+    poll_timeout_seconds: int = Field(default=30, ge=0)
+
+    @model_validator(mode="after")
+    def _usable(self) -> TelegramConfig:
+        if not self.enabled:
+            return self
+        if not self.token:
+            raise ValueError("token is required when the channel is enabled")
+        if self.mode == "webhook" and len(self.webhook_secret) < 16:
+            raise ValueError("webhook mode needs a webhook_secret of at least 16 characters")
+        if not self.webhook_path.startswith("/"):
+            raise ValueError("webhook_path must start with /")
+        return self
+
+
 class ChannelsConfig(_Model):
     webchat: WebChatConfig = WebChatConfig()
+    telegram: TelegramConfig = TelegramConfig()
 
 
 class Config(_Model):

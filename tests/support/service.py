@@ -53,6 +53,7 @@ def make_config(tmp_path: Path, overrides: Mapping[str, Any] | None = None) -> C
         "channels": {"webchat": {"rate_limit": {"burst": 50, "per_minute": 600}}},
     }
     raw = _merge(raw, overrides or {})
+    tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     return load_config(path)

@@ -1,0 +1,273 @@
+"""Telegram through python-telegram-bot against a local Bot API server, webhook and polling."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from aiohttp.test_utils import TestServer
+
+from channels.base import InboundMessage, InboundReceipt
+from channels.telegram import TelegramChannel, TelegramSettings
+from tests.support.service import Service, running_service
+from tests.support.telegram_api import FakeTelegram
+
+SECRET = "telegram-webhook-secret-0123"
+HEADERS = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+
+
+@pytest.fixture
+async def telegram_api() -> AsyncIterator[FakeTelegram]:
+    fake = FakeTelegram()
+    fake.server = TestServer(fake.app(), host="127.0.0.1", port=0)
+    await fake.server.start_server()
+    yield fake
+    await fake.server.close()
+
+
+def telegram_overrides(fake: FakeTelegram, mode: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "channels": {
+            "telegram": {
+                "enabled": True,
+                "token": fake.token,
+                "mode": mode,
+                "webhook_secret": SECRET,
+                "api_base_url": fake.base_url,
+                "per_chat_interval_seconds": 0,
+                "poll_timeout_seconds": 1,
+                **extra,
+            }
+        }
+    }
+
+
+@pytest.fixture
+async def webhook(tmp_path: Path, telegram_api: FakeTelegram) -> AsyncIterator[Service]:
+    async with running_service(
+        tmp_path, overrides=telegram_overrides(telegram_api, "webhook")
+    ) as service:
+        yield service
+
+
+async def post_update(service: Service, update: dict[str, Any], headers: Any = HEADERS) -> int:
+    async with service.client.post("/telegram/webhook", json=update, headers=headers) as response:
+        return response.status
+
+
+async def test_the_story_from_a_telegram_chat_by_webhook(
+    webhook: Service, telegram_api: FakeTelegram
+) -> None:
+    service, fake = webhook, telegram_api
+    await service.add_agent("ana")
+
+    assert await post_update(service, fake.text_update("/start ORDER-1234")) == 200
+    [greeting] = await fake.wait_for_sent(1)
+    assert greeting.chat_id == 555 and "Hello" in greeting.text
+
+    assert await post_update(service, fake.text_update("How do I return an item?")) == 200
+    answer = (await fake.wait_for_sent(2))[-1]
+    assert "After-sales service" in answer.text and answer.reply_markup is None
+
+    await post_update(service, fake.text_update("refund"))
+    clarify = (await fake.wait_for_sent(3))[-1]
+    assert clarify.reply_markup is not None
+    labels = [b["text"] for row in clarify.reply_markup["inline_keyboard"] for b in row]
+    assert "How long a refund takes" in labels
+
+    await post_update(service, fake.button_update(clarify, "How long a refund takes"))
+    await fake.wait_for_callback_answers(1)
+    chosen = (await fake.wait_for_sent(4))[-1]
+    assert "business days" in chosen.text
+
+    await post_update(service, fake.text_update("/human"))
+    notice = (await fake.wait_for_sent(5))[-1]
+    assert "will answer by" in notice.text
+
+    _, queue = await service.api("ana", "GET", "/api/agent/conversations?status=queued")
+    [conversation] = queue["conversations"]
+    assert conversation["channel"] == "telegram"
+    cid = conversation["id"]
+    _, detail = await service.api("ana", "GET", f"/api/agent/conversations/{cid}")
+    assert detail["handoffs"][0]["reason"] == "asked_for_human"
+    assert detail["contact"]["display_name"] == "Mei Chen"
+    first = detail["messages"][0]
+    assert first["text"] == "/start ORDER-1234"
+    await service.api("ana", "POST", f"/api/agent/conversations/{cid}/claim")
+    await service.api(
+        "ana", "POST", f"/api/agent/conversations/{cid}/reply", json={"text": "Hi Mei, on it."}
+    )
+    reply = (await fake.wait_for_sent(6))[-1]
+    assert reply.text == "Hi Mei, on it." and reply.chat_id == 555
+    await service.api("ana", "POST", f"/api/agent/conversations/{cid}/resolve")
+    assert "closed" in (await fake.wait_for_sent(7))[-1].text
+
+
+async def test_a_wrong_or_missing_secret_is_refused_and_nothing_stored(
+    webhook: Service, telegram_api: FakeTelegram
+) -> None:
+    update = telegram_api.text_update("How do I return an item?")
+    assert await post_update(webhook, update, headers={}) == 403
+    bad = {"X-Telegram-Bot-Api-Secret-Token": "guess"}
+    assert await post_update(webhook, update, headers=bad) == 403
+    async with webhook.db.read() as repo:
+        assert await repo.count_by_status() == {}
+    assert telegram_api.sent == []
+
+
+async def test_the_same_update_twice_is_one_message(
+    webhook: Service, telegram_api: FakeTelegram
+) -> None:
+    update = telegram_api.text_update("How do I get an invoice?", message_id=42)
+    assert await post_update(webhook, update) == 200
+    assert await post_update(webhook, update) == 200
+    # Redelivered under a new update id (e.g. after our restart): still one message.
+    again = telegram_api.text_update("How do I get an invoice?", message_id=42)
+    assert await post_update(webhook, again) == 200
+    await post_update(webhook, telegram_api.text_update("How long is the warranty?"))
+    sent = await telegram_api.wait_for_sent(2)
+    assert ["invoice" in sent[0].text.lower(), "warranty" in sent[1].text.lower()] == [True, True]
+    async with webhook.db.read() as repo:
+        customer = [m for m in await repo.messages(1) if m.author_kind == "customer"]
+    assert len(customer) == 2
+
+
+async def test_an_edit_updates_the_text_and_is_not_answered_again(
+    webhook: Service, telegram_api: FakeTelegram
+) -> None:
+    await post_update(webhook, telegram_api.text_update("How do I get an invoce?", message_id=9))
+    await telegram_api.wait_for_sent(1)
+    edit = telegram_api.text_update("How do I get an invoice?", message_id=9, edited=True)
+    assert await post_update(webhook, edit) == 200
+    await post_update(webhook, telegram_api.text_update("How long is the warranty?"))
+    sent = await telegram_api.wait_for_sent(2)
+    assert "warranty" in sent[1].text.lower() and len(sent) == 2
+    async with webhook.db.read() as repo:
+        first = (await repo.messages(1))[0]
+    assert first.text == "How do I get an invoice?" and first.edited_at is not None
+
+
+async def test_a_photo_is_stored_and_handed_to_a_person(
+    webhook: Service, telegram_api: FakeTelegram
+) -> None:
+    await webhook.add_agent("ana")
+    assert await post_update(webhook, telegram_api.photo_update("It arrived like this")) == 200
+    [notice] = await telegram_api.wait_for_sent(1)
+    assert "will answer by" in notice.text
+    _, detail = await webhook.api("ana", "GET", "/api/agent/conversations/1")
+    assert detail["handoffs"][0]["reason"] == "attachment"
+    [attachment] = detail["messages"][0]["attachments"]
+    assert attachment["content_type"] == "image/jpeg" and attachment["size"] > 0
+    stored = webhook.config.server.data_dir / "attachments" / "telegram" / "555"
+    assert [p.read_bytes() for p in stored.iterdir()] == [telegram_api.files["photos/file_1.jpg"]]
+
+
+async def test_flood_control_waits_as_told_and_delivers_once(
+    webhook: Service, telegram_api: FakeTelegram
+) -> None:
+    telegram_api.fail_next(429, retry_after=2)
+    started = time.monotonic()
+    await post_update(webhook, telegram_api.text_update("How do I get an invoice?"))
+    [delivered] = await telegram_api.wait_for_sent(1, within=15)
+    assert time.monotonic() - started >= 2.0
+    assert "invoice" in delivered.text.lower()
+    assert telegram_api.send_attempts == 2
+
+
+async def test_a_blocked_bot_is_dead_at_once_and_the_contact_unreachable(
+    webhook: Service, telegram_api: FakeTelegram
+) -> None:
+    await webhook.add_agent("ana")
+    telegram_api.fail_next(403)
+    async with webhook.events.subscribe() as events:
+        await post_update(webhook, telegram_api.text_update("How do I get an invoice?"))
+        while not getattr(await events.get(), "dead", False):
+            pass
+    _, dead = await webhook.api("ana", "GET", "/api/agent/deliveries?status=dead")
+    assert dead["deliveries"][0]["attempts"] == 1
+    assert "blocked" in dead["deliveries"][0]["last_error"]
+    _, detail = await webhook.api("ana", "GET", "/api/agent/conversations/1")
+    assert detail["contact"]["identities"][0]["unreachable_at"] is not None
+    assert telegram_api.send_attempts == 1
+
+
+async def test_a_long_answer_is_split_into_messages(
+    tmp_path: Path, telegram_api: FakeTelegram
+) -> None:
+    kb = tmp_path / "kb"
+    kb.mkdir()
+    paragraphs = "\n\n".join(f"Step {i}: " + " ".join(["check the filter."] * 50) for i in range(6))
+    entry = {"id": "manual", "questions": ["How do I clean the filter?"], "answer": paragraphs}
+    (kb / "long.yaml").write_text(yaml.safe_dump([entry]), encoding="utf-8")
+    overrides = telegram_overrides(telegram_api, "webhook")
+    overrides["knowledge"] = {"path": str(kb)}
+    async with running_service(tmp_path, overrides=overrides) as service:
+        assert len(paragraphs) > 5000
+        await post_update(service, telegram_api.text_update("How do I clean the filter?"))
+        sent = await telegram_api.wait_for_sent(2)
+        assert len(sent) == 2 and all(len(m.text) <= 4096 for m in sent)
+        assert sent[0].text.startswith("Step 0") and sent[1].text.startswith("Step")
+        assert "\n\n".join(m.text for m in sent) == paragraphs
+
+
+async def test_polling_answers_and_confirms_only_what_was_stored(
+    tmp_path: Path, telegram_api: FakeTelegram
+) -> None:
+    overrides = telegram_overrides(telegram_api, "polling")
+    update = telegram_api.text_update("How long is the warranty?", message_id=77)
+    async with running_service(tmp_path / "one", overrides=overrides):
+        await telegram_api.push(update)
+        [answer] = await telegram_api.wait_for_sent(1)
+        assert "warranty" in answer.text.lower()
+        await telegram_api.wait_until_confirmed(update["update_id"])
+
+    # The process died after storing but before Telegram heard back: Telegram sends the
+    # update again to the restarted process, which stores and answers nothing twice.
+    overrides["storage"] = {"url": f"sqlite+aiosqlite:///{tmp_path / 'one' / 'relaydesk.db'}"}
+    async with running_service(tmp_path / "two", overrides=overrides) as restarted:
+        await telegram_api.push(update)
+        await telegram_api.wait_until_confirmed(update["update_id"])
+        await telegram_api.push(telegram_api.text_update("How do I get an invoice?"))
+        sent = await telegram_api.wait_for_sent(2)
+        assert "invoice" in sent[1].text.lower() and len(sent) == 2
+        async with restarted.db.read() as repo:
+            customer = [m.text for m in await repo.messages(1) if m.author_kind == "customer"]
+        assert customer == ["How long is the warranty?", "How do I get an invoice?"]
+
+
+async def test_polling_does_not_confirm_an_update_that_was_not_stored(
+    tmp_path: Path, telegram_api: FakeTelegram
+) -> None:
+    stored: list[InboundMessage] = []
+    crashes = 1
+
+    async def ingest(inbound: InboundMessage) -> InboundReceipt:
+        nonlocal crashes
+        if crashes:
+            crashes -= 1
+            raise ConnectionError("database went away before commit")
+        stored.append(inbound)
+        return InboundReceipt(conversation_id=1, message_id=len(stored))
+
+    channel = TelegramChannel(
+        settings=TelegramSettings(
+            token=telegram_api.token,
+            attachments_dir=tmp_path,
+            mode="polling",
+            api_base_url=telegram_api.base_url,
+            poll_timeout=1,
+        )
+    )
+    update = telegram_api.text_update("How long is the warranty?")
+    await telegram_api.push(update)
+    await channel.start(ingest)
+    try:
+        await telegram_api.wait_until_confirmed(update["update_id"])
+    finally:
+        await channel.stop()
+    assert [m.text for m in stored] == ["How long is the warranty?"]
+    assert crashes == 0
