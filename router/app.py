@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from bot import Bot, BotSettings
+from channels.api import ApiChannel, ApiChannelSettings
 from channels.base import ChannelAdapter
 from channels.telegram import TelegramChannel, TelegramSettings
 from channels.webchat import WebChatChannel, WebChatSettings
@@ -145,6 +146,19 @@ def create_app(
         telegram = build_telegram(config)
         channels[telegram.name] = telegram
         app.add_routes(telegram.routes())
+    for name, bridge in config.channels.api.items():
+        if bridge.enabled:
+            api_channel = ApiChannel(
+                settings=ApiChannelSettings(
+                    name=name,
+                    secret=bridge.secret,
+                    outbound_url=bridge.outbound_url,
+                    max_text_chars=bridge.max_text_chars,
+                    timestamp_tolerance=bridge.timestamp_tolerance_seconds,
+                )
+            )
+            channels[name] = api_channel
+            app.add_routes(api_channel.routes())
     for channel in extra_channels:
         channels[channel.name] = channel
     app[CHANNELS] = channels

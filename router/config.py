@@ -173,9 +173,35 @@ class TelegramConfig(_Model):
         return self
 
 
+class ApiBridgeConfig(_Model):
+    enabled: bool = True
+    # Shared with the bridge: signs both directions (HMAC-SHA256), 16+ characters.
+    secret: str = Field(min_length=16)
+    # Where RelayDesk POSTs replies for this app.
+    outbound_url: str = Field(pattern=r"^https?://")
+    max_text_chars: int = Field(default=4000, ge=1)
+    # Requests whose timestamp is further than this from now are refused (replays).
+    timestamp_tolerance_seconds: float = Field(default=300.0, gt=0)
+
+
+_RESERVED_CHANNELS = {"webchat", "telegram", "email", "memory"}
+
+
 class ChannelsConfig(_Model):
     webchat: WebChatConfig = WebChatConfig()
     telegram: TelegramConfig = TelegramConfig()
+    # Bridged apps by name (the name is the channel name): whatsapp, wechat, line, ...
+    api: dict[str, ApiBridgeConfig] = Field(default_factory=dict)
+
+    @field_validator("api")
+    @classmethod
+    def _names(cls, value: dict[str, ApiBridgeConfig]) -> dict[str, ApiBridgeConfig]:
+        for name in value:
+            if not re.fullmatch(r"[a-z][a-z0-9_-]{1,30}", name):
+                raise ValueError(f"{name!r}: use 2-31 lowercase letters, digits, - or _")
+            if name in _RESERVED_CHANNELS:
+                raise ValueError(f"{name!r} is the name of a built-in channel")
+        return value
 
 
 class Config(_Model):
