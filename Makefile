@@ -27,6 +27,7 @@ lint: install
 
 bench: install
 	$(BIN)/python bench/chat_bench.py
+	$(BIN)/python bench/telegram_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
