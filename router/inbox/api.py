@@ -235,6 +235,7 @@ def _detail(detail: ConversationDetail) -> dict[str, Any]:
                 "kind": m.kind,
                 "text": m.text,
                 "entry_id": m.entry_id,
+                "extras": m.extras,
                 "choices": [{"id": c.id, "label": c.label} for c in m.choices],
                 "attachments": [
                     {"name": a.name, "content_type": a.content_type, "size": a.size}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -81,6 +81,8 @@ class Message:
     created_at: datetime
     attachments: tuple[Attachment, ...] = ()
     edited_at: datetime | None = None
+    # Channel details (subject, deep-link payload) and, for the bot, why it answered.
+    extras: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

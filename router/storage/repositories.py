@@ -100,6 +100,7 @@ def _message(row: MessageRow) -> Message:
         created_at=row.created_at,
         attachments=_attachments(row.attachments),
         edited_at=row.edited_at,
+        extras=dict(row.extras or {}),
     )
 
 
@@ -453,6 +454,7 @@ class Repositories:
             choices=tuple(choices),
             created_at=now,
             attachments=tuple(attachments),
+            extras=dict(extras or {}),
         )
 
     async def messages(self, conversation_id: int) -> list[Message]:

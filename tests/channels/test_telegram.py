@@ -97,6 +97,7 @@ async def test_the_story_from_a_telegram_chat_by_webhook(
     assert detail["contact"]["display_name"] == "Mei Chen"
     first = detail["messages"][0]
     assert first["text"] == "/start ORDER-1234"
+    assert first["extras"]["start_payload"] == "ORDER-1234"
     await service.api("ana", "POST", f"/api/agent/conversations/{cid}/claim")
     await service.api(
         "ana", "POST", f"/api/agent/conversations/{cid}/reply", json={"text": "Hi Mei, on it."}
@@ -105,6 +106,19 @@ async def test_the_story_from_a_telegram_chat_by_webhook(
     assert reply.text == "Hi Mei, on it." and reply.chat_id == 555
     await service.api("ana", "POST", f"/api/agent/conversations/{cid}/resolve")
     assert "closed" in (await fake.wait_for_sent(7))[-1].text
+
+
+async def test_group_chats_are_ignored_unless_enabled(
+    webhook: Service, telegram_api: FakeTelegram
+) -> None:
+    update = telegram_api.text_update("How do I get an invoice?")
+    update["message"]["chat"] = {"id": -100123, "type": "supergroup", "title": "Deals"}
+    assert await post_update(webhook, update) == 200
+    await post_update(webhook, telegram_api.text_update("How long is the warranty?"))
+    [only] = await telegram_api.wait_for_sent(1)
+    assert "warranty" in only.text.lower() and only.chat_id == 555
+    async with webhook.db.read() as repo:
+        assert await repo.count_by_status() == {"bot": 1}
 
 
 async def test_a_wrong_or_missing_secret_is_refused_and_nothing_stored(
@@ -224,6 +238,12 @@ async def test_polling_answers_and_confirms_only_what_was_stored(
         [answer] = await telegram_api.wait_for_sent(1)
         assert "warranty" in answer.text.lower()
         await telegram_api.wait_until_confirmed(update["update_id"])
+        await telegram_api.push(telegram_api.text_update("refund"))
+        clarify = (await telegram_api.wait_for_sent(2))[-1]
+        await telegram_api.push(telegram_api.button_update(clarify, "How to get a refund"))
+        chosen = (await telegram_api.wait_for_sent(3))[-1]
+        assert "My orders" in chosen.text
+        await telegram_api.wait_for_callback_answers(1)
 
     # The process died after storing but before Telegram heard back: Telegram sends the
     # update again to the restarted process, which stores and answers nothing twice.
@@ -232,11 +252,16 @@ async def test_polling_answers_and_confirms_only_what_was_stored(
         await telegram_api.push(update)
         await telegram_api.wait_until_confirmed(update["update_id"])
         await telegram_api.push(telegram_api.text_update("How do I get an invoice?"))
-        sent = await telegram_api.wait_for_sent(2)
-        assert "invoice" in sent[1].text.lower() and len(sent) == 2
+        sent = await telegram_api.wait_for_sent(4)
+        assert "invoice" in sent[3].text.lower() and len(sent) == 4
         async with restarted.db.read() as repo:
             customer = [m.text for m in await repo.messages(1) if m.author_kind == "customer"]
-        assert customer == ["How long is the warranty?", "How do I get an invoice?"]
+        assert customer == [
+            "How long is the warranty?",
+            "refund",
+            "How to get a refund",
+            "How do I get an invoice?",
+        ]
 
 
 async def test_polling_does_not_confirm_an_update_that_was_not_stored(
