@@ -27,15 +27,23 @@ class FloodControl:
         self._global_next = 0.0
 
     async def wait(self, chat_id: int) -> None:
+        delay = self.reserve(chat_id)
+        if delay > 0:
+            # Rate limiting, not synchronisation: this is the wait Telegram asks for.
+            await asyncio.sleep(delay)
+
+    def reserve(self, chat_id: int) -> float:
+        """Take the next free slot for ``chat_id``; seconds until it comes."""
         now = self._clock()
-        start = max(now, self._chat_next.get(chat_id, 0.0), self._global_next)
+        # The overall budget is spent when the slot is taken, so one chat told to wait
+        # (or busy) never holds up the others.
+        overall = max(now, self._global_next)
+        self._global_next = overall + self._global
+        start = max(overall, self._chat_next.get(chat_id, 0.0))
         self._chat_next[chat_id] = start + self._per_chat
-        self._global_next = start + self._global
         if len(self._chat_next) > 10_000:
             self._forget_before(now)
-        if start > now:
-            # Rate limiting, not synchronisation: this is the wait Telegram asks for.
-            await asyncio.sleep(start - now)
+        return start - now
 
     def hold(self, chat_id: int, seconds: float) -> None:
         """Telegram said this chat must wait: no slot before then."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,7 +15,7 @@ from aiohttp.test_utils import TestServer
 
 from channels.base import InboundMessage, InboundReceipt
 from channels.telegram import TelegramChannel, TelegramSettings
-from tests.support.service import Service, running_service
+from tests.support.service import Service, make_config, running_service
 from tests.support.telegram_api import FakeTelegram
 
 SECRET = "telegram-webhook-secret-0123"
@@ -296,3 +298,32 @@ async def test_polling_does_not_confirm_an_update_that_was_not_stored(
         await channel.stop()
     assert [m.text for m in stored] == ["How long is the warranty?"]
     assert crashes == 0
+
+
+async def test_set_webhook_registers_the_url_and_secret(
+    tmp_path: Path, telegram_api: FakeTelegram
+) -> None:
+    make_config(tmp_path, telegram_overrides(telegram_api, "webhook"))
+    url = "https://support.example.com/telegram/webhook"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "router.cli", "--config", str(tmp_path / "config.yaml"),
+        "telegram", "set-webhook", url,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await process.communicate()
+    assert process.returncode == 0, err.decode()
+    assert telegram_api.webhook == {"url": url, "secret_token": SECRET}
+    assert url in out.decode()
+
+
+async def test_a_shared_contact_reaches_the_agent(
+    webhook: Service, telegram_api: FakeTelegram
+) -> None:
+    await webhook.add_agent("ana")
+    contact = {"phone_number": "+8613800000000", "first_name": "Mei", "user_id": 555}
+    await post_update(webhook, telegram_api.text_update("", contact=contact))
+    [notice] = await telegram_api.wait_for_sent(1)
+    assert "will answer by" in notice.text
+    _, detail = await webhook.api("ana", "GET", "/api/agent/conversations/1")
+    shared = detail["messages"][0]
+    assert "+8613800000000" in shared["text"] and shared["extras"]["phone"] == "+8613800000000"
