@@ -1,17 +1,19 @@
 """The FAQ knowledge base: entries, loading, normalisation and matching. Imports nothing of ours."""
 
 from knowledge.entries import FaqEntry, KnowledgeError
-from knowledge.loader import load_entries, load_folder
+from knowledge.loader import load_entries, load_folder, load_synonyms
 from knowledge.matcher import Candidate, Matcher
-from knowledge.normalise import detect_language, normalise
+from knowledge.normalise import Normaliser, detect_language, normalise
 
 __all__ = [
     "Candidate",
     "FaqEntry",
     "KnowledgeError",
     "Matcher",
+    "Normaliser",
     "detect_language",
     "load_entries",
     "load_folder",
+    "load_synonyms",
     "normalise",
 ]

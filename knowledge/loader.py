@@ -26,9 +26,10 @@ import yaml
 
 from knowledge.entries import FaqEntry, KnowledgeError
 
-__all__ = ["load_entries", "load_folder"]
+__all__ = ["SYNONYMS_FILE", "load_entries", "load_folder", "load_synonyms"]
 
 _DEFAULT_LANGUAGE = "en"
+SYNONYMS_FILE = "synonyms.yaml"
 
 
 def load_folder(path: Path) -> list[FaqEntry]:
@@ -36,7 +37,9 @@ def load_folder(path: Path) -> list[FaqEntry]:
     if path.is_file():
         files = [path]
     elif path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix in {".yaml", ".yml"})
+        files = sorted(
+            p for p in path.iterdir() if p.suffix in {".yaml", ".yml"} and p.name != SYNONYMS_FILE
+        )
     else:
         raise KnowledgeError(f"{path}: no such knowledge-base file or folder")
     entries: list[FaqEntry] = []
@@ -122,3 +125,30 @@ def _localised(where: str, key: str, raw: Any) -> tuple[tuple[str, str], ...]:
             pairs.append((str(lang), text.strip()))
         return tuple(pairs)
     raise KnowledgeError(f"{where}: '{key}' must be text or a mapping of language to text")
+
+
+def load_synonyms(path: Path) -> dict[str, str]:
+    """The synonym table of a knowledge-base folder (``synonyms.yaml``), variant → canonical.
+
+    The file maps each canonical word to the variants customers use::
+
+        退款: [退钱, 返款]
+        refund: [money back, reimbursement]
+    """
+    file = path / SYNONYMS_FILE if path.is_dir() else path.with_name(SYNONYMS_FILE)
+    if not file.exists():
+        return {}
+    try:
+        document = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise KnowledgeError(f"{file}: not valid YAML: {exc}") from exc
+    if not isinstance(document, Mapping):
+        raise KnowledgeError(f"{file}: expected a mapping of word to its variants")
+    table: dict[str, str] = {}
+    for canonical, variants in document.items():
+        if not isinstance(variants, list) or not all(isinstance(v, str) for v in variants):
+            raise KnowledgeError(f"{file}: {canonical!r} needs a list of variants")
+        for variant in variants:
+            if variant.strip():
+                table[variant.strip()] = str(canonical)
+    return table

@@ -14,7 +14,7 @@ import numpy as np
 from rapidfuzz import fuzz, process
 
 from knowledge.entries import FaqEntry
-from knowledge.normalise import normalise
+from knowledge.normalise import Normaliser
 
 __all__ = ["Candidate", "Matcher"]
 
@@ -35,7 +35,10 @@ class Candidate:
 class Matcher:
     """Scores a query against every question of a knowledge base."""
 
-    def __init__(self, entries: Sequence[FaqEntry]) -> None:
+    def __init__(
+        self, entries: Sequence[FaqEntry], *, normaliser: Normaliser | None = None
+    ) -> None:
+        self.normaliser = normaliser or Normaliser()
         self._entries = list(entries)
         self._by_id = {entry.id: entry for entry in self._entries}
         self._questions: list[str] = []
@@ -44,7 +47,7 @@ class Matcher:
         for index, entry in enumerate(self._entries):
             for question in entry.questions:
                 self._questions.append(question)
-                self._normalised.append(normalise(question))
+                self._normalised.append(self.normaliser(question))
                 self._owner.append(index)
         self._owner_array = np.asarray(self._owner, dtype=np.intp)
 
@@ -56,7 +59,7 @@ class Matcher:
 
     def match(self, text: str, *, limit: int = 5) -> list[Candidate]:
         """The best ``limit`` entries for ``text``, best first."""
-        query = normalise(text)
+        query = self.normaliser(text)
         if not query or not self._normalised:
             return []
         # Order-aware and order-free similarity, averaged: the first rewards the same

@@ -1,16 +1,22 @@
 """Text normalisation for matching, aware of Chinese and English.
 
-NFKC (full-width to half-width), case folding, punctuation removed, politeness
-filler and question words dropped, and Chinese split into characters so that
-fuzzy token comparison works without a segmenter.
+NFKC (full-width to half-width), case folding, traditional Chinese to simplified
+(OpenCC, with Taiwan phrases: 軟體 → 软件), the knowledge base's synonyms
+(保固 → 保修, money back → refund), punctuation removed, politeness filler and
+question words dropped, and Chinese split into characters so that fuzzy token
+comparison works without a segmenter.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping
+from functools import lru_cache
 
-__all__ = ["detect_language", "normalise", "tokens"]
+import opencc
+
+__all__ = ["Normaliser", "detect_language", "normalise", "tokens"]
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _WORD = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[^\W_]+", re.UNICODE)
@@ -63,14 +69,55 @@ def detect_language(text: str) -> str:
     return "zh" if _CJK.search(text) else "en"
 
 
+@lru_cache(maxsize=1)
+def _to_simplified() -> opencc.OpenCC:
+    return opencc.OpenCC("tw2sp.json")
+
+
+class Normaliser:
+    """The matching form of a text; ``synonyms`` maps a variant to its canonical form."""
+
+    def __init__(self, synonyms: Mapping[str, str] | None = None) -> None:
+        self.synonyms = dict(synonyms or {})
+        # Longest variants first, so "money back guarantee" wins over "money back".
+        self._replacements = sorted(
+            ((_fold(variant), _fold(canonical)) for variant, canonical in self.synonyms.items()),
+            key=lambda pair: len(pair[0]),
+            reverse=True,
+        )
+
+    def __call__(self, text: str) -> str:
+        return " ".join(self.tokens(text))
+
+    def tokens(self, text: str) -> list[str]:
+        text = _fold(text)
+        for variant, canonical in self._replacements:
+            if _CJK.search(variant):
+                text = text.replace(variant, canonical)
+            else:
+                text = re.sub(rf"(?<![^\W_]){re.escape(variant)}(?![^\W_])", canonical, text)
+        return _content_tokens(text)
+
+
+def _fold(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text).casefold()
+    return _to_simplified().convert(text) if _CJK.search(text) else text
+
+
+_DEFAULT = Normaliser()
+
+
 def normalise(text: str) -> str:
-    """The matching form of ``text``: tokens joined by single spaces."""
-    return " ".join(tokens(text))
+    """The matching form of ``text`` without synonyms: tokens joined by single spaces."""
+    return _DEFAULT(text)
 
 
 def tokens(text: str) -> list[str]:
     """Content tokens: Chinese characters one by one, other words whole and lightly stemmed."""
-    text = unicodedata.normalize("NFKC", text).casefold()
+    return _DEFAULT.tokens(text)
+
+
+def _content_tokens(text: str) -> list[str]:
     for filler in _ZH_FILLER:
         text = text.replace(filler, " ")
     result: list[str] = []

@@ -21,7 +21,7 @@ from channels.api import ApiChannel, ApiChannelSettings
 from channels.base import ChannelAdapter
 from channels.telegram import TelegramChannel, TelegramSettings
 from channels.webchat import WebChatChannel, WebChatSettings
-from knowledge import Matcher, load_folder
+from knowledge import Matcher, Normaliser, load_folder, load_synonyms
 from router.config import Config
 from router.events import AgentTyping, EventBus
 from router.handoff import HumanDesk, SlaPolicy
@@ -57,9 +57,10 @@ def utc_now() -> datetime:
 def build_bot(config: Config) -> Bot:
     """The knowledge base and the bot, from the config (also used by ``relaydesk kb``)."""
     entries = load_folder(config.knowledge.path)
+    normaliser = Normaliser(load_synonyms(config.knowledge.path))
     b = config.bot
     return Bot(
-        matcher=Matcher(entries),
+        matcher=Matcher(entries, normaliser=normaliser),
         settings=BotSettings(
             answer_threshold=b.answer_threshold,
             clarify_threshold=b.clarify_threshold,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bot import Bot, BotContext, BotSettings, DecisionKind
 from knowledge import Matcher, load_folder
@@ -81,3 +83,17 @@ def test_odd_input_gets_a_decision_not_an_exception(bot: Bot, text: str) -> None
 def test_settings_refuse_inverted_thresholds() -> None:
     with pytest.raises(ValueError, match="clarify_threshold"):
         BotSettings(answer_threshold=50, clarify_threshold=70)
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(text=st.text(max_size=500), misses=st.integers(min_value=0, max_value=5))
+def test_any_unicode_gets_a_decision(bot: Bot, text: str, misses: int) -> None:
+    decision = bot.decide(text, context=BotContext(consecutive_misses=misses))
+    assert decision.kind in set(DecisionKind)
+    assert decision.language in {"zh", "en"}
+    if decision.kind is DecisionKind.ANSWER:
+        assert decision.text
+    if decision.kind is DecisionKind.CLARIFY:
+        assert 1 <= len(decision.choices) <= 3

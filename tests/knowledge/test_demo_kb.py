@@ -6,7 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from knowledge import KnowledgeError, Matcher, detect_language, load_folder, normalise
+from knowledge import (
+    KnowledgeError,
+    Matcher,
+    Normaliser,
+    detect_language,
+    load_folder,
+    load_synonyms,
+    normalise,
+)
 from tests.support.service import DEMO_KB
 
 
@@ -76,3 +84,37 @@ def test_a_broken_file_is_refused_with_its_name_and_entry(tmp_path: Path) -> Non
 
 def test_an_empty_knowledge_base_matches_nothing() -> None:
     assert Matcher([]).match("anything") == []
+
+
+@pytest.mark.parametrize(
+    ("traditional", "entry"),
+    [
+        ("請問保固多久", "warranty-terms"),
+        ("退款多久到賬", "refund-time"),
+        ("怎麼申請退貨？", "return-how"),
+        ("我的包裹到哪了", "order-tracking"),
+        ("發票在哪裡下載", "invoice"),
+    ],
+)
+def test_traditional_chinese_finds_the_simplified_entry(traditional: str, entry: str) -> None:
+    kb = load_folder(DEMO_KB)
+    matcher = Matcher(kb, normaliser=Normaliser(load_synonyms(DEMO_KB)))
+    assert matcher.match(traditional)[0].entry_id == entry
+
+
+def test_synonyms_map_variants_to_one_word() -> None:
+    normaliser = Normaliser({"保固": "保修", "money back": "refund", "包裹": "快递"})
+    assert normaliser("保固多久") == normaliser("保修多久")
+    assert normaliser("I want my MONEY BACK") == normaliser("I want a refund")
+    # Whole words only: "moneyback" is not "money back".
+    assert "refund" not in normaliser("moneyback")
+
+
+def test_the_synonym_file_is_not_read_as_entries(tmp_path: Path) -> None:
+    (tmp_path / "faq.yaml").write_text("- id: a\n  questions: [q]\n  answer: x\n")
+    (tmp_path / "synonyms.yaml").write_text("refund: [money back]\n")
+    assert [e.id for e in load_folder(tmp_path)] == ["a"]
+    assert load_synonyms(tmp_path) == {"money back": "refund"}
+    (tmp_path / "synonyms.yaml").write_text("refund: money back\n")
+    with pytest.raises(KnowledgeError, match="needs a list of variants"):
+        load_synonyms(tmp_path)
