@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bot.signals import asks_for_human, complains, is_greeting, is_thanks
@@ -10,7 +11,15 @@ from bot.texts import BotTexts
 from channels.base import Choice
 from knowledge import Matcher, detect_language
 
-__all__ = ["Bot", "BotContext", "BotSettings", "Decision", "DecisionKind", "ScoredCandidate"]
+__all__ = [
+    "Bot",
+    "BotContext",
+    "BotSettings",
+    "Decision",
+    "DecisionKind",
+    "ScoredCandidate",
+    "choose",
+]
 
 
 class DecisionKind(enum.StrEnum):
@@ -79,6 +88,32 @@ class Decision:
     def is_miss(self) -> bool:
         """A reply that did not answer the customer's question."""
         return self.kind is DecisionKind.CLARIFY
+
+
+def choose(
+    candidates: Sequence[ScoredCandidate], settings: BotSettings
+) -> tuple[DecisionKind, tuple[ScoredCandidate, ...]]:
+    """The three-way rule on match scores alone (candidates best first).
+
+    Answer with the best when it clears ``answer_threshold`` by ``clarify_margin``
+    over the runner-up; else offer the candidates within ``clarify_spread`` of
+    the best that clear ``clarify_threshold``; else hand off.
+    """
+    if not candidates or candidates[0].score < settings.clarify_threshold:
+        return DecisionKind.HANDOFF, ()
+    best = candidates[0]
+    runner_up = candidates[1].score if len(candidates) > 1 else 0.0
+    if (
+        best.score >= settings.answer_threshold
+        and best.score - runner_up >= settings.clarify_margin
+    ):
+        return DecisionKind.ANSWER, (best,)
+    close = tuple(
+        c
+        for c in candidates
+        if c.score >= settings.clarify_threshold and best.score - c.score <= settings.clarify_spread
+    )
+    return DecisionKind.CLARIFY, close[: settings.max_choices]
 
 
 class Bot:
@@ -162,29 +197,22 @@ class Bot:
         return decision
 
     def _from_candidates(self, language: str, candidates: tuple[ScoredCandidate, ...]) -> Decision:
-        s = self.settings
-        if not candidates or candidates[0].score < s.clarify_threshold:
+        kind, chosen = choose(candidates, self.settings)
+        if kind is DecisionKind.HANDOFF:
             return self._handoff("low_confidence", language, candidates)
-        best = candidates[0]
-        runner_up = candidates[1].score if len(candidates) > 1 else 0.0
-        if best.score >= s.answer_threshold and best.score - runner_up >= s.clarify_margin:
-            entry = self.matcher.entry(best.id)
+        if kind is DecisionKind.ANSWER:
+            entry = self.matcher.entry(chosen[0].id)
             assert entry is not None
             return Decision(
                 kind=DecisionKind.ANSWER,
                 reason="match",
                 language=language,
-                entry_id=best.id,
+                entry_id=entry.id,
                 text=entry.answer_for(language),
                 candidates=candidates,
             )
-        close = [
-            c
-            for c in candidates
-            if c.score >= s.clarify_threshold and best.score - c.score <= s.clarify_spread
-        ][: s.max_choices]
         choices = []
-        for candidate in close:
+        for candidate in chosen:
             entry = self.matcher.entry(candidate.id)
             assert entry is not None
             choices.append(Choice(id=entry.id, label=entry.title_for(language)))

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from aiohttp import web
 
+from bot import Bot, BotSettings
+from bot.evaluation import evaluate, read_labelled, tune
 from knowledge import KnowledgeError
 from router.app import build_bot, build_telegram, create_app, utc_now
 from router.config import Config, ConfigError, load_config
@@ -58,6 +60,19 @@ def _parser() -> argparse.ArgumentParser:
     ask = kb_commands.add_parser("ask", help="show what the bot would do with a question")
     ask.add_argument("question")
     ask.add_argument("--json", action="store_true", help="print one JSON object")
+    for name, text in (
+        ("eval", "measure the bot on a labelled CSV (header query,expected; expected: id or none)"),
+        ("tune", "choose thresholds on a labelled CSV and write them to the config"),
+    ):
+        sub = kb_commands.add_parser(name, help=text)
+        sub.add_argument("file", type=Path)
+        sub.add_argument("--kb", type=Path, help="another knowledge base (a YAML file or folder)")
+        sub.add_argument("--max-wrong", type=float, default=0.02, help="target: wrong answers")
+        sub.add_argument(
+            "--min-oos-recall", type=float, default=0.9, help="target: unanswerable handed off"
+        )
+        if name == "eval":
+            sub.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 
 
@@ -78,9 +93,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_agents_list(config))
         if args.command == "telegram":
             return asyncio.run(_telegram_set_webhook(config, args.url))
-        if args.command == "kb":
+        if args.command == "kb" and args.kb_command == "ask":
             return _kb_ask(config, args.question, as_json=args.json)
-    except (ConfigError, KnowledgeError) as exc:
+        if args.command == "kb":
+            if args.kb is not None:
+                config = config.model_copy(
+                    update={"knowledge": config.knowledge.model_copy(update={"path": args.kb})}
+                )
+            return _kb_evaluate(config, args)
+    except (ConfigError, KnowledgeError, OSError, ValueError) as exc:
         print(f"relaydesk: {exc}", file=sys.stderr)
         return 2
     return 1
@@ -178,6 +199,79 @@ async def _agents_list(config: Config) -> int:
         state = "active" if agent.active else "disabled"
         print(f"{agent.id}\t{agent.name}\t{state}\t{agent.created_at:%Y-%m-%d}")
     return 0
+
+
+def _kb_evaluate(config: Config, args: argparse.Namespace) -> int:
+    bot = build_bot(config)
+    queries = read_labelled(args.file)
+    current = evaluate(bot, queries)
+    settings, met = tune(bot, queries, max_wrong=args.max_wrong, min_oos_recall=args.min_oos_recall)
+    tuned = evaluate(Bot(matcher=bot.matcher, settings=settings, texts=bot.texts), queries)
+    if args.kb_command == "tune":
+        _write_thresholds(args.config, settings)
+        print(
+            f"wrote answer_threshold {settings.answer_threshold:g}, clarify_threshold "
+            f"{settings.clarify_threshold:g} to {args.config}"
+            + ("" if met else " (targets not met: these give the fewest wrong answers)")
+        )
+        return 0
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    **current.as_dict(),
+                    "tuned": {**tuned.as_dict(), "targets_met": met},
+                    "targets": {"max_wrong": args.max_wrong, "min_oos_recall": args.min_oos_recall},
+                },
+                ensure_ascii=False,
+            )
+        )
+        return 0
+    for title, report in (("with the configured thresholds", current), ("tuned", tuned)):
+        print(
+            f"{title}: answer {report.thresholds['answer']:g}, "
+            f"clarify {report.thresholds['clarify']:g}"
+        )
+        print(f"  queries            {report.queries} ({report.answerable} answerable)")
+        for label, key in (
+            ("in-scope accuracy", "in_scope_accuracy"),
+            ("wrong answers", "wrong_answer_rate"),
+            ("clarified", "clarify_rate"),
+            ("  right one offered", "clarify_hit_rate"),
+            ("out-of-scope recall", "oos_recall"),
+        ):
+            print(f"  {label:<19}{getattr(report, key):7.1%}")
+        for group, rates in report.groups.items():
+            print(
+                f"  [{group}] accuracy {rates['in_scope_accuracy']:.1%}, wrong "
+                f"{rates['wrong_answer_rate']:.1%}, oos recall {rates['oos_recall']:.1%}"
+            )
+    if not met:
+        print(
+            f"no thresholds meet wrong <= {args.max_wrong:.1%} with oos recall >= "
+            f"{args.min_oos_recall:.1%}; the tuned ones give the fewest wrong answers"
+        )
+    return 0
+
+
+def _write_thresholds(path: Path, settings: BotSettings) -> None:
+    """Replace the two thresholds in the bot section, keeping the file's comments."""
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    section = None
+    wanted = {
+        "answer_threshold": settings.answer_threshold,
+        "clarify_threshold": settings.clarify_threshold,
+    }
+    for index, line in enumerate(lines):
+        if line and not line[0].isspace() and line.rstrip().endswith(":"):
+            section = line.strip().rstrip(":")
+        key = line.strip().split(":", 1)[0]
+        if section == "bot" and key in wanted and line.startswith("  "):
+            lines[index] = f"  {key}: {wanted.pop(key):g}\n"
+    if wanted:
+        raise ValueError(f"{path}: no bot.{' / bot.'.join(wanted)} line to update")
+    path.write_text("".join(lines), encoding="utf-8")
+    load_config(path)  # still valid
 
 
 def _kb_ask(config: Config, question: str, *, as_json: bool) -> int:

@@ -64,3 +64,52 @@ def test_an_invalid_config_stops_the_command_with_the_key(tmp_path: Path) -> Non
     assert "channels.webchat.max_text_chars: must be an integer" in result.stderr
     assert "channels.webchat.port: is not a known option" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+DEV_SET = ROOT / "bench" / "data" / "demo-dev.csv"
+
+
+def test_kb_eval_reports_the_demo_within_its_targets() -> None:
+    result = relaydesk("kb", "eval", str(DEV_SET), "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert set(report) >= {
+        "in_scope_accuracy",
+        "wrong_answer_rate",
+        "clarify_rate",
+        "oos_recall",
+        "thresholds",
+    }
+    assert report["answerable"] >= 150 and report["unanswerable"] >= 50
+    # The shipped thresholds: few wrong answers, nearly every unanswerable query to a person.
+    assert report["wrong_answer_rate"] <= 0.02 and report["oos_recall"] >= 0.95
+    simplified, traditional = report["groups"]["zh-hans"], report["groups"]["zh-hant"]
+    assert abs(simplified["in_scope_accuracy"] - traditional["in_scope_accuracy"]) <= 0.03
+    assert report["tuned"]["wrong_answer_rate"] <= 0.02
+
+
+def test_kb_eval_against_another_kb_and_a_broken_file(tmp_path: Path) -> None:
+    kb = tmp_path / "kb.yaml"
+    kb.write_text('- id: hours\n  questions: ["When are you open?"]\n  answer: 9 to 5\n')
+    labelled = tmp_path / "dev.csv"
+    labelled.write_text("query,expected\nwhen are you open,hours\nwho are you,none\n")
+    result = relaydesk("kb", "eval", str(labelled), "--kb", str(kb), "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["in_scope_accuracy"] == 1.0
+    labelled.write_text("query,expected\nwhen are you open,\n")
+    broken = relaydesk("kb", "eval", str(labelled), "--kb", str(kb))
+    assert broken.returncode == 2 and "dev.csv:2" in broken.stderr
+
+
+def test_kb_tune_writes_the_thresholds_and_keeps_the_comments(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        (ROOT / "config.yaml")
+        .read_text()
+        .replace("./knowledge/demo", str(ROOT / "knowledge" / "demo"))
+    )
+    result = relaydesk("--config", str(config), "kb", "tune", str(DEV_SET))
+    assert result.returncode == 0, result.stderr
+    text = config.read_text()
+    assert "answer_threshold: 80\n" not in text and "# Match scores run from 0 to 100" in text
+    assert "wrote answer_threshold" in result.stdout
