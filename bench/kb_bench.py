@@ -1,0 +1,393 @@
+"""Knowledge-base benchmark: the matcher against the baselines, on public data, in one run.
+
+    .venv/bin/python bench/kb_bench.py [--quick]
+
+* CLINC150 with K = 1, 5, 10 and all questions per entry: thresholds chosen on
+  val + oos_val, reported on test + oos_test (in-scope accuracy, a handoff counting
+  as wrong; out-of-scope recall) — at the threshold that keeps 85% out-of-scope
+  recall on val, and at the one that maximises accuracy + recall on val.
+* BANKING77-OOS: threshold chosen on valid for 85% in-domain out-of-scope recall;
+  in-domain and off-topic out-of-scope recall reported apart.
+* SMP2017 Chinese (the protocol of its README): top-1 accuracy and AUROC.
+* The demo knowledge base with bench/data/demo-dev.csv, through the whole bot.
+* Match latency p50/p99 at 1k, 10k and 100k entries; build time and memory at 100k.
+
+Baselines on the same data: rapidfuzz token_set_ratio best match, TF-IDF character
+2–4-grams best match. Results: bench/results/kb.md and kb.json; the last line is
+the headline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psutil
+from rapidfuzz import fuzz, process
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+SHARED = ROOT.parent / "shared" / "data"
+RESULTS = ROOT / "bench" / "results"
+
+from bot.evaluation import evaluate, read_labelled  # noqa: E402
+from knowledge import FaqEntry, Matcher, Normaliser, load_synonyms  # noqa: E402
+from router.app import build_bot  # noqa: E402
+from router.config import load_config  # noqa: E402
+
+Entries = list[tuple[str, list[str]]]
+# A method builds an index over entries and returns (best entry id, score) per query.
+Method = Callable[[Entries], Callable[[Sequence[str]], tuple[list[str], np.ndarray]]]
+
+
+def relaydesk(entries: Entries) -> Callable[[Sequence[str]], tuple[list[str], np.ndarray]]:
+    matcher = Matcher(
+        [FaqEntry(id=i, questions=tuple(qs), answers=(("en", i),)) for i, qs in entries]
+    )
+
+    def top(queries: Sequence[str]) -> tuple[list[str], np.ndarray]:
+        ids, scores = [], []
+        for query in queries:
+            found = matcher.match(query, limit=1)
+            ids.append(found[0].entry_id if found else "")
+            scores.append(found[0].score if found else 0.0)
+        return ids, np.asarray(scores)
+
+    return top
+
+
+def token_set(entries: Entries) -> Callable[[Sequence[str]], tuple[list[str], np.ndarray]]:
+    questions = [q for _, qs in entries for q in qs]
+    owners = [i for i, qs in entries for _ in qs]
+
+    def top(queries: Sequence[str]) -> tuple[list[str], np.ndarray]:
+        ids, scores = [], []
+        for query in queries:
+            _, score, index = process.extractOne(query, questions, scorer=fuzz.token_set_ratio)
+            ids.append(owners[index])
+            scores.append(score)
+        return ids, np.asarray(scores)
+
+    return top
+
+
+def tfidf_char(entries: Entries) -> Callable[[Sequence[str]], tuple[list[str], np.ndarray]]:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    questions = [q for _, qs in entries for q in qs]
+    owners = [i for i, qs in entries for _ in qs]
+    vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True)
+    index = vectorizer.fit_transform(questions)
+
+    def top(queries: Sequence[str]) -> tuple[list[str], np.ndarray]:
+        similarity = (vectorizer.transform(queries) @ index.T).toarray()
+        best = similarity.argmax(axis=1)
+        return [owners[b] for b in best], similarity.max(axis=1) * 100
+
+    return top
+
+
+METHODS: dict[str, Method] = {
+    "RelayDesk matcher": relaydesk,
+    "rapidfuzz token_set_ratio": token_set,
+    "TF-IDF char 2-4": tfidf_char,
+}
+
+
+def _at(
+    ids: list[str], scores: np.ndarray, gold: list[str], threshold: float
+) -> tuple[float, float]:
+    gold_array, ids_array = np.asarray(gold), np.asarray(ids)
+    inside = gold_array != "oos"
+    answered = scores >= threshold
+    accuracy = float((answered & (ids_array == gold_array))[inside].mean())
+    recall = float((~answered)[~inside].mean()) if (~inside).any() else float("nan")
+    return accuracy, recall
+
+
+def _thresholds(scores: np.ndarray) -> np.ndarray:
+    return np.unique(np.concatenate([scores, [scores.max() + 1]]))
+
+
+def choose_threshold(
+    ids: list[str], scores: np.ndarray, gold: list[str], *, min_recall: float | None
+) -> float:
+    best, best_key = 0.0, -1.0
+    for threshold in _thresholds(scores):
+        accuracy, recall = _at(ids, scores, gold, threshold)
+        if min_recall is not None:
+            key = accuracy if recall >= min_recall else -1.0
+        else:
+            key = accuracy + recall
+        if key > best_key:
+            best, best_key = float(threshold), key
+    return best
+
+
+def clinc(k_values: Sequence[int | None], quick: bool) -> dict[str, Any]:
+    data = json.loads((SHARED / "clinc150" / "data_full.json").read_text())
+    by_intent: dict[str, list[str]] = {}
+    for text, intent in data["train"]:
+        by_intent.setdefault(intent, []).append(text)
+    val = data["val"] + data["oos_val"]
+    test = data["test"] + data["oos_test"]
+    if quick:
+        val, test = val[::4], test[::4]
+    results: dict[str, Any] = {}
+    for k in k_values:
+        entries = [(i, qs[:k] if k else qs) for i, qs in sorted(by_intent.items())]
+        label = f"K={k or 'all'}"
+        results[label] = {}
+        for name, method in METHODS.items():
+            top = method(entries)
+            v_ids, v_scores = top([t for t, _ in val])
+            t_ids, t_scores = top([t for t, _ in test])
+            v_gold, t_gold = [g for _, g in val], [g for _, g in test]
+            row = {}
+            for rule, min_recall in (("recall>=85% on val", 0.85), ("max acc+recall", None)):
+                threshold = choose_threshold(v_ids, v_scores, v_gold, min_recall=min_recall)
+                accuracy, recall = _at(t_ids, t_scores, t_gold, threshold)
+                row[rule] = {"accuracy": accuracy, "oos_recall": recall, "threshold": threshold}
+            results[label][name] = row
+            print(f"CLINC150 {label} {name}: {row}", file=sys.stderr)
+    return results
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8").splitlines()
+
+
+def banking() -> dict[str, Any]:
+    base = SHARED / "banking77-oos"
+    train = list(zip(_lines(base / "train" / "seq.in"), _lines(base / "train" / "label"), strict=False))
+    by_intent: dict[str, list[str]] = {}
+    for text, intent in train:
+        by_intent.setdefault(intent, []).append(text)
+    entries = sorted(by_intent.items())
+
+    def split(name: str) -> list[tuple[str, str]]:
+        rows = list(zip(_lines(base / name / "seq.in"), _lines(base / name / "label"), strict=False))
+        return rows
+
+    valid = split("valid") + split("id-oos/valid")
+    test_in, test_id, test_ood = split("test"), split("id-oos/test"), split("ood-oos/test")
+    results: dict[str, Any] = {}
+    for name, method in METHODS.items():
+        top = method(entries)
+        v_ids, v_scores = top([t for t, _ in valid])
+        threshold = choose_threshold(v_ids, v_scores, [g for _, g in valid], min_recall=0.85)
+        row = {}
+        for label, rows in (("in-domain oos", test_id), ("off-topic oos", test_ood)):
+            ids, scores = top([t for t, _ in test_in + rows])
+            accuracy, recall = _at(ids, scores, [g for _, g in test_in + rows], threshold)
+            row[label] = recall
+            row["accuracy"] = accuracy
+        results[name] = row
+        print(f"BANKING77-OOS {name}: {row}", file=sys.stderr)
+    return results
+
+
+def smp() -> dict[str, Any]:
+    rows = [line.split("\t") for line in _lines(SHARED / "smp2017-zh" / "data.tsv")[1:]]
+    rows = [(s, t) for s, t in rows if s and t]
+    out_domains = {"chat", "bus", "epg", "map", "match", "news", "train", "video"}
+    rng = random.Random(0)
+    kb: dict[str, list[str]] = {}
+    val_rows: list[tuple[str, str]] = []
+    test_rows: list[tuple[str, str]] = []
+    by_domain: dict[str, list[str]] = {}
+    for sentence, tag in rows:
+        by_domain.setdefault(tag, []).append(sentence)
+    oos: list[str] = []
+    for tag, sentences in sorted(by_domain.items()):
+        rng.shuffle(sentences)
+        if tag in out_domains:
+            oos.extend(sentences)
+            continue
+        cut1, cut2 = int(len(sentences) * 0.6), int(len(sentences) * 0.8)
+        kb[tag] = sentences[:cut1]
+        val_rows += [(s, tag) for s in sentences[cut1:cut2]]
+        test_rows += [(s, tag) for s in sentences[cut2:]]
+    rng.shuffle(oos)
+    test_rows += [(s, "oos") for s in oos[len(oos) // 2 :]]
+    del val_rows  # thresholds are not needed for top-1 and AUROC
+    entries = sorted(kb.items())
+    from sklearn.metrics import roc_auc_score
+
+    methods: dict[str, Method] = {**METHODS, "rapidfuzz ratio on characters": _ratio}
+    results: dict[str, Any] = {}
+    for name, method in methods.items():
+        ids, scores = method(entries)([s for s, _ in test_rows])
+        gold = np.asarray([g for _, g in test_rows])
+        inside = gold != "oos"
+        top1 = float((np.asarray(ids) == gold)[inside].mean())
+        auroc = float(roc_auc_score(inside.astype(int), scores))
+        results[name] = {"top1": top1, "auroc": auroc}
+        print(f"SMP2017 {name}: {results[name]}", file=sys.stderr)
+    return results
+
+
+def _ratio(entries: Entries) -> Callable[[Sequence[str]], tuple[list[str], np.ndarray]]:
+    questions = [q for _, qs in entries for q in qs]
+    owners = [i for i, qs in entries for _ in qs]
+
+    def top(queries: Sequence[str]) -> tuple[list[str], np.ndarray]:
+        ids, scores = [], []
+        for query in queries:
+            _, score, index = process.extractOne(query, questions, scorer=fuzz.ratio)
+            ids.append(owners[index])
+            scores.append(score)
+        return ids, np.asarray(scores)
+
+    return top
+
+
+def demo() -> dict[str, Any]:
+    bot = build_bot(load_config(ROOT / "config.yaml", env={}))
+    report = evaluate(bot, read_labelled(ROOT / "bench" / "data" / "demo-dev.csv"))
+    return report.as_dict()
+
+
+def latency(sizes: Sequence[int]) -> dict[str, Any]:
+    data = json.loads((SHARED / "clinc150" / "data_full.json").read_text())
+    pool = [t for t, _ in data["train"]]
+    words = sorted({w for t in pool for w in t.split()})
+    rng = random.Random(1)
+    queries = [t for t, _ in data["test"][:300]]
+    results: dict[str, Any] = {}
+    normaliser = Normaliser(load_synonyms(ROOT / "knowledge" / "demo"))
+    for size in sizes:
+        entries = [
+            FaqEntry(
+                id=f"e{n}",
+                questions=tuple(
+                    f"{pool[(n * 3 + j) % len(pool)]} {rng.choice(words)}" for j in range(3)
+                ),
+                answers=(("en", "x"),),
+            )
+            for n in range(size)
+        ]
+        gc.collect()
+        before = psutil.Process().memory_info().rss
+        started = time.perf_counter()
+        matcher = Matcher(entries, normaliser=normaliser)
+        build = time.perf_counter() - started
+        memory = psutil.Process().memory_info().rss - before
+        timings = []
+        for query in queries:
+            started = time.perf_counter()
+            matcher.match(query)
+            timings.append((time.perf_counter() - started) * 1000)
+        timings.sort()
+        results[f"{size}"] = {
+            "p50_ms": statistics.median(timings),
+            "p99_ms": timings[int(len(timings) * 0.99) - 1],
+            "build_s": build,
+            "memory_mb": memory / 1024**2,
+        }
+        print(f"latency {size}: {results[f'{size}']}", file=sys.stderr)
+        del matcher, entries
+    return results
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.1f}%"
+
+
+def render(results: dict[str, Any], args: argparse.Namespace) -> str:
+    lines = [
+        "# Knowledge-base benchmark",
+        "",
+        f"`bench/kb_bench.py{' --quick' if args.quick else ''}`, {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}.",
+        "",
+        "## CLINC150 (test + oos_test; threshold from val)",
+        "",
+        "| K | method | accuracy @ recall≥85% on val | oos recall | accuracy @ max acc+recall"
+        " | oos recall |",
+        "|---|---|---|---|---|---|",
+    ]
+    for k, methods in results["clinc150"].items():
+        for name, row in methods.items():
+            a, b = row["recall>=85% on val"], row["max acc+recall"]
+            lines.append(
+                f"| {k} | {name} | {_pct(a['accuracy'])} | {_pct(a['oos_recall'])} "
+                f"| {_pct(b['accuracy'])} | {_pct(b['oos_recall'])} |"
+            )
+    lines += [
+        "",
+        "## BANKING77-OOS (test; threshold from valid for 85% in-domain oos recall)",
+        "",
+        "| method | in-scope accuracy | in-domain oos recall | off-topic oos recall |",
+        "|---|---|---|---|",
+    ]
+    for name, row in results["banking77"].items():
+        lines.append(
+            f"| {name} | {_pct(row['accuracy'])} | {_pct(row['in-domain oos'])} "
+            f"| {_pct(row['off-topic oos'])} |"
+        )
+    lines += ["", "## SMP2017 Chinese", "", "| method | top-1 | AUROC |", "|---|---|---|"]
+    for name, row in results["smp2017"].items():
+        lines.append(f"| {name} | {_pct(row['top1'])} | {row['auroc']:.3f} |")
+    d = results["demo"]
+    lines += [
+        "",
+        "## Demo knowledge base, bench/data/demo-dev.csv, the whole bot at the shipped thresholds",
+        "",
+        "| group | in-scope accuracy | wrong answers | clarified | out-of-scope recall |",
+        "|---|---|---|---|---|",
+        f"| all | {_pct(d['in_scope_accuracy'])} | {_pct(d['wrong_answer_rate'])} "
+        f"| {_pct(d['clarify_rate'])} | {_pct(d['oos_recall'])} |",
+        *(
+            f"| {g} | {_pct(r['in_scope_accuracy'])} | {_pct(r['wrong_answer_rate'])} "
+            f"| {_pct(r['clarify_rate'])} | {_pct(r['oos_recall'])} |"
+            for g, r in d["groups"].items()
+        ),
+        "",
+        "## Match latency (one core)",
+        "",
+        "| entries | p50 | p99 | build | memory |",
+        "|---|---|---|---|---|",
+        *(
+            f"| {size} | {r['p50_ms']:.2f} ms | {r['p99_ms']:.2f} ms | {r['build_s']:.1f} s "
+            f"| {r['memory_mb']:.0f} MB |"
+            for size, r in results["latency"].items()
+        ),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a quarter of the queries, K=10")
+    args = parser.parse_args()
+    results = {
+        "clinc150": clinc([10] if args.quick else [1, 5, 10, None], args.quick),
+        "banking77": banking(),
+        "smp2017": smp(),
+        "demo": demo(),
+        "latency": latency([1000, 10_000] if args.quick else [1000, 10_000, 100_000]),
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "kb.json").write_text(json.dumps(results, indent=2) + "\n")
+    text = render(results, args)
+    (RESULTS / "kb.md").write_text(text)
+    print(text)
+    headline = results["clinc150"]["K=10"]["RelayDesk matcher"]["recall>=85% on val"]
+    print(f"kb_clinc150_k10_accuracy_at_85pct_recall: {headline['accuracy']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
