@@ -170,14 +170,18 @@ def _lines(path: Path) -> list[str]:
 
 def banking() -> dict[str, Any]:
     base = SHARED / "banking77-oos"
-    train = list(zip(_lines(base / "train" / "seq.in"), _lines(base / "train" / "label"), strict=False))
+    train = list(
+        zip(_lines(base / "train" / "seq.in"), _lines(base / "train" / "label"), strict=False)
+    )
     by_intent: dict[str, list[str]] = {}
     for text, intent in train:
         by_intent.setdefault(intent, []).append(text)
     entries = sorted(by_intent.items())
 
     def split(name: str) -> list[tuple[str, str]]:
-        rows = list(zip(_lines(base / name / "seq.in"), _lines(base / name / "label"), strict=False))
+        rows = list(
+            zip(_lines(base / name / "seq.in"), _lines(base / name / "label"), strict=False)
+        )
         return rows
 
     valid = split("valid") + split("id-oos/valid")

@@ -103,13 +103,15 @@ def test_kb_eval_against_another_kb_and_a_broken_file(tmp_path: Path) -> None:
 
 def test_kb_tune_writes_the_thresholds_and_keeps_the_comments(tmp_path: Path) -> None:
     config = tmp_path / "config.yaml"
+    shipped = (ROOT / "config.yaml").read_text()
     config.write_text(
-        (ROOT / "config.yaml")
-        .read_text()
-        .replace("./knowledge/demo", str(ROOT / "knowledge" / "demo"))
+        shipped.replace("./knowledge/demo", str(ROOT / "knowledge" / "demo")).replace(
+            "answer_threshold: 70", "answer_threshold: 99"
+        )
     )
     result = relaydesk("--config", str(config), "kb", "tune", str(DEV_SET))
     assert result.returncode == 0, result.stderr
+    chosen = result.stdout.split("wrote answer_threshold ")[1].split(",")[0]
     text = config.read_text()
-    assert "answer_threshold: 80\n" not in text and "# Match scores run from 0 to 100" in text
-    assert "wrote answer_threshold" in result.stdout
+    assert f"  answer_threshold: {chosen}\n" in text and chosen != "99"
+    assert "# Match scores run from 0 to 100" in text
