@@ -1,17 +1,21 @@
 """The FAQ knowledge base: entries, loading, normalisation and matching. Imports nothing of ours."""
 
+from knowledge.checks import Collision, find_collisions
 from knowledge.entries import FaqEntry, KnowledgeError
-from knowledge.loader import load_entries, load_folder, load_synonyms
+from knowledge.loader import fingerprint, load_entries, load_folder, load_synonyms
 from knowledge.matcher import Candidate, Matcher
 from knowledge.normalise import Normaliser, detect_language, normalise
 
 __all__ = [
     "Candidate",
+    "Collision",
     "FaqEntry",
     "KnowledgeError",
     "Matcher",
     "Normaliser",
     "detect_language",
+    "find_collisions",
+    "fingerprint",
     "load_entries",
     "load_folder",
     "load_synonyms",

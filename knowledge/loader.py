@@ -25,27 +25,42 @@ from typing import Any
 import yaml
 
 from knowledge.entries import FaqEntry, KnowledgeError
+from knowledge.formats import load_csv, load_markdown
 
-__all__ = ["SYNONYMS_FILE", "load_entries", "load_folder", "load_synonyms"]
+__all__ = [
+    "SYNONYMS_FILE",
+    "fingerprint",
+    "knowledge_files",
+    "load_entries",
+    "load_folder",
+    "load_synonyms",
+]
 
 _DEFAULT_LANGUAGE = "en"
 SYNONYMS_FILE = "synonyms.yaml"
 
 
-def load_folder(path: Path) -> list[FaqEntry]:
-    """All entries of every ``*.yaml``/``*.yml`` file in ``path`` (or of the one file ``path``)."""
+def knowledge_files(path: Path) -> list[Path]:
+    """The files that make up the knowledge base at ``path`` (a folder, or one file)."""
     if path.is_file():
-        files = [path]
-    elif path.is_dir():
-        files = sorted(
-            p for p in path.iterdir() if p.suffix in {".yaml", ".yml"} and p.name != SYNONYMS_FILE
+        return [path]
+    if path.is_dir():
+        return sorted(
+            p
+            for p in path.iterdir()
+            if p.suffix in _LOADERS and p.name != SYNONYMS_FILE and not p.name.startswith(".")
         )
-    else:
-        raise KnowledgeError(f"{path}: no such knowledge-base file or folder")
+    raise KnowledgeError(f"{path}: no such knowledge-base file or folder")
+
+
+def load_folder(path: Path) -> list[FaqEntry]:
+    """All entries of every YAML, CSV and Markdown file in ``path`` (or of the one file)."""
+    files = knowledge_files(path)
     entries: list[FaqEntry] = []
     seen: dict[str, Path] = {}
     for file in files:
-        for entry in load_entries(file):
+        loader = _LOADERS.get(file.suffix, load_entries)
+        for entry in loader(file):
             if entry.id in seen:
                 raise KnowledgeError(
                     f"{file}: entry id {entry.id!r} is already used in {seen[entry.id]}"
@@ -59,7 +74,7 @@ def load_entries(file: Path) -> list[FaqEntry]:
     try:
         document = yaml.safe_load(file.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        raise KnowledgeError(f"{file}: not valid YAML: {exc}") from exc
+        raise KnowledgeError(_yaml_error(file, exc)) from exc
     except UnicodeDecodeError as exc:
         raise KnowledgeError(f"{file}: not UTF-8: {exc}") from exc
     if document is None:
@@ -141,7 +156,7 @@ def load_synonyms(path: Path) -> dict[str, str]:
     try:
         document = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
-        raise KnowledgeError(f"{file}: not valid YAML: {exc}") from exc
+        raise KnowledgeError(_yaml_error(file, exc)) from exc
     if not isinstance(document, Mapping):
         raise KnowledgeError(f"{file}: expected a mapping of word to its variants")
     table: dict[str, str] = {}
@@ -152,3 +167,32 @@ def load_synonyms(path: Path) -> dict[str, str]:
             if variant.strip():
                 table[variant.strip()] = str(canonical)
     return table
+
+
+def fingerprint(path: Path) -> tuple[tuple[str, int, int], ...]:
+    """Names, sizes and modification times of the knowledge base's files: changes when
+    any file is added, removed or edited."""
+    try:
+        files = knowledge_files(path)
+    except KnowledgeError:
+        return ()
+    synonyms = path / SYNONYMS_FILE if path.is_dir() else path.with_name(SYNONYMS_FILE)
+    stats = []
+    for file in [*files, synonyms]:
+        try:
+            stat = file.stat()
+        except FileNotFoundError:
+            continue
+        stats.append((file.name, stat.st_size, stat.st_mtime_ns))
+    return tuple(stats)
+
+
+def _yaml_error(file: Path, exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    if mark is not None:
+        return f"{file}:{mark.line + 1}: not valid YAML: {problem}"
+    return f"{file}: not valid YAML: {problem}"
+
+
+_LOADERS = {".yaml": load_entries, ".yml": load_entries, ".csv": load_csv, ".md": load_markdown}

@@ -54,6 +54,10 @@ class Matcher:
     def __len__(self) -> int:
         return len(self._entries)
 
+    @property
+    def entries(self) -> list[FaqEntry]:
+        return list(self._entries)
+
     def entry(self, entry_id: str) -> FaqEntry | None:
         return self._by_id.get(entry_id)
 

@@ -13,6 +13,7 @@ import os
 import secrets
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 
 from aiohttp import web
 
@@ -21,9 +22,16 @@ from channels.api import ApiChannel, ApiChannelSettings
 from channels.base import ChannelAdapter
 from channels.telegram import TelegramChannel, TelegramSettings
 from channels.webchat import WebChatChannel, WebChatSettings
-from knowledge import Matcher, Normaliser, load_folder, load_synonyms
+from knowledge import (
+    KnowledgeError,
+    Matcher,
+    Normaliser,
+    fingerprint,
+    load_folder,
+    load_synonyms,
+)
 from router.config import Config
-from router.events import AgentTyping, EventBus
+from router.events import AgentTyping, EventBus, KnowledgeReloaded
 from router.handoff import HumanDesk, SlaPolicy
 from router.inbox import DATABASE, DESK, EVENT_BUS, agent_routes, error_middleware
 from router.outbox import OutboxDispatcher, RetryPolicy
@@ -54,13 +62,15 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def build_matcher(path: Path) -> Matcher:
+    return Matcher(load_folder(path), normaliser=Normaliser(load_synonyms(path)))
+
+
 def build_bot(config: Config) -> Bot:
     """The knowledge base and the bot, from the config (also used by ``relaydesk kb``)."""
-    entries = load_folder(config.knowledge.path)
-    normaliser = Normaliser(load_synonyms(config.knowledge.path))
     b = config.bot
     return Bot(
-        matcher=Matcher(entries, normaliser=normaliser),
+        matcher=build_matcher(config.knowledge.path),
         settings=BotSettings(
             answer_threshold=b.answer_threshold,
             clarify_threshold=b.clarify_threshold,
@@ -212,7 +222,19 @@ def create_app(
             clock=clock,
         )
         dispatcher.start()
+        reload = None
+        if config.knowledge.reload_seconds:
+            reload = asyncio.create_task(
+                _reload_knowledge(
+                    bot, config.knowledge.path, config.knowledge.reload_seconds, app[EVENT_BUS]
+                ),
+                name="knowledge-reload",
+            )
         yield
+        if reload is not None:
+            reload.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reload
         await router.close()
         await dispatcher.stop()
 
@@ -235,6 +257,30 @@ def create_app(
         ]
     )
     return app
+
+
+async def _reload_knowledge(bot: Bot, path: Path, every: float, events: EventBus) -> None:
+    """Swap in a new knowledge base when its files change; a broken one is logged and the
+    previous one keeps answering."""
+    seen = fingerprint(path)
+    while True:
+        await asyncio.sleep(every)  # polling the files' stat, not waiting for work
+        current = fingerprint(path)
+        if current == seen:
+            continue
+        seen = current
+        try:
+            matcher = await asyncio.to_thread(build_matcher, path)
+        except Exception as exc:
+            if isinstance(exc, KnowledgeError):
+                logger.error("knowledge base not reloaded, the previous one stays: %s", exc)
+            else:
+                logger.exception("knowledge base not reloaded, the previous one stays")
+            await events.publish(KnowledgeReloaded(len(bot.matcher), str(exc)))
+            continue
+        bot.matcher = matcher
+        logger.info("knowledge base reloaded: %d entries from %s", len(matcher), path)
+        await events.publish(KnowledgeReloaded(len(matcher)))
 
 
 def _typing_bridge(

@@ -16,8 +16,8 @@ from aiohttp import web
 
 from bot import Bot, BotSettings
 from bot.evaluation import evaluate, read_labelled, tune
-from knowledge import KnowledgeError
-from router.app import build_bot, build_telegram, create_app, utc_now
+from knowledge import KnowledgeError, find_collisions
+from router.app import build_bot, build_matcher, build_telegram, create_app, utc_now
 from router.config import Config, ConfigError, load_config
 from router.inbox import hash_token
 from router.storage import Database
@@ -60,6 +60,10 @@ def _parser() -> argparse.ArgumentParser:
     ask = kb_commands.add_parser("ask", help="show what the bot would do with a question")
     ask.add_argument("question")
     ask.add_argument("--json", action="store_true", help="print one JSON object")
+    check = kb_commands.add_parser(
+        "check", help="report duplicate questions and entries that match each other"
+    )
+    check.add_argument("--kb", type=Path, help="another knowledge base (a file or folder)")
     for name, text in (
         ("eval", "measure the bot on a labelled CSV (header query,expected; expected: id or none)"),
         ("tune", "choose thresholds on a labelled CSV and write them to the config"),
@@ -95,6 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_telegram_set_webhook(config, args.url))
         if args.command == "kb" and args.kb_command == "ask":
             return _kb_ask(config, args.question, as_json=args.json)
+        if args.command == "kb" and args.kb_command == "check":
+            return _kb_check(config, args.kb or config.knowledge.path)
         if args.command == "kb":
             if args.kb is not None:
                 config = config.model_copy(
@@ -199,6 +205,29 @@ async def _agents_list(config: Config) -> int:
         state = "active" if agent.active else "disabled"
         print(f"{agent.id}\t{agent.name}\t{state}\t{agent.created_at:%Y-%m-%d}")
     return 0
+
+
+def _kb_check(config: Config, path: Path) -> int:
+    """Errors: entries the bot cannot tell apart (it would offer both instead of answering).
+    Warnings: entries whose questions match each other above the answer threshold."""
+    matcher = build_matcher(path)
+    collisions = find_collisions(matcher, threshold=config.bot.answer_threshold)
+    indistinct = 100 - config.bot.clarify_margin
+    errors = [c for c in collisions if c.score >= indistinct]
+    print(f"{len(matcher)} entries in {path}")
+    for c in collisions:
+        if c.duplicate:
+            label = "error: same question"
+        elif c.score >= indistinct:
+            label = f"error: {c.score:.0f}, too close to tell apart"
+        else:
+            label = f"warning: {c.score:.0f}"
+        print(f"  {label}: {c.entry} ↔ {c.other}: {c.question!r}")
+    print(
+        f"{len(errors)} error(s), {len(collisions) - len(errors)} warning(s) "
+        f"(answer threshold {config.bot.answer_threshold:g})"
+    )
+    return 1 if errors else 0
 
 
 def _kb_evaluate(config: Config, args: argparse.Namespace) -> int:

@@ -69,6 +69,8 @@ class StorageConfig(_Model):
 
 class KnowledgeConfig(_Model):
     path: Path = Path("./knowledge/demo")
+    # Look for edited files this often and reload without a restart; 0 turns it off.
+    reload_seconds: float = Field(default=2.0, ge=0)
 
 
 class BotConfig(_Model):

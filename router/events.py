@@ -19,6 +19,7 @@ __all__ = [
     "DeliveryFailed",
     "Event",
     "EventBus",
+    "KnowledgeReloaded",
     "MessageAdded",
     "MessageDelivered",
     "Subscription",
@@ -67,7 +68,23 @@ class AgentTyping:
     recipient_id: str
 
 
-Event = MessageAdded | ConversationChanged | MessageDelivered | DeliveryFailed | AgentTyping
+@dataclass(frozen=True, slots=True)
+class KnowledgeReloaded:
+    """The knowledge base's files changed: ``error`` is None when the new one is serving,
+    else why the previous one stays."""
+
+    entries: int
+    error: str | None = None
+
+
+Event = (
+    MessageAdded
+    | ConversationChanged
+    | MessageDelivered
+    | DeliveryFailed
+    | AgentTyping
+    | KnowledgeReloaded
+)
 
 
 class Subscription:

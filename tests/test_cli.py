@@ -37,9 +37,9 @@ def test_kb_ask_json_prints_the_decision_and_candidates() -> None:
 
 
 def test_kb_ask_explains_a_clarification() -> None:
-    result = relaydesk("kb", "ask", "refund")
+    result = relaydesk("kb", "ask", "return")
     assert result.returncode == 0, result.stderr
-    assert "decision: clarify" in result.stdout and "How long a refund takes" in result.stdout
+    assert "decision: clarify" in result.stdout and "Return deadline" in result.stdout
 
 
 def test_agents_add_prints_a_token_that_opens_the_api(tmp_path: Path) -> None:
@@ -115,3 +115,16 @@ def test_kb_tune_writes_the_thresholds_and_keeps_the_comments(tmp_path: Path) ->
     text = config.read_text()
     assert f"  answer_threshold: {chosen}\n" in text and chosen != "99"
     assert "# Match scores run from 0 to 100" in text
+
+
+def test_kb_check_passes_the_demo_and_fails_a_duplicate(tmp_path: Path) -> None:
+    demo = relaydesk("kb", "check")
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    assert "0 error(s)" in demo.stdout
+    kb = tmp_path / "kb.yaml"
+    kb.write_text(
+        "- id: a\n  questions: ['How do I cancel?']\n  answer: x\n"
+        "- id: b\n  questions: ['how do I cancel']\n  answer: y\n"
+    )
+    duplicate = relaydesk("kb", "check", "--kb", str(kb))
+    assert duplicate.returncode == 1 and "error: same question: a ↔ b" in duplicate.stdout

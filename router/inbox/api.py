@@ -24,6 +24,7 @@ from router.events import (
     ConversationChanged,
     DeliveryFailed,
     EventBus,
+    KnowledgeReloaded,
     MessageAdded,
     MessageDelivered,
     Subscription,
@@ -362,6 +363,7 @@ _EVENT_NAMES: Mapping[type, str] = {
     MessageDelivered: "message_delivered",
     DeliveryFailed: "delivery_failed",
     AgentTyping: "agent_typing",
+    KnowledgeReloaded: "knowledge_reloaded",
 }
 
 

@@ -25,9 +25,9 @@ def test_a_clear_question_is_answered_in_its_language(bot: Bot) -> None:
 
 
 def test_two_close_entries_are_offered_as_choices(bot: Bot) -> None:
-    decision = bot.decide("refund")
+    decision = bot.decide("return")
     assert decision.kind is DecisionKind.CLARIFY
-    assert {c.id for c in decision.choices} >= {"refund-how", "refund-time"}
+    assert {c.id for c in decision.choices} >= {"return-how", "return-window"}
     assert 2 <= len(decision.choices) <= 3
 
 
@@ -63,10 +63,10 @@ def test_complaints_are_urgent_handoffs(bot: Bot) -> None:
 
 
 def test_misses_in_a_row_hand_off(bot: Bot) -> None:
-    assert bot.decide("refund", context=BotContext(consecutive_misses=1)).kind is (
+    assert bot.decide("return", context=BotContext(consecutive_misses=1)).kind is (
         DecisionKind.CLARIFY
     )
-    decision = bot.decide("refund", context=BotContext(consecutive_misses=2))
+    decision = bot.decide("return", context=BotContext(consecutive_misses=2))
     assert decision.kind is DecisionKind.HANDOFF and decision.reason == "repeated_misses"
 
 

@@ -35,11 +35,11 @@ async def test_a_customer_chats_in_the_browser(sqlite_service: Service, browser:
     bot = page.locator(".msg.bot")
     await expect(bot.last).to_contain_text("申请售后")
 
-    await chat(page, "refund")
-    choice = page.get_by_role("button", name="How long a refund takes")
+    await chat(page, "return")
+    choice = page.get_by_role("button", name="Return deadline")
     await expect(choice).to_be_visible()
     await choice.click()
-    await expect(bot.last).to_contain_text("business days")
+    await expect(bot.last).to_contain_text("without giving a reason")
     await expect(choice).to_be_disabled()
 
     await chat(page, "talk to a person")

@@ -111,11 +111,11 @@ async def test_a_signed_message_is_answered_through_the_bridge(
     assert reply["recipient"] == {"id": "+8613800000000"} and reply["kind"] == "answer"
     assert "申请售后" in reply["text"] and reply["conversation_id"] == receipt["conversation_id"]
 
-    await post(service, message("refund", message_id="wa-2"))
+    await post(service, message("return", message_id="wa-2"))
     clarify = (await bridge[0].wait_for_replies(2))[-1]
-    assert {c["id"] for c in clarify["choices"]} >= {"refund-how", "refund-time"}
-    await post(service, message("How long", message_id="wa-3", choice="refund-time"))
-    assert "business days" in (await bridge[0].wait_for_replies(3))[-1]["text"]
+    assert {c["id"] for c in clarify["choices"]} >= {"return-how", "return-window"}
+    await post(service, message("Return deadline", message_id="wa-3", choice="return-window"))
+    assert "without giving a reason" in (await bridge[0].wait_for_replies(3))[-1]["text"]
 
 
 async def test_the_same_message_id_is_stored_and_answered_once(

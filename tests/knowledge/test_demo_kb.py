@@ -78,7 +78,7 @@ def test_a_broken_file_is_refused_with_its_name_and_entry(tmp_path: Path) -> Non
     with pytest.raises(KnowledgeError, match=r"b\.yaml: entry id 'ok' is already used"):
         load_folder(tmp_path)
     (tmp_path / "b.yaml").write_text("- id: x\n  questions: [q\n")
-    with pytest.raises(KnowledgeError, match=r"b\.yaml: not valid YAML"):
+    with pytest.raises(KnowledgeError, match=r"b\.yaml:3: not valid YAML"):
         load_folder(tmp_path)
 
 

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 import pytest
 
-from tests.support.service import Service
+from router.app import BOT
+from router.events import KnowledgeReloaded, Subscription
+from tests.support.service import Service, running_service
 from tests.support.webchat import Visitor
 
 
@@ -106,3 +111,47 @@ async def test_agents_watch_events_live_and_customers_see_them_typing(
 async def test_the_event_feed_needs_a_token(sqlite_service: Service) -> None:
     async with sqlite_service.client.get("/api/agent/events") as response:
         assert response.status == 401
+
+
+async def test_an_edited_knowledge_base_answers_without_a_restart(tmp_path: Path) -> None:
+    kb = tmp_path / "kb"
+    kb.mkdir()
+    (kb / "faq.yaml").write_text(
+        "- id: hours\n  questions: ['When are you open?']\n  answer: Nine to five.\n"
+    )
+    overrides = {"knowledge": {"path": str(kb), "reload_seconds": 0.05}}
+    async with running_service(tmp_path, overrides=overrides) as service:
+        memory = service.memory
+        await memory.inject(memory.message("Do you ship to Norway?", external_id="1", sender="a"))
+        [before] = await memory.wait_for_sent(1)
+        assert before.kind == "ack"  # nobody knew: handed off
+
+        bot = service.app[BOT]
+        async with service.events.subscribe() as events:
+            (kb / "shipping.md").write_text("## Do you ship to Norway?\nYes, in 5 days.\n")
+            reloaded = await _next_reload(events)
+            assert reloaded.error is None and reloaded.entries == 2
+            await memory.inject(
+                memory.message("Do you ship to Norway?", external_id="2", sender="b")
+            )
+            after = (await memory.wait_for_sent(2))[-1]
+            assert after.kind == "answer" and after.text == "Yes, in 5 days."
+
+            # A broken file: reported with its line, and the last good one keeps answering.
+            good = bot.matcher
+            (kb / "broken.yaml").write_text("- id: x\n  questions: [unclosed\n")
+            failed = await _next_reload(events)
+            assert failed.error is not None and "broken.yaml:" in failed.error
+            assert bot.matcher is good
+            await memory.inject(
+                memory.message("Do you ship to Norway?", external_id="3", sender="c")
+            )
+            assert (await memory.wait_for_sent(3))[-1].text == "Yes, in 5 days."
+
+
+async def _next_reload(events: Subscription) -> KnowledgeReloaded:
+    async with asyncio.timeout(10):
+        while True:
+            event = await events.get()
+            if isinstance(event, KnowledgeReloaded):
+                return event

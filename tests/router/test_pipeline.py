@@ -139,8 +139,8 @@ async def test_two_agents_claiming_at_once_get_one_owner(service: Service) -> No
 async def test_repeated_misses_hand_off(service: Service) -> None:
     memory = service.memory
     for i in range(2):
-        await memory.inject(memory.message("refund", external_id=f"miss-{i}"))
-    await memory.inject(memory.message("refund", external_id="miss-2"))
+        await memory.inject(memory.message("return", external_id=f"miss-{i}"))
+    await memory.inject(memory.message("return", external_id="miss-2"))
     sent = await memory.wait_for_sent(3)
     assert [m.kind for m in sent] == ["clarify", "clarify", "ack"]
     async with service.db.read() as repo:
