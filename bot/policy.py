@@ -32,8 +32,8 @@ class DecisionKind(enum.StrEnum):
 class BotSettings:
     """Thresholds are match scores on a 0–100 scale."""
 
-    answer_threshold: float = 70.0
-    clarify_threshold: float = 65.0
+    answer_threshold: float = 60.0
+    clarify_threshold: float = 58.0
     # An answer needs this lead over the runner-up, else the bot asks which one.
     clarify_margin: float = 8.0
     # Choices offered are the candidates within this distance of the best one.

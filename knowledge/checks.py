@@ -12,17 +12,14 @@ __all__ = ["Collision", "find_collisions"]
 
 @dataclass(frozen=True, slots=True)
 class Collision:
-    """``question`` of entry ``entry`` matches entry ``other`` at ``score`` (100: the same
-    question after normalisation)."""
+    """``question`` of entry ``entry`` matches entry ``other`` at ``score``; ``duplicate``
+    when the two are the same question once normalised."""
 
     entry: str
     other: str
     question: str
     score: float
-
-    @property
-    def duplicate(self) -> bool:
-        return self.score >= 100
+    duplicate: bool = False
 
 
 def find_collisions(matcher: Matcher, *, threshold: float) -> list[Collision]:
@@ -37,5 +34,8 @@ def find_collisions(matcher: Matcher, *, threshold: float) -> list[Collision]:
                 pair = tuple(sorted((entry.id, candidate.entry_id)))
                 key = (pair[0], pair[1])
                 if key not in found or candidate.score > found[key].score:
-                    found[key] = Collision(entry.id, candidate.entry_id, question, candidate.score)
+                    same = matcher.normaliser(question) == matcher.normaliser(candidate.question)
+                    found[key] = Collision(
+                        entry.id, candidate.entry_id, question, candidate.score, duplicate=same
+                    )
     return sorted(found.values(), key=lambda c: (-c.score, c.entry, c.other))

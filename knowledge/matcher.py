@@ -26,6 +26,8 @@ class Candidate:
     entry: FaqEntry
     score: float
     question: str
+    # The parts the score is made of, for explaining a decision.
+    components: tuple[tuple[str, float], ...] = ()
 
     @property
     def entry_id(self) -> str:
@@ -43,13 +45,16 @@ class Matcher:
         self._by_id = {entry.id: entry for entry in self._entries}
         self._questions: list[str] = []
         self._normalised: list[str] = []
-        self._owner: list[int] = []
-        for index, entry in enumerate(self._entries):
+        self._folded: list[str] = []
+        starts: list[int] = []
+        for entry in self._entries:
+            starts.append(len(self._questions))
             for question in entry.questions:
                 self._questions.append(question)
                 self._normalised.append(self.normaliser(question))
-                self._owner.append(index)
-        self._owner_array = np.asarray(self._owner, dtype=np.intp)
+                self._folded.append(self.normaliser.fold(question))
+        # Each entry's questions are contiguous: entry i owns [starts[i], starts[i + 1]).
+        self._starts = np.asarray(starts, dtype=np.intp)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -66,26 +71,32 @@ class Matcher:
         query = self.normaliser(text)
         if not query or not self._normalised:
             return []
-        # Order-aware and order-free similarity, averaged: the first rewards the same
-        # phrasing, the second the same content words in another order.
+        # Three views of similarity: the same content words in the same order, the same
+        # content words in any order, and the same characters as typed (after folding
+        # case, width and script), which catches what normalisation throws away. The
+        # last counts twice: measured on SMP2017 and the demo dev set, see bench/kb_bench.py.
         sort = process.cdist([query], self._normalised, scorer=fuzz.token_sort_ratio)[0]
         overlap = process.cdist([query], self._normalised, scorer=fuzz.token_set_ratio)[0]
-        scores = (sort.astype(np.float64) + overlap.astype(np.float64)) / 2.0
-        best = np.full(len(self._entries), -1.0)
-        best_question = np.zeros(len(self._entries), dtype=np.intp)
-        order = np.argsort(-scores, kind="stable")
-        for q in order:
-            owner = self._owner_array[q]
-            if best[owner] < 0:
-                best[owner] = scores[q]
-                best_question[owner] = q
+        chars = process.cdist([self.normaliser.fold(text)], self._folded, scorer=fuzz.ratio)[0]
+        scores = (
+            sort.astype(np.float64) + overlap.astype(np.float64) + 2.0 * chars.astype(np.float64)
+        ) / 4.0
+        best = np.maximum.reduceat(scores, self._starts)
         ranked = np.argsort(-best, kind="stable")[:limit]
-        return [
-            Candidate(
-                entry=self._entries[i],
-                score=round(float(best[i]), 1),
-                question=self._questions[best_question[i]],
+        candidates = []
+        for i in ranked:
+            end = self._starts[i + 1] if i + 1 < len(self._starts) else len(scores)
+            q = int(self._starts[i] + np.argmax(scores[self._starts[i] : end]))
+            candidates.append(
+                Candidate(
+                    entry=self._entries[i],
+                    score=round(float(best[i]), 1),
+                    question=self._questions[q],
+                    components=(
+                        ("order", float(sort[q])),
+                        ("words", float(overlap[q])),
+                        ("characters", float(chars[q])),
+                    ),
+                )
             )
-            for i in ranked
-            if best[i] >= 0
-        ]
+        return candidates

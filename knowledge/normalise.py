@@ -89,14 +89,20 @@ class Normaliser:
     def __call__(self, text: str) -> str:
         return " ".join(self.tokens(text))
 
+    def fold(self, text: str) -> str:
+        """Width, case and script folded, synonyms applied; every word and mark kept."""
+        return self._substitute(_fold(text))
+
     def tokens(self, text: str) -> list[str]:
-        text = _fold(text)
+        return _content_tokens(self._substitute(_fold(text)))
+
+    def _substitute(self, text: str) -> str:
         for variant, canonical in self._replacements:
             if _CJK.search(variant):
                 text = text.replace(variant, canonical)
             else:
                 text = re.sub(rf"(?<![^\W_]){re.escape(variant)}(?![^\W_])", canonical, text)
-        return _content_tokens(text)
+        return text
 
 
 def _fold(text: str) -> str:

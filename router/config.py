@@ -74,8 +74,8 @@ class KnowledgeConfig(_Model):
 
 
 class BotConfig(_Model):
-    answer_threshold: float = Field(default=70.0, ge=0, le=100)
-    clarify_threshold: float = Field(default=65.0, ge=0, le=100)
+    answer_threshold: float = Field(default=60.0, ge=0, le=100)
+    clarify_threshold: float = Field(default=58.0, ge=0, le=100)
     clarify_margin: float = Field(default=8.0, ge=0, le=100)
     clarify_spread: float = Field(default=15.0, ge=0, le=100)
     max_choices: int = Field(default=3, ge=2, le=5)
