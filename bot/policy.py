@@ -65,6 +65,8 @@ class ScoredCandidate:
     id: str
     score: float
     question: str
+    # The matcher's component scores (name, 0–100), for explaining the decision.
+    components: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +174,9 @@ class Bot:
         if not text.strip():
             return self._handoff("empty_message", language, ())
         candidates = tuple(
-            ScoredCandidate(id=c.entry_id, score=c.score, question=c.question)
+            ScoredCandidate(
+                id=c.entry_id, score=c.score, question=c.question, components=c.components
+            )
             for c in self.matcher.match(text, limit=max(self.settings.max_choices, 5))
         )
         # Candidates go with every handoff: the agent sees what the bot considered.

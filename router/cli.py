@@ -315,7 +315,12 @@ def _kb_ask(config: Config, question: str, *, as_json: bool) -> int:
                     "reason": decision.reason,
                     "language": decision.language,
                     "candidates": [
-                        {"id": c.id, "score": c.score, "question": c.question}
+                        {
+                            "id": c.id,
+                            "score": c.score,
+                            "question": c.question,
+                            "components": dict(c.components),
+                        }
                         for c in decision.candidates
                     ],
                 },
@@ -330,9 +335,10 @@ def _kb_ask(config: Config, question: str, *, as_json: bool) -> int:
         print("choices:  " + " | ".join(c.label for c in decision.choices))
     if decision.text:
         print(f"reply:    {decision.text}")
-    print("candidates:")
+    print("candidates (score = (order + words + 2 x characters) / 4):")
     for c in decision.candidates:
-        print(f"  {c.score:5.1f}  {c.id:<24} {c.question}")
+        parts = " ".join(f"{name} {value:3.0f}" for name, value in c.components)
+        print(f"  {c.score:5.1f}  {c.id:<22} [{parts}]  {c.question}")
     return 0
 
 

@@ -321,4 +321,7 @@ class Router:
 
 
 def _candidates(decision: Decision) -> list[dict[str, Any]]:
-    return [{"id": c.id, "score": c.score, "question": c.question} for c in decision.candidates]
+    return [
+        {"id": c.id, "score": c.score, "question": c.question, "components": dict(c.components)}
+        for c in decision.candidates
+    ]
