@@ -30,9 +30,11 @@ def test_kb_ask_json_prints_the_decision_and_candidates() -> None:
     assert decision["decision"] == "answer" and decision["entry"] == "return-how"
     assert decision["candidates"][0] == {
         "id": "return-how",
-        "score": decision["candidates"][0]["score"],
+        "score": 100.0,
         "question": "怎么申请退货？",
+        "components": {"order": 100.0, "words": 100.0, "characters": 100.0},
     }
+    assert all(c["score"] < 100 for c in decision["candidates"][1:])
     assert set(decision) >= {"decision", "entry", "reason", "candidates"}
 
 
