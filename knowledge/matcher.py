@@ -7,7 +7,7 @@ the score of its best question.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,8 +38,13 @@ class Matcher:
     """Scores a query against every question of a knowledge base."""
 
     def __init__(
-        self, entries: Sequence[FaqEntry], *, normaliser: Normaliser | None = None
+        self,
+        entries: Sequence[FaqEntry],
+        *,
+        normaliser: Normaliser | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> None:
+        """Index ``entries``; ``progress(done, total)`` is told every 1,000 entries."""
         self.normaliser = normaliser or Normaliser()
         self._entries = list(entries)
         self._by_id = {entry.id: entry for entry in self._entries}
@@ -47,7 +52,9 @@ class Matcher:
         self._normalised: list[str] = []
         self._folded: list[str] = []
         starts: list[int] = []
-        for entry in self._entries:
+        for done, entry in enumerate(self._entries, start=1):
+            if progress is not None and (done % 1000 == 0 or done == len(self._entries)):
+                progress(done, len(self._entries))
             starts.append(len(self._questions))
             for question in entry.questions:
                 self._questions.append(question)

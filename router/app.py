@@ -62,15 +62,15 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def build_matcher(path: Path) -> Matcher:
-    return Matcher(load_folder(path), normaliser=Normaliser(load_synonyms(path)))
+def build_matcher(path: Path, *, progress: Callable[[int, int], None] | None = None) -> Matcher:
+    return Matcher(load_folder(path), normaliser=Normaliser(load_synonyms(path)), progress=progress)
 
 
-def build_bot(config: Config) -> Bot:
+def build_bot(config: Config, *, progress: Callable[[int, int], None] | None = None) -> Bot:
     """The knowledge base and the bot, from the config (also used by ``relaydesk kb``)."""
     b = config.bot
     return Bot(
-        matcher=build_matcher(config.knowledge.path),
+        matcher=build_matcher(config.knowledge.path, progress=progress),
         settings=BotSettings(
             answer_threshold=b.answer_threshold,
             clarify_threshold=b.clarify_threshold,

@@ -207,10 +207,25 @@ async def _agents_list(config: Config) -> int:
     return 0
 
 
+def _progress(done: int, total: int) -> None:
+    """Indexing a large knowledge base: a progress line on the terminal."""
+    if total < 5000 or not sys.stderr.isatty():
+        return
+    width = 30
+    filled = width * done // total
+    end = "\n" if done == total else ""
+    print(
+        f"\rindexing [{'#' * filled}{'.' * (width - filled)}] {done}/{total}",
+        end=end,
+        file=sys.stderr,
+        flush=True,
+    )
+
+
 def _kb_check(config: Config, path: Path) -> int:
     """Errors: entries the bot cannot tell apart (it would offer both instead of answering).
     Warnings: entries whose questions match each other above the answer threshold."""
-    matcher = build_matcher(path)
+    matcher = build_matcher(path, progress=_progress)
     collisions = find_collisions(matcher, threshold=config.bot.answer_threshold)
     indistinct = 100 - config.bot.clarify_margin
     errors = [c for c in collisions if c.score >= indistinct]
@@ -231,7 +246,7 @@ def _kb_check(config: Config, path: Path) -> int:
 
 
 def _kb_evaluate(config: Config, args: argparse.Namespace) -> int:
-    bot = build_bot(config)
+    bot = build_bot(config, progress=_progress)
     queries = read_labelled(args.file)
     current = evaluate(bot, queries)
     settings, met = tune(bot, queries, max_wrong=args.max_wrong, min_oos_recall=args.min_oos_recall)
