@@ -15,8 +15,13 @@ from rapidfuzz import fuzz, process
 
 from knowledge.entries import FaqEntry
 from knowledge.normalise import Normaliser
+from knowledge.prefilter import Shortlist
 
-__all__ = ["Candidate", "Matcher"]
+__all__ = ["SHORTLIST_ABOVE", "SHORTLIST_SIZE", "Candidate", "Matcher"]
+
+# Above this many questions, only a shortlist found through an inverted index is scored.
+SHORTLIST_ABOVE = 3000
+SHORTLIST_SIZE = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +67,15 @@ class Matcher:
                 self._folded.append(self.normaliser.fold(question))
         # Each entry's questions are contiguous: entry i owns [starts[i], starts[i + 1]).
         self._starts = np.asarray(starts, dtype=np.intp)
+        self._owner = np.repeat(
+            np.arange(len(starts), dtype=np.intp),
+            np.diff(np.r_[self._starts, len(self._questions)]),
+        )
+        self._shortlist = (
+            Shortlist(self._folded, self._normalised)
+            if len(self._questions) > SHORTLIST_ABOVE
+            else None
+        )
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -82,27 +96,40 @@ class Matcher:
         # content words in any order, and the same characters as typed (after folding
         # case, width and script), which catches what normalisation throws away. The
         # last counts twice: measured on SMP2017 and the demo dev set, see bench/kb_bench.py.
-        sort = process.cdist([query], self._normalised, scorer=fuzz.token_sort_ratio)[0]
-        overlap = process.cdist([query], self._normalised, scorer=fuzz.token_set_ratio)[0]
-        chars = process.cdist([self.normaliser.fold(text)], self._folded, scorer=fuzz.ratio)[0]
+        folded = self.normaliser.fold(text)
+        if self._shortlist is None:
+            rows = np.arange(len(self._questions))
+        else:
+            rows = np.sort(self._shortlist.top(folded, query, SHORTLIST_SIZE))
+            if rows.size == 0:
+                return []
+        normalised = [self._normalised[r] for r in rows]
+        sort = process.cdist([query], normalised, scorer=fuzz.token_sort_ratio)[0]
+        overlap = process.cdist([query], normalised, scorer=fuzz.token_set_ratio)[0]
+        chars = process.cdist([folded], [self._folded[r] for r in rows], scorer=fuzz.ratio)[0]
         scores = (
             sort.astype(np.float64) + overlap.astype(np.float64) + 2.0 * chars.astype(np.float64)
         ) / 4.0
-        best = np.maximum.reduceat(scores, self._starts)
+        # The best question of each entry among those scored (rows are sorted, so each
+        # entry's rows are contiguous).
+        owners = self._owner[rows]
+        firsts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
+        best = np.maximum.reduceat(scores, firsts)
         ranked = np.argsort(-best, kind="stable")[:limit]
         candidates = []
-        for i in ranked:
-            end = self._starts[i + 1] if i + 1 < len(self._starts) else len(scores)
-            q = int(self._starts[i] + np.argmax(scores[self._starts[i] : end]))
+        for k in ranked:
+            end = firsts[k + 1] if k + 1 < len(firsts) else len(scores)
+            local = int(firsts[k] + np.argmax(scores[firsts[k] : end]))
+            q = int(rows[local])
             candidates.append(
                 Candidate(
-                    entry=self._entries[i],
-                    score=round(float(best[i]), 1),
+                    entry=self._entries[int(owners[local])],
+                    score=round(float(best[k]), 1),
                     question=self._questions[q],
                     components=(
-                        ("order", float(sort[q])),
-                        ("words", float(overlap[q])),
-                        ("characters", float(chars[q])),
+                        ("order", float(sort[local])),
+                        ("words", float(overlap[local])),
+                        ("characters", float(chars[local])),
                     ),
                 )
             )

@@ -80,3 +80,29 @@ def test_collisions_find_the_same_question_under_two_entries(tmp_path: Path) -> 
     )
     [collision] = find_collisions(Matcher(load_folder(tmp_path)), threshold=70)
     assert {collision.entry, collision.other} == {"a", "b"} and collision.duplicate
+
+
+def test_a_large_knowledge_base_is_matched_through_the_shortlist() -> None:
+    from knowledge import FaqEntry
+    from knowledge.matcher import SHORTLIST_ABOVE
+
+    topics = ["refund", "warranty", "invoice", "delivery", "password", "coupon"]
+    entries = [
+        FaqEntry(
+            id=f"e{n}",
+            questions=(
+                f"question {n} about {topics[n % 6]} number {n}",
+                f"ask {n} {topics[n % 6]}",
+            ),
+            answers=(("en", "x"),),
+        )
+        for n in range(SHORTLIST_ABOVE)
+    ]
+    entries.append(
+        FaqEntry(id="target", questions=("How long does a refund take?",), answers=(("en", "y"),))
+    )
+    matcher = Matcher(entries)
+    assert matcher._shortlist is not None
+    [best, *_] = matcher.match("how long does the refund take")
+    assert best.entry_id == "target" and best.score > 90
+    assert matcher.match("zzzz qqqq") == []  # nothing in common: nothing to offer
