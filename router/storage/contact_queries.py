@@ -1,0 +1,121 @@
+"""Contacts, their identities on each channel, and agents."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from router.storage.mapping import (
+    agent_record,
+)
+from router.storage.models import (
+    AgentRow,
+    ContactRow,
+    IdentityRow,
+)
+from router.storage.records import (
+    Agent,
+    Contact,
+    Identity,
+)
+
+__all__ = ["ContactQueries"]
+
+
+class ContactQueries:
+    session: AsyncSession
+
+    # -- contacts and identities -------------------------------------------------
+
+    async def contact_for_identity(self, channel: str, external_id: str) -> int | None:
+        return await self.session.scalar(
+            select(IdentityRow.contact_id).where(
+                IdentityRow.channel == channel, IdentityRow.external_id == external_id
+            )
+        )
+
+    async def create_contact(
+        self,
+        *,
+        channel: str,
+        external_id: str,
+        display_name: str | None,
+        email: str | None,
+        now: datetime,
+    ) -> int:
+        contact = ContactRow(display_name=display_name, email=email, created_at=now)
+        self.session.add(contact)
+        await self.session.flush()
+        self.session.add(
+            IdentityRow(
+                contact_id=contact.id,
+                channel=channel,
+                external_id=external_id,
+                display_name=display_name,
+                created_at=now,
+            )
+        )
+        await self.session.flush()
+        return contact.id
+
+    async def contact(self, contact_id: int) -> Contact | None:
+        row = await self.session.get(ContactRow, contact_id)
+        if row is None:
+            return None
+        return Contact(
+            id=row.id, display_name=row.display_name, email=row.email, created_at=row.created_at
+        )
+
+    async def identities(self, contact_id: int) -> list[Identity]:
+        rows = await self.session.scalars(
+            select(IdentityRow).where(IdentityRow.contact_id == contact_id).order_by(IdentityRow.id)
+        )
+        return [
+            Identity(
+                channel=r.channel,
+                external_id=r.external_id,
+                display_name=r.display_name,
+                unreachable_at=r.unreachable_at,
+            )
+            for r in rows
+        ]
+
+    async def mark_unreachable(self, channel: str, external_id: str, now: datetime) -> None:
+        await self.session.execute(
+            update(IdentityRow)
+            .where(IdentityRow.channel == channel, IdentityRow.external_id == external_id)
+            .values(unreachable_at=now)
+            .execution_options(synchronize_session=False)
+        )
+
+    # -- agents ------------------------------------------------------------------
+
+    async def add_agent(self, *, name: str, token_hash: str, now: datetime) -> Agent:
+        row = AgentRow(name=name, token_hash=token_hash, active=True, created_at=now)
+        self.session.add(row)
+        await self.session.flush()
+        return agent_record(row)
+
+    async def agent_by_token_hash(self, token_hash: str) -> Agent | None:
+        row = await self.session.scalar(select(AgentRow).where(AgentRow.token_hash == token_hash))
+        return None if row is None else agent_record(row)
+
+    async def agent_by_name(self, name: str) -> Agent | None:
+        row = await self.session.scalar(select(AgentRow).where(AgentRow.name == name))
+        return None if row is None else agent_record(row)
+
+    async def agents(self) -> list[Agent]:
+        rows = await self.session.scalars(select(AgentRow).order_by(AgentRow.id))
+        return [agent_record(r) for r in rows]
+
+    async def agent_names(self, ids: Iterable[int]) -> dict[int, str]:
+        wanted = set(ids)
+        if not wanted:
+            return {}
+        rows = await self.session.execute(
+            select(AgentRow.id, AgentRow.name).where(AgentRow.id.in_(wanted))
+        )
+        return {int(i): str(n) for i, n in rows.all()}

@@ -1,0 +1,370 @@
+"""Conversations, their messages and handoffs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from channels.base import Attachment, ChannelAddress, Choice
+from router.conversations import (
+    CLAIMABLE,
+    AuthorKind,
+    ConversationStatus,
+    Direction,
+    Priority,
+)
+from router.storage.mapping import (
+    conversation_record,
+    dump_choices,
+    message_record,
+)
+from router.storage.models import (
+    ConversationRow,
+    HandoffRow,
+    MessageRow,
+)
+from router.storage.records import (
+    Conversation,
+    Handoff,
+    Message,
+)
+
+__all__ = ["ConversationQueries"]
+
+
+class ConversationQueries:
+    session: AsyncSession
+
+    # -- conversations -----------------------------------------------------------
+
+    async def open_conversation(self, channel: str, thread_key: str) -> Conversation | None:
+        row = await self.session.scalar(
+            select(ConversationRow)
+            .where(
+                ConversationRow.channel == channel,
+                ConversationRow.thread_key == thread_key,
+                ConversationRow.status != ConversationStatus.RESOLVED.value,
+            )
+            .order_by(ConversationRow.id.desc())
+            .limit(1)
+        )
+        return None if row is None else conversation_record(row)
+
+    async def create_conversation(
+        self,
+        *,
+        contact_id: int,
+        address: ChannelAddress,
+        subject: str | None,
+        now: datetime,
+    ) -> Conversation:
+        row = ConversationRow(
+            contact_id=contact_id,
+            channel=address.channel,
+            thread_key=address.thread_key,
+            reply_channel=address.channel,
+            reply_recipient=address.recipient_id,
+            reply_thread=address.thread_id,
+            status=ConversationStatus.BOT.value,
+            priority=Priority.NORMAL.value,
+            subject=subject,
+            bot_misses=0,
+            created_at=now,
+            updated_at=now,
+        )
+        self.session.add(row)
+        await self.session.flush()
+        return conversation_record(row)
+
+    async def conversation(self, conversation_id: int) -> Conversation | None:
+        row = await self.session.get(ConversationRow, conversation_id)
+        return None if row is None else conversation_record(row)
+
+    async def _update_conversation(self, conversation_id: int, **values: Any) -> int:
+        result = await self.session.execute(
+            update(ConversationRow)
+            .where(ConversationRow.id == conversation_id)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def touch_conversation(
+        self,
+        conversation_id: int,
+        *,
+        reply_to: ChannelAddress,
+        language: str | None,
+        now: datetime,
+        bot_misses: int | None = None,
+    ) -> None:
+        values: dict[str, Any] = {
+            "reply_channel": reply_to.channel,
+            "reply_recipient": reply_to.recipient_id,
+            "reply_thread": reply_to.thread_id,
+            "updated_at": now,
+        }
+        if language:
+            values["language"] = language
+        if bot_misses is not None:
+            values["bot_misses"] = bot_misses
+        await self._update_conversation(conversation_id, **values)
+
+    async def hand_off(
+        self, conversation_id: int, *, priority: Priority, sla_due_at: datetime, now: datetime
+    ) -> None:
+        await self._update_conversation(
+            conversation_id,
+            status=ConversationStatus.QUEUED.value,
+            priority=priority.value,
+            sla_due_at=sla_due_at,
+            handed_off_at=now,
+            updated_at=now,
+        )
+
+    async def claim(self, conversation_id: int, *, agent_id: int, now: datetime) -> bool:
+        """Atomically take an unowned conversation; False if someone else owns it."""
+        result = await self.session.execute(
+            update(ConversationRow)
+            .where(
+                ConversationRow.id == conversation_id,
+                ConversationRow.assignee_id.is_(None),
+                ConversationRow.status.in_([s.value for s in CLAIMABLE]),
+            )
+            .values(
+                status=ConversationStatus.ASSIGNED.value,
+                assignee_id=agent_id,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def mark_first_response(self, conversation_id: int, now: datetime) -> None:
+        await self.session.execute(
+            update(ConversationRow)
+            .where(
+                ConversationRow.id == conversation_id,
+                ConversationRow.first_response_at.is_(None),
+            )
+            .values(first_response_at=now, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def resolve(self, conversation_id: int, now: datetime) -> None:
+        await self._update_conversation(
+            conversation_id,
+            status=ConversationStatus.RESOLVED.value,
+            resolved_at=now,
+            updated_at=now,
+        )
+
+    async def list_conversations(
+        self,
+        *,
+        statuses: Sequence[ConversationStatus],
+        assignee_id: int | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Conversation]:
+        """The queue order: soonest SLA first (none last), then higher priority, then oldest."""
+        query = select(ConversationRow).where(
+            ConversationRow.status.in_([s.value for s in statuses])
+        )
+        if assignee_id is not None:
+            query = query.where(ConversationRow.assignee_id == assignee_id)
+        query = query.order_by(
+            ConversationRow.sla_due_at.is_(None),
+            ConversationRow.sla_due_at,
+            ConversationRow.priority.desc(),
+            ConversationRow.created_at,
+            ConversationRow.id,
+        )
+        rows = await self.session.scalars(query.limit(limit).offset(offset))
+        return [conversation_record(r) for r in rows]
+
+    async def contact_conversations(self, contact_id: int) -> list[Conversation]:
+        rows = await self.session.scalars(
+            select(ConversationRow)
+            .where(ConversationRow.contact_id == contact_id)
+            .order_by(ConversationRow.id.desc())
+            .limit(50)
+        )
+        return [conversation_record(r) for r in rows]
+
+    async def count_by_status(self) -> dict[str, int]:
+        rows = await self.session.execute(
+            select(ConversationRow.status, func.count()).group_by(ConversationRow.status)
+        )
+        return {str(status): int(count) for status, count in rows.all()}
+
+    # -- messages ----------------------------------------------------------------
+
+    async def message_exists(self, channel: str, external_id: str) -> int | None:
+        """The id of the message stored under ``(channel, external_id)``, if any."""
+        return await self.session.scalar(
+            select(MessageRow.id).where(
+                MessageRow.channel == channel, MessageRow.external_id == external_id
+            )
+        )
+
+    async def edit_message(
+        self, channel: str, external_id: str, *, text: str, now: datetime
+    ) -> tuple[int, int] | None:
+        """Replace a stored customer message's text; its (message id, conversation id)."""
+        row = (
+            await self.session.execute(
+                select(MessageRow.id, MessageRow.conversation_id).where(
+                    MessageRow.channel == channel, MessageRow.external_id == external_id
+                )
+            )
+        ).first()
+        if row is None:
+            return None
+        await self.session.execute(
+            update(MessageRow)
+            .where(MessageRow.id == row.id)
+            .values(text=text, edited_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return int(row.id), int(row.conversation_id)
+
+    async def conversation_of_message(self, message_id: int) -> int | None:
+        return await self.session.scalar(
+            select(MessageRow.conversation_id).where(MessageRow.id == message_id)
+        )
+
+    async def add_message(
+        self,
+        *,
+        conversation_id: int,
+        direction: Direction,
+        author_kind: AuthorKind,
+        text: str,
+        channel: str,
+        now: datetime,
+        kind: str | None = None,
+        author_agent_id: int | None = None,
+        external_id: str | None = None,
+        html: str | None = None,
+        entry_id: str | None = None,
+        choices: Iterable[Choice] = (),
+        extras: dict[str, Any] | None = None,
+        attachments: Sequence[Attachment] = (),
+    ) -> Message:
+        # A Core insert: the ORM's unit of work is overhead on the ingest hot path.
+        values = {
+            "conversation_id": conversation_id,
+            "direction": direction.value,
+            "author_kind": author_kind.value,
+            "author_agent_id": author_agent_id,
+            "kind": kind,
+            "text": text,
+            "html": html,
+            "channel": channel,
+            "external_id": external_id,
+            "entry_id": entry_id,
+            "choices": dump_choices(choices) or None,
+            "extras": extras or None,
+            "attachments": [
+                {"name": a.name, "content_type": a.content_type, "size": a.size, "ref": a.ref}
+                for a in attachments
+            ]
+            or None,
+            "created_at": now,
+        }
+        message_id = await self.session.scalar(
+            insert(MessageRow).values(**values).returning(MessageRow.id)
+        )
+        assert message_id is not None
+        return Message(
+            id=message_id,
+            conversation_id=conversation_id,
+            direction=direction,
+            author_kind=author_kind,
+            author_agent_id=author_agent_id,
+            kind=kind,
+            text=text,
+            channel=channel,
+            external_id=external_id,
+            entry_id=entry_id,
+            choices=tuple(choices),
+            created_at=now,
+            attachments=tuple(attachments),
+            extras=dict(extras or {}),
+        )
+
+    async def messages(self, conversation_id: int) -> list[Message]:
+        rows = await self.session.scalars(
+            select(MessageRow)
+            .where(MessageRow.conversation_id == conversation_id)
+            .order_by(MessageRow.id)
+        )
+        return [message_record(r) for r in rows]
+
+    async def last_message(self, conversation_id: int) -> Message | None:
+        row = await self.session.scalar(
+            select(MessageRow)
+            .where(
+                MessageRow.conversation_id == conversation_id,
+                MessageRow.direction != Direction.NOTE.value,
+            )
+            .order_by(MessageRow.id.desc())
+            .limit(1)
+        )
+        return None if row is None else message_record(row)
+
+    # -- handoffs ----------------------------------------------------------------
+
+    async def add_handoff(
+        self,
+        *,
+        conversation_id: int,
+        message_id: int | None,
+        reason: str,
+        language: str | None,
+        priority: Priority,
+        candidates: list[dict[str, Any]],
+        context: dict[str, Any],
+        sla_due_at: datetime,
+        now: datetime,
+    ) -> int:
+        row = HandoffRow(
+            conversation_id=conversation_id,
+            message_id=message_id,
+            reason=reason,
+            language=language,
+            priority=priority.value,
+            candidates=candidates,
+            context=context,
+            sla_due_at=sla_due_at,
+            created_at=now,
+        )
+        self.session.add(row)
+        await self.session.flush()
+        return row.id
+
+    async def handoffs(self, conversation_id: int) -> list[Handoff]:
+        rows = await self.session.scalars(
+            select(HandoffRow)
+            .where(HandoffRow.conversation_id == conversation_id)
+            .order_by(HandoffRow.id)
+        )
+        return [
+            Handoff(
+                id=r.id,
+                conversation_id=r.conversation_id,
+                reason=r.reason,
+                language=r.language,
+                priority=Priority(r.priority),
+                candidates=tuple(r.candidates),
+                context=dict(r.context),
+                sla_due_at=r.sla_due_at,
+                created_at=r.created_at,
+            )
+            for r in rows
+        ]

@@ -1,0 +1,120 @@
+"""Rows to records: the only place that knows both shapes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from channels.base import Attachment, ChannelAddress, Choice
+from router.conversations import (
+    AuthorKind,
+    ConversationStatus,
+    Direction,
+    Priority,
+)
+from router.storage.models import (
+    AgentRow,
+    ConversationRow,
+    MessageRow,
+    OutboxRow,
+)
+from router.storage.records import (
+    Agent,
+    Conversation,
+    Message,
+    OutboxItem,
+)
+
+__all__ = [
+    "agent_record",
+    "attachments",
+    "choices",
+    "conversation_record",
+    "dump_choices",
+    "message_record",
+    "outbox_record",
+]
+
+
+def choices(raw: list[Any] | None) -> tuple[Choice, ...]:
+    return tuple(Choice(id=str(c["id"]), label=str(c["label"])) for c in raw or ())
+
+
+def dump_choices(choices: Iterable[Choice]) -> list[Any]:
+    return [{"id": c.id, "label": c.label} for c in choices]
+
+
+def conversation_record(row: ConversationRow) -> Conversation:
+    return Conversation(
+        id=row.id,
+        contact_id=row.contact_id,
+        channel=row.channel,
+        thread_key=row.thread_key,
+        reply_to=ChannelAddress(
+            channel=row.reply_channel, recipient_id=row.reply_recipient, thread_id=row.reply_thread
+        ),
+        status=ConversationStatus(row.status),
+        priority=Priority(row.priority),
+        assignee_id=row.assignee_id,
+        language=row.language,
+        subject=row.subject,
+        bot_misses=row.bot_misses,
+        sla_due_at=row.sla_due_at,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        handed_off_at=row.handed_off_at,
+        first_response_at=row.first_response_at,
+        resolved_at=row.resolved_at,
+    )
+
+
+def attachments(raw: list[Any] | None) -> tuple[Attachment, ...]:
+    return tuple(
+        Attachment(name=a["name"], content_type=a["content_type"], size=a["size"], ref=a["ref"])
+        for a in raw or ()
+    )
+
+
+def message_record(row: MessageRow) -> Message:
+    return Message(
+        id=row.id,
+        conversation_id=row.conversation_id,
+        direction=Direction(row.direction),
+        author_kind=AuthorKind(row.author_kind),
+        author_agent_id=row.author_agent_id,
+        kind=row.kind,
+        text=row.text,
+        channel=row.channel,
+        external_id=row.external_id,
+        entry_id=row.entry_id,
+        choices=choices(row.choices),
+        created_at=row.created_at,
+        attachments=attachments(row.attachments),
+        edited_at=row.edited_at,
+        extras=dict(row.extras or {}),
+    )
+
+
+def outbox_record(row: OutboxRow) -> OutboxItem:
+    return OutboxItem(
+        id=row.id,
+        conversation_id=row.conversation_id,
+        message_id=row.message_id,
+        idempotency_key=row.idempotency_key,
+        address=ChannelAddress(
+            channel=row.channel, recipient_id=row.recipient, thread_id=row.thread
+        ),
+        kind=row.kind,
+        text=row.text,
+        choices=choices(row.choices),
+        status=row.status,
+        attempts=row.attempts,
+        next_attempt_at=row.next_attempt_at,
+        last_error=row.last_error,
+        created_at=row.created_at,
+        sent_at=row.sent_at,
+    )
+
+
+def agent_record(row: AgentRow) -> Agent:
+    return Agent(id=row.id, name=row.name, active=row.active, created_at=row.created_at)

@@ -1,0 +1,174 @@
+"""The outbox: replies waiting to be delivered, and what became of them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from channels.base import ChannelAddress
+from router.storage.mapping import (
+    dump_choices,
+    outbox_record,
+)
+from router.storage.models import (
+    OutboxRow,
+)
+from router.storage.records import (
+    Message,
+    OutboxItem,
+)
+
+__all__ = ["OutboxQueries"]
+
+
+class OutboxQueries:
+    session: AsyncSession
+
+    # -- outbox ------------------------------------------------------------------
+
+    async def enqueue(
+        self,
+        *,
+        message: Message,
+        address: ChannelAddress,
+        now: datetime,
+        lease_until: datetime | None = None,
+    ) -> OutboxItem:
+        """Queue ``message`` for delivery to ``address``.
+
+        With ``lease_until`` the row is born claimed by this node (its first attempt
+        counted), so the caller may send it right after commit without another
+        round trip; if this node dies first, the lease runs out and any node retries.
+        """
+        key = f"msg-{message.id}"
+        kind = message.kind or "system"
+        attempts = 0 if lease_until is None else 1
+        next_attempt_at = lease_until or now
+        values = {
+            "conversation_id": message.conversation_id,
+            "message_id": message.id,
+            "idempotency_key": key,
+            "channel": address.channel,
+            "recipient": address.recipient_id,
+            "thread": address.thread_id,
+            "kind": kind,
+            "text": message.text,
+            "choices": dump_choices(message.choices),
+            "status": "pending",
+            "attempts": attempts,
+            "next_attempt_at": next_attempt_at,
+            "created_at": now,
+        }
+        outbox_id = await self.session.scalar(
+            insert(OutboxRow).values(**values).returning(OutboxRow.id)
+        )
+        assert outbox_id is not None
+        return OutboxItem(
+            id=outbox_id,
+            conversation_id=message.conversation_id,
+            message_id=message.id,
+            idempotency_key=key,
+            address=address,
+            kind=kind,
+            text=message.text,
+            choices=message.choices,
+            status="pending",
+            attempts=attempts,
+            next_attempt_at=next_attempt_at,
+            last_error=None,
+            created_at=now,
+            sent_at=None,
+        )
+
+    async def claim_due(
+        self, *, now: datetime, lease_until: datetime, limit: int
+    ) -> list[OutboxItem]:
+        """Reserve due rows for this node until ``lease_until`` and count the attempt."""
+        rows = list(
+            await self.session.scalars(
+                select(OutboxRow)
+                .where(OutboxRow.status == "pending", OutboxRow.next_attempt_at <= now)
+                .order_by(OutboxRow.next_attempt_at, OutboxRow.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        )
+        if not rows:
+            return []
+        await self.session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id.in_([r.id for r in rows]))
+            .values(attempts=OutboxRow.attempts + 1, next_attempt_at=lease_until)
+            .execution_options(synchronize_session=False)
+        )
+        return [
+            replace(outbox_record(r), attempts=r.attempts + 1, next_attempt_at=lease_until)
+            for r in rows
+        ]
+
+    async def next_due(self) -> datetime | None:
+        return await self.session.scalar(
+            select(func.min(OutboxRow.next_attempt_at)).where(OutboxRow.status == "pending")
+        )
+
+    async def mark_sent(self, outbox_ids: Sequence[int], now: datetime) -> None:
+        if not outbox_ids:
+            return
+        await self.session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id.in_(outbox_ids))
+            .values(status="sent", sent_at=now, last_error=None)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def mark_retry(self, outbox_id: int, *, error: str, next_attempt_at: datetime) -> None:
+        await self.session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id == outbox_id)
+            .values(last_error=error, next_attempt_at=next_attempt_at)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def release(self, outbox_id: int, *, next_attempt_at: datetime) -> None:
+        """Give a claimed row back untried: the attempt does not count."""
+        await self.session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id == outbox_id)
+            .values(attempts=OutboxRow.attempts - 1, next_attempt_at=next_attempt_at)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def mark_dead(self, outbox_id: int, *, error: str) -> None:
+        await self.session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id == outbox_id)
+            .values(status="dead", last_error=error)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def outbox_for_conversation(self, conversation_id: int) -> list[OutboxItem]:
+        rows = await self.session.scalars(
+            select(OutboxRow)
+            .where(OutboxRow.conversation_id == conversation_id)
+            .order_by(OutboxRow.id)
+        )
+        return [outbox_record(r) for r in rows]
+
+    async def outbox_by_status(self, status: str, *, limit: int = 100) -> list[OutboxItem]:
+        rows = await self.session.scalars(
+            select(OutboxRow)
+            .where(OutboxRow.status == status)
+            .order_by(OutboxRow.id.desc())
+            .limit(limit)
+        )
+        return [outbox_record(r) for r in rows]
+
+    async def count_outbox_by_status(self) -> dict[str, int]:
+        rows = await self.session.execute(
+            select(OutboxRow.status, func.count()).group_by(OutboxRow.status)
+        )
+        return {str(status): int(count) for status, count in rows.all()}
