@@ -15,7 +15,7 @@ import yaml
 from aiohttp.test_utils import TestClient, TestServer
 
 from channels.memory import MemoryChannel
-from router.app import DISPATCHER, ROUTER, create_app, utc_now
+from router.app import ROUTER, create_app, utc_now
 from router.config import Config, load_config
 from router.events import MessageDelivered
 from router.inbox import DATABASE, EVENT_BUS, hash_token
@@ -77,10 +77,6 @@ class Service:
     @property
     def router(self) -> Any:
         return self.app[ROUTER]
-
-    @property
-    def dispatcher(self) -> Any:
-        return self.app[DISPATCHER]
 
     @property
     def events(self) -> Any:
