@@ -99,14 +99,16 @@ class Matcher:
         folded = self.normaliser.fold(text)
         if self._shortlist is None:
             rows = np.arange(len(self._questions))
+            normalised, folded_questions = self._normalised, self._folded
         else:
             rows = np.sort(self._shortlist.top(folded, query, SHORTLIST_SIZE))
             if rows.size == 0:
                 return []
-        normalised = [self._normalised[r] for r in rows]
+            normalised = [self._normalised[r] for r in rows]
+            folded_questions = [self._folded[r] for r in rows]
         sort = process.cdist([query], normalised, scorer=fuzz.token_sort_ratio)[0]
         overlap = process.cdist([query], normalised, scorer=fuzz.token_set_ratio)[0]
-        chars = process.cdist([folded], [self._folded[r] for r in rows], scorer=fuzz.ratio)[0]
+        chars = process.cdist([folded], folded_questions, scorer=fuzz.ratio)[0]
         scores = (
             sort.astype(np.float64) + overlap.astype(np.float64) + 2.0 * chars.astype(np.float64)
         ) / 4.0

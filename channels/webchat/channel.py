@@ -74,6 +74,7 @@ class WebChatSettings:
     token_ttl_seconds: float = 30 * 86400
     history_frames: int = 200
     title: str = "RelayDesk"
+    max_visitors: int = 50_000
 
     def __post_init__(self) -> None:
         if self.max_text_chars < 1 or self.burst < 1 or self.per_minute < 1:
@@ -138,7 +139,9 @@ class WebChatChannel:
     def __init__(self, *, settings: WebChatSettings) -> None:
         self._settings = settings
         self._tokens = VisitorTokens(secret=settings.secret, ttl_seconds=settings.token_ttl_seconds)
-        self._visitors: dict[str, _Visitor] = {}
+        # Least recently active first; beyond max_visitors the oldest offline ones are
+        # forgotten (their conversation is kept by the router, only the replay buffer goes).
+        self._visitors: OrderedDict[str, _Visitor] = OrderedDict()
         self._on_message: InboundHandler | None = None
         self._accepting = False
         # Generous enough for max_text_chars of escaped JSON; larger frames close the socket.
@@ -413,7 +416,17 @@ class WebChatChannel:
         visitor = self._visitors.get(visitor_id)
         if visitor is None:
             visitor = self._visitors[visitor_id] = _Visitor(visitor_id, self._settings)
+            self._forget_idle()
+        else:
+            self._visitors.move_to_end(visitor_id)
         return visitor
+
+    def _forget_idle(self) -> None:
+        excess = len(self._visitors) - self._settings.max_visitors
+        if excess <= 0:
+            return
+        for visitor_id in [v.id for v in self._visitors.values() if not v.sockets][:excess]:
+            del self._visitors[visitor_id]
 
 
 async def _send_quietly(ws: web.WebSocketResponse, frame: dict[str, Any]) -> None:

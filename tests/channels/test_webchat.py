@@ -175,3 +175,21 @@ async def test_chat_page_and_widget_are_served(sqlite_service: Service) -> None:
     assert "/chat?embed=1" in await widget.text()
     assert (await client.get("/chat/chat.js")).status == 200
     assert (await client.get("/chat/../config.yaml")).status == 404
+
+
+async def test_offline_visitors_beyond_the_cap_are_forgotten() -> None:
+    from channels.base import ChannelAddress, OutboundKind, OutboundMessage
+    from channels.webchat import WebChatChannel, WebChatSettings
+
+    channel = WebChatChannel(settings=WebChatSettings(secret=b"0123456789abcdef", max_visitors=3))
+    for n in range(5):
+        await channel.send(
+            OutboundMessage(
+                address=ChannelAddress(channel="webchat", recipient_id=f"{n:032x}"),
+                conversation_id=n,
+                text="hello",
+                kind=OutboundKind.SYSTEM,
+                idempotency_key=f"k{n}",
+            )
+        )
+    assert list(channel._visitors) == [f"{n:032x}" for n in (2, 3, 4)]
