@@ -66,11 +66,7 @@ async def statement_costs(sqlite_path: Path, pg_url: str | None) -> dict[str, fl
         costs["raw aiosqlite"] = await per_call(raw_select, 500)
     for name, url, options in [
         ("SQLAlchemy + aiosqlite", f"sqlite+aiosqlite:///{sqlite_path}", {}),
-        *(
-            [("SQLAlchemy + asyncpg", pg_url, {"connect_args": _pg_schema(pg_url)})]
-            if pg_url
-            else []
-        ),
+        *([("SQLAlchemy + asyncpg", pg_url, {"connect_args": PG_CONNECT_ARGS})] if pg_url else []),
     ]:
         db = Database(url, **options)
         await db.upgrade()
@@ -90,9 +86,8 @@ async def statement_costs(sqlite_path: Path, pg_url: str | None) -> dict[str, fl
 SCHEMA = f"bench_{uuid.uuid4().hex[:8]}"
 
 
-def _pg_schema(url: str) -> dict[str, Any]:
-    """Everything of this run goes into its own schema, dropped at the end."""
-    return {"server_settings": {"search_path": SCHEMA}}
+# Everything of this run goes into its own schema, dropped at the end.
+PG_CONNECT_ARGS: dict[str, Any] = {"server_settings": {"search_path": SCHEMA}}
 
 
 async def ingest_rate(url: str, count: int, **options: Any) -> float:
@@ -148,7 +143,7 @@ async def main(pg_url: str | None) -> None:
         async with admin.begin() as connection:  # a fresh schema for the ingests
             await connection.execute(text(f"DROP SCHEMA {SCHEMA} CASCADE"))
             await connection.execute(text(f"CREATE SCHEMA {SCHEMA}"))
-        rates["PostgreSQL"] = await ingest_rate(pg_url, 1000, connect_args=_pg_schema(pg_url))
+        rates["PostgreSQL"] = await ingest_rate(pg_url, 1000, connect_args=PG_CONNECT_ARGS)
         async with admin.begin() as connection:
             await connection.execute(text(f"DROP SCHEMA {SCHEMA} CASCADE"))
         await admin.dispose()

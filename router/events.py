@@ -134,7 +134,3 @@ class EventBus:
             yield subscription
         finally:
             self._subscribers.discard(subscription)
-
-    @property
-    def subscriber_count(self) -> int:
-        return len(self._subscribers)

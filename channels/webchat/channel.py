@@ -213,10 +213,6 @@ class WebChatChannel:
             web.get("/api/chat/ws", self._websocket),
         ]
 
-    @property
-    def connected_visitors(self) -> int:
-        return sum(1 for v in self._visitors.values() if v.sockets)
-
     async def _page(self, request: web.Request) -> web.Response:
         return web.Response(
             text=self._assets["chat.html"],
