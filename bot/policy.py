@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bot.signals import asks_for_human, complains, is_greeting, is_thanks
 from bot.texts import BotTexts
@@ -58,6 +58,11 @@ class BotContext:
     consecutive_misses: int = 0
     # The conversation's language so far, for messages that carry no words of their own.
     language: str | None = None
+    # The channel's own bar for answering (email answers only when sure), if higher.
+    min_answer_score: float | None = None
+    # Whether the channel can ask which entry was meant (quick replies); if not, a
+    # person answers what the bot is unsure of.
+    clarify: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,15 +198,24 @@ class Bot:
                 text=BotTexts.pick(phrase, language),
                 candidates=candidates,
             )
-        decision = self._from_candidates(language, candidates)
+        decision = self._from_candidates(language, candidates, context)
         if decision.kind is not DecisionKind.ANSWER and (
             context.consecutive_misses + 1 > self.settings.max_misses
         ):
             return self._handoff("repeated_misses", language, candidates)
         return decision
 
-    def _from_candidates(self, language: str, candidates: tuple[ScoredCandidate, ...]) -> Decision:
-        kind, chosen = choose(candidates, self.settings)
+    def _from_candidates(
+        self, language: str, candidates: tuple[ScoredCandidate, ...], context: BotContext
+    ) -> Decision:
+        settings = self.settings
+        if context.min_answer_score is not None and (
+            context.min_answer_score > settings.answer_threshold
+        ):
+            settings = replace(settings, answer_threshold=min(context.min_answer_score, 100.0))
+        kind, chosen = choose(candidates, settings)
+        if kind is DecisionKind.CLARIFY and not context.clarify:
+            return self._handoff("low_confidence", language, candidates)
         if kind is DecisionKind.HANDOFF:
             return self._handoff("low_confidence", language, candidates)
         if kind is DecisionKind.ANSWER:

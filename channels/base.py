@@ -29,6 +29,7 @@ __all__ = [
     "PermanentDeliveryError",
     "RecipientUnreachable",
     "SenderIdentity",
+    "ThreadHints",
     "TransientDeliveryError",
 ]
 
@@ -88,6 +89,26 @@ class Attachment:
         _require(self.size >= 0, "Attachment.size must not be negative")
 
 
+@dataclass(frozen=True, slots=True)
+class ThreadHints:
+    """How a message without a stable thread id says which conversation it continues.
+
+    The router tries them in order: ``references`` (external ids of earlier
+    messages, ours or the customer's, nearest first), then ``ticket`` (a
+    conversation number the customer quoted, honoured only for the same
+    contact), then ``topic`` (a normalised subject: the same sender's open
+    conversation on that topic, active within ``topic_window`` seconds).
+    """
+
+    references: tuple[str, ...] = ()
+    ticket: int | None = None
+    topic: str | None = None
+    topic_window: float = 0.0
+
+    def __post_init__(self) -> None:
+        _require(self.topic_window >= 0, "ThreadHints.topic_window must not be negative")
+
+
 def _frozen_mapping(value: Mapping[str, str]) -> Mapping[str, str]:
     return MappingProxyType(dict(value))
 
@@ -117,6 +138,13 @@ class InboundMessage:
     edit: bool = False
     # A command the channel recognised (``start``, ``human``), without its slash.
     command: str | None = None
+    # Which conversation this continues, for channels that thread by reference (email).
+    thread_hints: ThreadHints | None = None
+    # Why the message is machine-made (a bounce, an out-of-office reply): it is
+    # stored and shown, never answered automatically.
+    automated: str | None = None
+    # A problem the channel found (unparseable, attachment refused): a person looks.
+    flag: str | None = None
 
     def __post_init__(self) -> None:
         _require(bool(self.external_id), "InboundMessage.external_id must not be empty")
@@ -182,6 +210,8 @@ class OutboundMessage:
     idempotency_key: str
     choices: tuple[Choice, ...] = ()
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # The conversation's subject, for channels that show one (email).
+    subject: str | None = None
 
     def __post_init__(self) -> None:
         _require(bool(self.idempotency_key), "OutboundMessage.idempotency_key must not be empty")
@@ -230,8 +260,12 @@ class ChannelAdapter(Protocol):
 
     async def stop(self) -> None: ...
 
-    async def send(self, outbound: OutboundMessage) -> None:
-        """Deliver, or raise TransientDeliveryError / PermanentDeliveryError."""
+    async def send(self, outbound: OutboundMessage) -> str | None:
+        """Deliver, or raise TransientDeliveryError / PermanentDeliveryError.
+
+        Returns the channel's own id for the delivered message where it has one
+        (an email Message-ID), which the router stores to recognise replies to it.
+        """
         ...
 
     def health(self) -> ChannelHealth: ...

@@ -178,7 +178,9 @@ class HumanDesk:
                 channel=conversation.reply_to.channel,
                 now=now,
             )
-            item = await self._outbox.enqueue(repo, message, conversation.reply_to, now)
+            item = await self._outbox.enqueue(
+                repo, message, conversation.reply_to, now, subject=conversation.subject
+            )
             await repo.mark_first_response(conversation_id, now)
         self._outbox.deliver_now([item])
         await self._events.publish(
@@ -235,7 +237,9 @@ class HumanDesk:
                 channel=conversation.reply_to.channel,
                 now=now,
             )
-            item = await self._outbox.enqueue(repo, message, conversation.reply_to, now)
+            item = await self._outbox.enqueue(
+                repo, message, conversation.reply_to, now, subject=conversation.subject
+            )
             resolved = await repo.conversation(conversation_id)
             assert resolved is not None
             events += [

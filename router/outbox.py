@@ -55,6 +55,8 @@ class _Outcome:
     unreachable: bool = False
     # Not tried: an earlier reply to the same conversation failed first.
     held_back: bool = False
+    # The channel's own id for the delivered message (an email Message-ID).
+    external_id: str | None = None
 
 
 class OutboxDispatcher:
@@ -90,12 +92,22 @@ class OutboxDispatcher:
         return now + timedelta(seconds=self._policy.lease)
 
     async def enqueue(
-        self, repo: Repositories, message: Message, address: ChannelAddress, now: datetime
+        self,
+        repo: Repositories,
+        message: Message,
+        address: ChannelAddress,
+        now: datetime,
+        *,
+        subject: str | None = None,
     ) -> OutboxItem:
         """Queue ``message`` in the caller's transaction, claimed by this node;
         once that transaction commits, hand the item to ``deliver_now``."""
         return await repo.enqueue(
-            message=message, address=address, now=now, lease_until=self._lease_from(now)
+            message=message,
+            address=address,
+            now=now,
+            lease_until=self._lease_from(now),
+            subject=subject,
         )
 
     def deliver_now(self, items: list[OutboxItem]) -> None:
@@ -207,9 +219,10 @@ class OutboxDispatcher:
             idempotency_key=item.idempotency_key,
             choices=item.choices,
             created_at=item.created_at,
+            subject=item.subject,
         )
         try:
-            await channel.send(outbound)
+            external_id = await channel.send(outbound)
         except TransientDeliveryError as exc:
             return _Outcome(item, error=f"transient: {exc}", retry_after=exc.retry_after)
         except RecipientUnreachable as exc:
@@ -223,7 +236,7 @@ class OutboxDispatcher:
                 item.address.channel,
             )
             return _Outcome(item, error=f"unexpected: {type(exc).__name__}: {exc}")
-        return _Outcome(item)
+        return _Outcome(item, external_id=external_id)
 
     async def _record(self, outcomes: list[_Outcome]) -> None:
         now = self._clock()
@@ -231,6 +244,13 @@ class OutboxDispatcher:
         sent = [o.item for o in outcomes if o.error is None and not o.held_back]
         async with self._db.write() as repo:
             await repo.mark_sent([item.id for item in sent], now)
+            await repo.record_external_ids(
+                [
+                    (o.item.message_id, o.external_id)
+                    for o in outcomes
+                    if o.external_id and o.error is None and not o.held_back
+                ]
+            )
             for outcome in outcomes:
                 item = outcome.item
                 if outcome.held_back:

@@ -10,20 +10,21 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
 from bot import Bot, BotContext, Decision, DecisionKind
-from channels.base import ChannelAddress, InboundMessage, InboundReceipt
+from channels.base import ChannelAddress, InboundMessage, InboundReceipt, SenderIdentity
+from knowledge import detect_language
 from router.conversations import AuthorKind, ConversationStatus, Direction, Priority
-from router.events import ConversationChanged, Event, EventBus, MessageAdded
+from router.events import ConversationChanged, DeliveryFailed, Event, EventBus, MessageAdded
 from router.handoff import SlaPolicy
 from router.outbox import OutboxDispatcher
 from router.storage import Conversation, Database, Message, OutboxItem, Repositories
 
-__all__ = ["IntakeClosed", "Router"]
+__all__ = ["ChannelRules", "IntakeClosed", "Router"]
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +36,30 @@ class _Effects:
     events: list[Event] = field(default_factory=list)
     outbox: list[OutboxItem] = field(default_factory=list)
     bot_misses: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelRules:
+    """How the front line behaves on one channel (email is stricter than chat)."""
+
+    # Answer only at or above this score, if it is higher than the bot's own threshold.
+    min_answer_score: float | None = None
+    # Whether the bot may ask which entry was meant; if not, a person answers.
+    clarify: bool = True
+    # A customer message after a bot answer goes to a person (email: the answer's
+    # footer says that replying reaches one).
+    answer_once: bool = False
+    # At most this many automatic replies (bot answers, acknowledgements) to one
+    # contact within ``auto_reply_window``; past it, a person looks and we stay quiet.
+    auto_reply_limit: int | None = None
+    auto_reply_window: timedelta = timedelta(hours=1)
+
+    def __post_init__(self) -> None:
+        if self.auto_reply_limit is not None and self.auto_reply_limit < 0:
+            raise ValueError("auto_reply_limit must not be negative")
+
+
+_DEFAULT_RULES = ChannelRules()
 
 
 class IntakeClosed(RuntimeError):
@@ -53,8 +78,10 @@ class Router:
         sla: SlaPolicy,
         outbox: OutboxDispatcher,
         clock: Callable[[], datetime],
+        rules: dict[str, ChannelRules] | None = None,
     ) -> None:
         self._db = db
+        self._rules = rules or {}
         self._bot = bot
         self._events = events
         self._sla = sla
@@ -142,36 +169,92 @@ class Router:
             conversation_id=conversation_id, message_id=message_id, duplicate=True
         )
 
+    async def _contact(self, repo: Repositories, sender: SenderIdentity, now: datetime) -> int:
+        known = await repo.contact_for_identity(sender.channel, sender.external_id)
+        return known or await repo.create_contact(
+            channel=sender.channel,
+            external_id=sender.external_id,
+            display_name=sender.display_name,
+            email=sender.email,
+            now=now,
+        )
+
+    async def _thread(
+        self, repo: Repositories, inbound: InboundMessage, contact_id: int, now: datetime
+    ) -> tuple[Conversation | None, str | None]:
+        """Follow the channel's thread hints; returns the conversation and why it was chosen."""
+        hints = inbound.thread_hints
+        assert hints is not None
+        found = await repo.conversation_by_reference(inbound.channel, hints.references)
+        if found is not None:
+            conversation, reference = found
+            if conversation.status is not ConversationStatus.RESOLVED:
+                return conversation, f"replies to <{reference}>"
+            follows = f"replies to <{reference}> of resolved conversation #{conversation.id}"
+        else:
+            follows = None
+        if hints.ticket is not None:
+            ticketed = await repo.conversation(hints.ticket)
+            if (
+                ticketed is not None
+                and ticketed.contact_id == contact_id
+                and ticketed.status is not ConversationStatus.RESOLVED
+            ):
+                return ticketed, f"ticket #{hints.ticket} in the subject"
+        if hints.topic and hints.topic_window > 0:
+            same = await repo.conversation_by_topic(
+                contact_id=contact_id,
+                channel=inbound.channel,
+                topic=hints.topic,
+                since=now - timedelta(seconds=hints.topic_window),
+            )
+            if same is not None:
+                return same, "same sender and subject"
+        return None, follows
+
     async def _store(
         self, repo: Repositories, inbound: InboundMessage, effects: _Effects
     ) -> InboundReceipt:
         now = self._clock()
         sender = inbound.sender
-        conversation = await repo.open_conversation(inbound.channel, inbound.address.thread_key)
-        if conversation is None or conversation.reply_to.recipient_id != sender.external_id:
+        rules = self._rules.get(inbound.channel, _DEFAULT_RULES)
+        contact_id: int | None = None
+        conversation: Conversation | None = None
+        joined: str | None = None
+        if inbound.thread_hints is not None:
+            contact_id = await self._contact(repo, sender, now)
+            conversation, joined = await self._thread(repo, inbound, contact_id, now)
+        else:
+            conversation = await repo.open_conversation(inbound.channel, inbound.address.thread_key)
+        if contact_id is None and (
+            conversation is None or conversation.reply_to.recipient_id != sender.external_id
+        ):
             # A new conversation, or someone new writing into one (an email Cc):
             # make sure we know this sender.
-            known = await repo.contact_for_identity(sender.channel, sender.external_id)
-            contact_id = known or await repo.create_contact(
-                channel=sender.channel,
-                external_id=sender.external_id,
-                display_name=sender.display_name,
-                email=sender.email,
-                now=now,
-            )
+            contact_id = await self._contact(repo, sender, now)
         if conversation is None:
+            assert contact_id is not None
             conversation = await repo.create_conversation(
                 contact_id=contact_id,
                 address=inbound.address,
                 subject=inbound.extras.get("subject"),
+                topic=inbound.thread_hints.topic if inbound.thread_hints else None,
                 now=now,
             )
+            joined = f"new conversation; {joined}" if joined else "new conversation"
             logger.info(
                 "conversation %s opened on %s for contact %s",
                 conversation.id,
                 inbound.channel,
                 contact_id,
             )
+        extras: dict[str, Any] = dict(inbound.extras)
+        if inbound.thread_hints is not None and joined:
+            extras["joined"] = joined
+        if inbound.automated:
+            extras["automated"] = inbound.automated
+        if inbound.flag:
+            extras["flag"] = inbound.flag
         message = await repo.add_message(
             conversation_id=conversation.id,
             direction=Direction.IN,
@@ -180,23 +263,28 @@ class Router:
             html=inbound.html,
             channel=inbound.channel,
             external_id=inbound.external_id,
-            extras=dict(inbound.extras) or None,
+            extras=extras or None,
             attachments=inbound.attachments,
             now=now,
         )
         effects.events.append(MessageAdded(conversation.id, message.id, "customer", "in"))
         language: str | None = None
-        if conversation.status is ConversationStatus.BOT:
-            decision = self._bot.decide(
-                inbound.text,
-                context=BotContext(
-                    consecutive_misses=conversation.bot_misses,
-                    language=conversation.language or inbound.extras.get("language"),
-                ),
-                choice=inbound.extras.get("choice"),
-                command=inbound.command,
-                attachments=len(inbound.attachments),
+        if inbound.automated:
+            # Machine-made mail is kept and shown, never answered: no loops with
+            # auto-responders, no replies to bounces. A bounce of ours fails that reply.
+            await self._bounced(repo, inbound, effects)
+            logger.info(
+                "conversation %s: automated message %s (%s) stored, not answered",
+                conversation.id,
+                message.id,
+                inbound.automated,
             )
+            await repo.touch_conversation(
+                conversation.id, reply_to=conversation.reply_to, language=None, now=now
+            )
+            return InboundReceipt(conversation_id=conversation.id, message_id=message.id)
+        if conversation.status is ConversationStatus.BOT:
+            decision = await self._decide(repo, conversation, inbound, rules)
             language = decision.language
             logger.info(
                 "conversation %s: bot decided %s (%s)",
@@ -204,7 +292,9 @@ class Router:
                 decision.kind.value,
                 decision.reason,
             )
-            await self._act(repo, conversation, message, inbound.address, decision, effects, now)
+            await self._act(
+                repo, conversation, message, inbound.address, decision, effects, now, rules
+            )
         else:
             # A person is on it (or about to be): the bot stays silent, agents are notified.
             logger.info(
@@ -222,6 +312,72 @@ class Router:
         )
         return InboundReceipt(conversation_id=conversation.id, message_id=message.id)
 
+    async def _decide(
+        self,
+        repo: Repositories,
+        conversation: Conversation,
+        inbound: InboundMessage,
+        rules: ChannelRules,
+    ) -> Decision:
+        language = conversation.language or inbound.extras.get("language")
+        if inbound.flag:
+            forced: str | None = inbound.flag
+        elif rules.answer_once and await repo.bot_answered(conversation.id):
+            forced = "reply_after_answer"
+        else:
+            forced = None
+        if forced is not None:
+            return Decision(
+                kind=DecisionKind.HANDOFF,
+                reason=forced,
+                language=language or detect_language(inbound.text),
+            )
+        return self._bot.decide(
+            inbound.text,
+            context=BotContext(
+                consecutive_misses=conversation.bot_misses,
+                language=language,
+                min_answer_score=rules.min_answer_score,
+                clarify=rules.clarify,
+            ),
+            choice=inbound.extras.get("choice"),
+            command=inbound.command,
+            attachments=len(inbound.attachments),
+        )
+
+    async def _bounced(
+        self, repo: Repositories, inbound: InboundMessage, effects: _Effects
+    ) -> None:
+        if inbound.automated != "bounce" or inbound.thread_hints is None:
+            return
+        error = f"bounced: {' '.join(inbound.text.split())[:300]}"
+        for item in await repo.mark_bounced(
+            inbound.channel, inbound.thread_hints.references, error=error
+        ):
+            logger.warning(
+                "conversation %s: reply %s bounced", item.conversation_id, item.message_id
+            )
+            effects.events.append(DeliveryFailed(item.conversation_id, item.id, error, True))
+
+    async def _may_auto_reply(
+        self, repo: Repositories, conversation: Conversation, rules: ChannelRules, now: datetime
+    ) -> bool:
+        if rules.auto_reply_limit is None:
+            return True
+        sent = await repo.automatic_replies_since(
+            conversation.contact_id, now - rules.auto_reply_window
+        )
+        if sent < rules.auto_reply_limit:
+            return True
+        logger.warning(
+            "conversation %s: contact %s had %s automatic replies within %s; staying quiet",
+            conversation.id,
+            conversation.contact_id,
+            sent,
+            rules.auto_reply_window,
+        )
+        return False
+
     async def _act(
         self,
         repo: Repositories,
@@ -231,9 +387,21 @@ class Router:
         decision: Decision,
         effects: _Effects,
         now: datetime,
+        rules: ChannelRules,
     ) -> None:
+        quiet = not await self._may_auto_reply(repo, conversation, rules, now)
+        if quiet and decision.kind is not DecisionKind.HANDOFF:
+            # We may not answer automatically: a person answers instead.
+            decision = Decision(
+                kind=DecisionKind.HANDOFF,
+                reason="auto_reply_limit",
+                language=decision.language,
+                candidates=decision.candidates,
+            )
         if decision.kind is DecisionKind.HANDOFF:
-            await self._hand_off(repo, conversation, trigger, route, decision, effects, now)
+            await self._hand_off(
+                repo, conversation, trigger, route, decision, effects, now, quiet=quiet
+            )
             return
         effects.bot_misses = conversation.bot_misses + 1 if decision.is_miss else 0
         reply = await repo.add_message(
@@ -248,7 +416,9 @@ class Router:
             extras={"reason": decision.reason, "candidates": _candidates(decision)},
             now=now,
         )
-        effects.outbox.append(await self._outbox.enqueue(repo, reply, route, now))
+        effects.outbox.append(
+            await self._outbox.enqueue(repo, reply, route, now, subject=conversation.subject)
+        )
         effects.events.append(MessageAdded(conversation.id, reply.id, "bot", "out"))
 
     async def _hand_off(
@@ -260,6 +430,8 @@ class Router:
         decision: Decision,
         effects: _Effects,
         now: datetime,
+        *,
+        quiet: bool = False,
     ) -> None:
         priority = Priority.HIGH if decision.urgent else Priority.NORMAL
         due = self._sla.due(priority, now)
@@ -290,6 +462,17 @@ class Router:
             sla_due_at=due,
             now=now,
         )
+        queued = ConversationChanged(conversation.id, ConversationStatus.QUEUED.value, None)
+        logger.info(
+            "conversation %s handed off (%s), priority %s, due %s",
+            conversation.id,
+            decision.reason,
+            priority.label,
+            due.isoformat(),
+        )
+        if quiet:
+            effects.events.append(queued)
+            return
         notice = self._bot.texts.handoff_notice(
             decision.language,
             ticket=conversation.id,
@@ -306,18 +489,11 @@ class Router:
             extras={"sla_due_at": due.isoformat(), "reason": decision.reason},
             now=now,
         )
-        effects.outbox.append(await self._outbox.enqueue(repo, ack, route, now))
-        logger.info(
-            "conversation %s handed off (%s), priority %s, due %s",
-            conversation.id,
-            decision.reason,
-            priority.label,
-            due.isoformat(),
+        effects.outbox.append(
+            await self._outbox.enqueue(repo, ack, route, now, subject=conversation.subject)
         )
         effects.events.append(MessageAdded(conversation.id, ack.id, "system", "out"))
-        effects.events.append(
-            ConversationChanged(conversation.id, ConversationStatus.QUEUED.value, None)
-        )
+        effects.events.append(queued)
 
 
 def _candidates(decision: Decision) -> list[dict[str, Any]]:

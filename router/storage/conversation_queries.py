@@ -61,6 +61,7 @@ class ConversationQueries:
         address: ChannelAddress,
         subject: str | None,
         now: datetime,
+        topic: str | None = None,
     ) -> Conversation:
         row = ConversationRow(
             contact_id=contact_id,
@@ -71,7 +72,8 @@ class ConversationQueries:
             reply_thread=address.thread_id,
             status=ConversationStatus.BOT.value,
             priority=Priority.NORMAL.value,
-            subject=subject,
+            subject=subject[:300] if subject else None,
+            topic=topic[:300] if topic else None,
             bot_misses=0,
             created_at=now,
             updated_at=now,
@@ -79,6 +81,80 @@ class ConversationQueries:
         self.session.add(row)
         await self.session.flush()
         return conversation_record(row)
+
+    async def conversation_by_reference(
+        self, channel: str, external_ids: Sequence[str]
+    ) -> tuple[Conversation, str] | None:
+        """The conversation holding the newest of these messages (ours or the customer's)."""
+        if not external_ids:
+            return None
+        found = (
+            await self.session.execute(
+                select(MessageRow.conversation_id, MessageRow.external_id)
+                .where(MessageRow.channel == channel, MessageRow.external_id.in_(external_ids))
+                .order_by(MessageRow.id.desc())
+                .limit(1)
+            )
+        ).first()
+        if found is None:
+            return None
+        conversation = await self.conversation(found[0])
+        assert conversation is not None
+        return conversation, str(found[1])
+
+    async def conversation_by_topic(
+        self, *, contact_id: int, channel: str, topic: str, since: datetime
+    ) -> Conversation | None:
+        """The contact's open conversation on ``topic``, active since ``since``."""
+        row = await self.session.scalar(
+            select(ConversationRow)
+            .where(
+                ConversationRow.contact_id == contact_id,
+                ConversationRow.topic == topic[:300],
+                ConversationRow.channel == channel,
+                ConversationRow.status != ConversationStatus.RESOLVED.value,
+                ConversationRow.updated_at >= since,
+            )
+            .order_by(ConversationRow.id.desc())
+            .limit(1)
+        )
+        return None if row is None else conversation_record(row)
+
+    async def automatic_replies_since(self, contact_id: int, since: datetime) -> int:
+        """How many bot and system messages went to this contact since ``since``."""
+        count = await self.session.scalar(
+            select(func.count())
+            .select_from(MessageRow)
+            .join(ConversationRow, ConversationRow.id == MessageRow.conversation_id)
+            .where(
+                ConversationRow.contact_id == contact_id,
+                MessageRow.direction == Direction.OUT.value,
+                MessageRow.author_kind.in_([AuthorKind.BOT.value, AuthorKind.SYSTEM.value]),
+                MessageRow.created_at >= since,
+            )
+        )
+        return int(count or 0)
+
+    async def bot_answered(self, conversation_id: int) -> bool:
+        """Whether the bot has sent an answer in this conversation."""
+        found = await self.session.scalar(
+            select(MessageRow.id)
+            .where(
+                MessageRow.conversation_id == conversation_id,
+                MessageRow.author_kind == AuthorKind.BOT.value,
+                MessageRow.kind == "answer",
+            )
+            .limit(1)
+        )
+        return found is not None
+
+    async def move_message(self, message_id: int, conversation_id: int) -> None:
+        await self.session.execute(
+            update(MessageRow)
+            .where(MessageRow.id == message_id)
+            .values(conversation_id=conversation_id)
+            .execution_options(synchronize_session=False)
+        )
 
     async def conversation(self, conversation_id: int) -> Conversation | None:
         row = await self.session.get(ConversationRow, conversation_id)

@@ -65,6 +65,7 @@ def conversation_record(row: ConversationRow) -> Conversation:
         handed_off_at=row.handed_off_at,
         first_response_at=row.first_response_at,
         resolved_at=row.resolved_at,
+        topic=row.topic,
     )
 
 
@@ -113,6 +114,7 @@ def outbox_record(row: OutboxRow) -> OutboxItem:
         last_error=row.last_error,
         created_at=row.created_at,
         sent_at=row.sent_at,
+        subject=row.subject,
     )
 
 

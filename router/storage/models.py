@@ -105,6 +105,7 @@ class ConversationRow(Base):
     __table_args__ = (
         Index("ix_conversations_thread", "channel", "thread_key", "status"),
         Index("ix_conversations_queue", "status", "sla_due_at", "priority"),
+        Index("ix_conversations_topic", "contact_id", "topic"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -120,6 +121,8 @@ class ConversationRow(Base):
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"), index=True)
     language: Mapped[str | None] = mapped_column(String(8))
     subject: Mapped[str | None] = mapped_column(String(300))
+    # The channel's normalised subject (email: "Re:" and the like stripped), for threading.
+    topic: Mapped[str | None] = mapped_column(String(300))
     bot_misses: Mapped[int] = mapped_column(Integer, default=0)
     sla_due_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
@@ -185,6 +188,7 @@ class OutboxRow(Base):
     kind: Mapped[str] = mapped_column(String(16))
     text: Mapped[str] = mapped_column(Text)
     choices: Mapped[list[Any]]
+    subject: Mapped[str | None] = mapped_column(String(300))
     # pending, sent or dead.
     status: Mapped[str] = mapped_column(String(8))
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -15,6 +15,7 @@ from router.storage.mapping import (
     outbox_record,
 )
 from router.storage.models import (
+    MessageRow,
     OutboxRow,
 )
 from router.storage.records import (
@@ -37,6 +38,7 @@ class OutboxQueries:
         address: ChannelAddress,
         now: datetime,
         lease_until: datetime | None = None,
+        subject: str | None = None,
     ) -> OutboxItem:
         """Queue ``message`` for delivery to ``address``.
 
@@ -58,6 +60,7 @@ class OutboxQueries:
             "kind": kind,
             "text": message.text,
             "choices": dump_choices(message.choices),
+            "subject": subject,
             "status": "pending",
             "attempts": attempts,
             "next_attempt_at": next_attempt_at,
@@ -82,6 +85,7 @@ class OutboxQueries:
             last_error=None,
             created_at=now,
             sent_at=None,
+            subject=subject,
         )
 
     async def claim_due(
@@ -124,6 +128,38 @@ class OutboxQueries:
             .values(status="sent", sent_at=now, last_error=None)
             .execution_options(synchronize_session=False)
         )
+
+    async def record_external_ids(self, ids: Sequence[tuple[int, str]]) -> None:
+        """Store the channel's own id of delivered messages: ``(message id, external id)``."""
+        for message_id, external_id in ids:
+            await self.session.execute(
+                update(MessageRow)
+                .where(MessageRow.id == message_id)
+                .values(external_id=external_id)
+                .execution_options(synchronize_session=False)
+            )
+
+    async def mark_bounced(
+        self, channel: str, external_ids: Sequence[str], *, error: str
+    ) -> list[OutboxItem]:
+        """Our delivered messages among ``external_ids`` came back: their rows go dead."""
+        if not external_ids:
+            return []
+        rows = list(
+            await self.session.scalars(
+                select(OutboxRow)
+                .join(MessageRow, MessageRow.id == OutboxRow.message_id)
+                .where(MessageRow.channel == channel, MessageRow.external_id.in_(external_ids))
+            )
+        )
+        if rows:
+            await self.session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id.in_([r.id for r in rows]))
+                .values(status="dead", last_error=error)
+                .execution_options(synchronize_session=False)
+            )
+        return [replace(outbox_record(r), status="dead", last_error=error) for r in rows]
 
     async def mark_retry(self, outbox_id: int, *, error: str, next_attempt_at: datetime) -> None:
         await self.session.execute(

@@ -63,6 +63,7 @@ class Conversation:
     handed_off_at: datetime | None
     first_response_at: datetime | None
     resolved_at: datetime | None
+    topic: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,3 +115,4 @@ class OutboxItem:
     last_error: str | None
     created_at: datetime
     sent_at: datetime | None
+    subject: str | None = None
