@@ -20,6 +20,14 @@ from aiohttp import web
 from bot import Bot, BotSettings
 from channels.api import ApiChannel, ApiChannelSettings
 from channels.base import ChannelAdapter
+from channels.email import (
+    EmailChannel,
+    EmailSettings,
+    ImapPoller,
+    ImapSettings,
+    RelaySettings,
+    SmtpReceiver,
+)
 from channels.telegram import TelegramChannel, TelegramSettings
 from channels.webchat import WebChatChannel, WebChatSettings
 from knowledge import (
@@ -35,15 +43,18 @@ from router.events import AgentTyping, EventBus, KnowledgeReloaded
 from router.handoff import HumanDesk, SlaPolicy
 from router.inbox import DATABASE, DESK, EVENT_BUS, agent_routes, error_middleware
 from router.outbox import OutboxDispatcher, RetryPolicy
-from router.pipeline import Router
+from router.pipeline import ChannelRules, Router
 from router.storage import Database
 
 __all__ = [
     "BOT",
     "CHANNELS",
     "DISPATCHER",
+    "IMAP_POLLERS",
     "ROUTER",
+    "SMTP_RECEIVER",
     "build_bot",
+    "build_email",
     "build_telegram",
     "create_app",
     "load_secret",
@@ -56,6 +67,8 @@ BOT = web.AppKey("bot", Bot)
 ROUTER = web.AppKey("router", Router)
 DISPATCHER = web.AppKey("dispatcher", OutboxDispatcher)
 CHANNELS = web.AppKey("channels", dict[str, ChannelAdapter])
+SMTP_RECEIVER = web.AppKey("smtp_receiver", SmtpReceiver)
+IMAP_POLLERS = web.AppKey("imap_pollers", list[ImapPoller])
 
 
 def utc_now() -> datetime:
@@ -99,6 +112,94 @@ def build_telegram(config: Config) -> TelegramChannel:
             poll_timeout=t.poll_timeout_seconds,
         )
     )
+
+
+def build_email(config: Config) -> EmailChannel:
+    e = config.channels.email
+    r = e.relay
+    return EmailChannel(
+        settings=EmailSettings(
+            addresses=tuple(e.addresses),
+            attachments_dir=config.server.data_dir / "attachments" / "email",
+            relay=RelaySettings(
+                host=r.host,
+                port=r.port,
+                security=r.security,
+                username=r.username,
+                password=r.password,
+                timeout=r.timeout_seconds,
+                verify=r.verify_certificate,
+            ),
+            from_name=e.from_name,
+            max_attachment_bytes=int(e.max_attachment_mb * 1024 * 1024),
+            thread_window=e.thread_window_hours * 3600,
+        )
+    )
+
+
+def _channel_rules(config: Config) -> dict[str, ChannelRules]:
+    e = config.channels.email
+    if not e.enabled:
+        return {}
+    # Email is answered once and only when sure: no quick replies to press, and
+    # every extra mail to a customer (or to an auto-responder) costs more than a chat line.
+    return {
+        "email": ChannelRules(
+            min_answer_score=e.answer_threshold,
+            clarify=False,
+            answer_once=True,
+            auto_reply_limit=e.auto_replies_per_hour,
+        )
+    }
+
+
+def _mail_intake(
+    config: Config, channel: EmailChannel
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The SMTP receiver and the IMAP pollers; they start once the router takes messages."""
+    e = config.channels.email
+
+    async def intake(app: web.Application) -> AsyncIterator[None]:
+        receiver: SmtpReceiver | None = None
+        if e.smtp.enabled:
+            receiver = SmtpReceiver(
+                channel=channel,
+                host=e.smtp.host,
+                port=e.smtp.port,
+                max_message_bytes=int(e.smtp.max_message_mb * 1024 * 1024),
+            )
+            await receiver.start()
+            app[SMTP_RECEIVER] = receiver
+        pollers = [
+            ImapPoller(
+                channel=channel,
+                settings=ImapSettings(
+                    host=a.host,
+                    port=a.port,
+                    security=a.security,
+                    verify=a.verify_certificate,
+                    username=a.username,
+                    password=a.password,
+                    mailboxes=tuple(a.mailboxes),
+                    processed_folder=a.processed_folder or None,
+                    poll_seconds=a.poll_seconds,
+                    idle=a.idle,
+                    max_message_bytes=int(a.max_message_mb * 1024 * 1024),
+                    state_path=config.server.data_dir / "imap-state.json",
+                ),
+            )
+            for a in e.imap
+        ]
+        for poller in pollers:
+            poller.start()
+        app[IMAP_POLLERS] = pollers
+        yield
+        for poller in pollers:
+            await poller.stop()
+        if receiver is not None:
+            await receiver.stop()
+
+    return intake
 
 
 def load_secret(config: Config) -> bytes:
@@ -157,6 +258,10 @@ def create_app(
         telegram = build_telegram(config)
         channels[telegram.name] = telegram
         app.add_routes(telegram.routes())
+    email: EmailChannel | None = None
+    if config.channels.email.enabled:
+        email = build_email(config)
+        channels[email.name] = email
     for name, bridge in config.channels.api.items():
         if bridge.enabled:
             api_channel = ApiChannel(
@@ -210,6 +315,7 @@ def create_app(
             sla=sla,
             outbox=dispatcher,
             clock=clock,
+            rules=_channel_rules(config),
         )
         app[BOT] = bot
         app[ROUTER] = router
@@ -248,6 +354,8 @@ def create_app(
             logger.info("channel %s stopped", channel.name)
 
     app.cleanup_ctx[:0] = [storage, core, intake]
+    if email is not None:
+        app.cleanup_ctx.insert(3, _mail_intake(config, email))
     app.add_routes(
         [
             web.get("/", _home),

@@ -1,0 +1,319 @@
+"""The email channel: mail in by SMTP (aiosmtpd) or IMAP, replies out through a relay.
+
+Every mail, however it arrives, goes through ``EmailChannel.receive``: parse,
+recognise our own mail coming back, keep attachments (refusing oversized
+ones, which flags the conversation for a person), derive the threading hints
+and hand an ``InboundMessage`` to the router. The SMTP receiver answers 250
+and IMAP marks a message processed only after that returned, i.e. after the
+ingest committed. Replies go out through ``send`` over one reused aiosmtplib
+connection; 4xx and network trouble are transient, 5xx permanent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import re
+import ssl
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.headerregistry import Address
+from pathlib import Path
+
+import aiosmtplib
+
+from channels.base import (
+    Attachment,
+    ChannelAddress,
+    ChannelHealth,
+    InboundHandler,
+    InboundMessage,
+    InboundReceipt,
+    OutboundMessage,
+    PermanentDeliveryError,
+    SenderIdentity,
+    ThreadHints,
+    TransientDeliveryError,
+)
+from channels.email.compose import compose_reply
+from channels.email.parse import MailAttachment, ParsedMail, parse_mail
+from channels.email.threading import is_ours, normalise_subject, ticket_in
+
+__all__ = ["EmailChannel", "EmailSettings", "RelaySettings"]
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "email"
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+_MAX_TEXT_CHARS = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class RelaySettings:
+    """The SMTP server our replies go out through."""
+
+    host: str
+    port: int = 587
+    # "starttls" (submission, port 587), "tls" (implicit TLS, port 465) or "none".
+    security: str = "starttls"
+    username: str = ""
+    password: str = ""
+    timeout: float = 30.0
+    # Verify the relay's certificate (turn off only for a relay on loopback).
+    verify: bool = True
+
+    def __post_init__(self) -> None:
+        if self.security not in ("starttls", "tls", "none"):
+            raise ValueError("RelaySettings.security must be starttls, tls or none")
+
+
+@dataclass(frozen=True, slots=True)
+class EmailSettings:
+    """``addresses``: the support addresses we receive for; the first is the From of replies."""
+
+    addresses: tuple[str, ...]
+    attachments_dir: Path
+    relay: RelaySettings | None = None
+    from_name: str = "Support"
+    max_attachment_bytes: int = 10 * 1024 * 1024
+    # Join a mail to the same sender's open conversation with the same subject
+    # when its threading headers are missing, within this many seconds.
+    thread_window: float = 7 * 24 * 3600.0
+    extra_own_domains: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if not self.addresses:
+            raise ValueError("EmailSettings.addresses needs at least one support address")
+        if any("@" not in a for a in self.addresses):
+            raise ValueError("EmailSettings.addresses must be email addresses")
+
+    @property
+    def domain(self) -> str:
+        return self.addresses[0].rsplit("@", 1)[1].lower()
+
+
+class EmailChannel:
+    """Receives by SMTP and IMAP (see ``channels.email.smtp`` / ``.imap``), sends by SMTP."""
+
+    def __init__(self, *, settings: EmailSettings) -> None:
+        self._settings = settings
+        self._accepted = frozenset(a.lower() for a in settings.addresses)
+        self._on_message: InboundHandler | None = None
+        self._smtp: aiosmtplib.SMTP | None = None
+        self._smtp_lock = asyncio.Lock()
+        self._last_error = ""
+        self.received = 0
+        self.ignored_own = 0
+
+    @property
+    def name(self) -> str:
+        return CHANNEL
+
+    @property
+    def settings(self) -> EmailSettings:
+        return self._settings
+
+    def accepts(self, address: str) -> bool:
+        """Whether ``address`` is one of our support addresses."""
+        return address.strip().lower() in self._accepted
+
+    async def start(self, on_message: InboundHandler) -> None:
+        self._settings.attachments_dir.mkdir(parents=True, exist_ok=True)
+        self._on_message = on_message
+
+    async def stop(self) -> None:
+        async with self._smtp_lock:
+            if self._smtp is not None:
+                with contextlib.suppress(Exception):
+                    await self._smtp.quit()
+                self._smtp = None
+        self._on_message = None
+
+    def health(self) -> ChannelHealth:
+        if self._last_error:
+            return ChannelHealth(False, self._last_error)
+        return ChannelHealth(True, f"{self.received} mails received")
+
+    # -- receiving ---------------------------------------------------------------
+
+    async def receive(
+        self, raw: bytes, *, envelope_from: str | None = None, size_refused: bool = False
+    ) -> InboundReceipt | None:
+        """Ingest one raw mail; returns once it is committed (None: our own mail, dropped).
+
+        ``size_refused``: only the headers of an oversized mail were fetched.
+        """
+        if self._on_message is None:
+            raise RuntimeError("the email channel is not started")
+        parsed = parse_mail(raw)
+        if self._is_own(parsed):
+            self.ignored_own += 1
+            logger.info("our own mail %s came back; not taken in", parsed.message_id)
+            return None
+        inbound = self._inbound(parsed, raw, envelope_from=envelope_from, size_refused=size_refused)
+        receipt = await self._on_message(inbound)
+        self.received += 1
+        return receipt
+
+    def _is_own(self, parsed: ParsedMail) -> bool:
+        domains = (self._settings.domain, *self._settings.extra_own_domains)
+        if any(is_ours(parsed.message_id, d) for d in domains):
+            return True
+        return any(k.lower() == "x-relaydesk-conversation" for k, _ in parsed.headers)
+
+    def _inbound(
+        self, parsed: ParsedMail, raw: bytes, *, envelope_from: str | None, size_refused: bool
+    ) -> InboundMessage:
+        flags: list[str] = []
+        sender = parsed.from_address or (envelope_from or "").lower() or "unknown@invalid"
+        attachments: list[Attachment] = []
+        for item in parsed.attachments:
+            if len(item.data) > self._settings.max_attachment_bytes:
+                flags.append(
+                    f"attachment {item.name!r} refused: {len(item.data):,} bytes "
+                    f"over the {self._settings.max_attachment_bytes:,}-byte limit"
+                )
+                continue
+            attachments.append(self._store(parsed.message_id, item))
+        if size_refused:
+            flags.append(f"mail of {len(raw):,} bytes over the size limit: only its headers kept")
+        if not parsed.readable:
+            flags.append(parsed.problems[0])
+            attachments.append(
+                self._store(
+                    parsed.message_id,
+                    MailAttachment("original.eml", "message/rfc822", raw),
+                )
+            )
+        text = parsed.text
+        if len(text) > _MAX_TEXT_CHARS:
+            text = text[:_MAX_TEXT_CHARS] + "\n[…]"
+        extras = {"subject": parsed.subject[:300], "message_id": parsed.message_id}
+        if parsed.problems:
+            extras["problems"] = "; ".join(parsed.problems)[:500]
+        if parsed.full_text and parsed.full_text.strip() != text.strip():
+            extras["quoted"] = parsed.full_text[:_MAX_TEXT_CHARS]
+        references = tuple(
+            dict.fromkeys((*parsed.in_reply_to, *reversed(parsed.references), *parsed.about))
+        )
+        return InboundMessage(
+            external_id=parsed.message_id,
+            address=ChannelAddress(CHANNEL, sender, thread_id=parsed.message_id),
+            sender=SenderIdentity(
+                CHANNEL, sender, display_name=parsed.from_name or None, email=sender
+            ),
+            text=text,
+            html=parsed.html,
+            attachments=tuple(attachments),
+            sent_at=parsed.sent_at or _now(),
+            extras=extras,
+            thread_hints=ThreadHints(
+                references=references,
+                ticket=ticket_in(parsed.subject),
+                topic=normalise_subject(parsed.subject) or None,
+                topic_window=self._settings.thread_window,
+            ),
+            automated=parsed.auto,
+            flag="; ".join(flags)[:300] if flags else None,
+        )
+
+    def _store(self, message_id: str, item: MailAttachment) -> Attachment:
+        digest = hashlib.sha256(message_id.encode() + item.name.encode()).hexdigest()[:16]
+        safe = _SAFE_NAME.sub("_", item.name)[-80:] or "attachment"
+        path = self._settings.attachments_dir / f"{digest}-{safe}"
+        path.write_bytes(item.data)
+        return Attachment(
+            name=item.name[:200],
+            content_type=item.content_type,
+            size=len(item.data),
+            ref=f"email/{path.name}",
+        )
+
+    # -- sending -----------------------------------------------------------------
+
+    async def send(self, outbound: OutboundMessage) -> str | None:
+        relay = self._settings.relay
+        if relay is None:
+            raise PermanentDeliveryError("no SMTP relay is configured for the email channel")
+        sender = Address(self._settings.from_name, addr_spec=self._settings.addresses[0])
+        mail, message_id = compose_reply(outbound, sender=sender, domain=self._settings.domain)
+        async with self._smtp_lock:
+            for attempt in (1, 2):
+                client = await self._connected(relay)
+                try:
+                    errors, _ = await client.send_message(mail)
+                except aiosmtplib.SMTPRecipientsRefused as exc:
+                    codes = [r.code for r in exc.recipients]
+                    detail = "; ".join(f"{r.code} {r.message}" for r in exc.recipients)
+                    if codes and all(400 <= c < 500 for c in codes):
+                        raise TransientDeliveryError(f"relay deferred: {detail}") from exc
+                    raise PermanentDeliveryError(f"relay refused: {detail}") from exc
+                except aiosmtplib.SMTPResponseException as exc:
+                    if 400 <= exc.code < 500:
+                        raise TransientDeliveryError(
+                            f"relay said {exc.code} {exc.message}"
+                        ) from exc
+                    if exc.code >= 500:
+                        raise PermanentDeliveryError(
+                            f"relay said {exc.code} {exc.message}"
+                        ) from exc
+                    raise TransientDeliveryError(str(exc)) from exc
+                except (aiosmtplib.SMTPServerDisconnected, ConnectionError) as exc:
+                    # A reused connection the relay had closed: once more on a fresh one.
+                    await self._drop_connection()
+                    if attempt == 2:
+                        self._last_error = f"relay {relay.host}:{relay.port}: {exc}"
+                        raise TransientDeliveryError(f"relay disconnected: {exc}") from exc
+                    continue
+                except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+                    await self._drop_connection()
+                    self._last_error = f"relay {relay.host}:{relay.port}: {exc}"
+                    raise TransientDeliveryError(f"relay unreachable: {exc}") from exc
+                self._last_error = ""
+                if errors:
+                    detail = "; ".join(f"{k}: {v.code} {v.message}" for k, v in errors.items())
+                    raise PermanentDeliveryError(f"relay refused: {detail}")
+                return message_id
+        raise AssertionError("unreachable")
+
+    async def _connected(self, relay: RelaySettings) -> aiosmtplib.SMTP:
+        if self._smtp is not None and self._smtp.is_connected:
+            return self._smtp
+        context = ssl.create_default_context()
+        if not relay.verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        client = aiosmtplib.SMTP(
+            hostname=relay.host,
+            port=relay.port,
+            timeout=relay.timeout,
+            use_tls=relay.security == "tls",
+            start_tls=relay.security == "starttls",
+            tls_context=context if relay.security != "none" else None,
+            username=relay.username or None,
+            password=relay.password or None,
+        )
+        try:
+            await client.connect()
+        except aiosmtplib.SMTPResponseException as exc:
+            self._last_error = f"relay {relay.host}:{relay.port}: {exc}"
+            if exc.code >= 500 and exc.code != 554:
+                raise PermanentDeliveryError(f"relay login failed: {exc}") from exc
+            raise TransientDeliveryError(f"relay said {exc.code} {exc.message}") from exc
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            self._last_error = f"relay {relay.host}:{relay.port}: {exc}"
+            raise TransientDeliveryError(f"relay unreachable: {exc}") from exc
+        self._smtp = client
+        return client
+
+    async def _drop_connection(self) -> None:
+        if self._smtp is not None:
+            with contextlib.suppress(Exception):
+                self._smtp.close()
+            self._smtp = None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,328 @@
+"""The email channel end to end: a customer's provider → our SMTP receiver → router →
+our reply through a real relay (aiosmtpd), all on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiosmtplib
+import pytest
+
+from router.app import SMTP_RECEIVER
+from router.events import DeliveryFailed
+from router.storage import Database
+from tests.support.mail import Relay, body_text, customer_mail, send
+from tests.support.service import Service, running_service
+
+SUPPORT = "support@shop.example"
+
+
+def email_overrides(relay_port: int, **email: Any) -> dict[str, Any]:
+    settings: dict[str, Any] = {
+        "enabled": True,
+        "addresses": [SUPPORT, "help@shop.example"],
+        "from_name": "Shop Support",
+        "relay": {"host": "127.0.0.1", "port": relay_port, "security": "none"},
+        "smtp": {"enabled": True, "port": 0, "max_message_mb": 1},
+    }
+    settings.update(email)
+    return {"channels": {"email": settings}}
+
+
+@pytest.fixture
+async def relay() -> AsyncIterator[Relay]:
+    server = Relay()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def mail(database: Database, tmp_path: Path, relay: Relay) -> AsyncIterator[Service]:
+    async with running_service(
+        tmp_path, database=database, overrides=email_overrides(relay.port)
+    ) as running:
+        yield running
+
+
+def smtp_port(service: Service) -> int:
+    return int(service.app[SMTP_RECEIVER].port)
+
+
+async def conversation_of(service: Service, message_id: str) -> int:
+    async with service.db.read() as repo:
+        found = await repo.message_exists("email", message_id.strip("<>"))
+        assert found is not None, f"{message_id} was not stored"
+        conversation_id = await repo.conversation_of_message(found)
+    assert conversation_id is not None
+    return conversation_id
+
+
+async def test_a_question_is_answered_by_mail_threaded_to_the_customers_message(
+    mail: Service, relay: Relay
+) -> None:
+    question = customer_mail("Hello,\n\nHow long does a refund take?\n\nThanks, Li")
+    async with mail.delivered(1):
+        await send(smtp_port(mail), question)
+
+    (reply,) = await relay.wait_for(1)
+    conversation_id = await conversation_of(mail, question["Message-ID"])
+    assert reply["To"] == "li.wei@example.net"
+    assert reply["From"].addresses[0].addr_spec == SUPPORT
+    assert reply["Subject"] == f"Re: Question about my order [#{conversation_id}]"
+    assert reply["In-Reply-To"] == question["Message-ID"]
+    assert question["Message-ID"] in reply["References"]
+    # RFC 3834: an automatic answer says so, so that auto-responders stay quiet.
+    assert reply["Auto-Submitted"] == "auto-replied"
+    assert reply.get_content_type() == "multipart/alternative"
+    text = body_text(reply)
+    assert "original payment method" in text
+    assert "reply to this email and a person" in text
+    html = reply.get_body(preferencelist=("html",))
+    assert html is not None and "original payment method" in html.get_content()
+    # The Message-ID we minted is stored: the customer's reply to it finds the conversation.
+    assert await conversation_of(mail, reply["Message-ID"]) == conversation_id
+
+
+async def test_a_reply_after_the_bots_answer_goes_to_a_person_with_one_acknowledgement(
+    mail: Service, relay: Relay
+) -> None:
+    question = customer_mail("How long does a refund take?")
+    async with mail.delivered(1):
+        await send(smtp_port(mail), question)
+    (answer,) = await relay.wait_for(1)
+
+    follow_up = customer_mail(
+        "It has been three weeks and I still have nothing.\n\n"
+        "On Mon, 23 Nov 2026 at 10:00, Shop Support <support@shop.example> wrote:\n"
+        "> Once approved, the refund goes back to the original payment method.",
+        subject=f"Re: {answer['Subject']}",
+        in_reply_to=answer["Message-ID"],
+        references=[question["Message-ID"], answer["Message-ID"]],
+    )
+    async with mail.delivered(1):
+        await send(smtp_port(mail), follow_up)
+    ack = (await relay.wait_for(2))[1]
+
+    conversation_id = await conversation_of(mail, question["Message-ID"])
+    assert await conversation_of(mail, follow_up["Message-ID"]) == conversation_id
+    assert f"#{conversation_id}" in body_text(ack)
+    assert ack["In-Reply-To"] == follow_up["Message-ID"]
+    await mail.add_agent("ana")
+    status, detail = await mail.api("ana", "GET", f"/api/agent/conversations/{conversation_id}")
+    assert status == 200
+    assert detail["status"] == "queued"
+    assert detail["handoffs"][0]["reason"] == "reply_after_answer"
+    customer_messages = [m for m in detail["messages"] if m["direction"] == "in"]
+    # The agent reads what the customer wrote this time; the quote is kept aside.
+    assert customer_messages[1]["text"] == "It has been three weeks and I still have nothing."
+    assert customer_messages[1]["extras"]["joined"].startswith("replies to <")
+
+    # A third mail from the customer: a person is on it, nobody answers automatically.
+    await send(
+        smtp_port(mail),
+        customer_mail("Any news?", subject="Re: refund", in_reply_to=ack["Message-ID"]),
+    )
+    async with mail.db.read() as repo:
+        outbox = await repo.outbox_for_conversation(conversation_id)
+    assert [item.kind for item in outbox] == ["answer", "ack"]
+
+
+async def test_an_unsure_match_is_not_answered_by_mail_but_handed_to_a_person(
+    mail: Service, relay: Relay
+) -> None:
+    question = customer_mail("Hi, how long does a refund take? I returned my shoes last week.")
+    await send(smtp_port(mail), question)
+    (ack,) = await relay.wait_for(1)
+    conversation_id = await conversation_of(mail, question["Message-ID"])
+    text = body_text(ack)
+    assert f"#{conversation_id}" in text and "will answer by" in text
+    async with mail.db.read() as repo:
+        conversation = await repo.conversation(conversation_id)
+    assert conversation is not None and conversation.status.value == "queued"
+
+
+async def test_mail_without_threading_headers_joins_by_ticket_or_subject(
+    mail: Service, relay: Relay
+) -> None:
+    await mail.add_agent("ana")
+    first = customer_mail("My order 1042 arrived with a cracked screen.", subject="Broken phone")
+    await send(smtp_port(mail), first)
+    await relay.wait_for(1)
+    conversation_id = await conversation_of(mail, first["Message-ID"])
+
+    # A client that drops In-Reply-To and References, replying with "回复:".
+    by_subject = customer_mail("照片见附件。", subject="回复: Broken phone")
+    # A reply to an old mail under a new subject that kept our ticket token.
+    by_ticket = customer_mail(
+        "Any update?", subject=f"Where is my replacement? [#{conversation_id}]"
+    )
+    # Someone else with the same subject is a different customer.
+    stranger = customer_mail("Mine too.", subject="Re: Broken phone", sender="someone@example.org")
+    for item in (by_subject, by_ticket, stranger):
+        await send(smtp_port(mail), item)
+
+    assert await conversation_of(mail, by_subject["Message-ID"]) == conversation_id
+    assert await conversation_of(mail, by_ticket["Message-ID"]) == conversation_id
+    assert await conversation_of(mail, stranger["Message-ID"]) != conversation_id
+    _, detail = await mail.api("ana", "GET", f"/api/agent/conversations/{conversation_id}")
+    reasons = [m["extras"].get("joined") for m in detail["messages"] if m["direction"] == "in"]
+    assert reasons == [
+        "new conversation",
+        "same sender and subject",
+        f"ticket #{conversation_id} in the subject",
+    ]
+
+
+async def test_auto_generated_mail_is_kept_and_never_answered(mail: Service, relay: Relay) -> None:
+    automatic = [
+        customer_mail("I am out of the office.", headers={"Auto-Submitted": "auto-replied"}),
+        customer_mail("Weekly deals!", headers={"Precedence": "bulk"}),
+        customer_mail("News", headers={"List-Id": "<deals.example.net>"}),
+        customer_mail("Reply suppressed", headers={"X-Auto-Response-Suppress": "OOF"}),
+        customer_mail("Your mail could not be delivered", sender="MAILER-DAEMON@example.net"),
+        customer_mail("Do not reply", sender="noreply@example.net"),
+        customer_mail("自动回复：我正在休假", subject="自动回复: Question about my order"),
+    ]
+    for item in automatic:
+        await send(smtp_port(mail), item)
+    # A real customer afterwards is answered: the receiver and the bot are alive.
+    await send(smtp_port(mail), customer_mail("How long does a refund take?"))
+    await relay.wait_for(1)
+    assert len(relay.received) == 1
+    assert "original payment method" in body_text(relay.received[0])
+    for item in automatic:
+        conversation_id = await conversation_of(mail, item["Message-ID"])
+        async with mail.db.read() as repo:
+            messages = await repo.messages(conversation_id)
+        (stored,) = [m for m in messages if m.external_id == item["Message-ID"].strip("<>")]
+        assert stored.extras["automated"]
+
+
+async def test_an_auto_responder_that_answers_everything_gets_three_replies_then_silence(
+    tmp_path: Path, relay: Relay
+) -> None:
+    overrides = email_overrides(relay.port, auto_replies_per_hour=3)
+    async with running_service(tmp_path, overrides=overrides) as mail:
+        # A responder that sets no header we could recognise and starts a new
+        # thread every time: only the per-sender cap stops the ping-pong.
+        for round_ in range(8):
+            await send(
+                smtp_port(mail),
+                customer_mail(
+                    "How long does a refund take?",
+                    subject=f"Ticket received {round_}",
+                    sender="robot@helpdesk.example.org",
+                ),
+            )
+        await relay.wait_for(3)
+        # Every mail is stored; eight conversations, only three automatic replies.
+        async with mail.db.read() as repo:
+            counts = await repo.count_by_status()
+        assert sum(counts.values()) == 8
+        assert counts.get("queued") == 5
+    assert len(relay.received) == 3
+
+
+async def test_the_receiver_refuses_strangers_with_550_and_big_mail_with_552(
+    mail: Service, relay: Relay
+) -> None:
+    with pytest.raises(aiosmtplib.SMTPRecipientsRefused) as refused:
+        await send(smtp_port(mail), customer_mail("hello", to="ceo@shop.example"))
+    assert refused.value.recipients[0].code == 550
+
+    big = customer_mail("see attachment")
+    big.add_attachment(b"\0" * (2 * 1024 * 1024), maintype="application", subtype="zip")
+    with pytest.raises(aiosmtplib.SMTPResponseException) as too_big:
+        await send(smtp_port(mail), big)
+    assert too_big.value.code == 552
+
+    # Both support addresses are ours; the same mail delivered twice is stored once.
+    twice = customer_mail("How long does a refund take?", to="help@shop.example")
+    await send(smtp_port(mail), twice)
+    await send(smtp_port(mail), twice)
+    await relay.wait_for(1)
+    conversation_id = await conversation_of(mail, twice["Message-ID"])
+    async with mail.db.read() as repo:
+        messages = await repo.messages(conversation_id)
+    assert [m.direction.value for m in messages] == ["in", "out"]
+
+
+async def test_our_own_mail_coming_back_is_recognised_and_dropped(
+    mail: Service, relay: Relay
+) -> None:
+    await send(smtp_port(mail), customer_mail("How long does a refund take?"))
+    (answer,) = await relay.wait_for(1)
+    # A misconfigured forward sends our answer back to the support address.
+    await send(smtp_port(mail), answer.as_bytes())
+    async with mail.db.read() as repo:
+        counts = await repo.count_by_status()
+    assert sum(counts.values()) == 1
+    assert len(relay.received) == 1
+
+
+async def test_a_relay_that_defers_then_accepts_delivers_once_and_a_refusal_is_dead(
+    mail: Service, relay: Relay
+) -> None:
+    relay.script = ["451 4.3.0 greylisted, try again"]
+    async with mail.delivered(1):
+        await send(smtp_port(mail), customer_mail("How long does a refund take?"))
+    assert relay.attempts == 2
+    assert len(relay.received) == 1
+
+    await mail.add_agent("ana")
+    relay.script = ["550 5.1.1 mailbox unavailable"]
+    async with mail.events.subscribe() as events:
+        question = customer_mail(
+            "How long does a refund take?", sender="gone@example.org", subject="refund?"
+        )
+        await send(smtp_port(mail), question)
+        while not isinstance(event := await events.get(), DeliveryFailed):
+            pass
+    assert event.dead
+    conversation_id = await conversation_of(mail, question["Message-ID"])
+    _, detail = await mail.api("ana", "GET", f"/api/agent/conversations/{conversation_id}")
+    (delivery,) = detail["failed_deliveries"]
+    assert delivery["status"] == "dead"
+    assert "550" in delivery["last_error"]
+    assert len(relay.received) == 1
+
+
+async def test_a_bounce_of_our_reply_marks_it_failed_and_is_not_answered(
+    mail: Service, relay: Relay
+) -> None:
+    async with mail.delivered(1):
+        await send(smtp_port(mail), customer_mail("How long does a refund take?"))
+    (answer,) = await relay.wait_for(1)
+    conversation_id = await conversation_of(mail, answer["Message-ID"])
+    bounce = (
+        "From: Mail Delivery System <MAILER-DAEMON@mx.example.net>\r\n"
+        f"To: {SUPPORT}\r\n"
+        "Subject: Undelivered Mail Returned to Sender\r\n"
+        "Message-ID: <bounce-1@mx.example.net>\r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n'
+        "\r\n--b\r\nContent-Type: text/plain\r\n\r\n"
+        "<li.wei@example.net>: host mx.example.net said: 550 5.1.1 User unknown\r\n"
+        "--b\r\nContent-Type: message/delivery-status\r\n\r\n"
+        "Reporting-MTA: dns; mx.example.net\r\n\r\n"
+        "Final-Recipient: rfc822; li.wei@example.net\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+        "--b\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+        f"Message-ID: {answer['Message-ID']}\r\nSubject: {answer['Subject']}\r\n"
+        "--b--\r\n"
+    ).encode()
+    async with mail.events.subscribe() as events:
+        await send(smtp_port(mail), bounce, sender="MAILER-DAEMON@mx.example.net")
+        while not isinstance(event := await events.get(), DeliveryFailed):
+            pass
+    assert event.conversation_id == conversation_id and event.dead
+    assert await conversation_of(mail, "bounce-1@mx.example.net") == conversation_id
+    async with mail.db.read() as repo:
+        (item,) = await repo.outbox_for_conversation(conversation_id)
+        conversation = await repo.conversation(conversation_id)
+    assert item.status == "dead" and "User unknown" in (item.last_error or "")
+    # The bounce did not become the reply address.
+    assert conversation is not None and conversation.reply_to.recipient_id == "li.wei@example.net"
+    assert len(relay.received) == 1
