@@ -129,11 +129,12 @@ def _decode_word(charset: str, encoding: str, payload: str) -> str:
     return decode_bytes(data, charset).text
 
 
-def decode_header_value(raw: str) -> str:
+def decode_header_value(raw: str, fallback: str | None = None) -> str:
     """A header's text: RFC 2047 words and raw 8-bit bytes decoded, folding undone.
 
     ``raw`` is the value as the parser kept it: 8-bit bytes survive as surrogate
-    escapes, which we turn back into bytes and decode like a body.
+    escapes, which we turn back into bytes and decode like a body, in
+    ``fallback`` (the body's charset: clients that send raw 8-bit headers use it).
     """
     value = re.sub(r"\r?\n[ \t]", " ", raw).strip()
     try:
@@ -141,7 +142,7 @@ def decode_header_value(raw: str) -> str:
     except UnicodeEncodeError:
         as_bytes = None  # real non-ASCII text already
     if as_bytes is not None and any(b > 0x7F for b in as_bytes):
-        value = decode_bytes(as_bytes, None).text
+        value = decode_bytes(as_bytes, fallback).text
     if "=?" not in value:
         return value
     # Whitespace between adjacent encoded words is not part of the text (RFC 2047 §6.2).

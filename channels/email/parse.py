@@ -82,10 +82,10 @@ def message_ids(value: str | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(i for i in found if "@" in i or len(i) > 8))
 
 
-def _header(msg: Message, name: str) -> str | None:
+def _header(msg: Message, name: str, fallback: str | None = None) -> str | None:
     for key, value in msg.raw_items():
         if key.lower() == name.lower():
-            return decode_header_value(str(value))
+            return decode_header_value(str(value), fallback)
     return None
 
 
@@ -96,10 +96,17 @@ def _raw_header(msg: Message, name: str) -> str | None:
     return None
 
 
-def _addresses(msg: Message, name: str) -> list[tuple[str, str]]:
+def _addresses(msg: Message, name: str, fallback: str | None = None) -> list[tuple[str, str]]:
     values = [str(v) for k, v in msg.raw_items() if k.lower() == name.lower()]
     pairs = email.utils.getaddresses([re.sub(r"\r?\n[ \t]", " ", v) for v in values])
-    return [(decode_header_value(n), a.strip().lower()) for n, a in pairs if "@" in a]
+    return [(decode_header_value(n, fallback), a.strip().lower()) for n, a in pairs if "@" in a]
+
+
+def _body_charset(msg: Message) -> str | None:
+    for part in msg.walk():
+        if part.get_content_maintype() == "text" and (charset := part.get_content_charset()):
+            return charset
+    return None
 
 
 def _part_text(part: Message, problems: list[str]) -> str:
@@ -260,10 +267,11 @@ def _parse(raw: bytes) -> ParsedMail:
     msg = BytesParser(policy=policy.default).parsebytes(raw)
     assert isinstance(msg, EmailMessage)
     problems: list[str] = [type(d).__name__ for d in msg.defects][:10]
-    senders = _addresses(msg, "From") or _addresses(msg, "Sender")
+    charset = _body_charset(msg)
+    senders = _addresses(msg, "From", charset) or _addresses(msg, "Sender", charset)
     from_name, from_address = senders[0] if senders else (None, None)
     reply_to = _addresses(msg, "Reply-To")
-    subject = _header(msg, "Subject") or ""
+    subject = _header(msg, "Subject", charset) or ""
     own_id = message_ids(_raw_header(msg, "Message-ID"))
     sent_at: datetime | None = None
     if date := _raw_header(msg, "Date"):
