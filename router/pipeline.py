@@ -321,7 +321,7 @@ class Router:
     ) -> Decision:
         language = conversation.language or inbound.extras.get("language")
         if inbound.flag:
-            forced: str | None = inbound.flag
+            forced: str | None = "flagged"  # the channel's reason is in the message's extras
         elif rules.answer_once and await repo.bot_answered(conversation.id):
             forced = "reply_after_answer"
         else:

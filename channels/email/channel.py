@@ -139,11 +139,11 @@ class EmailChannel:
     # -- receiving ---------------------------------------------------------------
 
     async def receive(
-        self, raw: bytes, *, envelope_from: str | None = None, size_refused: bool = False
+        self, raw: bytes, *, envelope_from: str | None = None, refused_size: int | None = None
     ) -> InboundReceipt | None:
         """Ingest one raw mail; returns once it is committed (None: our own mail, dropped).
 
-        ``size_refused``: only the headers of an oversized mail were fetched.
+        ``refused_size``: the mail was too big to fetch, only its headers are in ``raw``.
         """
         if self._on_message is None:
             raise RuntimeError("the email channel is not started")
@@ -152,7 +152,7 @@ class EmailChannel:
             self.ignored_own += 1
             logger.info("our own mail %s came back; not taken in", parsed.message_id)
             return None
-        inbound = self._inbound(parsed, raw, envelope_from=envelope_from, size_refused=size_refused)
+        inbound = self._inbound(parsed, raw, envelope_from=envelope_from, refused_size=refused_size)
         receipt = await self._on_message(inbound)
         self.received += 1
         return receipt
@@ -164,7 +164,12 @@ class EmailChannel:
         return any(k.lower() == "x-relaydesk-conversation" for k, _ in parsed.headers)
 
     def _inbound(
-        self, parsed: ParsedMail, raw: bytes, *, envelope_from: str | None, size_refused: bool
+        self,
+        parsed: ParsedMail,
+        raw: bytes,
+        *,
+        envelope_from: str | None,
+        refused_size: int | None,
     ) -> InboundMessage:
         flags: list[str] = []
         sender = parsed.from_address or (envelope_from or "").lower() or "unknown@invalid"
@@ -177,8 +182,11 @@ class EmailChannel:
                 )
                 continue
             attachments.append(self._store(parsed.message_id, item))
-        if size_refused:
-            flags.append(f"mail of {len(raw):,} bytes over the size limit: only its headers kept")
+        if refused_size is not None:
+            flags.append(
+                f"mail of {refused_size:,} bytes is over the size limit: its text and "
+                "attachments were refused, only its headers were kept"
+            )
         if not parsed.readable:
             flags.append(parsed.problems[0])
             attachments.append(

@@ -218,12 +218,13 @@ class ImapPoller:
         else:
             last_uid = state["last_uid"]
             search = _ok(await client.uid_search(f"UID {last_uid + 1}:*"), "UID SEARCH")
+        # aioimaplib gives the untagged "* SEARCH" data without its prefix, then the
+        # tagged completion line.
         uids = sorted(
             {
                 int(token)
-                for line in search.lines
-                if bytes(line).startswith(b"SEARCH") or bytes(line).startswith(b"* SEARCH")
-                for token in bytes(line).split()[1:]
+                for line in search.lines[:-1]
+                for token in bytes(line).split()
                 if token.isdigit()
             }
         )
@@ -253,7 +254,7 @@ class ImapPoller:
         raw = _literal(fetched)
         if raw is None:
             raise ImapError(f"FETCH of UID {uid} in {mailbox} returned no message")
-        receipt = await self._channel.receive(raw, size_refused=too_big)
+        receipt = await self._channel.receive(raw, refused_size=size if too_big else None)
         logger.info(
             "IMAP %s UID %s taken in%s",
             mailbox,
