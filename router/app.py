@@ -326,6 +326,7 @@ def create_app(
             texts=bot.texts,
             outbox=dispatcher,
             clock=clock,
+            sla=sla,
         )
         dispatcher.start()
         reload = None

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot import BotTexts
+from channels.base import ChannelAddress
 from router.conversations import AuthorKind, ConversationStatus, Direction, Priority
 from router.events import AgentTyping, ConversationChanged, Event, EventBus, MessageAdded
 from router.outbox import OutboxDispatcher
@@ -29,6 +30,7 @@ __all__ = [
     "ConversationNotFound",
     "DeskError",
     "HumanDesk",
+    "MessageNotFound",
     "NotYours",
     "SlaPolicy",
 ]
@@ -56,6 +58,10 @@ class AlreadyClaimed(DeskError):
 
 class AlreadyResolved(DeskError):
     code = "already_resolved"
+
+
+class MessageNotFound(DeskError):
+    code = "message_not_found"
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +107,10 @@ class HumanDesk:
         texts: BotTexts,
         outbox: OutboxDispatcher,
         clock: Callable[[], datetime],
+        sla: SlaPolicy | None = None,
     ) -> None:
         self._db = db
+        self._sla = sla
         self._events = events
         self._texts = texts
         self._outbox = outbox
@@ -250,6 +258,67 @@ class HumanDesk:
         self._outbox.deliver_now([item])
         await self._events.publish(*events)
         return resolved
+
+    async def split(self, conversation_id: int, message_id: int, agent: Agent) -> Conversation:
+        """Move a customer message that was threaded into the wrong conversation into a
+        new one of its own, queued for a person (email: a new question in an old thread)."""
+        now = self._clock()
+        async with self._db.write() as repo:
+            conversation = await repo.conversation(conversation_id)
+            if conversation is None:
+                raise ConversationNotFound(f"no conversation {conversation_id}")
+            message = next(
+                (m for m in await repo.messages(conversation_id) if m.id == message_id), None
+            )
+            if message is None or message.direction is not Direction.IN:
+                raise MessageNotFound(
+                    f"no customer message {message_id} in conversation {conversation_id}"
+                )
+            if message.external_id is None:
+                raise MessageNotFound(f"message {message_id} cannot be split off")
+            address = ChannelAddress(
+                channel=message.channel,
+                recipient_id=conversation.reply_to.recipient_id,
+                thread_id=message.external_id,
+            )
+            subject = message.extras.get("subject")
+            created = await repo.create_conversation(
+                contact_id=conversation.contact_id,
+                address=address,
+                subject=subject if isinstance(subject, str) else None,
+                now=now,
+            )
+            await repo.move_message(message_id, created.id)
+            due = now + (
+                self._sla.first_response[Priority.NORMAL] if self._sla else timedelta(hours=4)
+            )
+            await repo.hand_off(created.id, priority=Priority.NORMAL, sla_due_at=due, now=now)
+            await repo.add_message(
+                conversation_id=created.id,
+                direction=Direction.NOTE,
+                author_kind=AuthorKind.AGENT,
+                author_agent_id=agent.id,
+                kind="note",
+                text=f"Split off from conversation #{conversation_id} by {agent.name}.",
+                channel=message.channel,
+                now=now,
+            )
+            split = await repo.conversation(created.id)
+            assert split is not None
+        logger.info(
+            "message %s split off conversation %s into %s by agent %s",
+            message_id,
+            conversation_id,
+            split.id,
+            agent.name,
+        )
+        await self._events.publish(
+            ConversationChanged(split.id, split.status.value, None),
+            ConversationChanged(
+                conversation_id, conversation.status.value, conversation.assignee_id
+            ),
+        )
+        return split
 
     async def _owned(self, repo: Repositories, conversation_id: int, agent: Agent) -> Conversation:
         conversation = await repo.conversation(conversation_id)

@@ -305,12 +305,9 @@ class EmailChannel:
         )
         try:
             await client.connect()
-        except aiosmtplib.SMTPResponseException as exc:
-            self._last_error = f"relay {relay.host}:{relay.port}: {exc}"
-            if exc.code >= 500 and exc.code != 554:
-                raise PermanentDeliveryError(f"relay login failed: {exc}") from exc
-            raise TransientDeliveryError(f"relay said {exc.code} {exc.message}") from exc
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            # Refused logins and broken TLS are the operator's to fix (health shows it);
+            # the replies wait and retry meanwhile.
             self._last_error = f"relay {relay.host}:{relay.port}: {exc}"
             raise TransientDeliveryError(f"relay unreachable: {exc}") from exc
         self._smtp = client

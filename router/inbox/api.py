@@ -36,6 +36,7 @@ from router.handoff import (
     ConversationNotFound,
     DeskError,
     HumanDesk,
+    MessageNotFound,
     NotYours,
 )
 from router.storage import Agent, Conversation, Database, Message, OutboxItem
@@ -51,6 +52,7 @@ EVENT_BUS = web.AppKey("events", EventBus)
 _MAX_REPLY_CHARS = 20_000
 _STATUS_FOR_ERROR: Mapping[type[DeskError], int] = {
     ConversationNotFound: 404,
+    MessageNotFound: 404,
     NotYours: 409,
     AlreadyClaimed: 409,
     AlreadyResolved: 409,
@@ -329,6 +331,16 @@ async def resolve(request: web.Request) -> web.Response:
     return _json(_summary(conversation, None, {agent.id: agent.name}))
 
 
+async def split(request: web.Request) -> web.Response:
+    agent = await _agent(request)
+    try:
+        message_id = int(request.match_info["message_id"])
+    except ValueError as exc:
+        raise ApiError(404, "not_found", "message ids are numbers") from exc
+    conversation = await request.app[DESK].split(_conversation_id(request), message_id, agent)
+    return _json(_summary(conversation, None, {agent.id: agent.name}), status=201)
+
+
 async def typing(request: web.Request) -> web.Response:
     agent = await _agent(request)
     await request.app[DESK].typing(_conversation_id(request), agent)
@@ -390,6 +402,7 @@ def agent_routes() -> list[web.RouteDef]:
         web.post(one + "/notes", note),
         web.post(one + "/resolve", resolve),
         web.post(one + "/typing", typing),
+        web.post(one + "/messages/{message_id}/split", split),
         web.get(base + "/events", events),
         web.get(base + "/deliveries", deliveries),
     ]

@@ -13,7 +13,7 @@ import pytest
 from router.app import SMTP_RECEIVER
 from router.events import DeliveryFailed
 from router.storage import Database
-from tests.support.mail import Relay, body_text, customer_mail, send
+from tests.support.mail import Relay, body_text, customer_mail, self_signed_context, send
 from tests.support.service import Service, running_service
 
 SUPPORT = "support@shop.example"
@@ -326,3 +326,102 @@ async def test_a_bounce_of_our_reply_marks_it_failed_and_is_not_answered(
     # The bounce did not become the reply address.
     assert conversation is not None and conversation.reply_to.recipient_id == "li.wei@example.net"
     assert len(relay.received) == 1
+
+
+async def test_replies_go_out_over_starttls_with_auth_on_one_reused_connection(
+    tmp_path: Path,
+) -> None:
+    relay = Relay(tls_context=self_signed_context(tmp_path), credentials=("shop", "relay-pw"))
+    await relay.start()
+    overrides = email_overrides(
+        relay.port,
+        relay={
+            "host": "127.0.0.1",
+            "port": relay.port,
+            "security": "starttls",
+            "username": "shop",
+            "password": "relay-pw",
+            "verify_certificate": False,
+        },
+    )
+    try:
+        async with running_service(tmp_path / "svc", overrides=overrides) as mail:
+            for n in range(3):
+                async with mail.delivered(1):
+                    question = customer_mail(
+                        "How long does a refund take?", sender=f"c{n}@example.net"
+                    )
+                    await send(smtp_port(mail), question)
+    finally:
+        await relay.stop()
+    assert len(relay.received) == 3
+    assert relay.connections == 1
+    assert relay.logins == ["shop"]
+
+
+async def test_a_wrong_relay_password_keeps_the_reply_waiting_and_shows_in_health(
+    tmp_path: Path,
+) -> None:
+    relay = Relay(tls_context=self_signed_context(tmp_path), credentials=("shop", "relay-pw"))
+    await relay.start()
+    overrides = email_overrides(
+        relay.port,
+        relay={
+            "host": "127.0.0.1",
+            "port": relay.port,
+            "username": "shop",
+            "password": "wrong",
+            "verify_certificate": False,
+        },
+    )
+    try:
+        async with running_service(tmp_path / "svc", overrides=overrides) as mail:
+            async with mail.events.subscribe() as events:
+                await send(smtp_port(mail), customer_mail("How long does a refund take?"))
+                while not isinstance(event := await events.get(), DeliveryFailed):
+                    pass
+            assert not event.dead and "transient" in event.error
+            async with mail.client.get("/healthz") as response:
+                health = await response.json()
+    finally:
+        await relay.stop()
+    assert health["status"] == "degraded"
+    assert not health["channels"]["email"]["ok"]
+    assert relay.received == []
+
+
+async def test_the_receiver_answers_451_when_the_mail_cannot_be_stored(
+    mail: Service, relay: Relay
+) -> None:
+    await mail.router.close()  # shutting down: intake is closed
+    with pytest.raises(aiosmtplib.SMTPResponseException) as deferred:
+        await send(smtp_port(mail), customer_mail("How long does a refund take?"))
+    assert deferred.value.code == 451
+
+
+async def test_an_agent_splits_off_a_mail_that_joined_the_wrong_conversation(
+    mail: Service, relay: Relay
+) -> None:
+    await mail.add_agent("ana")
+    first = customer_mail("My order 1042 arrived with a cracked screen.", subject="Order 1042")
+    await send(smtp_port(mail), first)
+    conversation_id = await conversation_of(mail, first["Message-ID"])
+    other = customer_mail("Also, can I change my delivery address?", subject="Re: Order 1042")
+    await send(smtp_port(mail), other)
+    assert await conversation_of(mail, other["Message-ID"]) == conversation_id
+    _, detail = await mail.api("ana", "GET", f"/api/agent/conversations/{conversation_id}")
+    (moved,) = [m for m in detail["messages"] if m["text"].startswith("Also")]
+
+    status, split = await mail.api(
+        "ana", "POST", f"/api/agent/conversations/{conversation_id}/messages/{moved['id']}/split"
+    )
+    assert status == 201 and split["status"] == "queued"
+    assert await conversation_of(mail, other["Message-ID"]) == split["id"]
+    # The customer's next reply in that thread finds the new conversation.
+    again = customer_mail("Any news on the address?", in_reply_to=other["Message-ID"])
+    await send(smtp_port(mail), again)
+    assert await conversation_of(mail, again["Message-ID"]) == split["id"]
+    status, error = await mail.api(
+        "ana", "POST", f"/api/agent/conversations/{conversation_id}/messages/999/split"
+    )
+    assert status == 404 and error["error"]["code"] == "message_not_found"

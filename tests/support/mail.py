@@ -5,15 +5,18 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import ssl
+import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
+from pathlib import Path
 from typing import Any
 
 import aiosmtplib
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 
 @dataclass
@@ -27,6 +30,11 @@ class Relay:
     received: list[EmailMessage] = field(default_factory=list)
     script: list[str] = field(default_factory=list)
     attempts: int = 0
+    # With a TLS context the relay requires STARTTLS; with credentials, AUTH.
+    tls_context: ssl.SSLContext | None = None
+    credentials: tuple[str, str] | None = None
+    connections: int = 0
+    logins: list[str] = field(default_factory=list)
     _server: asyncio.Server | None = None
     _arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
 
@@ -43,11 +51,38 @@ class Relay:
             self._arrived.notify_all()
         return "250 2.0.0 queued"
 
+    def _authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
+    ) -> AuthResult:
+        assert self.credentials is not None
+        login = data.login.decode() if isinstance(data, LoginPassword) else ""
+        ok = (
+            isinstance(data, LoginPassword)
+            and (
+                login,
+                data.password.decode(),
+            )
+            == self.credentials
+        )
+        if ok:
+            self.logins.append(login)
+        return AuthResult(success=ok, handled=False)
+
+    def _protocol(self) -> SMTP:
+        self.connections += 1
+        return SMTP(
+            self,
+            decode_data=False,
+            enable_SMTPUTF8=True,
+            tls_context=self.tls_context,
+            require_starttls=self.tls_context is not None,
+            auth_required=self.credentials is not None,
+            authenticator=self._authenticate if self.credentials else None,
+        )
+
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            lambda: SMTP(self, decode_data=False, enable_SMTPUTF8=True), "127.0.0.1", 0
-        )
+        self._server = await loop.create_server(self._protocol, "127.0.0.1", 0)
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -114,3 +149,20 @@ def body_text(mail: EmailMessage) -> str:
     content = part.get_content()
     assert isinstance(content, str)
     return content
+
+
+def self_signed_context(folder: Path) -> ssl.SSLContext:
+    """A server TLS context with a fresh self-signed certificate for 127.0.0.1 (openssl CLI)."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"),
+            *("-addext", "subjectAltName=IP:127.0.0.1"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
