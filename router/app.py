@@ -14,6 +14,7 @@ import secrets
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -427,15 +428,23 @@ async def _health(request: web.Request) -> web.Response:
     except Exception as exc:  # the check itself must answer, whatever broke
         database = f"error: {type(exc).__name__}"
     channels = {name: ch.health() for name, ch in app[CHANNELS].items()}
-    ok = database == "ok" and all(h.ok for h in channels.values())
-    return web.json_response(
+    imap = [
         {
-            "status": "ok" if ok else "degraded",
-            "database": database,
-            "channels": {n: {"ok": h.ok, "detail": h.detail} for n, h in channels.items()},
-        },
-        status=200 if ok else 503,
-    )
+            "account": f"{p.settings.username}@{p.settings.host}",
+            "ok": not p.last_error,
+            "detail": p.last_error or f"{p.processed} mails taken in",
+        }
+        for p in app.get(IMAP_POLLERS, [])
+    ]
+    ok = database == "ok" and all(h.ok for h in channels.values()) and all(i["ok"] for i in imap)
+    body: dict[str, Any] = {
+        "status": "ok" if ok else "degraded",
+        "database": database,
+        "channels": {n: {"ok": h.ok, "detail": h.detail} for n, h in channels.items()},
+    }
+    if imap:
+        body["imap"] = imap
+    return web.json_response(body, status=200 if ok else 503)
 
 
 async def _metrics(request: web.Request) -> web.Response:

@@ -113,9 +113,15 @@ class ImapPoller:
         self._stopping = asyncio.Event()
         self.processed = 0
         self.last_error = ""
+        # Set whenever a connection or a mailbox read fails (``last_error`` says why).
+        self.failed = asyncio.Event()
         # Set each time a mailbox has been read to the end (tests and health wait on it).
         self.drained = asyncio.Condition()
         self.rounds = 0
+
+    @property
+    def settings(self) -> ImapSettings:
+        return self._settings
 
     def _key(self, mailbox: str) -> str:
         return f"{self._settings.username}@{self._settings.host}:{self._settings.port}/{mailbox}"
@@ -173,6 +179,7 @@ class ImapPoller:
                 raise
             except Exception as exc:
                 self.last_error = f"IMAP {mailbox}: {type(exc).__name__}: {exc}"
+                self.failed.set()
                 logger.warning("%s; reconnecting in %.0fs", self.last_error, backoff)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), backoff)

@@ -88,6 +88,9 @@ async def test_polling_takes_in_unread_mail_marks_it_seen_and_answers(
         (answer,) = await relay.wait_for(1)
         async with service.db.read() as repo:
             counts = await repo.count_by_status()
+        async with service.client.get("/healthz") as response:
+            health = await response.json()
+    assert health["imap"][0]["ok"] and health["imap"][0]["detail"] == "3 mails taken in"
     assert sum(counts.values()) == 3
     assert answer["In-Reply-To"] == question["Message-ID"]
     assert "original payment method" in body_text(answer)
@@ -202,3 +205,19 @@ async def test_a_restart_in_the_middle_of_a_batch_loses_nothing_and_takes_nothin
     taken = [m.external_id for m in first.taken + second.taken]
     assert taken == [f"parcel-{n}@example.net" for n in range(5)]
     assert all("\\Seen" in f for f in (await imap.flags()).values())
+
+
+async def test_a_wrong_imap_password_shows_in_health_and_takes_nothing(
+    imap: dovecot.Dovecot, relay: Relay, tmp_path: Path
+) -> None:
+    await imap.deliver(*numbered(1))
+    overrides = imap_overrides(imap, relay, password="wrong")
+    async with running_service(tmp_path, overrides=overrides) as service:
+        (poller,) = service.app[IMAP_POLLERS]
+        async with asyncio.timeout(20):
+            await poller.failed.wait()
+        async with service.client.get("/healthz") as response:
+            assert response.status == 503
+            health = await response.json()
+    assert "LOGIN" in health["imap"][0]["detail"]
+    assert ["\\Seen" in f for f in (await imap.flags()).values()] == [False]
