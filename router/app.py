@@ -42,7 +42,14 @@ from knowledge import (
 from router.config import Config
 from router.events import AgentTyping, EventBus, KnowledgeReloaded
 from router.handoff import HumanDesk, SlaPolicy
-from router.inbox import DATABASE, DESK, EVENT_BUS, agent_routes, error_middleware
+from router.inbox import (
+    ATTACHMENTS,
+    DATABASE,
+    DESK,
+    EVENT_BUS,
+    agent_routes,
+    error_middleware,
+)
 from router.outbox import OutboxDispatcher, RetryPolicy
 from router.pipeline import ChannelRules, Router
 from router.storage import Database
@@ -279,6 +286,7 @@ def create_app(
     for channel in extra_channels:
         channels[channel.name] = channel
     app[CHANNELS] = channels
+    app[ATTACHMENTS] = config.server.data_dir / "attachments"
     app[EVENT_BUS] = EventBus()
 
     async def storage(app: web.Application) -> AsyncIterator[None]:

@@ -14,7 +14,9 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict
 from datetime import datetime
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -41,13 +43,23 @@ from router.handoff import (
 )
 from router.storage import Agent, Conversation, Database, Message, OutboxItem
 
-__all__ = ["DATABASE", "DESK", "EVENT_BUS", "agent_routes", "error_middleware", "hash_token"]
+__all__ = [
+    "ATTACHMENTS",
+    "DATABASE",
+    "DESK",
+    "EVENT_BUS",
+    "agent_routes",
+    "error_middleware",
+    "hash_token",
+]
 
 logger = logging.getLogger(__name__)
 
 DESK = web.AppKey("desk", HumanDesk)
 DATABASE = web.AppKey("database", Database)
 EVENT_BUS = web.AppKey("events", EventBus)
+# Where channels keep the files customers sent; attachment refs are relative to it.
+ATTACHMENTS = web.AppKey("attachments", Path)
 
 _MAX_REPLY_CHARS = 20_000
 _STATUS_FOR_ERROR: Mapping[type[DeskError], int] = {
@@ -241,7 +253,16 @@ def _detail(detail: ConversationDetail) -> dict[str, Any]:
                 "extras": m.extras,
                 "choices": [{"id": c.id, "label": c.label} for c in m.choices],
                 "attachments": [
-                    {"name": a.name, "content_type": a.content_type, "size": a.size}
+                    {
+                        "name": a.name,
+                        "content_type": a.content_type,
+                        "size": a.size,
+                        "url": (
+                            None
+                            if a.ref.startswith("refused:")
+                            else f"/api/agent/attachments/{a.ref}?name={quote(a.name)}"
+                        ),
+                    }
                     for a in m.attachments
                 ],
                 "created_at": _time(m.created_at),
@@ -341,6 +362,26 @@ async def split(request: web.Request) -> web.Response:
     return _json(_summary(conversation, None, {agent.id: agent.name}), status=201)
 
 
+async def attachment(request: web.Request) -> web.StreamResponse:
+    """A file a customer sent, always as a download: never rendered by the browser."""
+    await _agent(request)
+    root = request.app[ATTACHMENTS].resolve()
+    path = (root / request.match_info["ref"]).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        raise ApiError(404, "not_found", "no such attachment")
+    # The name the customer gave it, from the link; it only ever goes into this header.
+    name = request.query.get("name") or path.name
+    return web.FileResponse(
+        path,
+        headers={
+            "Content-Type": "application/octet-stream",
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}",
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+        },
+    )
+
+
 async def typing(request: web.Request) -> web.Response:
     agent = await _agent(request)
     await request.app[DESK].typing(_conversation_id(request), agent)
@@ -405,4 +446,5 @@ def agent_routes() -> list[web.RouteDef]:
         web.post(one + "/messages/{message_id}/split", split),
         web.get(base + "/events", events),
         web.get(base + "/deliveries", deliveries),
+        web.get(base + "/attachments/{ref:.+}", attachment),
     ]

@@ -425,3 +425,42 @@ async def test_an_agent_splits_off_a_mail_that_joined_the_wrong_conversation(
         "ana", "POST", f"/api/agent/conversations/{conversation_id}/messages/999/split"
     )
     assert status == 404 and error["error"]["code"] == "message_not_found"
+
+
+async def test_attachments_are_kept_and_served_to_agents_only_as_downloads(
+    mail: Service, relay: Relay
+) -> None:
+    await mail.add_agent("ana")
+    question = customer_mail("The invoice is wrong, see attached.", subject="Invoice")
+    question.add_attachment(
+        b"<script>alert(1)</script>",
+        maintype="text",
+        subtype="html",
+        filename="<img src=x onerror=alert(1)>.html",
+    )
+    question.add_attachment(
+        b"%PDF-1.4 invoice", maintype="application", subtype="pdf", filename="发票.pdf"
+    )
+    await send(smtp_port(mail), question)
+    conversation_id = await conversation_of(mail, question["Message-ID"])
+    _, detail = await mail.api("ana", "GET", f"/api/agent/conversations/{conversation_id}")
+    (message,) = [m for m in detail["messages"] if m["direction"] == "in"]
+    hostile, invoice = message["attachments"]
+    assert hostile["name"] == "<img src=x onerror=alert(1)>.html"
+    assert invoice["name"] == "发票.pdf" and invoice["size"] == len(b"%PDF-1.4 invoice")
+    # A person looks at files the bot cannot read.
+    assert detail["handoffs"][0]["reason"] == "attachment"
+
+    headers = {"Authorization": f"Bearer {mail.tokens['ana']}"}
+    async with mail.client.get(hostile["url"], headers=headers) as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"] == "application/octet-stream"
+        assert response.headers["Content-Disposition"].startswith("attachment;")
+        assert await response.read() == b"<script>alert(1)</script>"
+    async with mail.client.get(invoice["url"], headers=headers) as response:
+        assert "%E5%8F%91%E7%A5%A8.pdf" in response.headers["Content-Disposition"]
+    async with mail.client.get(invoice["url"]) as response:
+        assert response.status == 401
+    escape = "/api/agent/attachments/..%2F..%2Fconfig.yaml"
+    async with mail.client.get(escape, headers=headers) as response:
+        assert response.status == 404
