@@ -2,11 +2,13 @@
 
 from knowledge.checks import Collision, find_collisions
 from knowledge.entries import FaqEntry, KnowledgeError
+from knowledge.learned import LEARNED_FILE, learn
 from knowledge.loader import fingerprint, load_entries, load_folder, load_synonyms
 from knowledge.matcher import Candidate, Matcher
 from knowledge.normalise import Normaliser, detect_language, normalise
 
 __all__ = [
+    "LEARNED_FILE",
     "Candidate",
     "Collision",
     "FaqEntry",
@@ -16,6 +18,7 @@ __all__ = [
     "detect_language",
     "find_collisions",
     "fingerprint",
+    "learn",
     "load_entries",
     "load_folder",
     "load_synonyms",

@@ -19,6 +19,7 @@ the answer for every language).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,10 @@ def load_folder(path: Path) -> list[FaqEntry]:
     files = knowledge_files(path)
     entries: list[FaqEntry] = []
     seen: dict[str, Path] = {}
+    extra: list[tuple[Path, str, tuple[str, ...]]] = []
     for file in files:
+        if file.suffix in (".yaml", ".yml"):
+            extra.extend((file, target, q) for target, q in _extensions(file))
         loader = _LOADERS.get(file.suffix, load_entries)
         for entry in loader(file):
             if entry.id in seen:
@@ -67,7 +71,31 @@ def load_folder(path: Path) -> list[FaqEntry]:
                 )
             seen[entry.id] = file
             entries.append(entry)
+    by_id = {entry.id: index for index, entry in enumerate(entries)}
+    for file, target, questions in extra:
+        if target not in by_id:
+            raise KnowledgeError(f"{file}: 'extends: {target}' names no entry")
+        entry = entries[by_id[target]]
+        entries[by_id[target]] = replace(entry, questions=entry.questions + questions)
     return entries
+
+
+def _extensions(file: Path) -> list[tuple[str, tuple[str, ...]]]:
+    """``extends:`` items of a YAML file: more phrasings for an entry defined elsewhere."""
+    try:
+        document = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError):
+        return []  # load_entries reports it
+    if not isinstance(document, list):
+        return []
+    return [
+        (
+            str(raw["extends"]),
+            _questions(f"{file}: extends {raw['extends']!r}", raw.get("questions")),
+        )
+        for raw in document
+        if isinstance(raw, Mapping) and "extends" in raw
+    ]
 
 
 def load_entries(file: Path) -> list[FaqEntry]:
@@ -81,7 +109,11 @@ def load_entries(file: Path) -> list[FaqEntry]:
         return []
     if not isinstance(document, list):
         raise KnowledgeError(f"{file}: expected a list of entries at the top level")
-    return [_entry(file, index, raw) for index, raw in enumerate(document)]
+    return [
+        _entry(file, index, raw)
+        for index, raw in enumerate(document)
+        if not (isinstance(raw, Mapping) and "extends" in raw)
+    ]
 
 
 def _entry(file: Path, index: int, raw: Any) -> FaqEntry:

@@ -43,12 +43,20 @@ from router.config import Config
 from router.events import AgentTyping, EventBus, KnowledgeReloaded
 from router.handoff import HumanDesk, SlaPolicy
 from router.inbox import (
+    ACCOUNTS,
     ATTACHMENTS,
     DATABASE,
     DESK,
     EVENT_BUS,
+    INBOX_BOT,
+    KNOWLEDGE_PATH,
+    PRESENCE,
+    RELOAD_BOT,
+    Accounts,
+    Presence,
     agent_routes,
     error_middleware,
+    inbox_routes,
 )
 from router.outbox import OutboxDispatcher, RetryPolicy
 from router.pipeline import ChannelRules, Router
@@ -287,6 +295,8 @@ def create_app(
         channels[channel.name] = channel
     app[CHANNELS] = channels
     app[ATTACHMENTS] = config.server.data_dir / "attachments"
+    app[KNOWLEDGE_PATH] = config.knowledge.path
+    app[PRESENCE] = Presence()
     app[EVENT_BUS] = EventBus()
 
     async def storage(app: web.Application) -> AsyncIterator[None]:
@@ -294,6 +304,7 @@ def create_app(
         if database is None and (db.is_sqlite or config.storage.auto_upgrade):
             await db.upgrade()
         app[DATABASE] = db
+        app[ACCOUNTS] = Accounts(db=db, clock=clock)
         yield
         if database is None:
             await db.dispose()
@@ -327,6 +338,14 @@ def create_app(
             rules=_channel_rules(config),
         )
         app[BOT] = bot
+        app[INBOX_BOT] = bot
+
+        async def reload_now() -> None:
+            bot.matcher = await asyncio.to_thread(build_matcher, config.knowledge.path)
+            logger.info("knowledge base reloaded: %d entries", len(bot.matcher))
+            await app[EVENT_BUS].publish(KnowledgeReloaded(len(bot.matcher)))
+
+        app[RELOAD_BOT] = reload_now
         app[ROUTER] = router
         app[DISPATCHER] = dispatcher
         app[DESK] = HumanDesk(
@@ -372,6 +391,7 @@ def create_app(
             web.get("/healthz", _health),
             web.get("/metrics", _metrics),
             *agent_routes(),
+            *inbox_routes(),
         ]
     )
     return app

@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import json
 import logging
-import secrets
 import signal
 import sys
 from collections.abc import Sequence
@@ -19,7 +18,7 @@ from bot.evaluation import evaluate, read_labelled, tune
 from knowledge import KnowledgeError, find_collisions
 from router.app import build_bot, build_matcher, build_telegram, create_app, utc_now
 from router.config import Config, ConfigError, load_config
-from router.inbox import hash_token
+from router.inbox import Accounts
 from router.storage import Database
 
 __all__ = ["main"]
@@ -44,9 +43,23 @@ def _parser() -> argparse.ArgumentParser:
 
     agents = commands.add_parser("agents", help="agent accounts")
     agent_commands = agents.add_subparsers(dest="agents_command", required=True)
-    add = agent_commands.add_parser("add", help="add an agent and print its API token")
+    add = agent_commands.add_parser(
+        "add", help="add an agent and print its API token (for integrations)"
+    )
     add.add_argument("name")
+    add.add_argument("--admin", action="store_true", help="may manage agents in the inbox")
+    add.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read an inbox password (10+ characters) from standard input",
+    )
     agent_commands.add_parser("list", help="list agents")
+    for verb, text in (
+        ("disable", "stop an agent's sessions and token at once"),
+        ("enable", "let a disabled agent in again"),
+        ("password", "set an agent's inbox password, read from standard input"),
+    ):
+        agent_commands.add_parser(verb, help=text).add_argument("name")
 
     telegram = commands.add_parser("telegram", help="the Telegram channel")
     telegram_commands = telegram.add_subparsers(dest="telegram_command", required=True)
@@ -93,8 +106,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_db_upgrade(config))
         if args.command == "agents":
             if args.agents_command == "add":
-                return asyncio.run(_agents_add(config, args.name))
-            return asyncio.run(_agents_list(config))
+                password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
+                return asyncio.run(
+                    _agents_add(config, args.name, password=password, admin=args.admin)
+                )
+            if args.agents_command == "list":
+                return asyncio.run(_agents_list(config))
+            password = sys.stdin.readline().rstrip("\n")
+            return asyncio.run(
+                _agents_change(config, args.name, args.agents_command, password=password)
+            )
         if args.command == "telegram":
             return asyncio.run(_telegram_set_webhook(config, args.url))
         if args.command == "kb" and args.kb_command == "ask":
@@ -174,23 +195,47 @@ async def _db_upgrade(config: Config) -> int:
     return 0
 
 
-async def _agents_add(config: Config, name: str) -> int:
+async def _agents_add(
+    config: Config, name: str, *, password: str | None = None, admin: bool = False
+) -> int:
     name = name.strip()
     if not name:
         print("relaydesk: an agent needs a name", file=sys.stderr)
         return 2
     db = await _database(config)
     try:
-        async with db.write() as repo:
-            if await repo.agent_by_name(name) is not None:
-                print(f"relaydesk: an agent named {name!r} already exists", file=sys.stderr)
-                return 2
-            token = secrets.token_urlsafe(32)
-            agent = await repo.add_agent(name=name, token_hash=hash_token(token), now=utc_now())
+        accounts = Accounts(db=db, clock=utc_now)
+        token = await accounts.create(name, password, role="admin" if admin else "agent")
+    except ValueError as exc:
+        print(f"relaydesk: {exc}", file=sys.stderr)
+        return 2
     finally:
         await db.dispose()
-    print(f"agent {agent.name} (id {agent.id}) added. API token (shown once):", file=sys.stderr)
+    role = "admin" if admin else "agent"
+    print(f"{role} {name} added. API token (shown once):", file=sys.stderr)
     print(token)
+    return 0
+
+
+async def _agents_change(config: Config, name: str, action: str, *, password: str) -> int:
+    db = await _database(config)
+    try:
+        async with db.read() as repo:
+            agent = await repo.agent_by_name(name)
+        if agent is None:
+            print(f"relaydesk: no agent named {name!r}", file=sys.stderr)
+            return 2
+        accounts = Accounts(db=db, clock=utc_now)
+        if action == "password":
+            await accounts.set_password(agent.id, password)
+        else:
+            await accounts.set_active(agent.id, action == "enable")
+    except ValueError as exc:
+        print(f"relaydesk: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        await db.dispose()
+    print(f"agent {name}: {action} done", file=sys.stderr)
     return 0
 
 
@@ -203,7 +248,7 @@ async def _agents_list(config: Config) -> int:
         await db.dispose()
     for agent in agents:
         state = "active" if agent.active else "disabled"
-        print(f"{agent.id}\t{agent.name}\t{state}\t{agent.created_at:%Y-%m-%d}")
+        print(f"{agent.id}\t{agent.name}\t{agent.role}\t{state}\t{agent.created_at:%Y-%m-%d}")
     return 0
 
 

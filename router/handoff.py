@@ -31,8 +31,10 @@ __all__ = [
     "DeskError",
     "HumanDesk",
     "MessageNotFound",
+    "NotAllowed",
     "NotYours",
     "SlaPolicy",
+    "StaleView",
 ]
 
 logger = logging.getLogger(__name__)
@@ -62,6 +64,16 @@ class AlreadyResolved(DeskError):
 
 class MessageNotFound(DeskError):
     code = "message_not_found"
+
+
+class StaleView(DeskError):
+    """Something happened since the agent opened the conversation: look before answering."""
+
+    code = "stale"
+
+
+class NotAllowed(DeskError):
+    code = "forbidden"
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,11 +183,27 @@ class HumanDesk:
         )
         return conversation
 
-    async def reply(self, conversation_id: int, agent: Agent, text: str) -> Message:
-        """Send ``text`` to the customer through their channel; only the owner may."""
+    async def reply(
+        self, conversation_id: int, agent: Agent, text: str, *, seen_message_id: int | None = None
+    ) -> Message:
+        """Send ``text`` to the customer through their channel; only the owner may.
+
+        With ``seen_message_id`` (the newest message the agent had on screen), the reply
+        is refused with ``StaleView`` if anyone wrote since: never a double answer.
+        """
         now = self._clock()
         async with self._db.write() as repo:
             conversation = await self._owned(repo, conversation_id, agent)
+            if seen_message_id is not None:
+                newer = [
+                    m
+                    for m in await repo.messages(conversation_id)
+                    if m.id > seen_message_id and m.direction is not Direction.NOTE
+                ]
+                if newer:
+                    raise StaleView(
+                        f"{len(newer)} new message(s) since you opened the conversation"
+                    )
             message = await repo.add_message(
                 conversation_id=conversation_id,
                 direction=Direction.OUT,
@@ -319,6 +347,90 @@ class HumanDesk:
             ),
         )
         return split
+
+    async def assign(
+        self, conversation_id: int, agent: Agent, target: Agent | None
+    ) -> Conversation:
+        """Give a conversation to ``target`` (None: back to the queue). The owner, an admin,
+        or anyone for an unowned conversation may."""
+        now = self._clock()
+        async with self._db.write() as repo:
+            conversation = await repo.conversation(conversation_id)
+            if conversation is None:
+                raise ConversationNotFound(f"no conversation {conversation_id}")
+            if conversation.status is ConversationStatus.RESOLVED:
+                raise AlreadyResolved(f"conversation {conversation_id} is resolved")
+            owner = conversation.assignee_id
+            if owner not in (None, agent.id) and not agent.is_admin:
+                raise NotYours(f"conversation {conversation_id} belongs to someone else")
+            if target is not None and not target.active:
+                raise NotAllowed(f"{target.name} is disabled")
+            await repo.assign(conversation_id, None if target is None else target.id, now)
+            changed = await repo.conversation(conversation_id)
+            assert changed is not None
+        logger.info(
+            "conversation %s assigned to %s by %s",
+            conversation_id,
+            "the queue" if target is None else target.name,
+            agent.name,
+        )
+        await self._events.publish(
+            ConversationChanged(conversation_id, changed.status.value, changed.assignee_id)
+        )
+        return changed
+
+    async def update(
+        self,
+        conversation_id: int,
+        agent: Agent,
+        *,
+        tags: list[str] | None = None,
+        priority: Priority | None = None,
+    ) -> Conversation:
+        now = self._clock()
+        async with self._db.write() as repo:
+            conversation = await repo.conversation(conversation_id)
+            if conversation is None:
+                raise ConversationNotFound(f"no conversation {conversation_id}")
+            if tags is not None:
+                clean = sorted({t.strip()[:40] for t in tags if t.strip()})[:20]
+                await repo.set_tags(conversation_id, clean, now)
+            if priority is not None:
+                await repo.set_priority(conversation_id, priority, now)
+            changed = await repo.conversation(conversation_id)
+            assert changed is not None
+        await self._events.publish(
+            ConversationChanged(conversation_id, changed.status.value, changed.assignee_id)
+        )
+        return changed
+
+    async def reopen(
+        self, conversation_id: int, agent: Agent, *, assignee: Agent | None = None
+    ) -> Conversation:
+        """Open a resolved conversation again, for ``assignee`` or the queue."""
+        now = self._clock()
+        async with self._db.write() as repo:
+            conversation = await repo.conversation(conversation_id)
+            if conversation is None:
+                raise ConversationNotFound(f"no conversation {conversation_id}")
+            if conversation.status is not ConversationStatus.RESOLVED:
+                return conversation
+            due = now + (
+                self._sla.first_response[conversation.priority] if self._sla else timedelta(hours=4)
+            )
+            await repo.reopen(
+                conversation_id,
+                agent_id=None if assignee is None else assignee.id,
+                sla_due_at=due,
+                now=now,
+            )
+            changed = await repo.conversation(conversation_id)
+            assert changed is not None
+        logger.info("conversation %s reopened by %s", conversation_id, agent.name)
+        await self._events.publish(
+            ConversationChanged(conversation_id, changed.status.value, changed.assignee_id)
+        )
+        return changed
 
     async def _owned(self, repo: Repositories, conversation_id: int, agent: Agent) -> Conversation:
         conversation = await repo.conversation(conversation_id)

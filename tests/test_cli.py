@@ -54,8 +54,47 @@ def test_agents_add_prints_a_token_that_opens_the_api(tmp_path: Path) -> None:
     again = relaydesk("--config", str(config_path), "agents", "add", "Li Wei")
     assert again.returncode == 2 and "already exists" in again.stderr
     listed = relaydesk("--config", str(config_path), "agents", "list")
-    assert "Li Wei\tactive" in listed.stdout
+    assert "Li Wei\tagent\tactive" in listed.stdout
     assert Path(config.storage.url.removeprefix("sqlite+aiosqlite:///")).exists()
+
+
+def relaydesk_input(*args: str, stdin: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "router.cli", *args],
+        cwd=ROOT,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_agents_get_inbox_passwords_roles_and_can_be_disabled(tmp_path: Path) -> None:
+    make_config(tmp_path)
+    config = str(tmp_path / "config.yaml")
+    short = relaydesk_input(
+        "--config", config, "agents", "add", "Ana", "--password-stdin", stdin="short\n"
+    )
+    assert short.returncode == 2 and "at least 10 characters" in short.stderr
+    added = relaydesk_input(
+        "--config",
+        config,
+        "agents",
+        "add",
+        "Ana",
+        "--admin",
+        "--password-stdin",
+        stdin="correct horse battery\n",
+    )
+    assert added.returncode == 0, added.stderr
+    assert "admin Ana added" in added.stderr
+    disabled = relaydesk("--config", config, "agents", "disable", "Ana")
+    assert disabled.returncode == 0, disabled.stderr
+    listed = relaydesk("--config", config, "agents", "list")
+    assert "Ana\tadmin\tdisabled" in listed.stdout
+    missing = relaydesk_input("--config", config, "agents", "password", "Bo", stdin="x" * 12)
+    assert missing.returncode == 2 and "no agent named 'Bo'" in missing.stderr
 
 
 def test_an_invalid_config_stops_the_command_with_the_key(tmp_path: Path) -> None:

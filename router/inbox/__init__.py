@@ -1,5 +1,6 @@
-"""The agents' inbox: the REST API (and, later, the web app)."""
+"""The agents' inbox: the REST API and the web app."""
 
+from router.inbox.accounts import Accounts, LoginLimiter
 from router.inbox.api import (
     ATTACHMENTS,
     DATABASE,
@@ -9,13 +10,31 @@ from router.inbox.api import (
     error_middleware,
     hash_token,
 )
+from router.inbox.presence import Presence
+from router.inbox.web import (
+    ACCOUNTS,
+    INBOX_BOT,
+    KNOWLEDGE_PATH,
+    PRESENCE,
+    RELOAD_BOT,
+    inbox_routes,
+)
 
 __all__ = [
+    "ACCOUNTS",
     "ATTACHMENTS",
     "DATABASE",
     "DESK",
     "EVENT_BUS",
+    "INBOX_BOT",
+    "KNOWLEDGE_PATH",
+    "PRESENCE",
+    "RELOAD_BOT",
+    "Accounts",
+    "LoginLimiter",
+    "Presence",
     "agent_routes",
     "error_middleware",
     "hash_token",
+    "inbox_routes",
 ]

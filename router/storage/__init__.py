@@ -1,6 +1,7 @@
 """Storage: ORM rows stay in here; repositories hand out records."""
 
 from router.storage.db import Database
+from router.storage.inbox_queries import QueueFilter
 from router.storage.records import (
     Agent,
     Contact,
@@ -21,5 +22,6 @@ __all__ = [
     "Identity",
     "Message",
     "OutboxItem",
+    "QueueFilter",
     "Repositories",
 ]

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.storage.mapping import (
     agent_record,
+    contact_record,
 )
 from router.storage.models import (
     AgentRow,
@@ -63,11 +64,7 @@ class ContactQueries:
 
     async def contact(self, contact_id: int) -> Contact | None:
         row = await self.session.get(ContactRow, contact_id)
-        if row is None:
-            return None
-        return Contact(
-            id=row.id, display_name=row.display_name, email=row.email, created_at=row.created_at
-        )
+        return None if row is None else contact_record(row)
 
     async def identities(self, contact_id: int) -> list[Identity]:
         rows = await self.session.scalars(
@@ -93,8 +90,23 @@ class ContactQueries:
 
     # -- agents ------------------------------------------------------------------
 
-    async def add_agent(self, *, name: str, token_hash: str, now: datetime) -> Agent:
-        row = AgentRow(name=name, token_hash=token_hash, active=True, created_at=now)
+    async def add_agent(
+        self,
+        *,
+        name: str,
+        token_hash: str,
+        now: datetime,
+        password_hash: str | None = None,
+        role: str = "agent",
+    ) -> Agent:
+        row = AgentRow(
+            name=name,
+            token_hash=token_hash,
+            active=True,
+            created_at=now,
+            password_hash=password_hash,
+            role=role,
+        )
         self.session.add(row)
         await self.session.flush()
         return agent_record(row)

@@ -14,12 +14,14 @@ from router.conversations import (
 )
 from router.storage.models import (
     AgentRow,
+    ContactRow,
     ConversationRow,
     MessageRow,
     OutboxRow,
 )
 from router.storage.records import (
     Agent,
+    Contact,
     Conversation,
     Message,
     OutboxItem,
@@ -66,6 +68,7 @@ def conversation_record(row: ConversationRow) -> Conversation:
         first_response_at=row.first_response_at,
         resolved_at=row.resolved_at,
         topic=row.topic,
+        tags=tuple(str(t) for t in row.tags or ()),
     )
 
 
@@ -119,4 +122,18 @@ def outbox_record(row: OutboxRow) -> OutboxItem:
 
 
 def agent_record(row: AgentRow) -> Agent:
-    return Agent(id=row.id, name=row.name, active=row.active, created_at=row.created_at)
+    return Agent(
+        id=row.id,
+        name=row.name,
+        active=row.active,
+        created_at=row.created_at,
+        role=row.role or "agent",
+        language=row.language,
+        has_password=row.password_hash is not None,
+    )
+
+
+def contact_record(row: ContactRow) -> Contact:
+    return Contact(
+        id=row.id, display_name=row.display_name, email=row.email, created_at=row.created_at
+    )

@@ -30,6 +30,7 @@ __all__ = [
     "IdentityRow",
     "MessageRow",
     "OutboxRow",
+    "SessionRow",
 ]
 
 
@@ -98,6 +99,23 @@ class AgentRow(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
+    # argon2 hash for the inbox web app; NULL: API token only.
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    # agent or admin.
+    role: Mapped[str] = mapped_column(String(16), default="agent", server_default="agent")
+    # The inbox's language for this agent (zh or en); NULL: the browser's.
+    language: Mapped[str | None] = mapped_column(String(8))
+
+
+class SessionRow(Base):
+    __tablename__ = "sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id"), index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
 
 
 class ConversationRow(Base):
@@ -123,6 +141,7 @@ class ConversationRow(Base):
     subject: Mapped[str | None] = mapped_column(String(300))
     # The channel's normalised subject (email: "Re:" and the like stripped), for threading.
     topic: Mapped[str | None] = mapped_column(String(300))
+    tags: Mapped[list[Any] | None]
     bot_misses: Mapped[int] = mapped_column(Integer, default=0)
     sla_due_at: Mapped[datetime | None]
     created_at: Mapped[datetime]

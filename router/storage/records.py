@@ -42,6 +42,13 @@ class Agent:
     name: str
     active: bool
     created_at: datetime
+    role: str = "agent"
+    language: str | None = None
+    has_password: bool = False
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +71,7 @@ class Conversation:
     first_response_at: datetime | None
     resolved_at: datetime | None
     topic: str | None = None
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from router.storage.agent_queries import AgentQueries
 from router.storage.contact_queries import ContactQueries
 from router.storage.conversation_queries import ConversationQueries
+from router.storage.inbox_queries import InboxQueries
 from router.storage.outbox_queries import OutboxQueries
 
 __all__ = ["Repositories"]
 
 
-class Repositories(ContactQueries, ConversationQueries, OutboxQueries):
+class Repositories(AgentQueries, ContactQueries, ConversationQueries, InboxQueries, OutboxQueries):
     """All queries of one unit of work."""
 
     def __init__(self, session: AsyncSession) -> None:

@@ -1,0 +1,151 @@
+// RelayDesk inbox: live updates, presence, SLA countdowns, canned answers.
+// Server-rendered HTML (escaped by the server) is the only markup inserted;
+// everything else goes in as text.
+"use strict";
+
+(function () {
+  const page = document.body.dataset.page;
+  if (page === "login") return;
+  const conversationId = Number(document.body.dataset.conversation || 0);
+  const me = (document.querySelector(".agent-name") || {}).textContent || "";
+  let socket = null;
+  let retry = 500;
+
+  function debounce(fn, ms) {
+    let timer = null;
+    return function () {
+      clearTimeout(timer);
+      timer = setTimeout(fn, ms);
+    };
+  }
+
+  const refreshQueue = debounce(async function () {
+    const response = await fetch("/inbox/queue" + location.search, { credentials: "same-origin" });
+    if (!response.ok) return;
+    const data = await response.json();
+    const rows = document.getElementById("queue-rows");
+    if (rows) rows.innerHTML = data.rows;
+    for (const [tab, count] of Object.entries(data.counts)) {
+      const badge = document.querySelector('[data-count="' + tab + '"]');
+      if (badge) badge.textContent = String(count);
+    }
+    tick();
+    document.body.dataset.refreshed = String(Date.now());
+  }, 150);
+
+  const refreshConversation = debounce(async function () {
+    const response = await fetch("/inbox/c/" + conversationId + "/fragment", {
+      credentials: "same-origin",
+    });
+    if (!response.ok) return;
+    const data = await response.json();
+    // The reply form (and its draft, and the id of what the agent has seen) stays.
+    document.getElementById("messages").innerHTML = data.messages;
+    document.getElementById("conversation-head").innerHTML = data.head;
+    tick();
+    document.body.dataset.refreshed = String(Date.now());
+  }, 150);
+
+  function showPresence(frame) {
+    const box = document.getElementById("presence");
+    if (!box || frame.conversation_id !== conversationId) return;
+    const others = (names) => names.filter((n) => n !== me);
+    const typing = others(frame.typing);
+    const viewing = others(frame.viewing).filter((n) => !typing.includes(n));
+    const parts = [];
+    for (const name of typing) parts.push(name + " " + box.dataset.typing);
+    for (const name of viewing) parts.push(name + " " + box.dataset.viewing);
+    box.textContent = parts.join(" · ");
+  }
+
+  function connect() {
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    socket = new WebSocket(scheme + "//" + location.host + "/inbox/ws");
+    socket.addEventListener("open", function () {
+      retry = 500;
+      document.body.dataset.live = "1";
+      if (conversationId) send({ type: "viewing", conversation_id: conversationId });
+    });
+    socket.addEventListener("message", function (event) {
+      const frame = JSON.parse(event.data);
+      if (frame.type === "presence") return showPresence(frame);
+      if (page === "queue") return refreshQueue();
+      if (page === "conversation" && frame.conversation_id === conversationId) {
+        refreshConversation();
+      }
+    });
+    socket.addEventListener("close", function () {
+      document.body.dataset.live = "0";
+      setTimeout(connect, retry);
+      retry = Math.min(retry * 2, 15000);
+    });
+  }
+
+  function send(frame) {
+    if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame));
+  }
+
+  // SLA countdowns: green, amber in the last quarter of the promise, red once past.
+  function tick() {
+    const now = Date.now();
+    for (const el of document.querySelectorAll(".countdown")) {
+      const due = Date.parse(el.dataset.due);
+      const start = Date.parse(el.dataset.start);
+      const left = due - now;
+      const total = Math.max(due - start, 1000);
+      el.classList.toggle("sla-late", left < 0);
+      el.classList.toggle("sla-near", left >= 0 && left < total / 4);
+      el.classList.toggle("sla-ok", left >= total / 4);
+      const minutes = Math.floor(Math.abs(left) / 60000);
+      el.textContent =
+        (left < 0 ? "-" : "") + Math.floor(minutes / 60) + ":" + String(minutes % 60).padStart(2, "0");
+    }
+  }
+  setInterval(tick, 1000);
+
+  // Typing presence and canned answers on the conversation page.
+  const text = document.getElementById("reply-text");
+  if (text) {
+    let last = 0;
+    text.addEventListener("input", function () {
+      if (Date.now() - last > 2000) {
+        last = Date.now();
+        send({ type: "typing" });
+      }
+    });
+  }
+  const search = document.getElementById("canned-search");
+  const results = document.getElementById("canned-results");
+  if (search && results && text) {
+    search.addEventListener(
+      "input",
+      debounce(async function () {
+        const q = search.value.trim();
+        results.replaceChildren();
+        if (!q) return;
+        const response = await fetch("/inbox/kb?q=" + encodeURIComponent(q), {
+          credentials: "same-origin",
+        });
+        if (!response.ok) return;
+        for (const item of (await response.json()).results) {
+          const li = document.createElement("li");
+          const button = document.createElement("button");
+          button.type = "button";
+          button.className = "small canned-pick";
+          button.textContent = item.title + " (" + item.score + ")";
+          button.addEventListener("click", function () {
+            text.value = text.value ? text.value + "\n\n" + item.answer : item.answer;
+            results.replaceChildren();
+            search.value = "";
+            text.focus();
+          });
+          li.append(button);
+          results.append(li);
+        }
+      }, 200)
+    );
+  }
+
+  connect();
+  tick();
+})();

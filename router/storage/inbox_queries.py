@@ -1,0 +1,164 @@
+"""What the agents' inbox reads and changes: the queue page, search, tags, transfers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import String, cast, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from router.conversations import ConversationStatus, Direction, Priority
+from router.storage.mapping import contact_record, conversation_record, message_record
+from router.storage.models import ContactRow, ConversationRow, IdentityRow, MessageRow
+from router.storage.records import Contact, Conversation, Message
+
+__all__ = ["InboxQueries", "QueueFilter"]
+
+
+class QueueFilter:
+    """Which conversations a queue tab shows."""
+
+    def __init__(
+        self,
+        *,
+        statuses: Sequence[ConversationStatus],
+        assignee_id: int | None = None,
+        unassigned: bool = False,
+        channel: str | None = None,
+        language: str | None = None,
+        tag: str | None = None,
+        conversation_ids: Sequence[int] | None = None,
+    ) -> None:
+        self.statuses = tuple(statuses)
+        self.assignee_id = assignee_id
+        self.unassigned = unassigned
+        self.channel = channel
+        self.language = language
+        self.tag = tag
+        self.conversation_ids = conversation_ids
+
+    def apply(self, query: Any) -> Any:
+        query = query.where(ConversationRow.status.in_([s.value for s in self.statuses]))
+        if self.assignee_id is not None:
+            query = query.where(ConversationRow.assignee_id == self.assignee_id)
+        if self.unassigned:
+            query = query.where(ConversationRow.assignee_id.is_(None))
+        if self.channel:
+            query = query.where(ConversationRow.channel == self.channel)
+        if self.language:
+            query = query.where(ConversationRow.language == self.language)
+        if self.tag:
+            # Tags are a JSON list; its text form holds each tag in quotes on every dialect.
+            query = query.where(cast(ConversationRow.tags, String).like(f'%"{self.tag}"%'))
+        if self.conversation_ids is not None:
+            query = query.where(ConversationRow.id.in_(list(self.conversation_ids)))
+        return query
+
+
+class InboxQueries:
+    session: AsyncSession
+
+    async def queue_page(self, where: QueueFilter, *, limit: int = 100) -> list[Conversation]:
+        """The queue order: soonest SLA first (none last), then higher priority, then oldest."""
+        query = where.apply(select(ConversationRow)).order_by(
+            ConversationRow.sla_due_at.is_(None),
+            ConversationRow.sla_due_at,
+            ConversationRow.priority.desc(),
+            ConversationRow.created_at,
+            ConversationRow.id,
+        )
+        rows = await self.session.scalars(query.limit(limit))
+        return [conversation_record(r) for r in rows]
+
+    async def queue_count(self, where: QueueFilter) -> int:
+        count = await self.session.scalar(
+            where.apply(select(func.count()).select_from(ConversationRow))
+        )
+        return int(count or 0)
+
+    async def last_messages(self, conversation_ids: Sequence[int]) -> dict[int, Message]:
+        """The newest message (notes aside) of each conversation, in one query."""
+        if not conversation_ids:
+            return {}
+        newest = (
+            select(func.max(MessageRow.id))
+            .where(
+                MessageRow.conversation_id.in_(list(conversation_ids)),
+                MessageRow.direction != Direction.NOTE.value,
+            )
+            .group_by(MessageRow.conversation_id)
+        )
+        rows = await self.session.scalars(select(MessageRow).where(MessageRow.id.in_(newest)))
+        return {r.conversation_id: message_record(r) for r in rows}
+
+    async def contacts(self, contact_ids: Sequence[int]) -> dict[int, Contact]:
+        if not contact_ids:
+            return {}
+        rows = await self.session.scalars(
+            select(ContactRow).where(ContactRow.id.in_(list(set(contact_ids))))
+        )
+        return {r.id: contact_record(r) for r in rows}
+
+    async def search(self, text: str, *, limit: int = 200) -> list[int]:
+        """Conversations whose messages, contact name, email or channel id contain ``text``."""
+        pattern = f"%{text.strip()}%"
+        by_message = select(MessageRow.conversation_id).where(MessageRow.text.ilike(pattern))
+        contacts = (
+            select(ContactRow.id)
+            .outerjoin(IdentityRow, IdentityRow.contact_id == ContactRow.id)
+            .where(
+                or_(
+                    ContactRow.display_name.ilike(pattern),
+                    ContactRow.email.ilike(pattern),
+                    IdentityRow.external_id.ilike(pattern),
+                    IdentityRow.display_name.ilike(pattern),
+                )
+            )
+        )
+        rows = await self.session.scalars(
+            select(ConversationRow.id)
+            .where(
+                or_(
+                    ConversationRow.id.in_(by_message),
+                    ConversationRow.contact_id.in_(contacts),
+                    ConversationRow.subject.ilike(pattern),
+                )
+            )
+            .order_by(ConversationRow.id.desc())
+            .limit(limit)
+        )
+        return list(rows)
+
+    async def _set(self, conversation_id: int, **values: Any) -> None:
+        await self.session.execute(
+            update(ConversationRow)
+            .where(ConversationRow.id == conversation_id)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def set_tags(self, conversation_id: int, tags: Sequence[str], now: datetime) -> None:
+        await self._set(conversation_id, tags=list(tags), updated_at=now)
+
+    async def set_priority(self, conversation_id: int, priority: Priority, now: datetime) -> None:
+        await self._set(conversation_id, priority=priority.value, updated_at=now)
+
+    async def assign(self, conversation_id: int, agent_id: int | None, now: datetime) -> None:
+        """Give the conversation to ``agent_id`` (None: back to the queue)."""
+        status = ConversationStatus.QUEUED if agent_id is None else ConversationStatus.ASSIGNED
+        await self._set(conversation_id, assignee_id=agent_id, status=status.value, updated_at=now)
+
+    async def reopen(
+        self, conversation_id: int, *, agent_id: int | None, sla_due_at: datetime, now: datetime
+    ) -> None:
+        status = ConversationStatus.QUEUED if agent_id is None else ConversationStatus.ASSIGNED
+        await self._set(
+            conversation_id,
+            status=status.value,
+            assignee_id=agent_id,
+            resolved_at=None,
+            sla_due_at=sla_due_at,
+            updated_at=now,
+        )
