@@ -57,6 +57,7 @@ from router.inbox import (
     agent_routes,
     error_middleware,
     inbox_routes,
+    openapi_route,
 )
 from router.outbox import OutboxDispatcher, RetryPolicy
 from router.pipeline import ChannelRules, Router
@@ -392,6 +393,7 @@ def create_app(
             web.get("/metrics", _metrics),
             *agent_routes(),
             *inbox_routes(),
+            openapi_route(),
         ]
     )
     return app

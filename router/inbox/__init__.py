@@ -10,6 +10,7 @@ from router.inbox.api import (
     error_middleware,
     hash_token,
 )
+from router.inbox.openapi import openapi_document, openapi_route
 from router.inbox.presence import Presence
 from router.inbox.web import (
     ACCOUNTS,
@@ -37,4 +38,6 @@ __all__ = [
     "error_middleware",
     "hash_token",
     "inbox_routes",
+    "openapi_document",
+    "openapi_route",
 ]

@@ -108,6 +108,13 @@ class Visitor:
             raise AssertionError(f"the server refused a message: {frame}")
         return frame
 
+    async def tell(self, text: str) -> Frame:
+        """Send ``text`` and wait until it is stored (its ack), expecting no answer."""
+        client_id = await self.send(text)
+        return await self.wait_for(
+            lambda f: f.get("type") == "ack" and f.get("client_id") == client_id
+        )
+
     async def ask(self, text: str) -> Frame:
         await self.send(text)
         return await self.reply()

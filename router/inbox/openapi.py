@@ -1,0 +1,183 @@
+"""The OpenAPI 3 document of the agent REST API, served at ``/api/openapi.json``.
+
+Kept in step with ``agent_routes()`` by a test: every route is documented and
+every documented path is routed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+__all__ = ["openapi_document", "openapi_route"]
+
+_ERROR = {"$ref": "#/components/responses/Error"}
+_ID = {"name": "conversation_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+_TEXT_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["text"],
+                "properties": {"text": {"type": "string", "maxLength": 20000}},
+            }
+        }
+    },
+}
+
+
+def _op(summary: str, *, ok: str = "200", params: list[Any] | None = None, **extra: Any) -> Any:
+    operation: dict[str, Any] = {
+        "summary": summary,
+        "responses": {
+            ok: {
+                "description": "OK",
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            },
+            "401": _ERROR,
+            "404": _ERROR,
+            "409": _ERROR,
+        },
+    }
+    if params:
+        operation["parameters"] = params
+    operation.update(extra)
+    return operation
+
+
+def openapi_document() -> dict[str, Any]:
+    base = "/api/agent"
+    one = base + "/conversations/{conversation_id}"
+    paths: dict[str, Any] = {
+        base + "/me": {"get": _op("The agent the token belongs to")},
+        base + "/conversations": {
+            "get": _op(
+                "Conversations in queue order (SLA due time, priority, age)",
+                params=[
+                    {
+                        "name": "status",
+                        "in": "query",
+                        "schema": {
+                            "type": "string",
+                            "enum": ["open", "queued", "assigned", "bot", "resolved", "all"],
+                        },
+                    },
+                    {"name": "mine", "in": "query", "schema": {"type": "boolean"}},
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 500}},
+                ],
+            )
+        },
+        one: {"get": _op("One conversation with transcript, handoffs and contact", params=[_ID])},
+        one + "/claim": {
+            "post": _op("Take the conversation (exactly one of two wins)", params=[_ID])
+        },
+        one + "/reply": {
+            "post": _op(
+                "Reply through the customer's channel",
+                ok="202",
+                params=[_ID],
+                requestBody=_TEXT_BODY,
+            )
+        },
+        one + "/notes": {
+            "post": _op("An internal note", ok="201", params=[_ID], requestBody=_TEXT_BODY)
+        },
+        one + "/resolve": {"post": _op("Close the conversation", params=[_ID])},
+        one + "/typing": {
+            "post": _op("Show the customer that a person types", ok="202", params=[_ID])
+        },
+        one + "/messages/{message_id}/split": {
+            "post": _op(
+                "Move a wrongly threaded customer message into a conversation of its own",
+                ok="201",
+                params=[
+                    _ID,
+                    {
+                        "name": "message_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "integer"},
+                    },
+                ],
+            )
+        },
+        base + "/events": {"get": _op("A websocket of live events (one JSON object each)")},
+        base + "/deliveries": {
+            "get": _op(
+                "Outbox rows by status",
+                params=[
+                    {
+                        "name": "status",
+                        "in": "query",
+                        "schema": {"type": "string", "enum": ["pending", "sent", "dead"]},
+                    }
+                ],
+            )
+        },
+        base + "/attachments/{ref}": {
+            "get": {
+                "summary": "A file a customer sent, always as a download",
+                "parameters": [
+                    {"name": "ref", "in": "path", "required": True, "schema": {"type": "string"}},
+                    {"name": "name", "in": "query", "schema": {"type": "string"}},
+                ],
+                "responses": {
+                    "200": {
+                        "description": "the file",
+                        "content": {
+                            "application/octet-stream": {
+                                "schema": {"type": "string", "format": "binary"}
+                            }
+                        },
+                    },
+                    "401": _ERROR,
+                    "404": _ERROR,
+                },
+            }
+        },
+    }
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "RelayDesk agent API",
+            "version": "1",
+            "description": "Token auth: `Authorization: Bearer <token>` (`relaydesk agents add`).",
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "responses": {
+                "Error": {
+                    "description": "An error, always in this shape",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "error": {
+                                        "type": "object",
+                                        "properties": {
+                                            "code": {"type": "string"},
+                                            "message": {"type": "string"},
+                                        },
+                                    }
+                                },
+                            }
+                        }
+                    },
+                }
+            },
+        },
+    }
+
+
+async def _serve(request: web.Request) -> web.Response:
+    return web.json_response(openapi_document())
+
+
+def openapi_route() -> web.RouteDef:
+    return web.get("/api/openapi.json", _serve)

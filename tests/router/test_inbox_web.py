@@ -1,0 +1,198 @@
+"""The inbox over HTTP: accounts, sessions, CSRF, roles, the stale-reply guard, escaping."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import AsyncIterator
+
+import pytest
+
+from router.inbox import ACCOUNTS
+from tests.support.inbox import PASSWORD, InboxSession, add_inbox_agent
+from tests.support.service import Service
+from tests.support.webchat import Visitor
+
+XSS = '<img src=x onerror=alert(1)><script>alert(2)</script><a href="javascript:alert(3)">x</a>'
+
+
+@pytest.fixture
+async def agents(service: Service) -> AsyncIterator[tuple[InboxSession, InboxSession]]:
+    await add_inbox_agent(service, "Li Wei", admin=True)
+    await add_inbox_agent(service, "Ana")
+    li, ana = InboxSession(service), InboxSession(service)
+    assert await li.login("Li Wei") == 303
+    assert await ana.login("Ana") == 303
+    yield li, ana
+    await li.close()
+    await ana.close()
+
+
+async def handed_off(service: Service, text: str = "talk to a person") -> tuple[Visitor, int]:
+    customer = Visitor(service.client)
+    await customer.connect()
+    ack = await customer.tell(text)
+    await customer.reply()  # the handoff notice
+    return customer, int(ack["conversation"])
+
+
+async def test_pages_need_a_session_and_a_wrong_password_does_not_give_one(
+    service: Service,
+) -> None:
+    await add_inbox_agent(service, "Ana")
+    stranger = InboxSession(service)
+    async with stranger.http.get("/inbox", allow_redirects=False) as response:
+        assert response.status == 302
+        assert response.headers["Location"].startswith("/inbox/login")
+    assert await stranger.login("Ana", "wrong password!") == 401
+    assert await stranger.login("Nobody", PASSWORD) == 401
+    assert await stranger.login("Ana") == 303
+    cookie = next(iter(stranger.http.cookie_jar))
+    assert cookie["httponly"] and cookie["samesite"] == "Lax"
+    assert "Ana" in await stranger.get("/inbox")
+    await stranger.close()
+
+
+async def test_login_attempts_are_rate_limited(service: Service) -> None:
+    await add_inbox_agent(service, "Ana")
+    session = InboxSession(service)
+    statuses = [await session.login("Ana", f"guess number {n}") for n in range(6)]
+    assert statuses == [401] * 5 + [429]
+    # Even the right password waits now: the limit is per name and per address.
+    assert await session.login("Ana") == 429
+    await session.close()
+
+
+async def test_state_changes_without_the_csrf_token_are_refused(
+    service: Service, agents: tuple[InboxSession, InboxSession]
+) -> None:
+    li, _ = agents
+    _, conversation_id = await handed_off(service)
+    status, _ = await li.post(f"/inbox/c/{conversation_id}/claim", csrf=False)
+    assert status == 403
+    status, _ = await li.post(f"/inbox/c/{conversation_id}/claim", {"csrf": "forged"}, csrf=False)
+    assert status == 403
+    async with service.db.read() as repo:
+        conversation = await repo.conversation(conversation_id)
+    assert conversation is not None and conversation.assignee_id is None
+    status, _ = await li.post(f"/inbox/c/{conversation_id}/claim")
+    assert status == 303
+
+
+async def test_a_disabled_agents_session_stops_at_once_and_agents_cannot_reach_admin(
+    service: Service, agents: tuple[InboxSession, InboxSession]
+) -> None:
+    li, ana = agents
+    async with ana.http.get("/inbox/admin", allow_redirects=False) as response:
+        assert response.status == 403
+    status, _ = await ana.post("/inbox/admin/agents", {"name": "Eve", "password": PASSWORD})
+    assert status == 403
+    async with service.db.read() as repo:
+        ana_id = (await repo.agent_by_name("Ana")).id  # type: ignore[union-attr]
+    status, _ = await li.post(f"/inbox/admin/agents/{ana_id}/disable")
+    assert status == 303
+    async with ana.http.get("/inbox", allow_redirects=False) as response:
+        assert response.status == 302  # back to the login page
+    assert await ana.login("Ana") == 401
+    status, _ = await li.post(f"/inbox/admin/agents/{ana_id}/enable")
+    assert await ana.login("Ana") == 303
+
+
+async def test_a_reply_is_stopped_when_the_customer_wrote_since_the_agent_looked(
+    service: Service, agents: tuple[InboxSession, InboxSession]
+) -> None:
+    li, ana = agents
+    customer, conversation_id = await handed_off(service)
+    await li.post(f"/inbox/c/{conversation_id}/claim")
+    page = await li.get(f"/inbox/c/{conversation_id}")
+    seen = _seen(page)
+    await customer.tell("Also, the box was wet.")
+    status, body = await li.post(
+        f"/inbox/c/{conversation_id}/reply", {"text": "Hello, I can help.", "seen": seen}
+    )
+    assert status == 409
+    assert "Hello, I can help." in body  # the draft is kept
+    assert "Also, the box was wet." in body  # what is new is shown
+    # Now seen is up to date: the reply goes.
+    status, _ = await li.post(
+        f"/inbox/c/{conversation_id}/reply", {"text": "Hello, I can help.", "seen": _seen(body)}
+    )
+    assert status == 303
+    reply = await customer.reply()
+    assert reply["text"] == "Hello, I can help."
+    # Ana does not own it: her reply is stopped too, her draft kept.
+    status, body = await ana.post(
+        f"/inbox/c/{conversation_id}/reply", {"text": "Me too!", "seen": _seen(body)}
+    )
+    assert status == 409 and "Me too!" in body
+
+
+def _seen(page: str) -> str:
+    match = re.search(r'name="seen" value="(\d+)"', page)
+    assert match
+    return match.group(1)
+
+
+async def test_customer_text_is_always_escaped(
+    service: Service, agents: tuple[InboxSession, InboxSession]
+) -> None:
+    li, _ = agents
+    _, conversation_id = await handed_off(service, f"talk to a person {XSS}")
+    page = await li.get(f"/inbox/c/{conversation_id}")
+    queue = await li.get("/inbox?tab=unassigned")
+    for body in (page, queue):
+        assert "<img src=x" not in body and "<script>alert" not in body
+        assert 'href="javascript:' not in body
+    assert html.escape(XSS, quote=True)[:40] in page
+    async with li.http.get(f"/inbox/c/{conversation_id}") as response:
+        assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+
+
+async def test_the_inbox_speaks_chinese_when_the_agent_chooses_it(
+    service: Service, agents: tuple[InboxSession, InboxSession]
+) -> None:
+    li, _ = agents
+    assert "Unassigned" in await li.get("/inbox")
+    status, _ = await li.post("/inbox/language", {"language": "zh", "next": "/inbox"})
+    assert status == 303
+    page = await li.get("/inbox")
+    assert "未分配" in page and "Unassigned" not in page
+    # Remembered for the agent, not the browser: a new session is still in Chinese.
+    again = InboxSession(service)
+    await again.login("Li Wei")
+    assert "未分配" in await again.get("/inbox")
+    await again.close()
+
+
+async def test_search_finds_a_conversation_by_the_customers_words(
+    service: Service, agents: tuple[InboxSession, InboxSession]
+) -> None:
+    li, _ = agents
+    _, conversation_id = await handed_off(service, "talk to a person about my zebra-striped kettle")
+    found = await li.get("/inbox?tab=open&q=zebra-striped")
+    assert f"/inbox/c/{conversation_id}" in found
+    nothing = await li.get("/inbox?tab=open&q=no-such-words-anywhere")
+    assert f"/inbox/c/{conversation_id}" not in nothing
+
+
+async def test_accounts_refuse_short_passwords(service: Service) -> None:
+    with pytest.raises(ValueError, match="at least 10"):
+        await service.app[ACCOUNTS].create("Bo", "short")
+
+
+async def test_the_openapi_document_describes_every_agent_route_and_nothing_else(
+    service: Service,
+) -> None:
+    async with service.client.get("/api/openapi.json") as response:
+        document = await response.json()
+    assert document["openapi"].startswith("3.")
+    documented = {
+        (method.upper(), path) for path, ops in document["paths"].items() for method in ops
+    }
+    routed = set()
+    for route in service.app.router.routes():
+        info = route.resource.get_info() if route.resource else {}
+        path = info.get("path") or info.get("formatter", "")
+        if path.startswith("/api/agent") and route.method != "HEAD":
+            routed.add((route.method, re.sub(r"\{(\w+)(:[^}]*)?\}", r"{\1}", path)))
+    assert documented == routed
