@@ -289,13 +289,16 @@ async def _queue(request: web.Request, viewer: _Viewer) -> dict[str, Any]:
 
         conversations = await repo.queue_page(where(tab), limit=200)
         counts = {name: await repo.queue_count(where(name)) for name in _TABS}
-        last = await repo.last_messages([c.id for c in conversations])
+        ids_shown = [c.id for c in conversations]
+        last = await repo.last_messages(ids_shown)
+        asked = await repo.last_messages(ids_shown, direction=Direction.IN)
         contacts = await repo.contacts([c.contact_id for c in conversations])
         agents = await repo.agents()
     names = {a.id: a.name for a in agents}
     rows = []
     for c in conversations:
         message = last.get(c.id)
+        question = asked.get(c.id)
         contact = contacts.get(c.contact_id)
         since = message.created_at if message else c.created_at
         rows.append(
@@ -305,8 +308,8 @@ async def _queue(request: web.Request, viewer: _Viewer) -> dict[str, Any]:
                 "customer": (contact.display_name or contact.email or f"#{c.contact_id}")
                 if contact
                 else "",
-                "first_line": (message.text.strip().splitlines() or [""])[0][:120]
-                if message
+                "first_line": (question.text.strip().splitlines() or [""])[0][:120]
+                if question
                 else "",
                 "language": c.language,
                 "since": since.isoformat(),

@@ -78,16 +78,21 @@ class InboxQueries:
         )
         return int(count or 0)
 
-    async def last_messages(self, conversation_ids: Sequence[int]) -> dict[int, Message]:
-        """The newest message (notes aside) of each conversation, in one query."""
+    async def last_messages(
+        self, conversation_ids: Sequence[int], *, direction: Direction | None = None
+    ) -> dict[int, Message]:
+        """The newest message of each conversation (notes aside, or only ``direction``),
+        in one query."""
         if not conversation_ids:
             return {}
+        wanted = (
+            MessageRow.direction == direction.value
+            if direction is not None
+            else MessageRow.direction != Direction.NOTE.value
+        )
         newest = (
             select(func.max(MessageRow.id))
-            .where(
-                MessageRow.conversation_id.in_(list(conversation_ids)),
-                MessageRow.direction != Direction.NOTE.value,
-            )
+            .where(MessageRow.conversation_id.in_(list(conversation_ids)), wanted)
             .group_by(MessageRow.conversation_id)
         )
         rows = await self.session.scalars(select(MessageRow).where(MessageRow.id.in_(newest)))
