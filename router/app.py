@@ -53,6 +53,8 @@ from router.inbox import (
     PRESENCE,
     RELOAD_BOT,
     Accounts,
+    AutoAssigner,
+    LoginLimiter,
     Presence,
     agent_routes,
     error_middleware,
@@ -64,6 +66,7 @@ from router.pipeline import ChannelRules, Router
 from router.storage import Database
 
 __all__ = [
+    "AUTO_ASSIGNER",
     "BOT",
     "CHANNELS",
     "DISPATCHER",
@@ -86,6 +89,7 @@ DISPATCHER = web.AppKey("dispatcher", OutboxDispatcher)
 CHANNELS = web.AppKey("channels", dict[str, ChannelAdapter])
 SMTP_RECEIVER = web.AppKey("smtp_receiver", SmtpReceiver)
 IMAP_POLLERS = web.AppKey("imap_pollers", list[ImapPoller])
+AUTO_ASSIGNER = web.AppKey("auto_assigner", AutoAssigner)
 
 
 def utc_now() -> datetime:
@@ -305,7 +309,12 @@ def create_app(
         if database is None and (db.is_sqlite or config.storage.auto_upgrade):
             await db.upgrade()
         app[DATABASE] = db
-        app[ACCOUNTS] = Accounts(db=db, clock=clock)
+        app[ACCOUNTS] = Accounts(
+            db=db,
+            clock=clock,
+            session_hours=config.inbox.session_hours,
+            limiter=LoginLimiter(attempts=config.inbox.login_attempts),
+        )
         yield
         if database is None:
             await db.dispose()
@@ -358,6 +367,17 @@ def create_app(
             sla=sla,
         )
         dispatcher.start()
+        assigner: AutoAssigner | None = None
+        if config.inbox.auto_assign:
+            assigner = AutoAssigner(
+                db=app[DATABASE],
+                desk=app[DESK],
+                events=app[EVENT_BUS],
+                presence=app[PRESENCE],
+                capacity=config.inbox.capacity,
+            )
+            assigner.start()
+            app[AUTO_ASSIGNER] = assigner
         reload = None
         if config.knowledge.reload_seconds:
             reload = asyncio.create_task(
@@ -371,6 +391,8 @@ def create_app(
             reload.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reload
+        if assigner is not None:
+            await assigner.stop()
         await router.close()
         await dispatcher.stop()
 

@@ -123,6 +123,16 @@ class SlaConfig(_Model):
         return ZoneInfo(self.timezone)
 
 
+class InboxConfig(_Model):
+    # Signed-in agents stay signed in this long.
+    session_hours: float = Field(default=12, gt=0)
+    # Failed logins per name and per address within 15 minutes before a pause.
+    login_attempts: int = Field(default=5, ge=1)
+    # Hand queued conversations to online agents in turn, up to capacity each.
+    auto_assign: bool = False
+    capacity: int = Field(default=5, ge=1)
+
+
 class OutboxConfig(_Model):
     max_attempts: int = Field(default=6, ge=1)
     backoff_base_seconds: float = Field(default=2.0, gt=0)
@@ -285,6 +295,7 @@ class Config(_Model):
     bot: BotConfig = BotConfig()
     sla: SlaConfig = SlaConfig()
     outbox: OutboxConfig = OutboxConfig()
+    inbox: InboxConfig = InboxConfig()
     channels: ChannelsConfig = ChannelsConfig()
 
 

@@ -10,6 +10,7 @@ from router.inbox.api import (
     error_middleware,
     hash_token,
 )
+from router.inbox.assign import AutoAssigner
 from router.inbox.openapi import openapi_document, openapi_route
 from router.inbox.presence import Presence
 from router.inbox.web import (
@@ -32,6 +33,7 @@ __all__ = [
     "PRESENCE",
     "RELOAD_BOT",
     "Accounts",
+    "AutoAssigner",
     "LoginLimiter",
     "Presence",
     "agent_routes",

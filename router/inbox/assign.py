@@ -1,0 +1,115 @@
+"""Auto-assignment: queued conversations go to online agents in turn, up to a capacity.
+
+Runs whenever a conversation is queued or closed, or an agent comes online.
+Each node assigns among the agents connected to it; the claim-style update in
+``HumanDesk.assign`` keeps two nodes from giving one conversation twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+
+from router.conversations import ConversationStatus
+from router.events import ConversationChanged, EventBus
+from router.handoff import DeskError, HumanDesk
+from router.inbox.presence import Presence
+from router.storage import Database, QueueFilter
+
+__all__ = ["AutoAssigner"]
+
+logger = logging.getLogger(__name__)
+
+
+class AutoAssigner:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        desk: HumanDesk,
+        events: EventBus,
+        presence: Presence,
+        capacity: int,
+    ) -> None:
+        self._db = db
+        self._desk = desk
+        self._events = events
+        self._presence = presence
+        self._capacity = capacity
+        self._turn = 0
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self.rounds = 0
+        self.done = asyncio.Condition()
+
+    def start(self) -> None:
+        self._presence.on_online.append(lambda _agent: self._wake.set())
+        self._task = asyncio.create_task(self._run(), name="auto-assign")
+        self._listener = asyncio.create_task(self._listen(), name="auto-assign-events")
+
+    async def stop(self) -> None:
+        for task in (self._listener, self._task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def _listen(self) -> None:
+        async with self._events.subscribe() as events:
+            while True:
+                event = await events.get()
+                if isinstance(event, ConversationChanged) and (
+                    event.status == ConversationStatus.QUEUED.value
+                    or event.status == ConversationStatus.RESOLVED.value
+                ):
+                    self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self.drain()
+            except Exception:
+                logger.exception("auto-assignment round failed")
+            async with self.done:
+                self.rounds += 1
+                self.done.notify_all()
+
+    async def drain(self) -> int:
+        """Assign what the online agents have room for; returns how many were assigned."""
+        online = sorted(self._presence.online())
+        if not online:
+            return 0
+        async with self._db.read() as repo:
+            queued = await repo.queue_page(
+                QueueFilter(statuses=(ConversationStatus.QUEUED,), unassigned=True), limit=200
+            )
+            assigned = await repo.queue_page(
+                QueueFilter(statuses=(ConversationStatus.ASSIGNED,)), limit=10_000
+            )
+            agents = {a.id: a for a in await repo.agents() if a.active}
+        load = Counter(c.assignee_id for c in assigned)
+        count = 0
+        for conversation in queued:
+            candidates = [
+                online[(self._turn + i) % len(online)]
+                for i in range(len(online))
+                if load[online[(self._turn + i) % len(online)]] < self._capacity
+            ]
+            candidates = [a for a in candidates if a in agents]
+            if not candidates:
+                break
+            target = agents[candidates[0]]
+            self._turn = (online.index(target.id) + 1) % len(online)
+            try:
+                await self._desk.assign(conversation.id, target, target)
+            except DeskError:
+                continue  # someone claimed it meanwhile
+            load[target.id] += 1
+            count += 1
+            logger.info("conversation %s auto-assigned to %s", conversation.id, target.name)
+        return count
