@@ -29,6 +29,7 @@ bench: install
 	$(BIN)/python bench/chat_bench.py
 	$(BIN)/python bench/telegram_bench.py
 	$(BIN)/python bench/email_bench.py
+	$(BIN)/python bench/inbox_bench.py
 	$(BIN)/python bench/kb_bench.py
 	$(BIN)/python bench/storage_bench.py $(if $(RELAYDESK_TEST_PG_URL),--pg $(RELAYDESK_TEST_PG_URL))
 
