@@ -335,7 +335,14 @@ async def claim(request: web.Request) -> web.Response:
 async def reply(request: web.Request) -> web.Response:
     agent = await _agent(request)
     text = await _text_body(request)
-    message = await request.app[DESK].reply(_conversation_id(request), agent, text)
+    body = await request.json()
+    seen = body.get("seen_message_id")
+    message = await request.app[DESK].reply(
+        _conversation_id(request),
+        agent,
+        text,
+        seen_message_id=seen if isinstance(seen, int) and not isinstance(seen, bool) else None,
+    )
     return _json({"message_id": message.id, "status": "queued"}, status=202)
 
 

@@ -21,7 +21,13 @@ _TEXT_BODY = {
             "schema": {
                 "type": "object",
                 "required": ["text"],
-                "properties": {"text": {"type": "string", "maxLength": 20000}},
+                "properties": {
+                    "text": {"type": "string", "maxLength": 20000},
+                    "seen_message_id": {
+                        "type": "integer",
+                        "description": "reply: refused (409 stale) if any message is newer",
+                    },
+                },
             }
         }
     },
