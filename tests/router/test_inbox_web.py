@@ -196,3 +196,37 @@ async def test_the_openapi_document_describes_every_agent_route_and_nothing_else
         if path.startswith("/api/agent") and route.method != "HEAD":
             routed.add((route.method, re.sub(r"\{(\w+)(:[^}]*)?\}", r"{\1}", path)))
     assert documented == routed
+
+
+async def test_agents_assign_tag_prioritise_resolve_and_reopen(
+    service: Service, agents: tuple[InboxSession, InboxSession]
+) -> None:
+    li, ana = agents
+    _, conversation_id = await handed_off(service)
+    async with service.db.read() as repo:
+        ana_id = (await repo.agent_by_name("Ana")).id  # type: ignore[union-attr]
+    one = f"/inbox/c/{conversation_id}"
+    assert (await li.post(one + "/assign", {"agent_id": str(ana_id)}))[0] == 303
+    # Li Wei gave it away; Ana owns it now, and Li Wei (an admin) may still move it.
+    assert (await li.post(one + "/update", {"tags": "refund， vip", "priority": "urgent"}))[
+        0
+    ] == 303
+    page = await ana.get(one)
+    assert 'id="assignee">Ana<' in page
+    assert '<span class="tag">refund</span>' in page and '<span class="tag">vip</span>' in page
+    assert 'value="urgent" selected' in page
+    assert f"/inbox/c/{conversation_id}" in await ana.get("/inbox?tab=mine&tag=vip")
+    assert f"/inbox/c/{conversation_id}" not in await ana.get("/inbox?tab=mine&tag=other")
+    assert (await ana.post(one + "/resolve"))[0] == 303
+    assert 'id="status">resolved<' in await ana.get(one)
+    assert (await li.post(one + "/reopen"))[0] == 303
+    page = await li.get(one)
+    assert 'id="status">assigned<' in page and 'id="assignee">Li Wei<' in page
+    await li.post(one + "/note", {"text": "Called the customer; parts ordered."})
+    assert "Called the customer; parts ordered." in await ana.get(one)
+
+
+def test_both_languages_have_every_phrase() -> None:
+    from router.inbox.i18n import texts
+
+    assert set(texts("zh")) == set(texts("en"))
