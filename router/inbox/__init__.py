@@ -13,14 +13,14 @@ from router.inbox.api import (
 from router.inbox.assign import AutoAssigner
 from router.inbox.openapi import openapi_document, openapi_route
 from router.inbox.presence import Presence
-from router.inbox.web import (
+from router.inbox.session import (
     ACCOUNTS,
     INBOX_BOT,
     KNOWLEDGE_PATH,
     PRESENCE,
     RELOAD_BOT,
-    inbox_routes,
 )
+from router.inbox.web import inbox_routes
 
 __all__ = [
     "ACCOUNTS",

@@ -1,214 +1,57 @@
-"""The agents' inbox web app under ``/inbox``: server-rendered pages, a little JavaScript.
+"""The agents' inbox web app under ``/inbox``: pages and the actions agents take.
 
-Sessions are server-side (a random token in an HttpOnly, SameSite=Lax cookie,
-Secure behind TLS); every state-changing request carries the session's CSRF
-token; a disabled agent's session stops working on the next request. All
-customer text reaches the page through Jinja2's autoescaping, and the pages'
-Content-Security-Policy allows no inline script, so nothing a customer writes
-can run in an agent's browser.
+Server-rendered pages (see ``session`` for sessions, CSRF and escaping) with a
+little JavaScript for live updates (``live``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import datetime
-from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
-import jinja2
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
-from bot import Bot
 from knowledge import KnowledgeError, learn
-from router.conversations import ConversationStatus, Direction, Priority
-from router.events import (
-    ConversationChanged,
-    DeliveryFailed,
-    Event,
-    MessageAdded,
-    MessageDelivered,
-)
+from router.conversations import Priority
 from router.handoff import DeskError, NotYours, StaleView
-from router.inbox.accounts import Accounts, LoginRefused, TooManyAttempts
-from router.inbox.api import DATABASE, DESK, EVENT_BUS
+from router.inbox.accounts import LoginRefused, TooManyAttempts
+from router.inbox.api import DATABASE, DESK
 from router.inbox.i18n import LANGUAGES, pick_language, texts
-from router.inbox.presence import Presence
-from router.storage import Agent, Conversation, Message, QueueFilter
+from router.inbox.live import live
+from router.inbox.session import (
+    ACCOUNTS,
+    COOKIE,
+    INBOX_BOT,
+    KNOWLEDGE_PATH,
+    RELOAD_BOT,
+    STATIC,
+    TEMPLATES,
+    Viewer,
+    back_to,
+    conversation_id_of,
+    current_viewer,
+    form_text,
+    page_viewer,
+    posted_form,
+    render,
+    require_admin,
+)
+from router.inbox.views import conversation_view, queue_view
+from router.storage import Agent
 
-__all__ = ["ACCOUNTS", "INBOX_BOT", "KNOWLEDGE_PATH", "PRESENCE", "RELOAD_BOT", "inbox_routes"]
+__all__ = ["inbox_routes"]
 
 logger = logging.getLogger(__name__)
-
-ACCOUNTS = web.AppKey("accounts", Accounts)
-PRESENCE = web.AppKey("presence", Presence)
-INBOX_BOT = web.AppKey("inbox_bot", Bot)
-KNOWLEDGE_PATH = web.AppKey("knowledge_path", Path)
-# Rebuilds the matcher from the knowledge folder and swaps it in (after "Save as FAQ").
-Reloader = Callable[[], Awaitable[None]]
-RELOAD_BOT: web.AppKey[Reloader] = web.AppKey("reload_bot")
-
-COOKIE = "relaydesk_session"
-_STATIC = Path(__file__).parent / "static"
-_TEMPLATES = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
-    autoescape=True,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-_CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-)
-_TABS = {
-    "unassigned": (ConversationStatus.BOT, ConversationStatus.QUEUED),
-    "mine": (ConversationStatus.QUEUED, ConversationStatus.ASSIGNED),
-    "open": (ConversationStatus.QUEUED, ConversationStatus.ASSIGNED),
-    "resolved": (ConversationStatus.RESOLVED,),
-}
-_CHANNELS = ("webchat", "email", "telegram")
-_MAX_TEXT = 20_000
-
-
-@dataclass(frozen=True, slots=True)
-class _Viewer:
-    agent: Agent
-    csrf: str
-    token: str
-    lang: str
-
-
-# -- plumbing ---------------------------------------------------------------------
-
-
-def _render(
-    request: web.Request, template: str, viewer: _Viewer | None, status: int = 200, **context: Any
-) -> web.Response:
-    lang = (
-        viewer.lang if viewer else pick_language(None, request.headers.get("Accept-Language", ""))
-    )
-    html = _TEMPLATES.get_template(template).render(
-        t=texts(lang),
-        lang=lang,
-        agent=viewer.agent if viewer else None,
-        csrf=viewer.csrf if viewer else "",
-        request_path=request.path_qs,
-        **context,
-    )
-    return web.Response(
-        text=html,
-        status=status,
-        content_type="text/html",
-        headers={
-            "Content-Security-Policy": _CSP,
-            "X-Content-Type-Options": "nosniff",
-            "Referrer-Policy": "same-origin",
-            "Cache-Control": "no-store",
-        },
-    )
-
-
-async def _viewer(request: web.Request) -> _Viewer | None:
-    token = request.cookies.get(COOKIE)
-    if not token:
-        return None
-    found = await request.app[ACCOUNTS].session(token)
-    if found is None:
-        return None
-    agent, csrf = found
-    lang = pick_language(agent.language, request.headers.get("Accept-Language", ""))
-    return _Viewer(agent, csrf, token, lang)
-
-
-def _login_redirect(request: web.Request) -> web.HTTPFound:
-    return web.HTTPFound("/inbox/login?" + urlencode({"next": request.path_qs}))
-
-
-async def _page_viewer(request: web.Request) -> _Viewer:
-    viewer = await _viewer(request)
-    if viewer is None:
-        raise _login_redirect(request)
-    return viewer
-
-
-async def _form(request: web.Request) -> tuple[_Viewer, dict[str, str]]:
-    """The signed-in agent and the posted form, after the CSRF check."""
-    viewer = await _viewer(request)
-    if viewer is None:
-        raise web.HTTPUnauthorized(text="sign in first")
-    form = await request.post()
-    sent = str(form.get("csrf") or request.headers.get("X-CSRF-Token") or "")
-    if not sent or sent != viewer.csrf:
-        raise web.HTTPForbidden(text="missing or wrong CSRF token")
-    return viewer, {k: str(v) for k, v in form.items() if isinstance(v, str)}
-
-
-def _admin(viewer: _Viewer) -> None:
-    if not viewer.agent.is_admin:
-        raise web.HTTPForbidden(text="admins only")
-
-
-def _conversation_id(request: web.Request) -> int:
-    try:
-        return int(request.match_info["conversation_id"])
-    except ValueError as exc:
-        raise web.HTTPNotFound() from exc
-
-
-def _text(form: dict[str, str], key: str = "text") -> str:
-    text = form.get(key, "").strip()
-    if not text:
-        raise web.HTTPBadRequest(text=f"{key} is empty")
-    return text[:_MAX_TEXT]
-
-
-def _back(conversation_id: int) -> web.HTTPSeeOther:
-    return web.HTTPSeeOther(f"/inbox/c/{conversation_id}")
-
-
-# -- time and SLA for the views -----------------------------------------------------
-
-
-def _ago(since: datetime, now: datetime) -> str:
-    seconds = max(int((now - since).total_seconds()), 0)
-    if seconds < 3600:
-        return f"{seconds // 60}m"
-    if seconds < 86400:
-        return f"{seconds // 3600}h {seconds % 3600 // 60}m"
-    return f"{seconds // 86400}d"
-
-
-def _sla(c: Conversation, now: datetime) -> dict[str, Any]:
-    """Countdown data: green while more than a quarter of the promise is left, amber
-    in the last quarter, red once it is past."""
-    if c.sla_due_at is None or c.status in (ConversationStatus.RESOLVED, ConversationStatus.BOT):
-        return {"due": None}
-    start = c.handed_off_at or c.created_at
-    total = max((c.sla_due_at - start).total_seconds(), 1.0)
-    left = (c.sla_due_at - now).total_seconds()
-    sla_class = "sla-late" if left < 0 else ("sla-near" if left < total / 4 else "sla-ok")
-    minutes = int(abs(left) // 60)
-    due_text = f"{'-' if left < 0 else ''}{minutes // 60}:{minutes % 60:02d}"
-    return {
-        "due": c.sla_due_at.isoformat(),
-        "start": start.isoformat(),
-        "sla_class": sla_class,
-        "due_text": due_text,
-    }
-
 
 # -- pages --------------------------------------------------------------------------
 
 
 async def login_page(request: web.Request) -> web.Response:
-    if await _viewer(request) is not None:
+    if await current_viewer(request) is not None:
         raise web.HTTPFound("/inbox")
-    return _render(request, "login.html", None)
+    return render(request, "login.html", None)
 
 
 async def login(request: web.Request) -> web.Response:
@@ -219,11 +62,11 @@ async def login(request: web.Request) -> web.Response:
     try:
         _, token, _ = await request.app[ACCOUNTS].login(name, password, address=address)
     except TooManyAttempts as exc:
-        response = _render(request, "login.html", None, status=429, error=t["too_many"], name=name)
+        response = render(request, "login.html", None, status=429, error=t["too_many"], name=name)
         response.headers["Retry-After"] = str(int(exc.retry_after) + 1)
         return response
     except LoginRefused:
-        return _render(request, "login.html", None, status=401, error=t["wrong_login"], name=name)
+        return render(request, "login.html", None, status=401, error=t["wrong_login"], name=name)
     target = request.query.get("next", "/inbox")
     if not target.startswith("/inbox"):
         target = "/inbox"
@@ -240,7 +83,7 @@ async def login(request: web.Request) -> web.Response:
 
 
 async def logout(request: web.Request) -> web.Response:
-    viewer, _ = await _form(request)
+    viewer, _ = await posted_form(request)
     await request.app[ACCOUNTS].logout(viewer.token)
     response = web.HTTPSeeOther("/inbox/login")
     response.del_cookie(COOKIE, path="/")
@@ -248,7 +91,7 @@ async def logout(request: web.Request) -> web.Response:
 
 
 async def set_language(request: web.Request) -> web.Response:
-    viewer, form = await _form(request)
+    viewer, form = await posted_form(request)
     language = form.get("language", "")
     if language in LANGUAGES:
         await request.app[ACCOUNTS].set_language(viewer.agent.id, language)
@@ -256,207 +99,38 @@ async def set_language(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther(target if target.startswith("/inbox") else "/inbox")
 
 
-def _filters(request: web.Request) -> dict[str, Any]:
-    agent = request.query.get("agent", "")
-    return {
-        "q": request.query.get("q", "").strip()[:200] or None,
-        "channel": request.query.get("channel") or None,
-        "language": request.query.get("language") or None,
-        "tag": request.query.get("tag", "").strip()[:40] or None,
-        "agent": int(agent) if agent.isdigit() else None,
-    }
-
-
-async def _queue(request: web.Request, viewer: _Viewer) -> dict[str, Any]:
-    tab = request.query.get("tab", "unassigned")
-    if tab not in _TABS:
-        tab = "unassigned"
-    f = _filters(request)
-    now = datetime.now().astimezone()
-    async with request.app[DATABASE].read() as repo:
-        ids = await repo.search(f["q"]) if f["q"] else None
-
-        def where(name: str) -> QueueFilter:
-            return QueueFilter(
-                statuses=_TABS[name],
-                unassigned=name == "unassigned",
-                assignee_id=viewer.agent.id if name == "mine" else f["agent"],
-                channel=f["channel"],
-                language=f["language"],
-                tag=f["tag"],
-                conversation_ids=ids,
-            )
-
-        conversations = await repo.queue_page(where(tab), limit=200)
-        counts = {name: await repo.queue_count(where(name)) for name in _TABS}
-        ids_shown = [c.id for c in conversations]
-        last = await repo.last_messages(ids_shown)
-        asked = await repo.last_messages(ids_shown, direction=Direction.IN)
-        contacts = await repo.contacts([c.contact_id for c in conversations])
-        agents = await repo.agents()
-    names = {a.id: a.name for a in agents}
-    rows = []
-    for c in conversations:
-        message = last.get(c.id)
-        question = asked.get(c.id)
-        contact = contacts.get(c.contact_id)
-        since = message.created_at if message else c.created_at
-        rows.append(
-            {
-                "id": c.id,
-                "channel": c.channel,
-                "customer": (contact.display_name or contact.email or f"#{c.contact_id}")
-                if contact
-                else "",
-                "first_line": (question.text.strip().splitlines() or [""])[0][:120]
-                if question
-                else "",
-                "language": c.language,
-                "since": since.isoformat(),
-                "waiting": _ago(since, now),
-                "awaiting": message is not None and message.direction is Direction.IN,
-                "assignee": names.get(c.assignee_id) if c.assignee_id else None,
-                **_sla(c, now),
-            }
-        )
-    return {
-        "tab": tab,
-        "rows": rows,
-        "counts": counts,
-        "filters": f,
-        "channels": _CHANNELS,
-        "agents": [a for a in agents if a.active],
-    }
-
-
 async def queue_page(request: web.Request) -> web.Response:
-    viewer = await _page_viewer(request)
-    return _render(request, "queue.html", viewer, **await _queue(request, viewer))
+    viewer = await page_viewer(request)
+    return render(request, "queue.html", viewer, **await queue_view(request, viewer))
 
 
 async def queue_fragment(request: web.Request) -> web.Response:
-    viewer = await _viewer(request)
+    viewer = await current_viewer(request)
     if viewer is None:
         raise web.HTTPUnauthorized()
-    data = await _queue(request, viewer)
-    rows = _TEMPLATES.get_template("_rows.html").render(t=texts(viewer.lang), **data)
+    data = await queue_view(request, viewer)
+    rows = TEMPLATES.get_template("_rows.html").render(t=texts(viewer.lang), **data)
     return web.json_response({"rows": rows, "counts": data["counts"]})
 
 
-async def _conversation(request: web.Request, viewer: _Viewer) -> dict[str, Any]:
-    conversation_id = _conversation_id(request)
-    try:
-        detail = await request.app[DESK].detail(conversation_id)
-    except DeskError as exc:
-        raise web.HTTPNotFound(text=str(exc)) from exc
-    now = datetime.now().astimezone()
-    names = dict(detail.agent_names)
-    async with request.app[DATABASE].read() as repo:
-        agents = [a for a in await repo.agents() if a.active]
-    names.update({a.id: a.name for a in agents})
-    contact = detail.contact
-    contact_name = (
-        (contact.display_name or contact.email or "") if contact else ""
-    ) or f"#{detail.conversation.contact_id}"
-    failed = {d.message_id: d.last_error for d in detail.deliveries if d.status == "dead"}
-    messages = []
-    previous_customer: Message | None = None
-    for m in detail.messages:
-        who = {
-            "customer": contact_name,
-            "bot": "Bot",
-            "system": "RelayDesk",
-            "agent": names.get(m.author_agent_id or 0, "agent"),
-        }[m.author_kind.value]
-        messages.append(
-            {
-                "id": m.id,
-                "direction": m.direction.value,
-                "author": m.author_kind.value,
-                "kind": m.kind,
-                "who": who,
-                "time": m.created_at.astimezone(now.tzinfo).strftime("%m-%d %H:%M"),
-                "text": m.text,
-                "subject": m.extras.get("subject") if m.direction is Direction.IN else None,
-                "joined": m.extras.get("joined"),
-                "flag": m.extras.get("flag"),
-                "failed": failed.get(m.id),
-                "attachments": [
-                    {
-                        "name": a.name,
-                        "size": a.size,
-                        "url": None
-                        if a.ref.startswith("refused:")
-                        else f"/api/agent/attachments/{a.ref}?name={quote(a.name)}",
-                    }
-                    for a in m.attachments
-                ],
-                # An agent's answer to a customer's question can teach the bot.
-                "faq_question": previous_customer.text[:300]
-                if m.author_kind.value == "agent"
-                and m.direction is Direction.OUT
-                and previous_customer is not None
-                else None,
-            }
-        )
-        if m.direction is Direction.IN:
-            previous_customer = m
-    c = detail.conversation
-    seen = max((m.id for m in detail.messages if m.direction is not Direction.NOTE), default=0)
-    return {
-        "c": {
-            "id": c.id,
-            "status": c.status.value,
-            "channel": c.channel,
-            "language": c.language,
-            "subject": c.subject,
-            "assignee_id": c.assignee_id,
-            "assignee": names.get(c.assignee_id) if c.assignee_id else None,
-            "tags": list(c.tags),
-            "priority": c.priority.label,
-            **_sla(c, now),
-        },
-        "conversation_id": c.id,
-        "messages": messages,
-        "seen": seen,
-        "handoffs": [
-            {
-                "reason": h.reason,
-                "language": h.language,
-                "priority": h.priority.label,
-                "candidates": [
-                    {"question": str(x.get("question", "")), "score": float(x.get("score", 0))}
-                    for x in h.candidates
-                ],
-            }
-            for h in detail.handoffs
-        ],
-        "contact": contact,
-        "contact_name": contact_name,
-        "identities": detail.identities,
-        "others": detail.other_conversations,
-        "agents": agents,
-    }
-
-
 async def conversation_page(request: web.Request) -> web.Response:
-    viewer = await _page_viewer(request)
-    data = await _conversation(request, viewer)
-    return _render(request, "conversation.html", viewer, **data)
+    viewer = await page_viewer(request)
+    data = await conversation_view(request, viewer)
+    return render(request, "conversation.html", viewer, **data)
 
 
 async def conversation_fragment(request: web.Request) -> web.Response:
-    viewer = await _viewer(request)
+    viewer = await current_viewer(request)
     if viewer is None:
         raise web.HTTPUnauthorized()
-    data = await _conversation(request, viewer)
+    data = await conversation_view(request, viewer)
     t = texts(viewer.lang)
     return web.json_response(
         {
-            "messages": _TEMPLATES.get_template("_messages.html").render(
+            "messages": TEMPLATES.get_template("_messages.html").render(
                 t=t, csrf=viewer.csrf, **data
             ),
-            "head": _TEMPLATES.get_template("_head.html").render(t=t, **data),
+            "head": TEMPLATES.get_template("_head.html").render(t=t, **data),
             "status": data["c"]["status"],
             "seen": data["seen"],
         }
@@ -467,26 +141,26 @@ async def conversation_fragment(request: web.Request) -> web.Response:
 
 
 async def _rerender(
-    request: web.Request, viewer: _Viewer, status: int, **context: Any
+    request: web.Request, viewer: Viewer, status: int, **context: Any
 ) -> web.Response:
-    data = await _conversation(request, viewer)
-    return _render(request, "conversation.html", viewer, status=status, **data, **context)
+    data = await conversation_view(request, viewer)
+    return render(request, "conversation.html", viewer, status=status, **data, **context)
 
 
 async def claim(request: web.Request) -> web.Response:
-    viewer, _ = await _form(request)
-    conversation_id = _conversation_id(request)
+    viewer, _ = await posted_form(request)
+    conversation_id = conversation_id_of(request)
     try:
         await request.app[DESK].claim(conversation_id, viewer.agent)
     except DeskError as exc:
         return await _rerender(request, viewer, 409, notice=str(exc), notice_kind="error")
-    raise _back(conversation_id)
+    raise back_to(conversation_id)
 
 
 async def reply(request: web.Request) -> web.Response:
-    viewer, form = await _form(request)
-    conversation_id = _conversation_id(request)
-    text = _text(form)
+    viewer, form = await posted_form(request)
+    conversation_id = conversation_id_of(request)
+    text = form_text(form)
     seen = form.get("seen", "")
     t = texts(viewer.lang)
     try:
@@ -508,39 +182,39 @@ async def reply(request: web.Request) -> web.Response:
         return await _rerender(
             request, viewer, 409, notice=str(exc), notice_kind="error", draft=text
         )
-    raise _back(conversation_id)
+    raise back_to(conversation_id)
 
 
 async def note(request: web.Request) -> web.Response:
-    viewer, form = await _form(request)
-    conversation_id = _conversation_id(request)
+    viewer, form = await posted_form(request)
+    conversation_id = conversation_id_of(request)
     try:
-        await request.app[DESK].note(conversation_id, viewer.agent, _text(form))
+        await request.app[DESK].note(conversation_id, viewer.agent, form_text(form))
     except DeskError as exc:
         raise web.HTTPNotFound(text=str(exc)) from exc
-    raise _back(conversation_id)
+    raise back_to(conversation_id)
 
 
 async def resolve(request: web.Request) -> web.Response:
-    viewer, _ = await _form(request)
-    conversation_id = _conversation_id(request)
+    viewer, _ = await posted_form(request)
+    conversation_id = conversation_id_of(request)
     try:
         await request.app[DESK].resolve(conversation_id, viewer.agent)
     except DeskError as exc:
         return await _rerender(request, viewer, 409, notice=str(exc), notice_kind="error")
-    raise _back(conversation_id)
+    raise back_to(conversation_id)
 
 
 async def reopen(request: web.Request) -> web.Response:
-    viewer, _ = await _form(request)
-    conversation_id = _conversation_id(request)
+    viewer, _ = await posted_form(request)
+    conversation_id = conversation_id_of(request)
     await request.app[DESK].reopen(conversation_id, viewer.agent, assignee=viewer.agent)
-    raise _back(conversation_id)
+    raise back_to(conversation_id)
 
 
 async def assign(request: web.Request) -> web.Response:
-    viewer, form = await _form(request)
-    conversation_id = _conversation_id(request)
+    viewer, form = await posted_form(request)
+    conversation_id = conversation_id_of(request)
     target: Agent | None = None
     if form.get("agent_id", "").isdigit():
         async with request.app[DATABASE].read() as repo:
@@ -551,12 +225,12 @@ async def assign(request: web.Request) -> web.Response:
         await request.app[DESK].assign(conversation_id, viewer.agent, target)
     except DeskError as exc:
         return await _rerender(request, viewer, 409, notice=str(exc), notice_kind="error")
-    raise _back(conversation_id)
+    raise back_to(conversation_id)
 
 
 async def update(request: web.Request) -> web.Response:
-    viewer, form = await _form(request)
-    conversation_id = _conversation_id(request)
+    viewer, form = await posted_form(request)
+    conversation_id = conversation_id_of(request)
     priority = form.get("priority")
     try:
         await request.app[DESK].update(
@@ -569,14 +243,14 @@ async def update(request: web.Request) -> web.Response:
         )
     except DeskError as exc:
         raise web.HTTPNotFound(text=str(exc)) from exc
-    raise _back(conversation_id)
+    raise back_to(conversation_id)
 
 
 async def save_faq(request: web.Request) -> web.Response:
     """An agent's reply becomes (or extends) a knowledge-base entry; the bot reloads."""
-    viewer, form = await _form(request)
-    conversation_id = _conversation_id(request)
-    question = _text(form, "question")
+    viewer, form = await posted_form(request)
+    conversation_id = conversation_id_of(request)
+    question = form_text(form, "question")
     detail = await request.app[DESK].detail(conversation_id)
     answer = next((m for m in detail.messages if str(m.id) == form.get("message_id", "")), None)
     if answer is None or answer.author_kind.value != "agent":
@@ -606,7 +280,7 @@ async def save_faq(request: web.Request) -> web.Response:
 
 async def knowledge_search(request: web.Request) -> web.Response:
     """Canned answers: knowledge-base entries matching what the agent types."""
-    viewer = await _viewer(request)
+    viewer = await current_viewer(request)
     if viewer is None:
         raise web.HTTPUnauthorized()
     query = request.query.get("q", "").strip()[:200]
@@ -633,19 +307,19 @@ async def knowledge_search(request: web.Request) -> web.Response:
 
 
 async def admin_page(request: web.Request) -> web.Response:
-    viewer = await _page_viewer(request)
-    _admin(viewer)
+    viewer = await page_viewer(request)
+    require_admin(viewer)
     async with request.app[DATABASE].read() as repo:
         agents = await repo.agents()
-    return _render(request, "admin.html", viewer, agents=agents, notice=request.query.get("notice"))
+    return render(request, "admin.html", viewer, agents=agents, notice=request.query.get("notice"))
 
 
 async def admin_add(request: web.Request) -> web.Response:
-    viewer, form = await _form(request)
-    _admin(viewer)
+    viewer, form = await posted_form(request)
+    require_admin(viewer)
     try:
         await request.app[ACCOUNTS].create(
-            _text(form, "name")[:100], form.get("password", ""), role=form.get("role", "agent")
+            form_text(form, "name")[:100], form.get("password", ""), role=form.get("role", "agent")
         )
     except ValueError as exc:
         raise web.HTTPSeeOther("/inbox/admin?" + urlencode({"notice": str(exc)})) from exc
@@ -653,8 +327,8 @@ async def admin_add(request: web.Request) -> web.Response:
 
 
 async def admin_change(request: web.Request) -> web.Response:
-    viewer, form = await _form(request)
-    _admin(viewer)
+    viewer, form = await posted_form(request)
+    require_admin(viewer)
     try:
         agent_id = int(request.match_info["agent_id"])
     except ValueError as exc:
@@ -673,91 +347,6 @@ async def admin_change(request: web.Request) -> web.Response:
     except ValueError as exc:
         raise web.HTTPSeeOther("/inbox/admin?" + urlencode({"notice": str(exc)})) from exc
     raise web.HTTPSeeOther("/inbox/admin")
-
-
-# -- live updates -------------------------------------------------------------------
-
-
-def _frame(event: Event) -> dict[str, Any] | None:
-    if isinstance(event, MessageAdded):
-        return {
-            "type": "message_added",
-            "conversation_id": event.conversation_id,
-            "author": event.author_kind,
-            "direction": event.direction,
-        }
-    if isinstance(event, ConversationChanged):
-        return {
-            "type": "conversation_changed",
-            "conversation_id": event.conversation_id,
-            "status": event.status,
-        }
-    if isinstance(event, DeliveryFailed | MessageDelivered):
-        return {"type": "delivery", "conversation_id": event.conversation_id}
-    return None  # typing is for customers; knowledge reloads are for operators
-
-
-async def live(request: web.Request) -> web.WebSocketResponse:
-    """The inbox's websocket: store events and presence out; viewing/typing in."""
-    viewer = await _viewer(request)
-    if viewer is None:
-        raise web.HTTPUnauthorized()
-    ws = web.WebSocketResponse(heartbeat=30.0)
-    await ws.prepare(request)
-    outgoing: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=1000)
-
-    def send(frame: dict[str, Any]) -> None:
-        with contextlib.suppress(asyncio.QueueFull):
-            outgoing.put_nowait(frame)
-
-    presence = request.app[PRESENCE]
-    handle = presence.connect(viewer.agent.id, viewer.agent.name, send)
-
-    async def pump() -> None:
-        async with request.app[EVENT_BUS].subscribe() as events:
-            getter = asyncio.ensure_future(events.get())
-            waiter = asyncio.ensure_future(outgoing.get())
-            try:
-                while True:
-                    done, _ = await asyncio.wait(
-                        {getter, waiter}, return_when=asyncio.FIRST_COMPLETED
-                    )
-                    if getter in done:
-                        frame = _frame(getter.result())
-                        getter = asyncio.ensure_future(events.get())
-                        if frame is not None:
-                            await ws.send_json(frame)
-                    if waiter in done:
-                        await ws.send_json(waiter.result())
-                        waiter = asyncio.ensure_future(outgoing.get())
-            finally:
-                getter.cancel()
-                waiter.cancel()
-
-    task = asyncio.ensure_future(pump())
-    try:
-        async for message in ws:
-            if message.type is not WSMsgType.TEXT:
-                continue
-            try:
-                frame = json.loads(message.data)
-            except ValueError:
-                continue
-            if not isinstance(frame, dict):
-                continue
-            if frame.get("type") == "viewing":
-                conversation = frame.get("conversation_id")
-                presence.view(handle, conversation if isinstance(conversation, int) else None)
-                if isinstance(conversation, int):
-                    send(presence.snapshot(conversation))
-            elif frame.get("type") == "typing":
-                presence.typing(handle)
-    finally:
-        presence.disconnect(handle)
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, ConnectionError):
-            await task
-    return ws
 
 
 async def inbox_root(request: web.Request) -> web.Response:
@@ -789,5 +378,5 @@ def inbox_routes() -> list[web.AbstractRouteDef]:
         web.post("/inbox/admin/agents", admin_add),
         web.post("/inbox/admin/agents/{agent_id}/{action}", admin_change),
         web.get("/inbox/ws", live),
-        web.static("/inbox/static", _STATIC),
+        web.static("/inbox/static", STATIC),
     ]

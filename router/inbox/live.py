@@ -1,0 +1,107 @@
+"""The inbox's websocket: store events and presence out to agents; viewing and typing in."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from router.events import (
+    ConversationChanged,
+    DeliveryFailed,
+    Event,
+    MessageAdded,
+    MessageDelivered,
+)
+from router.inbox.api import EVENT_BUS
+from router.inbox.session import (
+    PRESENCE,
+    current_viewer,
+)
+
+__all__ = ["live"]
+
+
+def _frame(event: Event) -> dict[str, Any] | None:
+    if isinstance(event, MessageAdded):
+        return {
+            "type": "message_added",
+            "conversation_id": event.conversation_id,
+            "author": event.author_kind,
+            "direction": event.direction,
+        }
+    if isinstance(event, ConversationChanged):
+        return {
+            "type": "conversation_changed",
+            "conversation_id": event.conversation_id,
+            "status": event.status,
+        }
+    if isinstance(event, DeliveryFailed | MessageDelivered):
+        return {"type": "delivery", "conversation_id": event.conversation_id}
+    return None  # typing is for customers; knowledge reloads are for operators
+
+
+async def live(request: web.Request) -> web.WebSocketResponse:
+    """The inbox's websocket: store events and presence out; viewing/typing in."""
+    viewer = await current_viewer(request)
+    if viewer is None:
+        raise web.HTTPUnauthorized()
+    ws = web.WebSocketResponse(heartbeat=30.0)
+    await ws.prepare(request)
+    outgoing: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=1000)
+
+    def send(frame: dict[str, Any]) -> None:
+        with contextlib.suppress(asyncio.QueueFull):
+            outgoing.put_nowait(frame)
+
+    presence = request.app[PRESENCE]
+    handle = presence.connect(viewer.agent.id, viewer.agent.name, send)
+
+    async def pump() -> None:
+        async with request.app[EVENT_BUS].subscribe() as events:
+            getter = asyncio.ensure_future(events.get())
+            waiter = asyncio.ensure_future(outgoing.get())
+            try:
+                while True:
+                    done, _ = await asyncio.wait(
+                        {getter, waiter}, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    if getter in done:
+                        frame = _frame(getter.result())
+                        getter = asyncio.ensure_future(events.get())
+                        if frame is not None:
+                            await ws.send_json(frame)
+                    if waiter in done:
+                        await ws.send_json(waiter.result())
+                        waiter = asyncio.ensure_future(outgoing.get())
+            finally:
+                getter.cancel()
+                waiter.cancel()
+
+    task = asyncio.ensure_future(pump())
+    try:
+        async for message in ws:
+            if message.type is not WSMsgType.TEXT:
+                continue
+            try:
+                frame = json.loads(message.data)
+            except ValueError:
+                continue
+            if not isinstance(frame, dict):
+                continue
+            if frame.get("type") == "viewing":
+                conversation = frame.get("conversation_id")
+                presence.view(handle, conversation if isinstance(conversation, int) else None)
+                if isinstance(conversation, int):
+                    send(presence.snapshot(conversation))
+            elif frame.get("type") == "typing":
+                presence.typing(handle)
+    finally:
+        presence.disconnect(handle)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+            await task
+    return ws

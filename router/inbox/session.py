@@ -1,0 +1,170 @@
+"""Inbox plumbing: who is signed in, CSRF-checked forms, rendering with escaping.
+
+Sessions are server-side (a random token in an HttpOnly, SameSite=Lax cookie,
+Secure behind TLS); every state-changing request carries the session's CSRF
+token; a disabled agent's session stops working on the next request. All
+customer text reaches the page through Jinja2's autoescaping, and the pages'
+Content-Security-Policy allows no inline script, so nothing a customer writes
+can run in an agent's browser.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import jinja2
+from aiohttp import web
+
+from bot import Bot
+from router.conversations import ConversationStatus
+from router.inbox.accounts import Accounts
+from router.inbox.i18n import pick_language, texts
+from router.inbox.presence import Presence
+from router.storage import Agent
+
+__all__ = [
+    "ACCOUNTS",
+    "INBOX_BOT",
+    "KNOWLEDGE_PATH",
+    "PRESENCE",
+    "RELOAD_BOT",
+    "Viewer",
+    "back_to",
+    "conversation_id_of",
+    "current_viewer",
+    "form_text",
+    "page_viewer",
+    "posted_form",
+    "render",
+    "require_admin",
+]
+
+
+ACCOUNTS = web.AppKey("accounts", Accounts)
+PRESENCE = web.AppKey("presence", Presence)
+INBOX_BOT = web.AppKey("inbox_bot", Bot)
+KNOWLEDGE_PATH = web.AppKey("knowledge_path", Path)
+# Rebuilds the matcher from the knowledge folder and swaps it in (after "Save as FAQ").
+Reloader = Callable[[], Awaitable[None]]
+RELOAD_BOT: web.AppKey[Reloader] = web.AppKey("reload_bot")
+
+COOKIE = "relaydesk_session"
+STATIC = Path(__file__).parent / "static"
+TEMPLATES = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=True,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+TABS = {
+    "unassigned": (ConversationStatus.BOT, ConversationStatus.QUEUED),
+    "mine": (ConversationStatus.QUEUED, ConversationStatus.ASSIGNED),
+    "open": (ConversationStatus.QUEUED, ConversationStatus.ASSIGNED),
+    "resolved": (ConversationStatus.RESOLVED,),
+}
+CHANNELS = ("webchat", "email", "telegram")
+MAX_TEXT = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    agent: Agent
+    csrf: str
+    token: str
+    lang: str
+
+
+# -- plumbing ---------------------------------------------------------------------
+
+
+def render(
+    request: web.Request, template: str, viewer: Viewer | None, status: int = 200, **context: Any
+) -> web.Response:
+    lang = (
+        viewer.lang if viewer else pick_language(None, request.headers.get("Accept-Language", ""))
+    )
+    html = TEMPLATES.get_template(template).render(
+        t=texts(lang),
+        lang=lang,
+        agent=viewer.agent if viewer else None,
+        csrf=viewer.csrf if viewer else "",
+        request_path=request.path_qs,
+        **context,
+    )
+    return web.Response(
+        text=html,
+        status=status,
+        content_type="text/html",
+        headers={
+            "Content-Security-Policy": CSP,
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "same-origin",
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+async def current_viewer(request: web.Request) -> Viewer | None:
+    token = request.cookies.get(COOKIE)
+    if not token:
+        return None
+    found = await request.app[ACCOUNTS].session(token)
+    if found is None:
+        return None
+    agent, csrf = found
+    lang = pick_language(agent.language, request.headers.get("Accept-Language", ""))
+    return Viewer(agent, csrf, token, lang)
+
+
+def _login_redirect(request: web.Request) -> web.HTTPFound:
+    return web.HTTPFound("/inbox/login?" + urlencode({"next": request.path_qs}))
+
+
+async def page_viewer(request: web.Request) -> Viewer:
+    viewer = await current_viewer(request)
+    if viewer is None:
+        raise _login_redirect(request)
+    return viewer
+
+
+async def posted_form(request: web.Request) -> tuple[Viewer, dict[str, str]]:
+    """The signed-in agent and the posted form, after the CSRF check."""
+    viewer = await current_viewer(request)
+    if viewer is None:
+        raise web.HTTPUnauthorized(text="sign in first")
+    form = await request.post()
+    sent = str(form.get("csrf") or request.headers.get("X-CSRF-Token") or "")
+    if not sent or sent != viewer.csrf:
+        raise web.HTTPForbidden(text="missing or wrong CSRF token")
+    return viewer, {k: str(v) for k, v in form.items() if isinstance(v, str)}
+
+
+def require_admin(viewer: Viewer) -> None:
+    if not viewer.agent.is_admin:
+        raise web.HTTPForbidden(text="admins only")
+
+
+def conversation_id_of(request: web.Request) -> int:
+    try:
+        return int(request.match_info["conversation_id"])
+    except ValueError as exc:
+        raise web.HTTPNotFound() from exc
+
+
+def form_text(form: dict[str, str], key: str = "text") -> str:
+    text = form.get(key, "").strip()
+    if not text:
+        raise web.HTTPBadRequest(text=f"{key} is empty")
+    return text[:MAX_TEXT]
+
+
+def back_to(conversation_id: int) -> web.HTTPSeeOther:
+    return web.HTTPSeeOther(f"/inbox/c/{conversation_id}")

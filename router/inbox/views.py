@@ -1,0 +1,221 @@
+"""What the inbox pages show: the queue rows and the conversation, as template data."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from aiohttp import web
+
+from router.conversations import ConversationStatus, Direction
+from router.handoff import DeskError
+from router.inbox.api import DATABASE, DESK
+from router.inbox.session import (
+    CHANNELS,
+    TABS,
+    Viewer,
+    conversation_id_of,
+)
+from router.storage import Conversation, Message, QueueFilter
+
+__all__ = ["conversation_view", "queue_view"]
+
+# -- time and SLA for the views -----------------------------------------------------
+
+
+def _ago(since: datetime, now: datetime) -> str:
+    seconds = max(int((now - since).total_seconds()), 0)
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    if seconds < 86400:
+        return f"{seconds // 3600}h {seconds % 3600 // 60}m"
+    return f"{seconds // 86400}d"
+
+
+def _sla(c: Conversation, now: datetime) -> dict[str, Any]:
+    """Countdown data: green while more than a quarter of the promise is left, amber
+    in the last quarter, red once it is past."""
+    if c.sla_due_at is None or c.status in (ConversationStatus.RESOLVED, ConversationStatus.BOT):
+        return {"due": None}
+    start = c.handed_off_at or c.created_at
+    total = max((c.sla_due_at - start).total_seconds(), 1.0)
+    left = (c.sla_due_at - now).total_seconds()
+    sla_class = "sla-late" if left < 0 else ("sla-near" if left < total / 4 else "sla-ok")
+    minutes = int(abs(left) // 60)
+    due_text = f"{'-' if left < 0 else ''}{minutes // 60}:{minutes % 60:02d}"
+    return {
+        "due": c.sla_due_at.isoformat(),
+        "start": start.isoformat(),
+        "sla_class": sla_class,
+        "due_text": due_text,
+    }
+
+
+def _filters(request: web.Request) -> dict[str, Any]:
+    agent = request.query.get("agent", "")
+    return {
+        "q": request.query.get("q", "").strip()[:200] or None,
+        "channel": request.query.get("channel") or None,
+        "language": request.query.get("language") or None,
+        "tag": request.query.get("tag", "").strip()[:40] or None,
+        "agent": int(agent) if agent.isdigit() else None,
+    }
+
+
+async def queue_view(request: web.Request, viewer: Viewer) -> dict[str, Any]:
+    tab = request.query.get("tab", "unassigned")
+    if tab not in TABS:
+        tab = "unassigned"
+    f = _filters(request)
+    now = datetime.now().astimezone()
+    async with request.app[DATABASE].read() as repo:
+        ids = await repo.search(f["q"]) if f["q"] else None
+
+        def where(name: str) -> QueueFilter:
+            return QueueFilter(
+                statuses=TABS[name],
+                unassigned=name == "unassigned",
+                assignee_id=viewer.agent.id if name == "mine" else f["agent"],
+                channel=f["channel"],
+                language=f["language"],
+                tag=f["tag"],
+                conversation_ids=ids,
+            )
+
+        conversations = await repo.queue_page(where(tab), limit=200)
+        counts = {name: await repo.queue_count(where(name)) for name in TABS}
+        ids_shown = [c.id for c in conversations]
+        last = await repo.last_messages(ids_shown)
+        asked = await repo.last_messages(ids_shown, direction=Direction.IN)
+        contacts = await repo.contacts([c.contact_id for c in conversations])
+        agents = await repo.agents()
+    names = {a.id: a.name for a in agents}
+    rows = []
+    for c in conversations:
+        message = last.get(c.id)
+        question = asked.get(c.id)
+        contact = contacts.get(c.contact_id)
+        since = message.created_at if message else c.created_at
+        rows.append(
+            {
+                "id": c.id,
+                "channel": c.channel,
+                "customer": (contact.display_name or contact.email or f"#{c.contact_id}")
+                if contact
+                else "",
+                "first_line": (question.text.strip().splitlines() or [""])[0][:120]
+                if question
+                else "",
+                "language": c.language,
+                "since": since.isoformat(),
+                "waiting": _ago(since, now),
+                "awaiting": message is not None and message.direction is Direction.IN,
+                "assignee": names.get(c.assignee_id) if c.assignee_id else None,
+                **_sla(c, now),
+            }
+        )
+    return {
+        "tab": tab,
+        "rows": rows,
+        "counts": counts,
+        "filters": f,
+        "channels": CHANNELS,
+        "agents": [a for a in agents if a.active],
+    }
+
+
+async def conversation_view(request: web.Request, viewer: Viewer) -> dict[str, Any]:
+    conversation_id = conversation_id_of(request)
+    try:
+        detail = await request.app[DESK].detail(conversation_id)
+    except DeskError as exc:
+        raise web.HTTPNotFound(text=str(exc)) from exc
+    now = datetime.now().astimezone()
+    names = dict(detail.agent_names)
+    async with request.app[DATABASE].read() as repo:
+        agents = [a for a in await repo.agents() if a.active]
+    names.update({a.id: a.name for a in agents})
+    contact = detail.contact
+    contact_name = (
+        (contact.display_name or contact.email or "") if contact else ""
+    ) or f"#{detail.conversation.contact_id}"
+    failed = {d.message_id: d.last_error for d in detail.deliveries if d.status == "dead"}
+    messages = []
+    previous_customer: Message | None = None
+    for m in detail.messages:
+        who = {
+            "customer": contact_name,
+            "bot": "Bot",
+            "system": "RelayDesk",
+            "agent": names.get(m.author_agent_id or 0, "agent"),
+        }[m.author_kind.value]
+        messages.append(
+            {
+                "id": m.id,
+                "direction": m.direction.value,
+                "author": m.author_kind.value,
+                "kind": m.kind,
+                "who": who,
+                "time": m.created_at.astimezone(now.tzinfo).strftime("%m-%d %H:%M"),
+                "text": m.text,
+                "subject": m.extras.get("subject") if m.direction is Direction.IN else None,
+                "joined": m.extras.get("joined"),
+                "flag": m.extras.get("flag"),
+                "failed": failed.get(m.id),
+                "attachments": [
+                    {
+                        "name": a.name,
+                        "size": a.size,
+                        "url": None
+                        if a.ref.startswith("refused:")
+                        else f"/api/agent/attachments/{a.ref}?name={quote(a.name)}",
+                    }
+                    for a in m.attachments
+                ],
+                # An agent's answer to a customer's question can teach the bot.
+                "faq_question": previous_customer.text[:300]
+                if m.author_kind.value == "agent"
+                and m.direction is Direction.OUT
+                and previous_customer is not None
+                else None,
+            }
+        )
+        if m.direction is Direction.IN:
+            previous_customer = m
+    c = detail.conversation
+    seen = max((m.id for m in detail.messages if m.direction is not Direction.NOTE), default=0)
+    return {
+        "c": {
+            "id": c.id,
+            "status": c.status.value,
+            "channel": c.channel,
+            "language": c.language,
+            "subject": c.subject,
+            "assignee_id": c.assignee_id,
+            "assignee": names.get(c.assignee_id) if c.assignee_id else None,
+            "tags": list(c.tags),
+            "priority": c.priority.label,
+            **_sla(c, now),
+        },
+        "conversation_id": c.id,
+        "messages": messages,
+        "seen": seen,
+        "handoffs": [
+            {
+                "reason": h.reason,
+                "language": h.language,
+                "priority": h.priority.label,
+                "candidates": [
+                    {"question": str(x.get("question", "")), "score": float(x.get("score", 0))}
+                    for x in h.candidates
+                ],
+            }
+            for h in detail.handoffs
+        ],
+        "contact": contact,
+        "contact_name": contact_name,
+        "identities": detail.identities,
+        "others": detail.other_conversations,
+        "agents": agents,
+    }
