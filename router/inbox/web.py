@@ -246,6 +246,20 @@ async def update(request: web.Request) -> web.Response:
     raise back_to(conversation_id)
 
 
+async def split(request: web.Request) -> web.Response:
+    """A customer message threaded into the wrong conversation gets its own."""
+    viewer, form = await posted_form(request)
+    conversation_id = conversation_id_of(request)
+    message_id = form.get("message_id", "")
+    if not message_id.isdigit():
+        raise web.HTTPBadRequest(text="message_id is missing")
+    try:
+        created = await request.app[DESK].split(conversation_id, int(message_id), viewer.agent)
+    except DeskError as exc:
+        raise web.HTTPNotFound(text=str(exc)) from exc
+    raise back_to(created.id)
+
+
 async def save_faq(request: web.Request) -> web.Response:
     """An agent's reply becomes (or extends) a knowledge-base entry; the bot reloads."""
     viewer, form = await posted_form(request)
@@ -373,6 +387,7 @@ def inbox_routes() -> list[web.AbstractRouteDef]:
         web.post(one + "/assign", assign),
         web.post(one + "/update", update),
         web.post(one + "/faq", save_faq),
+        web.post(one + "/split", split),
         web.get("/inbox/kb", knowledge_search),
         web.get("/inbox/admin", admin_page),
         web.post("/inbox/admin/agents", admin_add),

@@ -3,6 +3,7 @@ our reply through a real relay (aiosmtpd), all on loopback."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 from router.app import SMTP_RECEIVER
 from router.events import DeliveryFailed
 from router.storage import Database
+from tests.support.inbox import InboxSession, add_inbox_agent
 from tests.support.mail import Relay, body_text, customer_mail, self_signed_context, send
 from tests.support.service import Service, running_service
 
@@ -464,3 +466,23 @@ async def test_attachments_are_kept_and_served_to_agents_only_as_downloads(
     escape = "/api/agent/attachments/..%2F..%2Fconfig.yaml"
     async with mail.client.get(escape, headers=headers) as response:
         assert response.status == 404
+
+
+async def test_the_inbox_shows_why_a_mail_joined_and_splits_it_off(
+    mail: Service, relay: Relay
+) -> None:
+    await add_inbox_agent(mail, "Ana")
+    agent = InboxSession(mail)
+    await agent.login("Ana")
+    first = customer_mail("My order 1042 arrived with a cracked screen.", subject="Order 1042")
+    await send(smtp_port(mail), first)
+    conversation_id = await conversation_of(mail, first["Message-ID"])
+    other = customer_mail("Also, a new question about invoices.", subject="RE: Order 1042")
+    await send(smtp_port(mail), other)
+    page = await agent.get(f"/inbox/c/{conversation_id}")
+    assert "joined because: same sender and subject" in page
+    message_id = re.findall(r'name="message_id" value="(\d+)"', page)[-1]
+    status, _ = await agent.post(f"/inbox/c/{conversation_id}/split", {"message_id": message_id})
+    assert status == 303
+    assert await conversation_of(mail, other["Message-ID"]) != conversation_id
+    await agent.close()
