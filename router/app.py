@@ -314,6 +314,7 @@ def create_app(
             clock=clock,
             session_hours=config.inbox.session_hours,
             limiter=LoginLimiter(attempts=config.inbox.login_attempts),
+            secure_cookies=config.inbox.secure_cookies,
         )
         yield
         if database is None:

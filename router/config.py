@@ -128,6 +128,9 @@ class InboxConfig(_Model):
     session_hours: float = Field(default=12, gt=0)
     # Failed logins per name and per address within 15 minutes before a pause.
     login_attempts: int = Field(default=5, ge=1)
+    # Mark the session cookie Secure even when the request arrived over plain HTTP
+    # (behind a TLS-terminating proxy); requests over TLS always get it.
+    secure_cookies: bool = False
     # Hand queued conversations to online agents in turn, up to capacity each.
     auto_assign: bool = False
     capacity: int = Field(default=5, ge=1)

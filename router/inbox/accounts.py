@@ -74,7 +74,9 @@ class Accounts:
         clock: Callable[[], datetime],
         session_hours: float = 12.0,
         limiter: LoginLimiter | None = None,
+        secure_cookies: bool = False,
     ) -> None:
+        self.secure_cookies = secure_cookies
         self._db = db
         self._clock = clock
         self._ttl = timedelta(hours=session_hours)

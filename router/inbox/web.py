@@ -76,7 +76,7 @@ async def login(request: web.Request) -> web.Response:
         token,
         httponly=True,
         samesite="Lax",
-        secure=request.secure,
+        secure=request.secure or request.app[ACCOUNTS].secure_cookies,
         path="/",
     )
     raise response

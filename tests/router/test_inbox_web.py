@@ -5,12 +5,13 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
 from router.inbox import ACCOUNTS
 from tests.support.inbox import PASSWORD, InboxSession, add_inbox_agent
-from tests.support.service import Service
+from tests.support.service import Service, running_service
 from tests.support.webchat import Visitor
 
 XSS = '<img src=x onerror=alert(1)><script>alert(2)</script><a href="javascript:alert(3)">x</a>'
@@ -230,3 +231,14 @@ def test_both_languages_have_every_phrase() -> None:
     from router.inbox.i18n import texts
 
     assert set(texts("zh")) == set(texts("en"))
+
+
+async def test_behind_a_tls_proxy_the_session_cookie_is_secure(tmp_path: Path) -> None:
+    async with running_service(tmp_path, overrides={"inbox": {"secure_cookies": True}}) as svc:
+        await add_inbox_agent(svc, "Ana")
+        async with svc.client.post(
+            "/inbox/login", data={"name": "Ana", "password": PASSWORD}, allow_redirects=False
+        ) as response:
+            assert response.status == 303
+            cookie = response.headers["Set-Cookie"]
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
