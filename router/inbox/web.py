@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -15,7 +16,7 @@ from aiohttp import web
 
 from knowledge import KnowledgeError, learn
 from router.conversations import Priority
-from router.handoff import DeskError, NotYours, StaleView
+from router.handoff import DeskError, HumanDesk, NotYours, StaleView
 from router.inbox.accounts import LoginRefused, TooManyAttempts
 from router.inbox.api import DATABASE, DESK
 from router.inbox.i18n import LANGUAGES, pick_language, texts
@@ -147,14 +148,21 @@ async def _rerender(
     return render(request, "conversation.html", viewer, status=status, **data, **context)
 
 
-async def claim(request: web.Request) -> web.Response:
+async def _act(
+    request: web.Request, action: Callable[[HumanDesk, int, Agent], Awaitable[object]]
+) -> web.Response:
+    """Do ``action`` and go back to the conversation, or show it with why not."""
     viewer, _ = await posted_form(request)
     conversation_id = conversation_id_of(request)
     try:
-        await request.app[DESK].claim(conversation_id, viewer.agent)
+        await action(request.app[DESK], conversation_id, viewer.agent)
     except DeskError as exc:
         return await _rerender(request, viewer, 409, notice=str(exc), notice_kind="error")
     raise back_to(conversation_id)
+
+
+async def claim(request: web.Request) -> web.Response:
+    return await _act(request, lambda desk, c, agent: desk.claim(c, agent))
 
 
 async def reply(request: web.Request) -> web.Response:
@@ -196,20 +204,11 @@ async def note(request: web.Request) -> web.Response:
 
 
 async def resolve(request: web.Request) -> web.Response:
-    viewer, _ = await posted_form(request)
-    conversation_id = conversation_id_of(request)
-    try:
-        await request.app[DESK].resolve(conversation_id, viewer.agent)
-    except DeskError as exc:
-        return await _rerender(request, viewer, 409, notice=str(exc), notice_kind="error")
-    raise back_to(conversation_id)
+    return await _act(request, lambda desk, c, agent: desk.resolve(c, agent))
 
 
 async def reopen(request: web.Request) -> web.Response:
-    viewer, _ = await posted_form(request)
-    conversation_id = conversation_id_of(request)
-    await request.app[DESK].reopen(conversation_id, viewer.agent, assignee=viewer.agent)
-    raise back_to(conversation_id)
+    return await _act(request, lambda desk, c, agent: desk.reopen(c, agent, assignee=agent))
 
 
 async def assign(request: web.Request) -> web.Response:
