@@ -317,9 +317,7 @@ class HumanDesk:
                 now=now,
             )
             await repo.move_message(message_id, created.id)
-            due = now + (
-                self._sla.first_response[Priority.NORMAL] if self._sla else timedelta(hours=4)
-            )
+            due = self._due(Priority.NORMAL, now)
             await repo.hand_off(created.id, priority=Priority.NORMAL, sla_due_at=due, now=now)
             await repo.add_message(
                 conversation_id=created.id,
@@ -415,9 +413,7 @@ class HumanDesk:
                 raise ConversationNotFound(f"no conversation {conversation_id}")
             if conversation.status is not ConversationStatus.RESOLVED:
                 return conversation
-            due = now + (
-                self._sla.first_response[conversation.priority] if self._sla else timedelta(hours=4)
-            )
+            due = self._due(conversation.priority, now)
             await repo.reopen(
                 conversation_id,
                 agent_id=None if assignee is None else assignee.id,
@@ -431,6 +427,10 @@ class HumanDesk:
             ConversationChanged(conversation_id, changed.status.value, changed.assignee_id)
         )
         return changed
+
+    def _due(self, priority: Priority, now: datetime) -> datetime:
+        """The promise for work an agent puts back in the queue (split off, reopened)."""
+        return self._sla.due(priority, now) if self._sla else now + timedelta(hours=4)
 
     async def _owned(self, repo: Repositories, conversation_id: int, agent: Agent) -> Conversation:
         conversation = await repo.conversation(conversation_id)
