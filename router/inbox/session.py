@@ -65,10 +65,13 @@ CSP = (
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
 TABS = {
-    "unassigned": (ConversationStatus.BOT, ConversationStatus.QUEUED),
+    # Handed off, nobody owns it yet: what needs a person.
+    "unassigned": (ConversationStatus.QUEUED,),
     "mine": (ConversationStatus.QUEUED, ConversationStatus.ASSIGNED),
     "open": (ConversationStatus.QUEUED, ConversationStatus.ASSIGNED),
     "resolved": (ConversationStatus.RESOLVED,),
+    # With the bot (and machine-made mail nobody answers): to watch, or step in.
+    "bot": (ConversationStatus.BOT,),
 }
 CHANNELS = ("webchat", "email", "telegram")
 MAX_TEXT = 20_000

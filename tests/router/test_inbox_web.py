@@ -242,3 +242,17 @@ async def test_behind_a_tls_proxy_the_session_cookie_is_secure(tmp_path: Path) -
             assert response.status == 303
             cookie = response.headers["Set-Cookie"]
     assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+async def test_unassigned_holds_handoffs_and_bot_conversations_have_their_own_tab(
+    service: Service, agents: tuple[InboxSession, InboxSession]
+) -> None:
+    li, _ = agents
+    answered = await service.memory.inject(
+        service.memory.message("How do I return an item?", external_id="q1", sender="c1")
+    )
+    _, handed = await handed_off(service)
+    unassigned, with_bot = await li.get("/inbox?tab=unassigned"), await li.get("/inbox?tab=bot")
+    assert f"/inbox/c/{handed}" in unassigned
+    assert f"/inbox/c/{answered.conversation_id}" not in unassigned
+    assert f"/inbox/c/{answered.conversation_id}" in with_bot
