@@ -47,12 +47,26 @@ class ContactQueries:
         email: str | None,
         now: datetime,
     ) -> int:
-        contact = ContactRow(display_name=display_name, email=email, created_at=now)
-        self.session.add(contact)
-        await self.session.flush()
+        """The contact for a new identity: the one with the same email address if the
+        channel knows it (a customer who emailed last week and writes through a bridge
+        today is one contact), else a new one."""
+        email = email.strip().lower() if email else None
+        contact_id = None
+        if email:
+            contact_id = await self.session.scalar(
+                select(ContactRow.id)
+                .where(ContactRow.email == email)
+                .order_by(ContactRow.id)
+                .limit(1)
+            )
+        if contact_id is None:
+            contact = ContactRow(display_name=display_name, email=email, created_at=now)
+            self.session.add(contact)
+            await self.session.flush()
+            contact_id = contact.id
         self.session.add(
             IdentityRow(
-                contact_id=contact.id,
+                contact_id=contact_id,
                 channel=channel,
                 external_id=external_id,
                 display_name=display_name,
@@ -60,7 +74,7 @@ class ContactQueries:
             )
         )
         await self.session.flush()
-        return contact.id
+        return contact_id
 
     async def contact(self, contact_id: int) -> Contact | None:
         row = await self.session.get(ContactRow, contact_id)

@@ -15,6 +15,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from channels.api import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, verify
+from channels.base import ChannelAddress, InboundMessage, SenderIdentity
 from tests.support.service import Service, running_service
 
 SECRET = "bridge-secret-0123456789"
@@ -193,3 +194,38 @@ async def test_a_busy_bridge_is_retried_until_it_takes_the_reply(
     await post(service, message("How do I get an invoice?"))
     [reply] = await bridge[0].wait_for_replies(1)
     assert "invoice" in reply["text"].lower() and bridge[0].attempts == 3
+
+
+async def test_a_customer_known_by_email_is_one_contact_across_channels(
+    service: Service, bridge: tuple[Bridge, str]
+) -> None:
+    earlier = await service.memory.inject(
+        InboundMessage(
+            external_id="mail-1",
+            address=ChannelAddress("memory", "mei@example.cn"),
+            sender=SenderIdentity(
+                "memory", "mei@example.cn", display_name="Mei", email="Mei@Example.cn"
+            ),
+            text="talk to a person",
+        )
+    )
+    payload = message("怎么申请退货？")
+    payload["sender"]["email"] = "mei@example.cn"
+    status, receipt = await post(service, payload)
+    assert status == 200
+    await bridge[0].wait_for_replies(1)
+    await service.add_agent("ana")
+    _, detail = await service.api(
+        "ana", "GET", f"/api/agent/conversations/{receipt['conversation_id']}"
+    )
+    channels = {i["channel"] for i in detail["contact"]["identities"]}
+    assert channels == {"memory", "whatsapp"}
+    assert [c["id"] for c in detail["other_conversations"]] == [earlier.conversation_id]
+    # Someone else on the same bridge without that address stays a separate contact.
+    stranger = message("hello", message_id="wa-9")
+    stranger["sender"] = {"id": "+8613900000000", "name": "Lin"}
+    status, other = await post(service, stranger)
+    _, detail = await service.api(
+        "ana", "GET", f"/api/agent/conversations/{other['conversation_id']}"
+    )
+    assert detail["other_conversations"] == []
