@@ -206,7 +206,9 @@ def _mail_intake(
                     poll_seconds=a.poll_seconds,
                     idle=a.idle,
                     max_message_bytes=int(a.max_message_mb * 1024 * 1024),
-                    state_path=config.server.data_dir / "imap-state.json",
+                    # One state file per account: UIDs are per server and mailbox.
+                    state_path=config.server.data_dir
+                    / f"imap-state-{_file_safe(a.username)}-{_file_safe(a.host)}.json",
                 ),
             )
             for a in e.imap
@@ -221,6 +223,10 @@ def _mail_intake(
             await receiver.stop()
 
     return intake
+
+
+def _file_safe(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in text)[:80]
 
 
 def load_secret(config: Config) -> bytes:

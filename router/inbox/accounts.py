@@ -58,6 +58,10 @@ class LoginLimiter:
 
     def failed(self, *keys: str) -> None:
         now = time.monotonic()
+        if len(self._failures) > 10_000:
+            # Someone is trying many names or addresses: forget what has expired.
+            for key in [k for k, v in self._failures.items() if v[-1] <= now - self._window]:
+                del self._failures[key]
         for key in keys:
             self._failures[key].append(now)
 
@@ -115,6 +119,7 @@ class Accounts:
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
         now = self._clock()
         async with self._db.write() as repo:
+            await repo.delete_expired_sessions(now)
             await repo.create_session(
                 agent_id=agent.id,
                 token_hash=token_hash(token),

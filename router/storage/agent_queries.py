@@ -85,5 +85,8 @@ class AgentQueries:
     async def delete_session(self, token_hash: str) -> None:
         await self.session.execute(delete(SessionRow).where(SessionRow.token_hash == token_hash))
 
+    async def delete_expired_sessions(self, now: datetime) -> None:
+        await self.session.execute(delete(SessionRow).where(SessionRow.expires_at <= now))
+
     async def delete_sessions(self, agent_id: int) -> None:
         await self.session.execute(delete(SessionRow).where(SessionRow.agent_id == agent_id))
