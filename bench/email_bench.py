@@ -209,7 +209,8 @@ def orchestrate(args: argparse.Namespace) -> None:
         "# Email benchmark",
         "",
         f"`bench/email_bench.py --clients {args.clients} --seconds {args.seconds}`, "
-        f"{os.cpu_count()} CPUs, Python {platform.python_version()}, SQLite.",
+        f"{os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"SQLite{' and PostgreSQL' if args.pg else ''}.",
         "",
         "| measure | RelayDesk SMTP receiver | bare aiosmtpd (counts only) | target |",
         "|---|---|---|---|",
