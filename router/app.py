@@ -11,7 +11,7 @@ import contextlib
 import logging
 import os
 import secrets
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -174,6 +174,21 @@ def _channel_rules(config: Config) -> dict[str, ChannelRules]:
     }
 
 
+def _polling(pollers: list[ImapPoller]) -> Callable[[], Awaitable[None]]:
+    """Poll IMAP until cancelled (run only on the node that leads, see ``while_leader``)."""
+
+    async def poll() -> None:
+        for poller in pollers:
+            poller.start()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            for poller in pollers:
+                await poller.stop()
+
+    return poll
+
+
 def _mail_intake(
     config: Config, channel: EmailChannel
 ) -> Callable[[web.Application], AsyncIterator[None]]:
@@ -213,12 +228,18 @@ def _mail_intake(
             )
             for a in e.imap
         ]
-        for poller in pollers:
-            poller.start()
         app[IMAP_POLLERS] = pollers
+        leading = None
+        if pollers:
+            leading = asyncio.create_task(
+                app[DATABASE].while_leader("imap", _polling(pollers), retry=e.leader_retry_seconds),
+                name="imap-leadership",
+            )
         yield
-        for poller in pollers:
-            await poller.stop()
+        if leading is not None:
+            leading.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await leading
         if receiver is not None:
             await receiver.stop()
 
@@ -491,7 +512,8 @@ async def _health(request: web.Request) -> web.Response:
         {
             "account": f"{p.settings.username}@{p.settings.host}",
             "ok": not p.last_error,
-            "detail": p.last_error or f"{p.processed} mails taken in",
+            "detail": p.last_error
+            or (f"{p.processed} mails taken in" if p.running else "standby: another node polls"),
         }
         for p in app.get(IMAP_POLLERS, [])
     ]

@@ -237,6 +237,9 @@ class EmailConfig(_Model):
     answer_threshold: float = Field(default=80, ge=0, le=100)
     # At most this many automatic replies per sender per hour; then silence (loops).
     auto_replies_per_hour: int = Field(default=3, ge=0)
+    # With several nodes on PostgreSQL one polls IMAP (an advisory lock); the others
+    # try to take over this often.
+    leader_retry_seconds: float = Field(default=15, gt=0)
 
     @field_validator("addresses")
     @classmethod

@@ -123,6 +123,11 @@ class ImapPoller:
     def settings(self) -> ImapSettings:
         return self._settings
 
+    @property
+    def running(self) -> bool:
+        """Polling here (with several nodes, only the leader polls)."""
+        return bool(self._tasks)
+
     def _key(self, mailbox: str) -> str:
         return f"{self._settings.username}@{self._settings.host}:{self._settings.port}/{mailbox}"
 

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from router.storage.repositories import Repositories
 
@@ -68,6 +75,56 @@ class Database:
         """A unit of work that only reads; never blocks writers."""
         async with self.sessions() as session, session.begin():
             yield Repositories(session)
+
+    async def while_leader(
+        self, name: str, work: Callable[[], Awaitable[None]], *, retry: float = 15.0
+    ) -> None:
+        """Run ``work`` on one node at a time, until cancelled.
+
+        On PostgreSQL the node holding the session advisory lock ``name`` runs it;
+        the others try again every ``retry`` seconds, so when the leader dies (its
+        connection, and with it the lock, goes) another takes over. On SQLite
+        there is one node: ``work`` just runs.
+        """
+        if self.is_sqlite:
+            await work()
+            return
+        key = int.from_bytes(hashlib.sha256(f"relaydesk:{name}".encode()).digest()[:8], "big")
+        key -= 1 << 63  # a signed 64-bit key
+        while True:
+            try:
+                async with self.engine.connect() as connection:
+                    held = await connection.scalar(
+                        text("SELECT pg_try_advisory_lock(:key)"), {"key": key}
+                    )
+                    await connection.commit()
+                    if held:
+                        logger.info("this node leads %s", name)
+                        await self._lead(connection, work, retry)
+            except (OSError, SQLAlchemyError):
+                logger.exception("leadership for %s lost; trying again", name)
+            await asyncio.sleep(retry)  # another node leads; look again later
+
+    @staticmethod
+    async def _lead(
+        connection: AsyncConnection, work: Callable[[], Awaitable[None]], retry: float
+    ) -> None:
+        task = asyncio.ensure_future(work())
+        try:
+            while not task.done():
+                # The lock lives as long as this connection: check it is still there.
+                await asyncio.wait({task}, timeout=retry)
+                if not task.done():
+                    await connection.scalar(text("SELECT 1"))
+                    await connection.commit()
+        finally:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+            except Exception:
+                logger.exception("work under leadership failed; letting the lock go")
 
     async def upgrade(self, revision: str = "head") -> None:
         """Bring the schema to ``revision`` with Alembic."""

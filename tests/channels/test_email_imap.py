@@ -13,6 +13,7 @@ import pytest
 from channels.base import InboundMessage, InboundReceipt
 from channels.email import EmailChannel, EmailSettings, ImapPoller, ImapSettings
 from router.app import IMAP_POLLERS
+from router.storage import Database
 from tests.support import dovecot
 from tests.support.mail import Relay, body_text, customer_mail
 from tests.support.service import IN_CI, running_service
@@ -221,3 +222,36 @@ async def test_a_wrong_imap_password_shows_in_health_and_takes_nothing(
             health = await response.json()
     assert "LOGIN" in health["imap"][0]["detail"]
     assert ["\\Seen" in f for f in (await imap.flags()).values()] == [False]
+
+
+async def test_with_several_nodes_on_postgresql_one_polls_and_another_takes_over(
+    database: Database, imap: dovecot.Dovecot, relay: Relay, tmp_path: Path
+) -> None:
+    if database.is_sqlite:
+        pytest.skip("one node per SQLite file: leadership is a PostgreSQL matter")
+    overrides = imap_overrides(imap, relay)
+    overrides["channels"]["email"]["leader_retry_seconds"] = 0.05
+    await imap.deliver(*numbered(2))
+    node_a = running_service(tmp_path / "a", database=database, overrides=overrides)
+    a = await node_a.__aenter__()
+    try:
+        (first,) = a.app[IMAP_POLLERS]
+        await first.wait_rounds(1)
+        async with running_service(tmp_path / "b", database=database, overrides=overrides) as b:
+            (second,) = b.app[IMAP_POLLERS]
+            assert first.running and not second.running
+            async with b.client.get("/healthz") as response:
+                assert (await response.json())["imap"][0]["detail"].startswith("standby")
+            await imap.deliver(*numbered(1, start=2))
+            # Node A goes away: B takes the lock over and reads what A left.
+            await node_a.__aexit__(None, None, None)
+            node_a = None
+            async with asyncio.timeout(20):
+                await second.wait_rounds(1)
+            assert second.running
+            async with b.db.read() as repo:
+                counts = await repo.count_by_status()
+    finally:
+        if node_a is not None:
+            await node_a.__aexit__(None, None, None)
+    assert sum(counts.values()) == 3
