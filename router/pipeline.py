@@ -10,7 +10,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -19,12 +19,15 @@ from bot import Bot, BotContext, Decision, DecisionKind
 from channels.base import ChannelAddress, InboundMessage, InboundReceipt, SenderIdentity
 from knowledge import detect_language
 from router.conversations import AuthorKind, ConversationStatus, Direction, Priority
-from router.events import ConversationChanged, DeliveryFailed, Event, EventBus, MessageAdded
+from router.events import ConversationChanged, Event, EventBus, MessageAdded
 from router.handoff import SlaPolicy
 from router.outbox import OutboxDispatcher
+from router.rules import ChannelRules, fail_bounced, find_thread, may_auto_reply
 from router.storage import Conversation, Database, Message, OutboxItem, Repositories
 
 __all__ = ["ChannelRules", "IntakeClosed", "Router"]
+
+_DEFAULT_RULES = ChannelRules()
 
 logger = logging.getLogger(__name__)
 
@@ -36,30 +39,6 @@ class _Effects:
     events: list[Event] = field(default_factory=list)
     outbox: list[OutboxItem] = field(default_factory=list)
     bot_misses: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ChannelRules:
-    """How the front line behaves on one channel (email is stricter than chat)."""
-
-    # Answer only at or above this score, if it is higher than the bot's own threshold.
-    min_answer_score: float | None = None
-    # Whether the bot may ask which entry was meant; if not, a person answers.
-    clarify: bool = True
-    # A customer message after a bot answer goes to a person (email: the answer's
-    # footer says that replying reaches one).
-    answer_once: bool = False
-    # At most this many automatic replies (bot answers, acknowledgements) to one
-    # contact within ``auto_reply_window``; past it, a person looks and we stay quiet.
-    auto_reply_limit: int | None = None
-    auto_reply_window: timedelta = timedelta(hours=1)
-
-    def __post_init__(self) -> None:
-        if self.auto_reply_limit is not None and self.auto_reply_limit < 0:
-            raise ValueError("auto_reply_limit must not be negative")
-
-
-_DEFAULT_RULES = ChannelRules()
 
 
 class IntakeClosed(RuntimeError):
@@ -179,39 +158,6 @@ class Router:
             now=now,
         )
 
-    async def _thread(
-        self, repo: Repositories, inbound: InboundMessage, contact_id: int, now: datetime
-    ) -> tuple[Conversation | None, str | None]:
-        """Follow the channel's thread hints; returns the conversation and why it was chosen."""
-        hints = inbound.thread_hints
-        assert hints is not None
-        found = await repo.conversation_by_reference(inbound.channel, hints.references)
-        if found is not None:
-            conversation, reference = found
-            if conversation.status is not ConversationStatus.RESOLVED:
-                return conversation, f"replies to <{reference}>"
-            follows = f"replies to <{reference}> of resolved conversation #{conversation.id}"
-        else:
-            follows = None
-        if hints.ticket is not None:
-            ticketed = await repo.conversation(hints.ticket)
-            if (
-                ticketed is not None
-                and ticketed.contact_id == contact_id
-                and ticketed.status is not ConversationStatus.RESOLVED
-            ):
-                return ticketed, f"ticket #{hints.ticket} in the subject"
-        if hints.topic and hints.topic_window > 0:
-            same = await repo.conversation_by_topic(
-                contact_id=contact_id,
-                channel=inbound.channel,
-                topic=hints.topic,
-                since=now - timedelta(seconds=hints.topic_window),
-            )
-            if same is not None:
-                return same, "same sender and subject"
-        return None, follows
-
     async def _store(
         self, repo: Repositories, inbound: InboundMessage, effects: _Effects
     ) -> InboundReceipt:
@@ -223,7 +169,7 @@ class Router:
         joined: str | None = None
         if inbound.thread_hints is not None:
             contact_id = await self._contact(repo, sender, now)
-            conversation, joined = await self._thread(repo, inbound, contact_id, now)
+            conversation, joined = await find_thread(repo, inbound, contact_id, now)
         else:
             conversation = await repo.open_conversation(inbound.channel, inbound.address.thread_key)
         if contact_id is None and (
@@ -272,7 +218,7 @@ class Router:
         if inbound.automated:
             # Machine-made mail is kept and shown, never answered: no loops with
             # auto-responders, no replies to bounces. A bounce of ours fails that reply.
-            await self._bounced(repo, inbound, effects)
+            effects.events.extend(await fail_bounced(repo, inbound))
             logger.info(
                 "conversation %s: automated message %s (%s) stored, not answered",
                 conversation.id,
@@ -345,39 +291,6 @@ class Router:
             attachments=len(inbound.attachments),
         )
 
-    async def _bounced(
-        self, repo: Repositories, inbound: InboundMessage, effects: _Effects
-    ) -> None:
-        if inbound.automated != "bounce" or inbound.thread_hints is None:
-            return
-        error = f"bounced: {' '.join(inbound.text.split())[:300]}"
-        for item in await repo.mark_bounced(
-            inbound.channel, inbound.thread_hints.references, error=error
-        ):
-            logger.warning(
-                "conversation %s: reply %s bounced", item.conversation_id, item.message_id
-            )
-            effects.events.append(DeliveryFailed(item.conversation_id, item.id, error, True))
-
-    async def _may_auto_reply(
-        self, repo: Repositories, conversation: Conversation, rules: ChannelRules, now: datetime
-    ) -> bool:
-        if rules.auto_reply_limit is None:
-            return True
-        sent = await repo.automatic_replies_since(
-            conversation.contact_id, now - rules.auto_reply_window
-        )
-        if sent < rules.auto_reply_limit:
-            return True
-        logger.warning(
-            "conversation %s: contact %s had %s automatic replies within %s; staying quiet",
-            conversation.id,
-            conversation.contact_id,
-            sent,
-            rules.auto_reply_window,
-        )
-        return False
-
     async def _act(
         self,
         repo: Repositories,
@@ -389,7 +302,7 @@ class Router:
         now: datetime,
         rules: ChannelRules,
     ) -> None:
-        quiet = not await self._may_auto_reply(repo, conversation, rules, now)
+        quiet = not await may_auto_reply(repo, conversation, rules, now)
         if quiet and decision.kind is not DecisionKind.HANDOFF:
             # We may not answer automatically: a person answers instead.
             decision = Decision(

@@ -1,0 +1,109 @@
+"""Per-channel front-line rules, and how a message without a thread id finds its thread.
+
+Email is the channel that needs them: threading by reference, ticket and subject;
+bounces that fail our replies; a cap on automatic replies against loops.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from channels.base import InboundMessage
+from router.conversations import ConversationStatus
+from router.events import DeliveryFailed, Event
+from router.storage import Conversation, Repositories
+
+__all__ = ["ChannelRules", "fail_bounced", "find_thread", "may_auto_reply"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelRules:
+    """How the front line behaves on one channel (email is stricter than chat)."""
+
+    # Answer only at or above this score, if it is higher than the bot's own threshold.
+    min_answer_score: float | None = None
+    # Whether the bot may ask which entry was meant; if not, a person answers.
+    clarify: bool = True
+    # A customer message after a bot answer goes to a person (email: the answer's
+    # footer says that replying reaches one).
+    answer_once: bool = False
+    # At most this many automatic replies (bot answers, acknowledgements) to one
+    # contact within ``auto_reply_window``; past it, a person looks and we stay quiet.
+    auto_reply_limit: int | None = None
+    auto_reply_window: timedelta = timedelta(hours=1)
+
+    def __post_init__(self) -> None:
+        if self.auto_reply_limit is not None and self.auto_reply_limit < 0:
+            raise ValueError("auto_reply_limit must not be negative")
+
+
+async def find_thread(
+    repo: Repositories, inbound: InboundMessage, contact_id: int, now: datetime
+) -> tuple[Conversation | None, str | None]:
+    """Follow the channel's thread hints; returns the conversation and why it was chosen."""
+    hints = inbound.thread_hints
+    assert hints is not None
+    found = await repo.conversation_by_reference(inbound.channel, hints.references)
+    if found is not None:
+        conversation, reference = found
+        if conversation.status is not ConversationStatus.RESOLVED:
+            return conversation, f"replies to <{reference}>"
+        follows = f"replies to <{reference}> of resolved conversation #{conversation.id}"
+    else:
+        follows = None
+    if hints.ticket is not None:
+        ticketed = await repo.conversation(hints.ticket)
+        if (
+            ticketed is not None
+            and ticketed.contact_id == contact_id
+            and ticketed.status is not ConversationStatus.RESOLVED
+        ):
+            return ticketed, f"ticket #{hints.ticket} in the subject"
+    if hints.topic and hints.topic_window > 0:
+        same = await repo.conversation_by_topic(
+            contact_id=contact_id,
+            channel=inbound.channel,
+            topic=hints.topic,
+            since=now - timedelta(seconds=hints.topic_window),
+        )
+        if same is not None:
+            return same, "same sender and subject"
+    return None, follows
+
+
+async def fail_bounced(repo: Repositories, inbound: InboundMessage) -> list[Event]:
+    """A bounce of our reply: that reply's outbox row goes dead; agents are told."""
+    if inbound.automated != "bounce" or inbound.thread_hints is None:
+        return []
+    events: list[Event] = []
+    error = f"bounced: {' '.join(inbound.text.split())[:300]}"
+    for item in await repo.mark_bounced(
+        inbound.channel, inbound.thread_hints.references, error=error
+    ):
+        logger.warning("conversation %s: reply %s bounced", item.conversation_id, item.message_id)
+        events.append(DeliveryFailed(item.conversation_id, item.id, error, True))
+    return events
+
+
+async def may_auto_reply(
+    repo: Repositories, conversation: Conversation, rules: ChannelRules, now: datetime
+) -> bool:
+    if rules.auto_reply_limit is None:
+        return True
+    sent = await repo.automatic_replies_since(
+        conversation.contact_id, now - rules.auto_reply_window
+    )
+    if sent < rules.auto_reply_limit:
+        return True
+    logger.warning(
+        "conversation %s: contact %s had %s automatic replies within %s; staying quiet",
+        conversation.id,
+        conversation.contact_id,
+        sent,
+        rules.auto_reply_window,
+    )
+    return False
