@@ -13,6 +13,7 @@ from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, 
 from channels.base import Attachment, ChannelAddress, InboundMessage, SenderIdentity
 from router.app import utc_now
 from router.conversations import Priority
+from router.inbox import RELOAD_BOT
 from tests.support.inbox import PASSWORD, add_inbox_agent
 from tests.support.service import DEMO_KB, ROOT, Service, running_service
 
@@ -203,7 +204,7 @@ async def test_hostile_customer_text_never_runs_in_an_agents_browser(
         f"- id: hostile\n  questions: [hostile canned answer]\n  answer: {{en: '{XSS}'}}\n"
     )
     (kb_copy / "hostile.yaml").write_text(hostile_entry, "utf-8")
-    await inbox.app[__import__("router.inbox", fromlist=["RELOAD_BOT"]).RELOAD_BOT]()
+    await inbox.app[RELOAD_BOT]()
     inbound = InboundMessage(
         external_id="xss-1",
         address=ChannelAddress("memory", "xss"),
