@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from channels.base import Attachment
 from router.conversations import ConversationStatus
 from router.events import (
     AgentTyping,
@@ -49,6 +50,7 @@ __all__ = [
     "DESK",
     "EVENT_BUS",
     "agent_routes",
+    "attachment_url",
     "error_middleware",
     "hash_token",
 ]
@@ -217,6 +219,13 @@ def _delivery(item: OutboxItem) -> dict[str, Any]:
     }
 
 
+def attachment_url(attachment: Attachment) -> str | None:
+    """Where agents download a customer's file; None if the channel refused it."""
+    if attachment.ref.startswith("refused:"):
+        return None
+    return f"/api/agent/attachments/{attachment.ref}?name={quote(attachment.name)}"
+
+
 def _detail(detail: ConversationDetail) -> dict[str, Any]:
     deliveries = {d.message_id: d for d in detail.deliveries}
     names = detail.agent_names
@@ -257,11 +266,7 @@ def _detail(detail: ConversationDetail) -> dict[str, Any]:
                         "name": a.name,
                         "content_type": a.content_type,
                         "size": a.size,
-                        "url": (
-                            None
-                            if a.ref.startswith("refused:")
-                            else f"/api/agent/attachments/{a.ref}?name={quote(a.name)}"
-                        ),
+                        "url": attachment_url(a),
                     }
                     for a in m.attachments
                 ],

@@ -88,23 +88,17 @@ class AutoAssigner:
             queued = await repo.queue_page(
                 QueueFilter(statuses=(ConversationStatus.QUEUED,), unassigned=True), limit=200
             )
-            assigned = await repo.queue_page(
-                QueueFilter(statuses=(ConversationStatus.ASSIGNED,)), limit=10_000
-            )
+            load = Counter(await repo.assigned_counts())
             agents = {a.id: a for a in await repo.agents() if a.active}
-        load = Counter(c.assignee_id for c in assigned)
         count = 0
         for conversation in queued:
-            candidates = [
-                online[(self._turn + i) % len(online)]
-                for i in range(len(online))
-                if load[online[(self._turn + i) % len(online)]] < self._capacity
-            ]
-            candidates = [a for a in candidates if a in agents]
-            if not candidates:
+            # Round robin: the next online agent after the last one served, with room.
+            turn = online[self._turn % len(online) :] + online[: self._turn % len(online)]
+            chosen = next((a for a in turn if a in agents and load[a] < self._capacity), None)
+            if chosen is None:
                 break
-            target = agents[candidates[0]]
-            self._turn = (online.index(target.id) + 1) % len(online)
+            target = agents[chosen]
+            self._turn = online.index(chosen) + 1
             try:
                 await self._desk.assign(conversation.id, target, target)
             except DeskError:

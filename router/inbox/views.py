@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
 
 from aiohttp import web
 
 from router.conversations import ConversationStatus, Direction
 from router.handoff import DeskError
-from router.inbox.api import DATABASE, DESK
+from router.inbox.api import DATABASE, DESK, attachment_url
 from router.inbox.session import (
     CHANNELS,
     TABS,
@@ -167,9 +166,7 @@ async def conversation_view(request: web.Request, viewer: Viewer) -> dict[str, A
                     {
                         "name": a.name,
                         "size": a.size,
-                        "url": None
-                        if a.ref.startswith("refused:")
-                        else f"/api/agent/attachments/{a.ref}?name={quote(a.name)}",
+                        "url": attachment_url(a),
                     }
                     for a in m.attachments
                 ],

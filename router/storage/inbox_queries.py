@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -17,27 +18,17 @@ from router.storage.records import Contact, Conversation, Message
 __all__ = ["InboxQueries", "QueueFilter"]
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
 class QueueFilter:
     """Which conversations a queue tab shows."""
 
-    def __init__(
-        self,
-        *,
-        statuses: Sequence[ConversationStatus],
-        assignee_id: int | None = None,
-        unassigned: bool = False,
-        channel: str | None = None,
-        language: str | None = None,
-        tag: str | None = None,
-        conversation_ids: Sequence[int] | None = None,
-    ) -> None:
-        self.statuses = tuple(statuses)
-        self.assignee_id = assignee_id
-        self.unassigned = unassigned
-        self.channel = channel
-        self.language = language
-        self.tag = tag
-        self.conversation_ids = conversation_ids
+    statuses: Sequence[ConversationStatus]
+    assignee_id: int | None = None
+    unassigned: bool = False
+    channel: str | None = None
+    language: str | None = None
+    tag: str | None = None
+    conversation_ids: Sequence[int] | None = None
 
     def apply(self, query: Any) -> Any:
         query = query.where(ConversationRow.status.in_([s.value for s in self.statuses]))
@@ -77,6 +68,18 @@ class InboxQueries:
             where.apply(select(func.count()).select_from(ConversationRow))
         )
         return int(count or 0)
+
+    async def assigned_counts(self) -> dict[int, int]:
+        """Open conversations each agent owns."""
+        rows = await self.session.execute(
+            select(ConversationRow.assignee_id, func.count())
+            .where(
+                ConversationRow.status == ConversationStatus.ASSIGNED.value,
+                ConversationRow.assignee_id.is_not(None),
+            )
+            .group_by(ConversationRow.assignee_id)
+        )
+        return {int(agent): int(count) for agent, count in rows.all() if agent is not None}
 
     async def last_messages(
         self, conversation_ids: Sequence[int], *, direction: Direction | None = None
