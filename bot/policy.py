@@ -30,14 +30,15 @@ class DecisionKind(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class BotSettings:
-    """Thresholds are match scores on a 0–100 scale."""
+    """Thresholds are calibrated match scores (0–100: the chance, in percent, that the
+    best entry is right, as measured on the knowledge base's own questions)."""
 
-    answer_threshold: float = 60.0
-    clarify_threshold: float = 58.0
+    answer_threshold: float = 22.0
+    clarify_threshold: float = 21.0
     # An answer needs this lead over the runner-up, else the bot asks which one.
-    clarify_margin: float = 8.0
+    clarify_margin: float = 4.0
     # Choices offered are the candidates within this distance of the best one.
-    clarify_spread: float = 15.0
+    clarify_spread: float = 10.0
     max_choices: int = 3
     # Hand off after this many messages in a row that the bot could not answer.
     max_misses: int = 2

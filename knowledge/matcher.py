@@ -1,32 +1,64 @@
-"""Fuzzy FAQ matching with rapidfuzz.
+"""Fuzzy FAQ matching with rapidfuzz, and an optional semantic re-ranker.
 
 Every question of every entry is normalised once at build time; a query is
-scored against all of them in one ``process.cdist`` call and each entry keeps
-the score of its best question.
+scored against all of them in one ``process.cdist`` call per scorer and each
+entry keeps the score of its best question (the *lexical* branch). With an
+:class:`~knowledge.semantic.Encoder`, a query written without Chinese characters
+is also compared by meaning (the *semantic* branch): the cosine similarity of
+its embedding to the entry's two closest questions, blended with the lexical
+score and weighed by a small model trained on the knowledge base's own questions.
+
+Each branch's raw score is then calibrated on the knowledge base itself
+(:mod:`knowledge.calibration`), so a candidate's score is the chance, in
+percent, that it is the right answer — one threshold fits any knowledge base.
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 from rapidfuzz import fuzz, process
 
+from knowledge.calibration import Calibration, EntryModel, fit_calibration
 from knowledge.entries import FaqEntry
-from knowledge.normalise import Normaliser
+from knowledge.normalise import Normaliser, detect_language
 from knowledge.prefilter import Shortlist
+from knowledge.semantic import Encoder
 
-__all__ = ["SHORTLIST_ABOVE", "SHORTLIST_SIZE", "Candidate", "Matcher"]
+__all__ = ["DEFAULT_CALIBRATION", "SHORTLIST_ABOVE", "SHORTLIST_SIZE", "Candidate", "Matcher"]
 
 # Above this many questions, only a shortlist found through an inverted index is scored.
 SHORTLIST_ABOVE = 3000
 SHORTLIST_SIZE = 300
+# The semantic branch trains its entry model only up to this many entries (the model
+# has 385 numbers per entry and is fitted at load time).
+MODEL_MAX_ENTRIES = 3000
+# How many of the knowledge base's questions calibration holds out and matches.
+CALIBRATION_SAMPLE = 400
+# The lexical share of the semantic branch's blend (measured on CLINC150 val).
+LEXICAL_SHARE = 0.3
+
+# Used when a knowledge base has too few questions per entry to fit its own curve
+# (fitted on CLINC150 and the demo knowledge base with bench/kb_bench.py).
+DEFAULT_CALIBRATION = {
+    "lexical": Calibration(slope=0.12, offset=-7.2),
+    "semantic": Calibration(slope=0.12, offset=-4.8),
+}
+
+Floats = NDArray[np.float64]
 
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
-    """An entry and how well the query matched it (0–100), with the question that matched best."""
+    """An entry and how well the query matched it (0–100), with the question that matched best.
+
+    ``score`` is calibrated: roughly the chance, in percent, that this entry is the
+    right answer. ``components`` explain it (the raw branch score among them).
+    """
 
     entry: FaqEntry
     score: float
@@ -39,6 +71,18 @@ class Candidate:
         return self.entry.id
 
 
+@dataclass(slots=True)
+class _Scored:
+    branch: str
+    raw: Floats  # per entry; -inf where the entry was not scored
+    rows: NDArray[np.intp]  # the question rows scored lexically
+    lexical: Floats  # per scored row: the blended lexical score
+    parts: tuple[Floats, Floats, Floats]  # per scored row: order, words, characters
+    meaning: Floats | None = None  # per entry (semantic branch)
+    chance: Floats | None = None  # per entry: the entry model's probability
+    cosine: NDArray[np.float32] | None = None  # per question (semantic branch)
+
+
 class Matcher:
     """Scores a query against every question of a knowledge base."""
 
@@ -48,8 +92,14 @@ class Matcher:
         *,
         normaliser: Normaliser | None = None,
         progress: Callable[[int, int], None] | None = None,
+        encoder: Encoder | None = None,
+        calibrate: bool = True,
     ) -> None:
-        """Index ``entries``; ``progress(done, total)`` is told every 1,000 entries."""
+        """Index ``entries``; ``progress(done, total)`` is told every 1,000 entries.
+
+        ``encoder`` switches the semantic branch on; ``calibrate`` fits the score
+        curves on the knowledge base's own questions (else the defaults are used).
+        """
         self.normaliser = normaliser or Normaliser()
         self._entries = list(entries)
         self._by_id = {entry.id: entry for entry in self._entries}
@@ -76,6 +126,16 @@ class Matcher:
             if len(self._questions) > SHORTLIST_ABOVE
             else None
         )
+        self._encoder = encoder
+        self._vectors: NDArray[np.float32] | None = None
+        self._model: EntryModel | None = None
+        if encoder is not None and self._questions:
+            self._vectors = encoder.encode_questions(self._questions)
+        self.calibration = dict(DEFAULT_CALIBRATION)
+        if calibrate and self._questions:
+            self._calibrate()
+        if self._vectors is not None and 1 < len(self._entries) <= MODEL_MAX_ENTRIES:
+            self._model = EntryModel.fit(self._vectors, self._owner, len(self._entries))
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -84,14 +144,81 @@ class Matcher:
     def entries(self) -> list[FaqEntry]:
         return list(self._entries)
 
+    @property
+    def semantic(self) -> bool:
+        return self._vectors is not None
+
     def entry(self, entry_id: str) -> FaqEntry | None:
         return self._by_id.get(entry_id)
 
     def match(self, text: str, *, limit: int = 5) -> list[Candidate]:
         """The best ``limit`` entries for ``text``, best first."""
+        return self._match(text, limit, None)
+
+    def match_many(self, texts: Sequence[str], *, limit: int = 5) -> list[list[Candidate]]:
+        """:meth:`match` for each of ``texts`` (faster: the semantic branch encodes them at once)."""
+        if self._encoder is None or self._vectors is None:
+            return [self._match(text, limit, None) for text in texts]
+        vectors = self._encoder.encode(texts)
+        return [
+            self._match(text, limit, vector) for text, vector in zip(texts, vectors, strict=True)
+        ]
+
+    def _match(self, text: str, limit: int, vector: NDArray[np.float32] | None) -> list[Candidate]:
+        scored = self._score(text, model=self._model, vector=vector)
+        if scored is None:
+            return []
+        raw = scored.raw
+        finite = np.flatnonzero(np.isfinite(raw))
+        ranked = finite[np.argsort(-raw[finite], kind="stable")[:limit]]
+        calibrated = self.calibration[scored.branch](raw[ranked])
+        return [
+            self._candidate(scored, int(entry), float(score))
+            for entry, score in zip(ranked, calibrated, strict=True)
+        ]
+
+    def _candidate(self, scored: _Scored, entry: int, score: float) -> Candidate:
+        owners = self._owner[scored.rows]
+        mine = np.flatnonzero(owners == entry)
+        lexical_row = int(mine[np.argmax(scored.lexical[mine])]) if mine.size else -1
+        parts: list[tuple[str, float]] = [
+            (name, float(values[lexical_row]) if lexical_row >= 0 else 0.0)
+            for name, values in zip(("order", "words", "characters"), scored.parts, strict=True)
+        ]
+        if scored.cosine is not None and scored.meaning is not None:
+            start = int(self._starts[entry])
+            end = (
+                int(self._starts[entry + 1])
+                if entry + 1 < len(self._starts)
+                else len(self._questions)
+            )
+            question = start + int(np.argmax(scored.cosine[start:end]))
+            parts.append(("meaning", round(100.0 * float(scored.meaning[entry]), 1)))
+            if scored.chance is not None:
+                parts.append(("model", round(100.0 * float(scored.chance[entry]), 1)))
+        else:
+            question = int(scored.rows[lexical_row])
+        parts.append((scored.branch, round(float(scored.raw[entry]), 1)))
+        return Candidate(
+            entry=self._entries[entry],
+            score=round(score, 1),
+            question=self._questions[question],
+            components=tuple(parts),
+        )
+
+    def _score(
+        self,
+        text: str,
+        *,
+        model: EntryModel | None,
+        vector: NDArray[np.float32] | None = None,
+        leave_out_row: int | None = None,
+        leave_out_entry: int | None = None,
+    ) -> _Scored | None:
+        """Raw scores of every entry for ``text``; the leave-out arguments serve calibration."""
         query = self.normaliser(text)
         if not query or not self._normalised:
-            return []
+            return None
         # Three views of similarity: the same content words in the same order, the same
         # content words in any order, and the same characters as typed (after folding
         # case, width and script), which catches what normalisation throws away. The
@@ -102,37 +229,85 @@ class Matcher:
             normalised, folded_questions = self._normalised, self._folded
         else:
             rows = np.sort(self._shortlist.top(folded, query, SHORTLIST_SIZE))
-            if rows.size == 0:
-                return []
             normalised = [self._normalised[r] for r in rows]
             folded_questions = [self._folded[r] for r in rows]
         sort = process.cdist([query], normalised, scorer=fuzz.token_sort_ratio)[0]
         overlap = process.cdist([query], normalised, scorer=fuzz.token_set_ratio)[0]
         chars = process.cdist([folded], folded_questions, scorer=fuzz.ratio)[0]
-        scores = (
-            sort.astype(np.float64) + overlap.astype(np.float64) + 2.0 * chars.astype(np.float64)
-        ) / 4.0
-        # The best question of each entry among those scored (rows are sorted, so each
-        # entry's rows are contiguous).
-        owners = self._owner[rows]
-        firsts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
-        best = np.maximum.reduceat(scores, firsts)
-        ranked = np.argsort(-best, kind="stable")[:limit]
-        candidates = []
-        for k in ranked:
-            end = firsts[k + 1] if k + 1 < len(firsts) else len(scores)
-            local = int(firsts[k] + np.argmax(scores[firsts[k] : end]))
-            q = int(rows[local])
-            candidates.append(
-                Candidate(
-                    entry=self._entries[int(owners[local])],
-                    score=round(float(best[k]), 1),
-                    question=self._questions[q],
-                    components=(
-                        ("order", float(sort[local])),
-                        ("words", float(overlap[local])),
-                        ("characters", float(chars[local])),
-                    ),
+        parts = tuple(np.asarray(p, dtype=np.float64) for p in (sort, overlap, chars))
+        lexical = (parts[0] + parts[1] + 2.0 * parts[2]) / 4.0
+        if leave_out_row is not None:
+            lexical[rows == leave_out_row] = -np.inf
+        if leave_out_entry is not None:
+            lexical[self._owner[rows] == leave_out_entry] = -np.inf
+        per_entry = np.full(len(self._entries), -np.inf)
+        np.maximum.at(per_entry, self._owner[rows], lexical)
+        scored = _Scored("lexical", per_entry, rows, lexical, (parts[0], parts[1], parts[2]))
+        if self._vectors is None or self._encoder is None or detect_language(text) == "zh":
+            return scored if rows.size else None
+        if vector is None:
+            vector = self._encoder.encode([text])[0]
+        cosine = self._vectors @ vector
+        if leave_out_row is not None:
+            cosine[leave_out_row] = -np.inf
+        if leave_out_entry is not None:
+            cosine[self._owner == leave_out_entry] = -np.inf
+        # The mean of each entry's two closest questions: one stray phrasing counts less.
+        first = np.maximum.reduceat(cosine, self._starts)
+        rest = np.where(cosine >= first[self._owner], -np.inf, cosine)
+        second = np.maximum.reduceat(rest, self._starts)
+        second = np.where(np.isfinite(second), second, first)
+        meaning = (first.astype(np.float64) + second) / 2.0
+        known = np.isfinite(meaning)
+        lexical_part = np.where(np.isfinite(per_entry), per_entry, 0.0) / 100.0
+        blend = np.zeros(len(self._entries))
+        blend[known] = np.clip(
+            LEXICAL_SHARE * lexical_part[known] + (1.0 - LEXICAL_SHARE) * meaning[known], 0.0, None
+        )
+        chance = None
+        if model is not None:
+            chance = model.probabilities(vector, without=leave_out_entry)
+            blend *= np.sqrt(chance)
+        raw = np.where(known, 100.0 * blend, -np.inf)
+        return _Scored(
+            "semantic",
+            raw,
+            rows,
+            lexical,
+            scored.parts,
+            meaning=meaning,
+            chance=chance,
+            cosine=cosine,
+        )
+
+    def _calibrate(self) -> None:
+        """Fit each branch's curve on held-out questions of this knowledge base."""
+        sizes = np.diff(np.r_[self._starts, len(self._questions)])
+        eligible = [row for row in range(len(self._questions)) if sizes[self._owner[row]] > 1]
+        sample = random.Random(0).sample(eligible, min(CALIBRATION_SAMPLE, len(eligible)))
+        model = None
+        if self._vectors is not None and 1 < len(self._entries) <= MODEL_MAX_ENTRIES:
+            # Cross-fitted: the model used here has not seen the sampled questions.
+            keep = np.setdiff1d(np.arange(len(self._questions)), sample)
+            model = EntryModel.fit(self._vectors[keep], self._owner[keep], len(self._entries))
+        seen: dict[str, tuple[list[float], list[bool]]] = {}
+        for row in sample:
+            entry = int(self._owner[row])
+            vector = self._vectors[row] if self._vectors is not None else None
+            text = self._questions[row]
+            for leave in ("question", "entry"):
+                scored = self._score(
+                    text,
+                    model=model,
+                    vector=vector,
+                    leave_out_row=row if leave == "question" else None,
+                    leave_out_entry=entry if leave == "entry" else None,
                 )
-            )
-        return candidates
+                if scored is None or not np.isfinite(scored.raw).any():
+                    continue
+                best = int(np.argmax(scored.raw))
+                raws, rights = seen.setdefault(scored.branch, ([], []))
+                raws.append(float(scored.raw[best]))
+                rights.append(best == entry)
+        for branch, (raws, rights) in seen.items():
+            self.calibration[branch] = fit_calibration(raws, rights, DEFAULT_CALIBRATION[branch])

@@ -39,7 +39,8 @@ from knowledge import (
     load_folder,
     load_synonyms,
 )
-from router.config import Config
+from knowledge.semantic import load_encoder
+from router.config import Config, KnowledgeConfig
 from router.events import AgentTyping, EventBus, KnowledgeReloaded
 from router.handoff import HumanDesk, SlaPolicy
 from router.inbox import (
@@ -96,15 +97,28 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def build_matcher(path: Path, *, progress: Callable[[int, int], None] | None = None) -> Matcher:
-    return Matcher(load_folder(path), normaliser=Normaliser(load_synonyms(path)), progress=progress)
+def build_matcher(
+    knowledge: KnowledgeConfig,
+    *,
+    path: Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Matcher:
+    """The matcher over the knowledge base at ``path`` (default: the configured one)."""
+    path = path or knowledge.path
+    encoder = load_encoder(knowledge.semantic_model) if knowledge.semantic else None
+    return Matcher(
+        load_folder(path),
+        normaliser=Normaliser(load_synonyms(path)),
+        progress=progress,
+        encoder=encoder,
+    )
 
 
 def build_bot(config: Config, *, progress: Callable[[int, int], None] | None = None) -> Bot:
     """The knowledge base and the bot, from the config (also used by ``relaydesk kb``)."""
     b = config.bot
     return Bot(
-        matcher=build_matcher(config.knowledge.path, progress=progress),
+        matcher=build_matcher(config.knowledge, progress=progress),
         settings=BotSettings(
             answer_threshold=b.answer_threshold,
             clarify_threshold=b.clarify_threshold,
@@ -379,7 +393,7 @@ def create_app(
         app[INBOX_BOT] = bot
 
         async def reload_now() -> None:
-            bot.matcher = await asyncio.to_thread(build_matcher, config.knowledge.path)
+            bot.matcher = await asyncio.to_thread(build_matcher, config.knowledge)
             logger.info("knowledge base reloaded: %d entries", len(bot.matcher))
             await app[EVENT_BUS].publish(KnowledgeReloaded(len(bot.matcher)))
 
@@ -409,9 +423,7 @@ def create_app(
         reload = None
         if config.knowledge.reload_seconds:
             reload = asyncio.create_task(
-                _reload_knowledge(
-                    bot, config.knowledge.path, config.knowledge.reload_seconds, app[EVENT_BUS]
-                ),
+                _reload_knowledge(bot, config.knowledge, app[EVENT_BUS]),
                 name="knowledge-reload",
             )
         yield
@@ -449,18 +461,21 @@ def create_app(
     return app
 
 
-async def _reload_knowledge(bot: Bot, path: Path, every: float, events: EventBus) -> None:
+async def _reload_knowledge(bot: Bot, knowledge: KnowledgeConfig, events: EventBus) -> None:
     """Swap in a new knowledge base when its files change; a broken one is logged and the
     previous one keeps answering."""
+    path = knowledge.path
     seen = fingerprint(path)
     while True:
-        await asyncio.sleep(every)  # polling the files' stat, not waiting for work
+        await asyncio.sleep(
+            knowledge.reload_seconds
+        )  # polling the files' stat, not waiting for work
         current = fingerprint(path)
         if current == seen:
             continue
         seen = current
         try:
-            matcher = await asyncio.to_thread(build_matcher, path)
+            matcher = await asyncio.to_thread(build_matcher, knowledge)
         except Exception as exc:
             if isinstance(exc, KnowledgeError):
                 logger.error("knowledge base not reloaded, the previous one stays: %s", exc)

