@@ -139,10 +139,18 @@ def evaluate(bot: Bot, queries: Sequence[LabelledQuery]) -> Report:
         queries=len(outcomes),
         answerable=sum(1 for o in outcomes if o.expected is not None),
         unanswerable=sum(1 for o in outcomes if o.expected is None),
-        thresholds={"answer": s.answer_threshold, "clarify": s.clarify_threshold},
+        thresholds={
+            "answer": s.answer_threshold,
+            "clarify": s.clarify_threshold,
+            "margin": s.clarify_margin,
+        },
         groups=groups,
         **_rates(outcomes),
     )
+
+
+# Leads over the runner-up that tuning tries (calibrated points).
+MARGINS = (0.0, 2.0, 4.0, 6.0, 8.0, 12.0)
 
 
 def tune(
@@ -152,52 +160,66 @@ def tune(
     max_wrong: float = 0.02,
     min_oos_recall: float = 0.9,
 ) -> tuple[BotSettings, bool]:
-    """The thresholds with the most right answers within both targets.
+    """The thresholds and margin with the most right answers within both targets.
 
-    Matches every query once, then tries every pair of thresholds on whole points.
+    Matches every query once, then tries the answer and clarify thresholds on even
+    points with each margin in :data:`MARGINS`, and refines the best on whole points.
     Returns the settings and whether the targets were met (if not: the settings
     with the fewest wrong answers).
     """
+    limit = max(bot.settings.max_choices, 5)
+    matched = bot.matcher.match_many([item.query for item in queries], limit=limit)
     scored = [
         (
             item,
-            tuple(
-                ScoredCandidate(id=c.entry_id, score=c.score, question=c.question)
-                for c in bot.matcher.match(item.query, limit=max(bot.settings.max_choices, 5))
-            ),
+            tuple(ScoredCandidate(id=c.entry_id, score=c.score, question=c.question) for c in cs),
         )
-        for item in queries
+        for item, cs in zip(queries, matched, strict=True)
     ]
-    best: tuple[tuple[float, ...], BotSettings] | None = None
-    fallback: tuple[tuple[float, ...], BotSettings] | None = None
-    for answer in range(40, 101):
-        for clarify in range(30, answer + 1):
-            settings = replace(
-                bot.settings, answer_threshold=float(answer), clarify_threshold=float(clarify)
-            )
-            outcomes = []
-            for item, candidates in scored:
-                kind, chosen = choose(candidates, settings)
-                outcomes.append(
-                    _Outcome(
-                        expected=item.expected,
-                        group=item.group,
-                        kind=kind,
-                        entry=chosen[0].id if kind is DecisionKind.ANSWER else None,
-                        choices=tuple(c.id for c in chosen),
-                    )
+
+    def key_of(settings: BotSettings) -> tuple[bool, tuple[float, ...]]:
+        outcomes = []
+        for item, candidates in scored:
+            kind, chosen = choose(candidates, settings)
+            outcomes.append(
+                _Outcome(
+                    expected=item.expected,
+                    group=item.group,
+                    kind=kind,
+                    entry=chosen[0].id if kind is DecisionKind.ANSWER else None,
+                    choices=tuple(c.id for c in chosen),
                 )
-            rates = _rates(outcomes)
-            key = (rates["in_scope_accuracy"], rates["clarify_hit_rate"], rates["oos_recall"])
-            within = (
-                rates["wrong_answer_rate"] <= max_wrong and rates["oos_recall"] >= min_oos_recall
             )
-            if within and (best is None or key > best[0]):
-                best = (key, settings)
-            fallback_key = (-rates["wrong_answer_rate"], *key)
-            if fallback is None or fallback_key > fallback[0]:
-                fallback = (fallback_key, settings)
-    if best is not None:
-        return best[1], True
-    assert fallback is not None
-    return fallback[1], False
+        rates = _rates(outcomes)
+        within = rates["wrong_answer_rate"] <= max_wrong and rates["oos_recall"] >= min_oos_recall
+        key = (rates["in_scope_accuracy"], rates["clarify_hit_rate"], rates["oos_recall"])
+        # Within the targets: the most right answers; else: the fewest wrong ones.
+        return within, key if within else (-rates["wrong_answer_rate"], *key)
+
+    def grid(answers: range, margins: Sequence[float], width: int, step: int) -> list[BotSettings]:
+        return [
+            replace(
+                bot.settings,
+                answer_threshold=float(answer),
+                clarify_threshold=float(clarify),
+                clarify_margin=margin,
+            )
+            for margin in margins
+            for answer in answers
+            for clarify in range(max(0, answer - width), answer + 1, step)
+        ]
+
+    def best_of(
+        candidates: Sequence[BotSettings],
+    ) -> tuple[tuple[bool, tuple[float, ...]], BotSettings]:
+        return max(((key_of(s), s) for s in candidates), key=lambda pair: pair[0])
+
+    key, settings = best_of(grid(range(0, 101, 2), MARGINS, 30, 2))
+    a = int(settings.answer_threshold)
+    fine = [
+        s
+        for s in grid(range(max(0, a - 2), min(100, a + 2) + 1), [settings.clarify_margin], 32, 1)
+        if abs(s.clarify_threshold - settings.clarify_threshold) <= 2
+    ]
+    key, settings = max([(key, settings), best_of(fine)], key=lambda pair: pair[0])
+    return settings, key[0]

@@ -86,10 +86,16 @@ class EntryModel:
         owners: NDArray[np.intp],
         entries: int,
         *,
-        strength: float = 10.0,
+        strength: float = 1.0,
         iterations: int = 300,
     ) -> EntryModel:
-        """Fit on ``vectors`` labelled ``owners`` (0 … entries-1); L2 penalty ``1/strength``."""
+        """Fit on ``vectors`` labelled ``owners`` (0 … entries-1); L2 penalty ``1/strength``.
+
+        Strong regularisation keeps the probabilities modest for questions near but
+        outside every entry: on BANKING77-OOS (130 questions per entry) strength 1
+        beats 10 by 7 points of accuracy at 85% out-of-scope recall; on CLINC150 the
+        two are within 1.5 points (bench/kb_bench.py).
+        """
         x = vectors.astype(np.float64)
         n, d = x.shape
         target = np.zeros((n, entries))

@@ -12,14 +12,16 @@ __all__ = ["Collision", "find_collisions"]
 
 @dataclass(frozen=True, slots=True)
 class Collision:
-    """``question`` of entry ``entry`` matches entry ``other`` at ``score``; ``duplicate``
-    when the two are the same question once normalised."""
+    """``question`` of entry ``entry`` matches entry ``other`` at ``score`` (calibrated;
+    ``raw`` before calibration); ``duplicate`` when the two are the same question once
+    normalised."""
 
     entry: str
     other: str
     question: str
     score: float
     duplicate: bool = False
+    raw: float = 0.0
 
 
 def find_collisions(matcher: Matcher, *, threshold: float) -> list[Collision]:
@@ -36,6 +38,11 @@ def find_collisions(matcher: Matcher, *, threshold: float) -> list[Collision]:
                 if key not in found or candidate.score > found[key].score:
                     same = matcher.normaliser(question) == matcher.normaliser(candidate.question)
                     found[key] = Collision(
-                        entry.id, candidate.entry_id, question, candidate.score, duplicate=same
+                        entry.id,
+                        candidate.entry_id,
+                        question,
+                        candidate.score,
+                        duplicate=same,
+                        raw=candidate.raw,
                     )
     return sorted(found.values(), key=lambda c: (-c.score, c.entry, c.other))

@@ -39,6 +39,7 @@ SHORTLIST_SIZE = 300
 MODEL_MAX_ENTRIES = 3000
 # How many of the knowledge base's questions calibration holds out and matches.
 CALIBRATION_SAMPLE = 400
+CALIBRATION_FOLDS = 5
 # The lexical share of the semantic branch's blend (measured on CLINC150 val).
 LEXICAL_SHARE = 0.3
 
@@ -69,6 +70,11 @@ class Candidate:
     @property
     def entry_id(self) -> str:
         return self.entry.id
+
+    @property
+    def raw(self) -> float:
+        """The score before calibration (the last component)."""
+        return self.components[-1][1] if self.components else self.score
 
 
 @dataclass(slots=True)
@@ -129,13 +135,17 @@ class Matcher:
         self._encoder = encoder
         self._vectors: NDArray[np.float32] | None = None
         self._model: EntryModel | None = None
+        self._readable = np.zeros(len(self._questions), dtype=bool)
         if encoder is not None and self._questions:
             self._vectors = encoder.encode_questions(self._questions)
+            # The model reads English: questions with Chinese characters take no part.
+            self._vectors[[detect_language(q) == "zh" for q in self._questions]] = np.nan
+            self._readable = ~np.isnan(self._vectors[:, 0])
         self.calibration = dict(DEFAULT_CALIBRATION)
         if calibrate and self._questions:
             self._calibrate()
         if self._vectors is not None and 1 < len(self._entries) <= MODEL_MAX_ENTRIES:
-            self._model = EntryModel.fit(self._vectors, self._owner, len(self._entries))
+            self._model = self._fit_model(self._readable)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -156,7 +166,7 @@ class Matcher:
         return self._match(text, limit, None)
 
     def match_many(self, texts: Sequence[str], *, limit: int = 5) -> list[list[Candidate]]:
-        """:meth:`match` for each of ``texts`` (faster: the semantic branch encodes them at once)."""
+        """:meth:`match` for each of ``texts``; the semantic branch encodes them in one go."""
         if self._encoder is None or self._vectors is None:
             return [self._match(text, limit, None) for text in texts]
         vectors = self._encoder.encode(texts)
@@ -243,11 +253,16 @@ class Matcher:
         per_entry = np.full(len(self._entries), -np.inf)
         np.maximum.at(per_entry, self._owner[rows], lexical)
         scored = _Scored("lexical", per_entry, rows, lexical, (parts[0], parts[1], parts[2]))
-        if self._vectors is None or self._encoder is None or detect_language(text) == "zh":
+        if (
+            self._vectors is None
+            or self._encoder is None
+            or not self._readable.any()
+            or detect_language(text) == "zh"
+        ):
             return scored if rows.size else None
         if vector is None:
             vector = self._encoder.encode([text])[0]
-        cosine = self._vectors @ vector
+        cosine = np.where(self._readable, np.nan_to_num(self._vectors) @ vector, -np.inf)
         if leave_out_row is not None:
             cosine[leave_out_row] = -np.inf
         if leave_out_entry is not None:
@@ -280,34 +295,52 @@ class Matcher:
             cosine=cosine,
         )
 
+    def _fit_model(self, rows: NDArray[np.bool_]) -> EntryModel:
+        assert self._vectors is not None
+        return EntryModel.fit(self._vectors[rows], self._owner[rows], len(self._entries))
+
     def _calibrate(self) -> None:
         """Fit each branch's curve on held-out questions of this knowledge base."""
         sizes = np.diff(np.r_[self._starts, len(self._questions)])
         eligible = [row for row in range(len(self._questions)) if sizes[self._owner[row]] > 1]
         sample = random.Random(0).sample(eligible, min(CALIBRATION_SAMPLE, len(eligible)))
-        model = None
-        if self._vectors is not None and 1 < len(self._entries) <= MODEL_MAX_ENTRIES:
-            # Cross-fitted: the model used here has not seen the sampled questions.
-            keep = np.setdiff1d(np.arange(len(self._questions)), sample)
-            model = EntryModel.fit(self._vectors[keep], self._owner[keep], len(self._entries))
+        # The entry model is cross-fitted: each sampled question is scored by a model that
+        # has not seen it. A small knowledge base is split into five folds (the sample is
+        # most of it); a large one needs a single model trained without the sample.
+        folds = [sample]
+        if len(sample) * 10 > len(self._questions):
+            folds = [sample[i::CALIBRATION_FOLDS] for i in range(CALIBRATION_FOLDS)]
+        use_model = self._vectors is not None and 1 < len(self._entries) <= MODEL_MAX_ENTRIES
         seen: dict[str, tuple[list[float], list[bool]]] = {}
-        for row in sample:
-            entry = int(self._owner[row])
-            vector = self._vectors[row] if self._vectors is not None else None
-            text = self._questions[row]
-            for leave in ("question", "entry"):
-                scored = self._score(
-                    text,
-                    model=model,
-                    vector=vector,
-                    leave_out_row=row if leave == "question" else None,
-                    leave_out_entry=entry if leave == "entry" else None,
-                )
-                if scored is None or not np.isfinite(scored.raw).any():
-                    continue
-                best = int(np.argmax(scored.raw))
-                raws, rights = seen.setdefault(scored.branch, ([], []))
-                raws.append(float(scored.raw[best]))
-                rights.append(best == entry)
+        for fold in folds:
+            model = None
+            if use_model:
+                keep = self._readable.copy()
+                keep[fold] = False
+                model = self._fit_model(keep)
+            for row in fold:
+                self._held_out(row, model, seen)
         for branch, (raws, rights) in seen.items():
             self.calibration[branch] = fit_calibration(raws, rights, DEFAULT_CALIBRATION[branch])
+
+    def _held_out(
+        self, row: int, model: EntryModel | None, seen: dict[str, tuple[list[float], list[bool]]]
+    ) -> None:
+        """Question ``row`` matched without itself (is its entry still the best?) and
+        without its entry (a question the knowledge base almost covers)."""
+        entry = int(self._owner[row])
+        vector = self._vectors[row] if self._vectors is not None else None
+        for leave_row, leave_entry in ((row, None), (None, entry)):
+            scored = self._score(
+                self._questions[row],
+                model=model,
+                vector=vector,
+                leave_out_row=leave_row,
+                leave_out_entry=leave_entry,
+            )
+            if scored is None or not np.isfinite(scored.raw).any():
+                continue
+            best = int(np.argmax(scored.raw))
+            raws, rights = seen.setdefault(scored.branch, ([], []))
+            raws.append(float(scored.raw[best]))
+            rights.append(best == entry)

@@ -16,6 +16,7 @@ from aiohttp import web
 from bot import Bot, BotSettings
 from bot.evaluation import evaluate, read_labelled, tune
 from knowledge import KnowledgeError, find_collisions
+from knowledge.semantic import ModelNotInstalled
 from router.app import build_bot, build_matcher, build_telegram, create_app, utc_now
 from router.config import Config, ConfigError, load_config
 from router.inbox import Accounts
@@ -73,10 +74,12 @@ def _parser() -> argparse.ArgumentParser:
     ask = kb_commands.add_parser("ask", help="show what the bot would do with a question")
     ask.add_argument("question")
     ask.add_argument("--json", action="store_true", help="print one JSON object")
+    _semantic_flag(ask)
     check = kb_commands.add_parser(
         "check", help="report duplicate questions and entries that match each other"
     )
     check.add_argument("--kb", type=Path, help="another knowledge base (a file or folder)")
+    _semantic_flag(check)
     for name, text in (
         ("eval", "measure the bot on a labelled CSV (header query,expected; expected: id or none)"),
         ("tune", "choose thresholds on a labelled CSV and write them to the config"),
@@ -88,9 +91,18 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument(
             "--min-oos-recall", type=float, default=0.9, help="target: unanswerable handed off"
         )
+        _semantic_flag(sub)
         if name == "eval":
             sub.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
+
+
+def _semantic_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--semantic",
+        action="store_true",
+        help="match English by meaning too, as knowledge.semantic: true does",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -118,6 +130,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         if args.command == "telegram":
             return asyncio.run(_telegram_set_webhook(config, args.url))
+        if args.command == "kb" and args.semantic:
+            config = config.model_copy(
+                update={"knowledge": config.knowledge.model_copy(update={"semantic": True})}
+            )
         if args.command == "kb" and args.kb_command == "ask":
             return _kb_ask(config, args.question, as_json=args.json)
         if args.command == "kb" and args.kb_command == "check":
@@ -128,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     update={"knowledge": config.knowledge.model_copy(update={"path": args.kb})}
                 )
             return _kb_evaluate(config, args)
-    except (ConfigError, KnowledgeError, OSError, ValueError) as exc:
+    except (ConfigError, KnowledgeError, ModelNotInstalled, OSError, ValueError) as exc:
         print(f"relaydesk: {exc}", file=sys.stderr)
         return 2
     return 1
@@ -267,19 +283,22 @@ def _progress(done: int, total: int) -> None:
     )
 
 
+# Raw scores at or above this: the questions are nearly the same text.
+INDISTINCT_RAW = 92.0
+
+
 def _kb_check(config: Config, path: Path) -> int:
     """Errors: entries the bot cannot tell apart (it would offer both instead of answering).
     Warnings: entries whose questions match each other above the answer threshold."""
     matcher = build_matcher(config.knowledge, path=path, progress=_progress)
     collisions = find_collisions(matcher, threshold=config.bot.answer_threshold)
-    indistinct = 100 - config.bot.clarify_margin
-    errors = [c for c in collisions if c.score >= indistinct]
+    errors = [c for c in collisions if c.duplicate or c.raw >= INDISTINCT_RAW]
     print(f"{len(matcher)} entries in {path}")
     for c in collisions:
         if c.duplicate:
             label = "error: same question"
-        elif c.score >= indistinct:
-            label = f"error: {c.score:.0f}, too close to tell apart"
+        elif c.raw >= INDISTINCT_RAW:
+            label = f"error: {c.score:.0f} (raw {c.raw:.0f}), too close to tell apart"
         else:
             label = f"warning: {c.score:.0f}"
         print(f"  {label}: {c.entry} ↔ {c.other}: {c.question!r}")
@@ -300,7 +319,8 @@ def _kb_evaluate(config: Config, args: argparse.Namespace) -> int:
         _write_thresholds(args.config, settings)
         print(
             f"wrote answer_threshold {settings.answer_threshold:g}, clarify_threshold "
-            f"{settings.clarify_threshold:g} to {args.config}"
+            f"{settings.clarify_threshold:g}, clarify_margin {settings.clarify_margin:g} "
+            f"to {args.config}"
             + ("" if met else " (targets not met: these give the fewest wrong answers)")
         )
         return 0
@@ -319,7 +339,7 @@ def _kb_evaluate(config: Config, args: argparse.Namespace) -> int:
     for title, report in (("with the configured thresholds", current), ("tuned", tuned)):
         print(
             f"{title}: answer {report.thresholds['answer']:g}, "
-            f"clarify {report.thresholds['clarify']:g}"
+            f"clarify {report.thresholds['clarify']:g}, margin {report.thresholds['margin']:g}"
         )
         print(f"  queries            {report.queries} ({report.answerable} answerable)")
         for label, key in (
@@ -344,12 +364,13 @@ def _kb_evaluate(config: Config, args: argparse.Namespace) -> int:
 
 
 def _write_thresholds(path: Path, settings: BotSettings) -> None:
-    """Replace the two thresholds in the bot section, keeping the file's comments."""
+    """Replace the thresholds and margin in the bot section, keeping the file's comments."""
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
     section = None
     wanted = {
         "answer_threshold": settings.answer_threshold,
         "clarify_threshold": settings.clarify_threshold,
+        "clarify_margin": settings.clarify_margin,
     }
     for index, line in enumerate(lines):
         if line and not line[0].isspace() and line.rstrip().endswith(":"):
@@ -395,7 +416,7 @@ def _kb_ask(config: Config, question: str, *, as_json: bool) -> int:
         print("choices:  " + " | ".join(c.label for c in decision.choices))
     if decision.text:
         print(f"reply:    {decision.text}")
-    print("candidates (score = (order + words + 2 x characters) / 4):")
+    print("candidates (score: calibrated chance in %; the raw branch score is listed last):")
     for c in decision.candidates:
         parts = " ".join(f"{name} {value:3.0f}" for name, value in c.components)
         print(f"  {c.score:5.1f}  {c.id:<22} [{parts}]  {c.question}")

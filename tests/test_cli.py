@@ -151,7 +151,7 @@ def test_kb_tune_writes_the_thresholds_and_keeps_the_comments(tmp_path: Path) ->
     shipped = (ROOT / "config.yaml").read_text()
     config.write_text(
         shipped.replace("./knowledge/demo", str(ROOT / "knowledge" / "demo")).replace(
-            "answer_threshold: 60", "answer_threshold: 99"
+            "answer_threshold: 22", "answer_threshold: 99"
         )
     )
     result = relaydesk("--config", str(config), "kb", "tune", str(DEV_SET))

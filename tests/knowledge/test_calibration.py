@@ -1,0 +1,55 @@
+"""Calibrated scores and the small per-knowledge-base models."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from knowledge import Matcher, Normaliser, load_folder, load_synonyms
+from knowledge.calibration import Calibration, EntryModel, fit_calibration
+from knowledge.matcher import DEFAULT_CALIBRATION
+from tests.support.service import DEMO_KB
+
+
+def test_the_fitted_curve_recovers_a_known_one() -> None:
+    rng = np.random.default_rng(0)
+    raw = rng.uniform(0, 100, 4000)
+    truth = Calibration(slope=0.1, offset=-6.0)
+    right = rng.uniform(0, 100, raw.size) < truth(raw)
+    fitted = fit_calibration(raw.tolist(), right.tolist(), DEFAULT_CALIBRATION["lexical"])
+    assert fitted.samples == 4000
+    assert abs(fitted.midpoint() - truth.midpoint()) < 3
+    assert abs(fitted.slope - truth.slope) < 0.02
+
+
+def test_too_few_examples_keep_the_default() -> None:
+    default = DEFAULT_CALIBRATION["lexical"]
+    assert fit_calibration([90.0] * 50 + [10.0] * 5, [True] * 50 + [False] * 5, default) is default
+
+
+def test_the_demo_kb_has_its_own_curve_and_scores_keep_their_order() -> None:
+    matcher = Matcher(load_folder(DEMO_KB), normaliser=Normaliser(load_synonyms(DEMO_KB)))
+    curve = matcher.calibration["lexical"]
+    assert curve.samples > 100 and curve.slope > 0
+    candidates = matcher.match("怎么申请退货？", limit=5)
+    raws = [dict(c.components)["lexical"] for c in candidates]
+    assert [c.score for c in candidates] == sorted((c.score for c in candidates), reverse=True)
+    assert raws == sorted(raws, reverse=True)
+    # A question written in the knowledge base is a likely answer, an unrelated one is not.
+    assert candidates[0].score > 50 > matcher.match("what is the meaning of life")[0].score
+
+
+def test_uncalibrated_matching_uses_the_default_curve() -> None:
+    matcher = Matcher(load_folder(DEMO_KB), calibrate=False)
+    assert matcher.calibration == DEFAULT_CALIBRATION
+
+
+def test_the_entry_model_learns_what_sets_entries_apart() -> None:
+    rng = np.random.default_rng(1)
+    centres = rng.normal(size=(3, 8))
+    owners = np.repeat(np.arange(3), 20)
+    vectors = (centres[owners] + 0.3 * rng.normal(size=(60, 8))).astype(np.float32)
+    model = EntryModel.fit(vectors, owners, 3)
+    p = model.probabilities(centres[1].astype(np.float32))
+    assert p.argmax() == 1 and abs(p.sum() - 1) < 1e-9
+    without = model.probabilities(centres[1].astype(np.float32), without=1)
+    assert without[1] == 0 and abs(without.sum() - 1) < 1e-9
