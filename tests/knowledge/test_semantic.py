@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from knowledge import FaqEntry, Matcher
 from knowledge.semantic import Encoder, ModelNotInstalled, find_model, load_encoder
@@ -118,3 +120,28 @@ def test_a_missing_model_package_is_named(tmp_path: Path) -> None:
     with pytest.raises(ModelNotInstalled, match="no_such_model_package"):
         find_model("no_such_model_package")
     assert find_model(str(MODEL)) == MODEL
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(text=st.text(max_size=300))
+def test_any_unicode_is_matched_without_an_error(encoder: Encoder, text: str) -> None:
+    matcher = _shop_matcher(encoder)
+    for candidate in matcher.match(text):
+        assert 0 <= candidate.score <= 100
+
+
+@pytest.mark.parametrize("text", ["", "   ", "🙂🙂🙂", "\x00\x01", "refund " * 20_000, "مرحبا"])
+def test_bad_input_on_the_semantic_branch(encoder: Encoder, text: str) -> None:
+    for candidate in _shop_matcher(encoder).match(text):
+        assert 0 <= candidate.score <= 100
+
+
+_MATCHERS: dict[int, Matcher] = {}
+
+
+def _shop_matcher(encoder: Encoder) -> Matcher:
+    if id(encoder) not in _MATCHERS:
+        _MATCHERS[id(encoder)] = Matcher(SHOP, encoder=encoder)
+    return _MATCHERS[id(encoder)]
