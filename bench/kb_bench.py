@@ -201,6 +201,11 @@ def clinc(k_values: Sequence[int | None], quick: bool) -> dict[str, Any]:
                 row[rule] = {"accuracy": accuracy, "oos_recall": recall, "threshold": threshold}
             if name.startswith("RelayDesk"):
                 row["shipped"] = _fixed(t_ids, t_scores, t_gold, SHIPPED_THRESHOLD)
+            # Not the protocol: the threshold set on test itself, to show what the
+            # method can do at 85% recall when the val split misjudges the threshold.
+            frontier = choose_threshold(t_ids, t_scores, t_gold, min_recall=0.85)
+            accuracy, recall = _at(t_ids, t_scores, t_gold, frontier)
+            row["frontier"] = {"accuracy": accuracy, "oos_recall": recall, "threshold": frontier}
             results[label][name] = row
             print(f"CLINC150 {label} {name}: {row}", file=sys.stderr)
     return results
@@ -381,15 +386,20 @@ def render(results: dict[str, Any], args: argparse.Namespace) -> str:
         "## CLINC150 (test + oos_test; threshold from val)",
         "",
         "Accuracy / out-of-scope recall on test, with the threshold chosen on val by each rule.",
+        "The last column is not the protocol: its threshold is set on test for 85% recall,",
+        "to show the trade-off the method reaches when val misjudges the threshold",
+        "(val's 100 out-of-scope queries are easier than test's 1,000).",
         "",
-        "| K | method | recall≥85% on val | recall≥90% on val | max acc+recall on val |",
-        "|---|---|---|---|---|",
+        "| K | method | recall≥85% on val | recall≥90% on val | max acc+recall on val "
+        "| (set on test) |",
+        "|---|---|---|---|---|---|",
     ]
     for k, methods in results["clinc150"].items():
         for name, row in methods.items():
             cells = " | ".join(
                 f"{_pct(row[rule]['accuracy'])} / {_pct(row[rule]['oos_recall'])}"
-                for rule, _ in RULES
+                for rule in [*(r for r, _ in RULES), "frontier"]
+                if rule in row
             )
             lines.append(f"| {k} | {name} | {cells} |")
     lines += [
@@ -459,7 +469,9 @@ def render(results: dict[str, Any], args: argparse.Namespace) -> str:
             )
     lines += [
         "",
-        "## Match latency (one core)",
+        "## Match latency",
+        "",
+        "rapidfuzz scores on one core; with the semantic branch, NumPy's BLAS may use both.",
         "",
         "| entries | p50 | p99 | build | memory |",
         "|---|---|---|---|---|",

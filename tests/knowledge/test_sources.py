@@ -104,5 +104,5 @@ def test_a_large_knowledge_base_is_matched_through_the_shortlist() -> None:
     matcher = Matcher(entries)
     assert matcher._shortlist is not None
     [best, *_] = matcher.match("how long does the refund take")
-    assert best.entry_id == "target" and best.score > 90
+    assert best.entry_id == "target" and best.raw > 90
     assert matcher.match("zzzz qqqq") == []  # nothing in common: nothing to offer
