@@ -139,14 +139,15 @@ class Matcher:
         self._model: EntryModel | None = None
         self._readable = np.zeros(len(self._questions), dtype=bool)
         if encoder is not None and self._questions:
-            self._vectors = encoder.encode_questions(self._questions)
             # The model reads English: questions with Chinese characters take no part.
-            self._vectors[[detect_language(q) == "zh" for q in self._questions]] = np.nan
-            self._readable = ~np.isnan(self._vectors[:, 0])
+            self._readable = np.asarray([detect_language(q) != "zh" for q in self._questions])
+            self._vectors = np.zeros((len(self._questions), encoder.dimensions), np.float32)
+            readable = [q for q, ok in zip(self._questions, self._readable, strict=True) if ok]
+            self._vectors[self._readable] = encoder.encode_questions(readable)
         self.calibration = dict(DEFAULT_CALIBRATION)
         if calibrate and self._questions:
             self._calibrate()
-        if self._vectors is not None and 1 < len(self._entries) <= MODEL_MAX_ENTRIES:
+        if self._uses_model():
             self._model = self._fit_model(self._readable)
 
     def __len__(self) -> int:
@@ -264,7 +265,7 @@ class Matcher:
             return scored if rows.size else None
         if vector is None:
             vector = self._encoder.encode([text])[0]
-        cosine = np.where(self._readable, np.nan_to_num(self._vectors) @ vector, -np.inf)
+        cosine = np.where(self._readable, self._vectors @ vector, -np.inf)
         if leave_out_row is not None:
             cosine[leave_out_row] = -np.inf
         if leave_out_entry is not None:
@@ -297,6 +298,13 @@ class Matcher:
             cosine=cosine,
         )
 
+    def _uses_model(self) -> bool:
+        return (
+            self._vectors is not None
+            and bool(self._readable.any())
+            and 1 < len(self._entries) <= MODEL_MAX_ENTRIES
+        )
+
     def _fit_model(self, rows: NDArray[np.bool_]) -> EntryModel:
         assert self._vectors is not None
         return EntryModel.fit(self._vectors[rows], self._owner[rows], len(self._entries))
@@ -307,12 +315,12 @@ class Matcher:
         eligible = [row for row in range(len(self._questions)) if sizes[self._owner[row]] > 1]
         sample = random.Random(0).sample(eligible, min(CALIBRATION_SAMPLE, len(eligible)))
         # The entry model is cross-fitted: each sampled question is scored by a model that
-        # has not seen it. A small knowledge base is split into five folds (the sample is
-        # most of it); a large one needs a single model trained without the sample.
+        # has not seen it. When the sample is a large part of the knowledge base it is
+        # split into five folds; otherwise one model trained without it will do.
         folds = [sample]
-        if len(sample) * 10 > len(self._questions):
+        if len(sample) * 3 > len(self._questions):
             folds = [sample[i::CALIBRATION_FOLDS] for i in range(CALIBRATION_FOLDS)]
-        use_model = self._vectors is not None and 1 < len(self._entries) <= MODEL_MAX_ENTRIES
+        use_model = self._uses_model()
         seen: dict[str, tuple[list[float], list[bool]]] = {}
         for fold in folds:
             model = None

@@ -363,7 +363,12 @@ def create_app(
 
     async def core(app: web.Application) -> AsyncIterator[None]:
         bot = build_bot(config)
-        logger.info("knowledge base: %d entries from %s", len(bot.matcher), config.knowledge.path)
+        logger.info(
+            "knowledge base: %d entries from %s%s",
+            len(bot.matcher),
+            config.knowledge.path,
+            " (with the semantic re-ranker)" if bot.matcher.semantic else "",
+        )
         o = config.outbox
         dispatcher = OutboxDispatcher(
             db=app[DATABASE],
