@@ -445,28 +445,27 @@ def render(results: dict[str, Any], args: argparse.Namespace) -> str:
         "| data set | method | accuracy | wrong answers | out-of-scope recall |",
         "|---|---|---|---|---|",
     ]
-    for k, methods in results["clinc150"].items():
-        for name, row in methods.items():
-            if "shipped" in row:
-                f = row["shipped"]
-                lines.append(
-                    f"| CLINC150 {k} | {name} | {_pct(f['accuracy'])} | {_pct(f['wrong'])} "
-                    f"| {_pct(f['oos_recall'])} |"
-                )
-    for name, row in results["banking77"].items():
-        if "shipped in-domain oos" in row:
-            f = row["shipped in-domain oos"]
-            lines.append(
-                f"| BANKING77 (in-domain oos) | {name} | {_pct(f['accuracy'])} "
-                f"| {_pct(f['wrong'])} | {_pct(f['oos_recall'])} |"
-            )
-    for name, row in results["smp2017"].items():
-        if "shipped" in row:
-            f = row["shipped"]
-            lines.append(
-                f"| SMP2017 | {name} | {_pct(f['accuracy'])} | {_pct(f['wrong'])} "
-                f"| {_pct(f['oos_recall'])} |"
-            )
+    shipped = [
+        (f"CLINC150 {k}", name, row["shipped"])
+        for k, methods in results["clinc150"].items()
+        for name, row in methods.items()
+        if "shipped" in row
+    ]
+    shipped += [
+        ("BANKING77 (in-domain oos)", name, row["shipped in-domain oos"])
+        for name, row in results["banking77"].items()
+        if "shipped in-domain oos" in row
+    ]
+    shipped += [
+        ("SMP2017", name, row["shipped"])
+        for name, row in results["smp2017"].items()
+        if "shipped" in row
+    ]
+    lines += [
+        f"| {data} | {name} | {_pct(f['accuracy'])} | {_pct(f['wrong'])} "
+        f"| {_pct(f['oos_recall'])} |"
+        for data, name, f in shipped
+    ]
     lines += [
         "",
         "## Match latency",
