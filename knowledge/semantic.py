@@ -231,7 +231,6 @@ class Encoder:
             _Layer(weights, f"encoder.layer.{i}", heads)
             for i in range(int(config["num_hidden_layers"]))
         ]
-
         # The vectors of the last knowledge base encoded: a reload encodes only what changed.
         self._remembered: dict[str, NDArray[np.float32]] = {}
         self._lock = threading.Lock()
