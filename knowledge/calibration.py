@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy import sparse
 from scipy.optimize import minimize
 
 __all__ = ["Calibration", "EntryModel", "fit_calibration"]
@@ -73,11 +74,18 @@ def fit_calibration(
 
 
 class EntryModel:
-    """Softmax regression: unit-length question vectors → the entry they belong to."""
+    """Softmax regression: a question's unit-length embedding (and, optionally, its
+    sparse wording features, :mod:`knowledge.wording`) → the entry it belongs to."""
 
-    def __init__(self, weights: NDArray[np.float32], bias: NDArray[np.float32]) -> None:
+    def __init__(
+        self,
+        weights: NDArray[np.float32],
+        bias: NDArray[np.float32],
+        wording: NDArray[np.float32] | None = None,
+    ) -> None:
         self.weights = weights
         self.bias = bias
+        self.wording = wording
 
     @classmethod
     def fit(
@@ -86,10 +94,12 @@ class EntryModel:
         owners: NDArray[np.intp],
         entries: int,
         *,
+        wording: sparse.csr_matrix | None = None,
         strength: float = 1.0,
         iterations: int = 300,
     ) -> EntryModel:
-        """Fit on ``vectors`` labelled ``owners`` (0 … entries-1); L2 penalty ``1/strength``.
+        """Fit on ``vectors`` (with ``wording``, one row each) labelled ``owners``
+        (0 … entries-1); L2 penalty ``1/strength``, the bias unpenalised.
 
         Strong regularisation keeps the probabilities modest for questions near but
         outside every entry: on BANKING77-OOS (130 questions per entry) strength 1
@@ -98,30 +108,49 @@ class EntryModel:
         """
         x = vectors.astype(np.float64)
         n, d = x.shape
+        s = None if wording is None else wording.astype(np.float64).tocsr()
+        s_t = None if s is None else s.T.tocsr()  # for the gradient, row-major too
+        v = 0 if s is None else s.shape[1]
+        dense, words = d * entries, (d + v) * entries
         target = np.zeros((n, entries))
         target[np.arange(n), owners] = 1.0
 
         def loss(flat: Floats) -> tuple[float, Floats]:
-            w = flat[: d * entries].reshape(d, entries)
-            b = flat[d * entries :]
+            w = flat[:dense].reshape(d, entries)
+            u = flat[dense:words].reshape(v, entries)
+            b = flat[words:]
             logits = x @ w + b
+            if s is not None:
+                logits += s @ u
             logits -= logits.max(axis=1, keepdims=True)
-            log_norm = np.log(np.exp(logits).sum(axis=1, keepdims=True))
-            log_p = logits - log_norm
-            value = -float(np.sum(target * log_p)) + float(np.sum(w * w)) / (2 * strength)
+            log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+            penalty = float(np.dot(flat[:words], flat[:words])) / (2 * strength)
+            value = -float(np.sum(target * log_p)) + penalty
             delta = np.exp(log_p) - target
-            grad_w = x.T @ delta + w / strength
-            return value, np.concatenate([grad_w.ravel(), delta.sum(axis=0)])
+            grad = [(x.T @ delta + w / strength).ravel()]
+            if s_t is not None:
+                grad.append(np.asarray(s_t @ delta + u / strength).ravel())
+            grad.append(delta.sum(axis=0))
+            return value, np.concatenate(grad)
 
-        start = np.zeros(d * entries + entries)
+        start = np.zeros(words + entries)
         result = minimize(loss, start, jac=True, method="L-BFGS-B", options={"maxiter": iterations})
-        w = result.x[: d * entries].reshape(d, entries).astype(np.float32)
-        b = result.x[d * entries :].astype(np.float32)
-        return cls(w, b)
+        w = result.x[:dense].reshape(d, entries).astype(np.float32)
+        u = result.x[dense:words].reshape(v, entries).astype(np.float32) if s is not None else None
+        b = result.x[words:].astype(np.float32)
+        return cls(w, b, u)
 
-    def probabilities(self, vector: NDArray[np.float32], without: int | None = None) -> Floats:
-        """Each entry's probability for ``vector``; ``without`` leaves one entry out."""
+    def probabilities(
+        self,
+        vector: NDArray[np.float32],
+        wording: sparse.csr_matrix | None = None,
+        without: int | None = None,
+    ) -> Floats:
+        """Each entry's probability for ``vector`` (and its one-row ``wording``, if the
+        model reads wording); ``without`` leaves one entry out."""
         logits = (vector @ self.weights + self.bias).astype(np.float64)
+        if self.wording is not None and wording is not None:
+            logits += np.asarray(wording @ self.wording, dtype=np.float64).ravel()
         if without is not None:
             logits[without] = -np.inf
         logits -= logits.max()

@@ -7,6 +7,7 @@ import numpy as np
 from knowledge import Matcher, Normaliser, load_folder, load_synonyms
 from knowledge.calibration import Calibration, EntryModel, fit_calibration
 from knowledge.matcher import DEFAULT_CALIBRATION
+from knowledge.wording import Wording
 from tests.support.service import DEMO_KB
 
 
@@ -53,3 +54,35 @@ def test_the_entry_model_learns_what_sets_entries_apart() -> None:
     assert p.argmax() == 1 and abs(p.sum() - 1) < 1e-9
     without = model.probabilities(centres[1].astype(np.float32), without=1)
     assert without[1] == 0 and abs(without.sum() - 1) < 1e-9
+
+
+def test_the_entry_model_reads_wording_where_embeddings_agree() -> None:
+    # Two entries whose questions embed alike ("my balance" / "my credit limit" sit
+    # close in meaning) and differ only in their words: the wording features decide.
+    questions = {
+        0: ["what is my balance", "show my balance", "balance on my account please"],
+        1: ["what is my credit limit", "show my credit limit", "credit limit on my card"],
+    }
+    texts = [q for entry in (0, 1) for q in questions[entry]]
+    owners = np.repeat(np.arange(2), 3)
+    vectors = np.tile(np.eye(4, dtype=np.float32)[0], (6, 1))
+    wording = Wording(texts)
+    model = EntryModel.fit(vectors, owners, 2, wording=wording.transform(texts), strength=10.0)
+    query = np.eye(4, dtype=np.float32)[0]
+    blind = EntryModel.fit(vectors, owners, 2)
+    assert abs(blind.probabilities(query)[0] - 0.5) < 0.01
+    assert model.probabilities(query, wording.transform(["whats my ballance"])).argmax() == 0
+    assert model.probabilities(query, wording.transform(["my credit limit?"])).argmax() == 1
+
+
+def test_wording_features_are_unit_length_and_bounded() -> None:
+    texts = ["Where is my parcel", "where is my order", "cancel my order"]
+    wording = Wording(texts)
+    rows = wording.transform([*texts, "", "🙂🙂", "zzzz qqqq"])
+    norms = np.sqrt(np.asarray(rows.multiply(rows).sum(axis=1)).ravel())
+    assert np.allclose(norms[:3], 1.0, atol=1e-5)
+    # Nothing known: an empty row, not an error.
+    assert rows[3].nnz == rows[4].nnz == rows[5].nnz == 0
+    small = Wording(texts, max_features=10)
+    assert len(small) == 10 < len(wording)
+    assert small.transform(["where is my order"]).shape == (1, 10)
