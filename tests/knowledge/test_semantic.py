@@ -12,7 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from knowledge import FaqEntry, Matcher
+from knowledge.matcher import BLEND_CALIBRATION
 from knowledge.semantic import Encoder, ModelNotInstalled, find_model, load_encoder
+from router.config import BotConfig
 
 REFERENCE = Path(__file__).parents[1] / "data" / "semantic" / "reference.json"
 
@@ -96,6 +98,19 @@ def test_an_off_topic_question_scores_below_an_answerable_one(encoder: Encoder) 
     off_topic = matcher.match("write me a poem about the sea")[0]
     assert answerable.entry_id == "delivery-time"
     assert answerable.score > off_topic.score + 20
+
+
+def test_one_question_per_entry_still_answers_a_paraphrase(encoder: Encoder) -> None:
+    # No entry has a second phrasing to learn from or to hold out: the branch scores
+    # meaning and wording without the entry model, on the blend's own default curve.
+    single = [_entry(entry.id, entry.questions[0]) for entry in SHOP]
+    matcher = Matcher(single, encoder=encoder)
+    assert matcher.calibration["semantic"] == BLEND_CALIBRATION
+    [best, *_] = matcher.match("when do I get my money back")
+    assert best.entry_id == "refund-time"
+    assert "model" not in dict(best.components)
+    shipped = BotConfig().answer_threshold
+    assert best.score > shipped > matcher.match("write me a poem")[0].score
 
 
 def test_a_reload_encodes_only_the_questions_that_changed(encoder: Encoder) -> None:
