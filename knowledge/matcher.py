@@ -172,7 +172,8 @@ class Matcher:
             self._vectors = np.zeros((len(self._questions), encoder.dimensions), np.float32)
             readable = [q for q, ok in zip(self._questions, self._readable, strict=True) if ok]
             self._vectors[self._readable] = encoder.encode_questions(readable)
-        if self._uses_model():
+        self._uses_model = self._wants_model()
+        if self._uses_model:
             readable_folded = [f for f, ok in zip(self._folded, self._readable, strict=True) if ok]
             self._wording = Wording(
                 readable_folded, max_features=WORDING_WEIGHTS // len(self._entries)
@@ -182,7 +183,7 @@ class Matcher:
         fitted = None
         if calibrate and self._questions:
             fitted = self._calibrate()
-        if self._uses_model():
+        if self._uses_model:
             self._model = self._fit_model(self._readable, start=fitted)
 
     def __len__(self) -> int:
@@ -213,7 +214,7 @@ class Matcher:
         ]
 
     def _match(self, text: str, limit: int, vector: NDArray[np.float32] | None) -> list[Candidate]:
-        scored = self._score(text, model=self._model, vector=vector, wording=None)
+        scored = self._score(text, model=self._model, vector=vector)
         if scored is None:
             return []
         raw = scored.raw
@@ -336,7 +337,7 @@ class Matcher:
             cosine=cosine,
         )
 
-    def _uses_model(self) -> bool:
+    def _wants_model(self) -> bool:
         """Whether the semantic branch has an entry model: not for one entry, nor above
         MODEL_MAX_ENTRIES, nor when most entries have a single question to learn from
         (the model then spreads its probability thin, and calibration has nothing to
@@ -348,7 +349,7 @@ class Matcher:
         return bool(readable.any()) and float(np.median(readable[readable > 0])) >= 2
 
     def _default(self, branch: str) -> Calibration:
-        if branch == "semantic" and self._vectors is not None and not self._uses_model():
+        if branch == "semantic" and self._vectors is not None and not self._uses_model:
             return BLEND_CALIBRATION
         return DEFAULT_CALIBRATION[branch]
 
@@ -374,11 +375,10 @@ class Matcher:
         folds = [sample]
         if len(sample) * 3 > len(self._questions):
             folds = [sample[i::CALIBRATION_FOLDS] for i in range(CALIBRATION_FOLDS)]
-        use_model = self._uses_model()
         seen: dict[str, tuple[list[float], list[bool]]] = {}
         model = None
         for fold in folds:
-            if use_model:
+            if self._uses_model:
                 keep = self._readable.copy()
                 keep[fold] = False
                 # From scratch: a head start from another fold would carry what it saw.
