@@ -102,7 +102,8 @@ def test_an_off_topic_question_scores_below_an_answerable_one(encoder: Encoder) 
 
 def test_one_question_per_entry_still_answers_a_paraphrase(encoder: Encoder) -> None:
     # No entry has a second phrasing to learn from or to hold out: the branch scores
-    # meaning and wording without the entry model, on the blend's own default curve.
+    # the blend of meaning and lexical score without the entry model, on the blend's
+    # own default curve.
     single = [_entry(entry.id, entry.questions[0]) for entry in SHOP]
     matcher = Matcher(single, encoder=encoder)
     assert matcher.calibration["semantic"] == BLEND_CALIBRATION
