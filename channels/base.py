@@ -95,15 +95,20 @@ class ThreadHints:
 
     The router tries them in order: ``references`` (external ids of earlier
     messages, ours or the customer's, nearest first), then ``ticket`` (a
-    conversation number the customer quoted, honoured only for the same
-    contact), then ``topic`` (a normalised subject: the same sender's open
-    conversation on that topic, active within ``topic_window`` seconds).
+    conversation number the customer quoted), then ``topic`` (a normalised
+    subject: the same sender's open conversation on that topic, active within
+    ``topic_window`` seconds). A reference or a ticket is followed only when the
+    sender is a participant of that conversation: anyone can name a
+    conversation, only the people on it may join it.
     """
 
     references: tuple[str, ...] = ()
     ticket: int | None = None
     topic: str | None = None
     topic_window: float = 0.0
+    # The other people the message was addressed to (email To and Cc): they become
+    # participants of the conversation and may write into it too.
+    participants: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _require(self.topic_window >= 0, "ThreadHints.topic_window must not be negative")
@@ -145,6 +150,9 @@ class InboundMessage:
     automated: str | None = None
     # A problem the channel found (unparseable, attachment refused): a person looks.
     flag: str | None = None
+    # False when the channel could not read the customer's text at all (binary data,
+    # an unparseable mail): a person looks, and nothing is sent automatically.
+    readable: bool = True
 
     def __post_init__(self) -> None:
         _require(bool(self.external_id), "InboundMessage.external_id must not be empty")

@@ -156,6 +156,7 @@ def build_email(config: Config) -> EmailChannel:
         settings=EmailSettings(
             addresses=tuple(e.addresses),
             attachments_dir=config.server.data_dir / "attachments" / "email",
+            secret=load_secret(config),
             relay=RelaySettings(
                 host=r.host,
                 port=r.port,

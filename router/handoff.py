@@ -346,6 +346,63 @@ class HumanDesk:
         )
         return split
 
+    async def merge(self, conversation_id: int, message_id: int, agent: Agent) -> Conversation:
+        """An agent's answer to a mail that named a conversation its sender is not on
+        (``claimed_conversation``): it is the customer after all, so the message moves
+        into the conversation it named and its sender becomes a participant there.
+        The conversation it leaves is resolved if nothing else is in it."""
+        now = self._clock()
+        async with self._db.write() as repo:
+            source = await repo.conversation(conversation_id)
+            if source is None:
+                raise ConversationNotFound(f"no conversation {conversation_id}")
+            message = next(
+                (m for m in await repo.messages(conversation_id) if m.id == message_id), None
+            )
+            claimed = message.extras.get("claimed_conversation") if message else None
+            if message is None or message.direction is not Direction.IN:
+                raise MessageNotFound(
+                    f"no customer message {message_id} in conversation {conversation_id}"
+                )
+            if not isinstance(claimed, int):
+                raise MessageNotFound(f"message {message_id} names no other conversation")
+            target = await repo.conversation(claimed)
+            if target is None:
+                raise ConversationNotFound(f"no conversation {claimed}")
+            await repo.move_message(message_id, target.id)
+            await repo.add_message(
+                conversation_id=target.id,
+                direction=Direction.NOTE,
+                author_kind=AuthorKind.AGENT,
+                author_agent_id=agent.id,
+                kind="note",
+                text=(
+                    f"Message from {message.extras.get('sender', 'another sender')} merged in "
+                    f"from conversation #{conversation_id} by {agent.name}."
+                ),
+                channel=message.channel,
+                now=now,
+            )
+            left = [m for m in await repo.messages(conversation_id) if m.id != message_id]
+            if not any(m.direction is Direction.IN for m in left):
+                await repo.resolve(conversation_id, now)
+            merged = await repo.conversation(target.id)
+            emptied = await repo.conversation(conversation_id)
+            assert merged is not None and emptied is not None
+        logger.info(
+            "message %s merged from conversation %s into %s by agent %s",
+            message_id,
+            conversation_id,
+            merged.id,
+            agent.name,
+        )
+        await self._events.publish(
+            MessageAdded(merged.id, message_id, "customer", "in"),
+            ConversationChanged(merged.id, merged.status.value, merged.assignee_id),
+            ConversationChanged(emptied.id, emptied.status.value, emptied.assignee_id),
+        )
+        return merged
+
     async def assign(
         self, conversation_id: int, agent: Agent, target: Agent | None
     ) -> Conversation:

@@ -167,9 +167,11 @@ class Router:
         contact_id: int | None = None
         conversation: Conversation | None = None
         joined: str | None = None
+        claimed: int | None = None
         if inbound.thread_hints is not None:
             contact_id = await self._contact(repo, sender, now)
-            conversation, joined = await find_thread(repo, inbound, contact_id, now)
+            match = await find_thread(repo, inbound, contact_id, now)
+            conversation, joined, claimed = match.conversation, match.joined, match.claimed
         else:
             conversation = await repo.open_conversation(inbound.channel, inbound.address.thread_key)
         if contact_id is None and (
@@ -195,8 +197,19 @@ class Router:
                 contact_id,
             )
         extras: dict[str, Any] = dict(inbound.extras)
-        if inbound.thread_hints is not None and joined:
-            extras["joined"] = joined
+        reply_to = inbound.address
+        if inbound.thread_hints is not None:
+            extras["sender"] = sender.external_id
+            if inbound.thread_hints.participants:
+                extras["participants"] = list(inbound.thread_hints.participants)
+            if joined:
+                extras["joined"] = joined
+            if claimed is not None:
+                extras["claimed_conversation"] = claimed
+            if contact_id != conversation.contact_id:
+                # Someone else on the thread (a Cc) wrote: the replies still go to the
+                # customer; an agent who wants otherwise says so.
+                reply_to = conversation.reply_to
         if inbound.automated:
             extras["automated"] = inbound.automated
         if inbound.flag:
@@ -239,7 +252,15 @@ class Router:
                 decision.reason,
             )
             await self._act(
-                repo, conversation, message, inbound.address, decision, effects, now, rules
+                repo,
+                conversation,
+                message,
+                reply_to,
+                decision,
+                effects,
+                now,
+                rules,
+                trigger_readable=inbound.readable,
             )
         else:
             # A person is on it (or about to be): the bot stays silent, agents are notified.
@@ -251,7 +272,7 @@ class Router:
             )
         await repo.touch_conversation(
             conversation.id,
-            reply_to=inbound.address,
+            reply_to=reply_to,
             language=language,
             bot_misses=effects.bot_misses,
             now=now,
@@ -301,8 +322,12 @@ class Router:
         effects: _Effects,
         now: datetime,
         rules: ChannelRules,
+        *,
+        trigger_readable: bool = True,
     ) -> None:
-        quiet = not await may_auto_reply(repo, conversation, rules, now)
+        # Nothing automatic answers what nobody could read (an acknowledgement of a
+        # binary blob is noise at best, a reply to a forger at worst).
+        quiet = not trigger_readable or not await may_auto_reply(repo, conversation, rules, now)
         if quiet and decision.kind is not DecisionKind.HANDOFF:
             # We may not answer automatically: a person answers instead.
             decision = Decision(

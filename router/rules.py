@@ -15,7 +15,13 @@ from router.conversations import ConversationStatus
 from router.events import DeliveryFailed, Event
 from router.storage import Conversation, Repositories
 
-__all__ = ["ChannelRules", "fail_bounced", "find_thread", "may_auto_reply"]
+__all__ = [
+    "ChannelRules",
+    "ThreadMatch",
+    "fail_bounced",
+    "find_thread",
+    "may_auto_reply",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -41,28 +47,52 @@ class ChannelRules:
             raise ValueError("auto_reply_limit must not be negative")
 
 
+@dataclass(frozen=True, slots=True)
+class ThreadMatch:
+    """Where a threaded message belongs: ``conversation`` (None: a new one), why
+    (``joined``), and a conversation it named but may not join (``claimed``)."""
+
+    conversation: Conversation | None
+    joined: str | None = None
+    claimed: int | None = None
+
+
 async def find_thread(
     repo: Repositories, inbound: InboundMessage, contact_id: int, now: datetime
-) -> tuple[Conversation | None, str | None]:
-    """Follow the channel's thread hints; returns the conversation and why it was chosen."""
+) -> ThreadMatch:
+    """Follow the channel's thread hints.
+
+    A reference or a ticket names a conversation; the message joins it only when its
+    sender is on it (see ``Repositories.conversation_participants``). Anyone can copy
+    a Message-ID or a ticket number; a stranger who does gets a conversation of their
+    own, marked with the link they claimed, never the reply meant for the customer.
+    """
     hints = inbound.thread_hints
     assert hints is not None
+    sender = inbound.sender.external_id
+    follows: str | None = None
+    claimed: tuple[int, str] | None = None
     found = await repo.conversation_by_reference(inbound.channel, hints.references)
     if found is not None:
         conversation, reference = found
-        if conversation.status is not ConversationStatus.RESOLVED:
-            return conversation, f"replies to <{reference}>"
-        follows = f"replies to <{reference}> of resolved conversation #{conversation.id}"
-    else:
-        follows = None
-    if hints.ticket is not None:
-        ticketed = await repo.conversation(hints.ticket)
-        if (
-            ticketed is not None
-            and ticketed.contact_id == contact_id
-            and ticketed.status is not ConversationStatus.RESOLVED
+        # Machine-made mail (a bounce of our reply) may join by reference: it is never
+        # answered and never becomes the reply route, and our ids cannot be guessed.
+        if not inbound.automated and sender not in await repo.conversation_participants(
+            conversation
         ):
-            return ticketed, f"ticket #{hints.ticket} in the subject"
+            claimed = conversation.id, f"replies to <{reference}>"
+        elif conversation.status is not ConversationStatus.RESOLVED:
+            return ThreadMatch(conversation, f"replies to <{reference}>")
+        else:
+            follows = f"replies to <{reference}> of resolved conversation #{conversation.id}"
+    if hints.ticket is not None and (claimed is None or claimed[0] != hints.ticket):
+        ticketed = await repo.conversation(hints.ticket)
+        if ticketed is not None and ticketed.status is not ConversationStatus.RESOLVED:
+            if ticketed.contact_id == contact_id or sender in (
+                await repo.conversation_participants(ticketed)
+            ):
+                return ThreadMatch(ticketed, f"ticket #{hints.ticket} in the subject")
+            claimed = claimed or (ticketed.id, f"ticket #{hints.ticket} in the subject")
     if hints.topic and hints.topic_window > 0:
         same = await repo.conversation_by_topic(
             contact_id=contact_id,
@@ -70,9 +100,25 @@ async def find_thread(
             topic=hints.topic,
             since=now - timedelta(seconds=hints.topic_window),
         )
-        if same is not None:
-            return same, "same sender and subject"
-    return None, follows
+        if same is not None and (claimed is None or same.id != claimed[0]):
+            return ThreadMatch(same, "same sender and subject")
+    if claimed is not None:
+        conversation_id, how = claimed
+        logger.warning(
+            "%s message %s %s of conversation %s, but its sender is not on it: "
+            "a conversation of its own",
+            inbound.channel,
+            inbound.external_id,
+            how,
+            conversation_id,
+        )
+        return ThreadMatch(
+            None,
+            f"claims to continue conversation #{conversation_id} ({how}), but the sender "
+            "is not on it",
+            claimed=conversation_id,
+        )
+    return ThreadMatch(None, follows)
 
 
 async def fail_bounced(repo: Repositories, inbound: InboundMessage) -> list[Event]:

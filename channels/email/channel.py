@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import re
+import secrets
 import ssl
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,7 +38,13 @@ from channels.base import (
     TransientDeliveryError,
 )
 from channels.email.compose import compose_reply
-from channels.email.parse import MailAttachment, ParsedMail, parse_mail
+from channels.email.parse import (
+    MailAttachment,
+    ParsedMail,
+    clean_header_text,
+    envelope_auto_reason,
+    parse_mail,
+)
 from channels.email.threading import is_ours, normalise_subject, ticket_in
 
 __all__ = ["EmailChannel", "EmailSettings", "RelaySettings"]
@@ -48,6 +54,7 @@ logger = logging.getLogger(__name__)
 CHANNEL = "email"
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 _MAX_TEXT_CHARS = 100_000
+_MAX_PARTICIPANTS = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +82,8 @@ class EmailSettings:
 
     addresses: tuple[str, ...]
     attachments_dir: Path
+    # Keys the Message-IDs we mint, so nobody can guess one (at least 16 bytes).
+    secret: bytes
     relay: RelaySettings | None = None
     from_name: str = "Support"
     max_attachment_bytes: int = 10 * 1024 * 1024
@@ -88,6 +97,8 @@ class EmailSettings:
             raise ValueError("EmailSettings.addresses needs at least one support address")
         if any("@" not in a for a in self.addresses):
             raise ValueError("EmailSettings.addresses must be email addresses")
+        if len(self.secret) < 16:
+            raise ValueError("EmailSettings.secret must be at least 16 bytes")
 
     @property
     def domain(self) -> str:
@@ -152,8 +163,22 @@ class EmailChannel:
             self.ignored_own += 1
             logger.info("our own mail %s came back; not taken in", parsed.message_id)
             return None
-        inbound = self._inbound(parsed, raw, envelope_from=envelope_from, refused_size=refused_size)
-        receipt = await self._on_message(inbound)
+        written: list[Path] = []
+        try:
+            inbound = self._inbound(
+                parsed,
+                raw,
+                envelope_from=envelope_from,
+                refused_size=refused_size,
+                written=written,
+            )
+            receipt = await self._on_message(inbound)
+        except BaseException:
+            _remove(written)  # the source re-sends; nothing of this attempt stays
+            raise
+        if receipt.duplicate:
+            # Stored before: the first copy's files stay as they were, this copy's go.
+            _remove(written)
         self.received += 1
         return receipt
 
@@ -170,9 +195,10 @@ class EmailChannel:
         *,
         envelope_from: str | None,
         refused_size: int | None,
+        written: list[Path],
     ) -> InboundMessage:
         flags: list[str] = []
-        sender = parsed.from_address or (envelope_from or "").lower() or "unknown@invalid"
+        sender = parsed.from_address or _envelope_address(envelope_from) or "unknown@invalid"
         attachments: list[Attachment] = []
         for item in parsed.attachments:
             if len(item.data) > self._settings.max_attachment_bytes:
@@ -181,24 +207,26 @@ class EmailChannel:
                     f"over the {self._settings.max_attachment_bytes:,}-byte limit"
                 )
                 continue
-            attachments.append(self._store(parsed.message_id, item))
+            attachments.append(self._store(item, written))
         if refused_size is not None:
             flags.append(
                 f"mail of {refused_size:,} bytes is over the size limit: its text and "
                 "attachments were refused, only its headers were kept"
             )
+        # Every mail is kept as it came, byte for byte: what we could not read, a
+        # person can still open.
+        original = self._store(MailAttachment("original.eml", "message/rfc822", raw), written)
         if not parsed.readable:
             flags.append(parsed.problems[0])
-            attachments.append(
-                self._store(
-                    parsed.message_id,
-                    MailAttachment("original.eml", "message/rfc822", raw),
-                )
-            )
+            attachments.append(original)
         text = parsed.text
         if len(text) > _MAX_TEXT_CHARS:
             text = text[:_MAX_TEXT_CHARS] + "\n[…]"
-        extras = {"subject": parsed.subject[:300], "message_id": parsed.message_id}
+        extras = {
+            "subject": parsed.subject[:300],
+            "message_id": parsed.message_id,
+            "original": original.ref,
+        }
         if parsed.problems:
             extras["problems"] = "; ".join(parsed.problems)[:500]
         if parsed.full_text and parsed.full_text.strip() != text.strip():
@@ -206,11 +234,18 @@ class EmailChannel:
         references = tuple(
             dict.fromkeys((*parsed.in_reply_to, *reversed(parsed.references), *parsed.about))
         )
+        # Whoever else the customer wrote to (To, Cc): people on the thread, not us.
+        participants = tuple(
+            dict.fromkeys(a for a in parsed.to if not self.accepts(a) and a != sender)
+        )[:_MAX_PARTICIPANTS]
         return InboundMessage(
             external_id=parsed.message_id,
             address=ChannelAddress(CHANNEL, sender, thread_id=parsed.message_id),
             sender=SenderIdentity(
-                CHANNEL, sender, display_name=parsed.from_name or None, email=sender
+                CHANNEL,
+                sender,
+                display_name=clean_header_text(parsed.from_name or "")[:200] or None,
+                email=sender,
             ),
             text=text,
             html=parsed.html,
@@ -222,18 +257,28 @@ class EmailChannel:
                 ticket=ticket_in(parsed.subject),
                 topic=normalise_subject(parsed.subject) or None,
                 topic_window=self._settings.thread_window,
+                participants=participants,
             ),
-            automated=parsed.auto,
+            automated=parsed.auto or envelope_auto_reason(envelope_from),
             flag="; ".join(flags)[:300] if flags else None,
+            readable=parsed.readable,
         )
 
-    def _store(self, message_id: str, item: MailAttachment) -> Attachment:
-        digest = hashlib.sha256(message_id.encode() + item.name.encode()).hexdigest()[:16]
+    def _store(self, item: MailAttachment, written: list[Path]) -> Attachment:
+        """Write a new file under a random name: a stored file never changes, whatever
+        a later mail claims to be (the same Message-ID, the same file name)."""
         safe = _SAFE_NAME.sub("_", item.name)[-80:] or "attachment"
-        path = self._settings.attachments_dir / f"{digest}-{safe}"
-        path.write_bytes(item.data)
+        while True:
+            path = self._settings.attachments_dir / f"{secrets.token_hex(12)}-{safe}"
+            try:
+                with path.open("xb") as handle:
+                    written.append(path)
+                    handle.write(item.data)
+            except FileExistsError:
+                continue
+            break
         return Attachment(
-            name=item.name[:200],
+            name=clean_header_text(item.name)[:200] or "attachment",
             content_type=item.content_type,
             size=len(item.data),
             ref=f"email/{path.name}",
@@ -246,7 +291,12 @@ class EmailChannel:
         if relay is None:
             raise PermanentDeliveryError("no SMTP relay is configured for the email channel")
         sender = Address(self._settings.from_name, addr_spec=self._settings.addresses[0])
-        mail, message_id = compose_reply(outbound, sender=sender, domain=self._settings.domain)
+        mail, message_id = compose_reply(
+            outbound,
+            sender=sender,
+            domain=self._settings.domain,
+            secret=self._settings.secret,
+        )
         async with self._smtp_lock:
             for attempt in (1, 2):
                 client = await self._connected(relay)
@@ -322,3 +372,14 @@ class EmailChannel:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _envelope_address(envelope_from: str | None) -> str | None:
+    value = (envelope_from or "").strip().strip("<>").strip().lower()
+    return value if "@" in value and " " not in value else None
+
+
+def _remove(paths: list[Path]) -> None:
+    for path in paths:
+        with contextlib.suppress(OSError):
+            path.unlink()

@@ -53,6 +53,16 @@ _SUPERSETS = {
 }
 
 
+# One bad sequence per this many bytes (at least one) in the declared charset is damage;
+# more, and the label is wrong.
+_BYTES_PER_BAD_SEQUENCE = 100
+
+
+def _replacement_chars(data: bytes, codec: str) -> int:
+    """U+FFFD characters the sender really wrote (in UTF-8 they are EF BF BD)."""
+    return data.count("\ufffd".encode()) if codec == "utf-8" else 0
+
+
 @dataclass(frozen=True, slots=True)
 class Decoded:
     text: str
@@ -90,6 +100,21 @@ def decode_bytes(data: bytes, declared: str | None) -> Decoded:
         elif candidate != codec and declared:
             problem = f"declared {declared!r} but the bytes are {candidate}"
         return Decoded(text, candidate, problem)
+    # A label that decodes all but a few bytes is right, and those bytes are damage
+    # (a truncated line, a stray byte): detection would read the whole text in some
+    # other charset that happens to accept every byte (GB18030 accepts nearly all).
+    for candidate in (codec, "utf-8"):
+        if candidate is None or (candidate != codec and codec is not None):
+            continue
+        text = data.decode(candidate, errors="replace")
+        damaged = text.count("\ufffd") - _replacement_chars(data, candidate)
+        if damaged <= max(1, len(data) // _BYTES_PER_BAD_SEQUENCE):
+            what = f"declared {declared!r}" if declared else "no charset declared"
+            return Decoded(
+                text,
+                candidate,
+                f"{what}; {damaged} undecodable byte sequence(s) in {candidate} replaced",
+            )
     best = charset_normalizer.from_bytes(data).best()
     if best is not None and best.encoding:
         guessed = _codec(best.encoding) or best.encoding

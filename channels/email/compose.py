@@ -58,11 +58,13 @@ def _html(text: str) -> str:
 
 
 def compose_reply(
-    outbound: OutboundMessage, *, sender: Address, domain: str
+    outbound: OutboundMessage, *, sender: Address, domain: str, secret: bytes
 ) -> tuple[EmailMessage, str]:
     """The mail for ``outbound`` and its Message-ID (without angle brackets)."""
     language = _language(outbound.text)
-    message_id = our_message_id(domain, outbound.conversation_id, outbound.idempotency_key)
+    message_id = our_message_id(
+        domain, outbound.conversation_id, outbound.idempotency_key, secret=secret
+    )
     mail = EmailMessage()
     mail["From"] = sender
     mail["To"] = outbound.address.recipient_id

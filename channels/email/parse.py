@@ -20,9 +20,20 @@ from channels.email.charsets import decode_bytes, decode_header_value
 from channels.email.html import html_to_text
 from channels.email.quotes import strip_reply
 
-__all__ = ["MailAttachment", "ParsedMail", "message_ids", "parse_mail"]
+__all__ = [
+    "MailAttachment",
+    "ParsedMail",
+    "clean_header_text",
+    "envelope_auto_reason",
+    "message_ids",
+    "parse_mail",
+]
 
 _MESSAGE_ID = re.compile(r"<([^<>\s]+)>")
+_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
+_COMMENT = re.compile(r"\((?:[^()\\]|\\.)*\)")
+_ANGLE_ADDR = re.compile(r"<\s*([^<>\s@]+@[^<>\s]+?)\s*>")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 _NOREPLY_LOCAL = re.compile(
     r"^(mailer-daemon|postmaster|no-?reply|do-?not-?reply|noreply[-.\w]*|bounces?|"
     r"bounce[-+.\w]*|mail-daemon|listserv|majordomo)$",
@@ -79,7 +90,47 @@ def message_ids(value: str | None) -> tuple[str, ...]:
     found = _MESSAGE_ID.findall(value)
     if not found and value.strip() and " " not in value.strip():
         found = [value.strip().strip("<>")]  # clients that drop the angle brackets
-    return tuple(dict.fromkeys(i for i in found if "@" in i or len(i) > 8))
+    return tuple(
+        dict.fromkeys(
+            _bounded_id(i)
+            for i in found
+            if ("@" in i or len(i) > 8) and _CONTROL.search(i) is None and _valid_text(i)
+        )
+    )
+
+
+def _valid_text(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: raw bytes the header parser could not read
+        return False
+    return True
+
+
+def _bounded_id(message_id: str) -> str:
+    """Ids are stored in 320 characters: a longer one is kept as its digest."""
+    if len(message_id) <= 250:
+        return message_id
+    return f"sha256-{hashlib.sha256(message_id.encode()).hexdigest()[:40]}@long-id.invalid"
+
+
+def _unreadable_reason(text: str) -> str | None:
+    """Why ``text`` is not a person's writing but binary data shown as text (a forwarded
+    Outlook .msg, an image pasted as a body), or None."""
+    if len(text) < 64:
+        return None
+    sample = text[:20_000]
+    bad = sum(
+        1
+        for char in sample
+        if char == "\ufffd" or (char < " " and char not in "\t\n\r\f") or "\x7f" <= char < "\xa0"
+    )
+    if bad / len(sample) < 0.05:
+        return None
+    return (
+        f"the body is binary data, not text ({len(text):,} characters, "
+        f"{100 * bad / len(sample):.0f}% unreadable)"
+    )
 
 
 def _header(msg: Message, name: str, fallback: str | None = None) -> str | None:
@@ -89,17 +140,82 @@ def _header(msg: Message, name: str, fallback: str | None = None) -> str | None:
     return None
 
 
+def _unescape(value: str, fallback: str | None = None) -> str:
+    """Raw 8-bit header bytes (kept by the parser as surrogate escapes) as text: UTF-8
+    under SMTPUTF8 (RFC 6532), else the body's charset."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raw = value.encode("utf-8", "surrogateescape")
+        return decode_bytes(raw, fallback or "utf-8").text
+    return value
+
+
 def _raw_header(msg: Message, name: str) -> str | None:
     for key, value in msg.raw_items():
         if key.lower() == name.lower():
-            return re.sub(r"\r?\n[ \t]", " ", str(value)).strip()
+            return _unescape(re.sub(r"\r?\n[ \t]", " ", str(value)).strip())
+    return None
+
+
+def clean_header_text(text: str) -> str:
+    """Header text safe to show and to copy into a header: control characters
+    (NUL, CR, LF, ...) become one space, lone surrogates are replaced."""
+    text = _CONTROL.sub(" ", text).strip()
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def _mailbox(value: str, fallback: str | None) -> tuple[str, str] | None:
+    """One mailbox's (display name, addr-spec).
+
+    ``alice@example.com <bob@example.com>`` is bob: in a name-addr the address is
+    the one in angle brackets, whatever the display name looks like (a forger's
+    favourite). Quoted strings and comments are set aside before looking.
+    """
+    bare = _COMMENT.sub(" ", _QUOTED.sub('""', value))
+    match = _ANGLE_ADDR.search(bare)
+    if match is not None:
+        address = match.group(1).strip().lower()
+        quoted = _QUOTED.search(value)
+        if quoted is not None and quoted.start() < value.find("<" + match.group(1)):
+            name = quoted.group(0)[1:-1].replace('\\"', '"')
+        else:
+            name = bare[: match.start()].strip().strip('"')
+        return clean_header_text(decode_header_value(name, fallback)), address
+    pairs = email.utils.getaddresses([value])
+    for name, address in pairs:
+        if "@" in address:
+            return clean_header_text(decode_header_value(name, fallback)), address.strip().lower()
     return None
 
 
 def _addresses(msg: Message, name: str, fallback: str | None = None) -> list[tuple[str, str]]:
-    values = [str(v) for k, v in msg.raw_items() if k.lower() == name.lower()]
-    pairs = email.utils.getaddresses([re.sub(r"\r?\n[ \t]", " ", v) for v in values])
-    return [(decode_header_value(n, fallback), a.strip().lower()) for n, a in pairs if "@" in a]
+    values = [
+        _unescape(re.sub(r"\r?\n[ \t]", " ", str(v)), fallback)
+        for k, v in msg.raw_items()
+        if k.lower() == name.lower()
+    ]
+    found: list[tuple[str, str]] = []
+    for value in values:
+        # Split into mailboxes at commas outside quotes, comments and angle brackets.
+        depth, quoted, start = 0, False, 0
+        pieces: list[str] = []
+        for index, char in enumerate(value):
+            if char == '"' and (index == 0 or value[index - 1] != "\\"):
+                quoted = not quoted
+            elif not quoted and char in "(<":
+                depth += 1
+            elif not quoted and char in ")>":
+                depth = max(depth - 1, 0)
+            elif char == "," and not quoted and depth == 0:
+                pieces.append(value[start:index])
+                start = index + 1
+        pieces.append(value[start:])
+        for piece in pieces:
+            mailbox = _mailbox(piece, fallback)
+            if mailbox is not None and _CONTROL.search(mailbox[1]) is None:
+                found.append(mailbox)
+    return found
 
 
 def _body_charset(msg: Message) -> str | None:
@@ -161,10 +277,30 @@ def _auto_reason(msg: Message, sender: str | None, subject: str) -> str | None:
         local = sender.split("@", 1)[0]
         if _NOREPLY_LOCAL.match(local):
             return f"sender {local}"
-    elif _raw_header(msg, "Return-Path") == "<>":
-        return "null sender"
+    return_path = _raw_header(msg, "Return-Path")
+    if return_path is not None:
+        reason = envelope_auto_reason(return_path)
+        if reason is not None:
+            return reason
     if _AUTO_SUBJECT.match(subject):
         return "auto-reply"
+    return None
+
+
+def envelope_auto_reason(envelope_from: str | None) -> str | None:
+    """Why a mail with this envelope sender (``Return-Path``, SMTP ``MAIL FROM``) is
+    machine-made: the null sender of bounces, or a no-reply mailbox. None: a person."""
+    if envelope_from is None:
+        return None
+    value = envelope_from.strip()
+    if value in ("<>", ""):
+        return "null sender"
+    match = _ANGLE_ADDR.search(value)
+    address = match.group(1) if match else value.strip("<> ")
+    local = address.split("@", 1)[0].lower()
+    # VERP and SRS wrap the real local part: bounces+tag=...@, SRS0=...=local@...
+    if _NOREPLY_LOCAL.match(local) or _NOREPLY_LOCAL.match(local.split("+", 1)[0]):
+        return f"envelope sender {local.split('+', 1)[0][:40]}"
     return None
 
 
@@ -271,7 +407,7 @@ def _parse(raw: bytes) -> ParsedMail:
     senders = _addresses(msg, "From", charset) or _addresses(msg, "Sender", charset)
     from_name, from_address = senders[0] if senders else (None, None)
     reply_to = _addresses(msg, "Reply-To")
-    subject = _header(msg, "Subject", charset) or ""
+    subject = clean_header_text(_header(msg, "Subject", charset) or "")
     own_id = message_ids(_raw_header(msg, "Message-ID"))
     sent_at: datetime | None = None
     if date := _raw_header(msg, "Date"):
@@ -291,6 +427,11 @@ def _parse(raw: bytes) -> ParsedMail:
         text = strip_reply(html_to_text(html_text, drop_quotes=True)) or full_text
     else:
         text = full_text = "" if attachments else _raw_body(raw)
+    if (unreadable := _unreadable_reason(full_text)) is not None:
+        # Kept whole in the stored original; a person opens it, the bot never reads it.
+        problems.append(f"unparseable: {unreadable}")
+        text = full_text = f"[{unreadable}]"
+        html_text = None
     auto = _auto_reason(msg, from_address, subject)
     about = _about(msg, full_text) if auto else ()
     return ParsedMail(

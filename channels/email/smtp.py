@@ -4,13 +4,18 @@ It runs in the service's own event loop. It answers 250 to DATA only after
 the mail is committed, 451 if it could not be (the sending MTA retries), 550
 to recipients that are not our support addresses, and 552 to mail over the
 size limit (aiosmtpd's ``data_size_limit``, also advertised as SIZE in EHLO).
+Every refusal is logged with its reason and the peer.
+
+Lines may be as long as the whole mail: RFC 5321 says 998 bytes, but real mail
+(one-line HTML, long base64 without breaks) is longer, and refusing it loses a
+customer's message for a formality.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, AnyStr
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
@@ -19,6 +24,26 @@ from channels.email.channel import EmailChannel
 __all__ = ["SmtpReceiver"]
 
 logger = logging.getLogger(__name__)
+
+
+class _Protocol(SMTP):
+    """aiosmtpd's protocol with the two settings it only takes as class state.
+
+    ``line_length_limit`` is read in aiosmtpd's own constructor (it sizes the
+    stream reader), so it cannot be passed in; and the responses it sends by
+    itself (a line too long, a syntax error) are logged here, where they are made.
+    """
+
+    def __init__(self, handler: _Handler, *, line_limit: int, **kwargs: Any) -> None:
+        self.line_length_limit = line_limit
+        super().__init__(handler, **kwargs)
+
+    async def push(self, status: AnyStr) -> None:
+        text = status.decode("utf-8", "replace") if isinstance(status, bytes) else str(status)
+        if text[:1] in ("4", "5"):
+            peer = self.session.peer if self.session is not None else None
+            logger.warning("SMTP refused to %s: %s", peer, text[:200])
+        await super().push(status)
 
 
 class _Handler:
@@ -83,6 +108,7 @@ class SmtpReceiver:
 
     def _protocol(self) -> SMTP:
         kwargs: dict[str, Any] = {
+            "line_limit": self._max + 2,
             "data_size_limit": self._max,
             "enable_SMTPUTF8": True,
             "decode_data": False,
@@ -90,7 +116,7 @@ class SmtpReceiver:
         }
         if self._hostname:
             kwargs["hostname"] = self._hostname
-        return SMTP(_Handler(self._channel), **kwargs)
+        return _Protocol(_Handler(self._channel), **kwargs)
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()

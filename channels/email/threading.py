@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import re
 import unicodedata
 
@@ -48,10 +51,13 @@ def reply_subject(subject: str | None, conversation_id: int, fallback: str) -> s
     return f"Re: {base} [#{conversation_id}]"
 
 
-def our_message_id(domain: str, conversation_id: int, key: str) -> str:
-    """Stable across retries of one outbox row, so a resent mail is the same mail."""
-    safe = re.sub(r"[^A-Za-z0-9.-]", "-", key)
-    return f"relaydesk.{conversation_id}.{safe}@{domain}"
+def our_message_id(domain: str, conversation_id: int, key: str, *, secret: bytes) -> str:
+    """Stable across retries of one outbox row, so a resent mail is the same mail, and
+    unguessable: keyed with the server secret, so nobody can name one of our mails
+    in References without having received it."""
+    mac = hmac.new(secret, f"{conversation_id}:{key}".encode(), hashlib.sha256).digest()
+    token = base64.b32encode(mac[:20]).decode().rstrip("=").lower()
+    return f"relaydesk.{token}@{domain}"
 
 
 def is_ours(message_id: str, domain: str) -> bool:

@@ -186,6 +186,8 @@ def _summary(
             }
         ),
         "contact_id": conversation.contact_id,
+        # Where replies go: the customer's address, changed only by the customer.
+        "reply_to": conversation.reply_to.recipient_id,
         "language": conversation.language,
         "subject": conversation.subject,
         "sla_due_at": _time(conversation.sla_due_at),
@@ -374,6 +376,16 @@ async def split(request: web.Request) -> web.Response:
     return _json(_summary(conversation, None, {agent.id: agent.name}), status=201)
 
 
+async def merge(request: web.Request) -> web.Response:
+    agent = await _agent(request)
+    try:
+        message_id = int(request.match_info["message_id"])
+    except ValueError as exc:
+        raise ApiError(404, "not_found", "message ids are numbers") from exc
+    conversation = await request.app[DESK].merge(_conversation_id(request), message_id, agent)
+    return _json(_summary(conversation, None, {agent.id: agent.name}))
+
+
 async def attachment(request: web.Request) -> web.StreamResponse:
     """A file a customer sent, always as a download: never rendered by the browser."""
     await _agent(request)
@@ -456,6 +468,7 @@ def agent_routes() -> list[web.RouteDef]:
         web.post(one + "/resolve", resolve),
         web.post(one + "/typing", typing),
         web.post(one + "/messages/{message_id}/split", split),
+        web.post(one + "/messages/{message_id}/merge", merge),
         web.get(base + "/events", events),
         web.get(base + "/deliveries", deliveries),
         web.get(base + "/attachments/{ref:.+}", attachment),

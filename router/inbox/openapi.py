@@ -14,6 +14,12 @@ __all__ = ["openapi_document", "openapi_route"]
 
 _ERROR = {"$ref": "#/components/responses/Error"}
 _ID = {"name": "conversation_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+_MESSAGE_ID = {
+    "name": "message_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "integer"},
+}
 _TEXT_BODY = {
     "required": True,
     "content": {
@@ -98,15 +104,14 @@ def openapi_document() -> dict[str, Any]:
             "post": _op(
                 "Move a wrongly threaded customer message into a conversation of its own",
                 ok="201",
-                params=[
-                    _ID,
-                    {
-                        "name": "message_id",
-                        "in": "path",
-                        "required": True,
-                        "schema": {"type": "integer"},
-                    },
-                ],
+                params=[_ID, _MESSAGE_ID],
+            )
+        },
+        one + "/messages/{message_id}/merge": {
+            "post": _op(
+                "Move a customer message into the conversation it claimed to continue "
+                "(its sender was not on it, see extras.claimed_conversation)",
+                params=[_ID, _MESSAGE_ID],
             )
         },
         base + "/events": {"get": _op("A websocket of live events (one JSON object each)")},

@@ -25,6 +25,7 @@ from router.storage.mapping import (
 from router.storage.models import (
     ConversationRow,
     HandoffRow,
+    IdentityRow,
     MessageRow,
 )
 from router.storage.records import (
@@ -101,6 +102,36 @@ class ConversationQueries:
         conversation = await self.conversation(found[0])
         assert conversation is not None
         return conversation, str(found[1])
+
+    async def conversation_participants(self, conversation: Conversation) -> set[str]:
+        """Who is on a conversation, on its channel: the contact's identities there, the
+        reply address, and everyone who wrote into it or was addressed (Cc) by them."""
+        channel = conversation.reply_to.channel
+        found = {conversation.reply_to.recipient_id}
+        found.update(
+            await self.session.scalars(
+                select(IdentityRow.external_id).where(
+                    IdentityRow.contact_id == conversation.contact_id,
+                    IdentityRow.channel == channel,
+                )
+            )
+        )
+        extras = await self.session.scalars(
+            select(MessageRow.extras).where(
+                MessageRow.conversation_id == conversation.id,
+                MessageRow.direction == Direction.IN.value,
+                MessageRow.channel == channel,
+                MessageRow.extras.is_not(None),
+            )
+        )
+        for extra in extras:
+            if not isinstance(extra, dict):
+                continue
+            if isinstance(sender := extra.get("sender"), str):
+                found.add(sender)
+            if isinstance(others := extra.get("participants"), list):
+                found.update(o for o in others if isinstance(o, str))
+        return found
 
     async def conversation_by_topic(
         self, *, contact_id: int, channel: str, topic: str, since: datetime

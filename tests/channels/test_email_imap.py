@@ -186,7 +186,9 @@ async def test_a_restart_in_the_middle_of_a_batch_loses_nothing_and_takes_nothin
         poll_seconds=300,
     )
     channel = EmailChannel(
-        settings=EmailSettings(addresses=(dovecot.USER,), attachments_dir=tmp_path / "files")
+        settings=EmailSettings(
+            addresses=(dovecot.USER,), attachments_dir=tmp_path / "files", secret=b"s" * 32
+        )
     )
     first = _Intake(hang_on=2)
     await channel.start(first)
