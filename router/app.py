@@ -376,6 +376,7 @@ def create_app(
             channels=channels,
             events=app[EVENT_BUS],
             policy=RetryPolicy(
+                give_up_after=o.give_up_after_hours * 3600,
                 max_attempts=o.max_attempts,
                 backoff_base=o.backoff_base_seconds,
                 backoff_max=o.backoff_max_seconds,

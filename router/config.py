@@ -142,7 +142,10 @@ class InboxConfig(_Model):
 
 
 class OutboxConfig(_Model):
-    max_attempts: int = Field(default=6, ge=1)
+    # Transient failures are retried this long, then the reply is dead (agents can resend).
+    give_up_after_hours: float = Field(default=48.0, gt=0)
+    # An optional cap on attempts as well; null: only the time window counts.
+    max_attempts: int | None = Field(default=None, ge=1)
     backoff_base_seconds: float = Field(default=2.0, gt=0)
     backoff_max_seconds: float = Field(default=600.0, gt=0)
     # How long a claimed row stays reserved for the node that claimed it.

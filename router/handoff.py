@@ -403,6 +403,23 @@ class HumanDesk:
         )
         return merged
 
+    async def resend(self, conversation_id: int, delivery_id: int, agent: Agent) -> None:
+        """Send a dead reply again (the relay is back, the address was fixed)."""
+        async with self._db.write() as repo:
+            if await repo.conversation(conversation_id) is None:
+                raise ConversationNotFound(f"no conversation {conversation_id}")
+            if not await self._outbox.resend(repo, delivery_id, conversation_id):
+                raise MessageNotFound(
+                    f"no undelivered reply {delivery_id} in conversation {conversation_id}"
+                )
+        logger.info(
+            "conversation %s: dead reply %s sent again by agent %s",
+            conversation_id,
+            delivery_id,
+            agent.name,
+        )
+        self._outbox.wake()
+
     async def assign(
         self, conversation_id: int, agent: Agent, target: Agent | None
     ) -> Conversation:

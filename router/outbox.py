@@ -33,10 +33,30 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    max_attempts: int = 6
+    """Transient failures are retried with growing delays for ``give_up_after``
+    seconds (mail servers try for days; a relay outage must not lose replies), then
+    the reply is dead and shown to agents, who can send it again."""
+
+    give_up_after: float = 48 * 3600.0
     backoff_base: float = 2.0
     backoff_max: float = 600.0
     lease: float = 60.0
+    # An optional cap on attempts besides the time window; None: no cap.
+    max_attempts: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.give_up_after <= 0 or self.backoff_base <= 0 or self.backoff_max <= 0:
+            raise ValueError("RetryPolicy times must be positive")
+
+    def give_up_at(self, now: datetime) -> datetime:
+        return now + timedelta(seconds=self.give_up_after)
+
+    def exhausted(self, item: OutboxItem, now: datetime) -> bool:
+        """Whether a transient failure of ``item`` is its last."""
+        if self.max_attempts is not None and item.attempts >= self.max_attempts:
+            return True
+        deadline = item.give_up_at or self.give_up_at(item.created_at)
+        return now >= deadline
 
     def delay(self, attempts: int, retry_after: float | None) -> float:
         """Seconds to wait after the ``attempts``-th failed attempt."""
@@ -108,7 +128,22 @@ class OutboxDispatcher:
             now=now,
             lease_until=self._lease_from(now),
             subject=subject,
+            give_up_at=self._policy.give_up_at(now),
         )
+
+    async def resend(self, repo: Repositories, outbox_id: int, conversation_id: int) -> bool:
+        """Put a dead reply back in the queue (an agent's choice); the loop sends it."""
+        now = self._clock()
+        return await repo.resend(
+            outbox_id,
+            conversation_id=conversation_id,
+            now=now,
+            give_up_at=self._policy.give_up_at(now),
+        )
+
+    def wake(self) -> None:
+        """Look for due rows now rather than at the next poll."""
+        self._wake.set()
 
     def deliver_now(self, items: list[OutboxItem]) -> None:
         """Send rows that were enqueued already claimed (see ``Repositories.enqueue``),
@@ -260,7 +295,7 @@ class OutboxDispatcher:
                     continue
                 if outcome.error is None:
                     continue
-                dead = outcome.permanent or item.attempts >= self._policy.max_attempts
+                dead = outcome.permanent or self._policy.exhausted(item, now)
                 if outcome.unreachable:
                     await repo.mark_unreachable(
                         item.address.channel, item.address.recipient_id, now

@@ -324,7 +324,15 @@ async def list_conversations(request: web.Request) -> web.Response:
     )
     async with request.app[DATABASE].read() as repo:
         names = await repo.agent_names(c.assignee_id for c in conversations if c.assignee_id)
-    return _json({"conversations": [_summary(c, last[c.id], names) for c in conversations]})
+        dead = await repo.dead_counts([c.id for c in conversations])
+    return _json(
+        {
+            "conversations": [
+                {**_summary(c, last[c.id], names), "undelivered": dead.get(c.id, 0)}
+                for c in conversations
+            ]
+        }
+    )
 
 
 async def get_conversation(request: web.Request) -> web.Response:
@@ -384,6 +392,16 @@ async def merge(request: web.Request) -> web.Response:
         raise ApiError(404, "not_found", "message ids are numbers") from exc
     conversation = await request.app[DESK].merge(_conversation_id(request), message_id, agent)
     return _json(_summary(conversation, None, {agent.id: agent.name}))
+
+
+async def resend(request: web.Request) -> web.Response:
+    agent = await _agent(request)
+    raw = request.match_info["delivery_id"]
+    if not raw.isdigit() or len(raw) > 18:
+        raise ApiError(404, "not_found", f"no delivery {raw}")
+    conversation_id = _conversation_id(request)
+    await request.app[DESK].resend(conversation_id, int(raw), agent)
+    return _json({"id": int(raw), "conversation_id": conversation_id, "status": "pending"})
 
 
 async def attachment(request: web.Request) -> web.StreamResponse:
@@ -469,6 +487,7 @@ def agent_routes() -> list[web.RouteDef]:
         web.post(one + "/typing", typing),
         web.post(one + "/messages/{message_id}/split", split),
         web.post(one + "/messages/{message_id}/merge", merge),
+        web.post(one + "/deliveries/{delivery_id}/resend", resend),
         web.get(base + "/events", events),
         web.get(base + "/deliveries", deliveries),
         web.get(base + "/attachments/{ref:.+}", attachment),

@@ -76,6 +76,9 @@ _EN = {
     "failed": "not delivered",
     "joined": "joined because",
     "split": "Split off",
+    "merge": "Merge into the conversation it names",
+    "resend": "Send again",
+    "undelivered": "undelivered",
 }
 
 _ZH = {
@@ -147,6 +150,9 @@ _ZH = {
     "failed": "未送达",
     "joined": "归入原因",
     "split": "拆分为新会话",
+    "merge": "并入其所指的会话",
+    "resend": "重新发送",
+    "undelivered": "未送达",
 }
 
 _TEXTS = {"en": _EN, "zh": _ZH}

@@ -114,6 +114,20 @@ def openapi_document() -> dict[str, Any]:
                 params=[_ID, _MESSAGE_ID],
             )
         },
+        one + "/deliveries/{delivery_id}/resend": {
+            "post": _op(
+                "Send a dead reply again (failed_deliveries lists them)",
+                params=[
+                    _ID,
+                    {
+                        "name": "delivery_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "integer"},
+                    },
+                ],
+            )
+        },
         base + "/events": {"get": _op("A websocket of live events (one JSON object each)")},
         base + "/deliveries": {
             "get": _op(

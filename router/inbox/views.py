@@ -88,6 +88,7 @@ async def queue_view(request: web.Request, viewer: Viewer) -> dict[str, Any]:
         last = await repo.last_messages(ids_shown)
         asked = await repo.last_messages(ids_shown, direction=Direction.IN)
         contacts = await repo.contacts([c.contact_id for c in conversations])
+        dead = await repo.dead_counts(ids_shown)
         agents = await repo.agents()
     names = {a.id: a.name for a in agents}
     rows = []
@@ -111,6 +112,7 @@ async def queue_view(request: web.Request, viewer: Viewer) -> dict[str, Any]:
                 "waiting": _ago(since, now),
                 "awaiting": message is not None and message.direction is Direction.IN,
                 "assignee": names.get(c.assignee_id) if c.assignee_id else None,
+                "undelivered": dead.get(c.id, 0),
                 **_sla(c, now),
             }
         )
@@ -139,7 +141,7 @@ async def conversation_view(request: web.Request, viewer: Viewer) -> dict[str, A
     contact_name = (
         (contact.display_name or contact.email or "") if contact else ""
     ) or f"#{detail.conversation.contact_id}"
-    failed = {d.message_id: d.last_error for d in detail.deliveries if d.status == "dead"}
+    failed = {d.message_id: d for d in detail.deliveries if d.status == "dead"}
     messages = []
     previous_customer: Message | None = None
     for m in detail.messages:
@@ -160,8 +162,10 @@ async def conversation_view(request: web.Request, viewer: Viewer) -> dict[str, A
                 "text": m.text,
                 "subject": m.extras.get("subject") if m.direction is Direction.IN else None,
                 "joined": m.extras.get("joined"),
+                "claimed": m.extras.get("claimed_conversation"),
                 "flag": m.extras.get("flag"),
-                "failed": failed.get(m.id),
+                "failed": failed[m.id].last_error if m.id in failed else None,
+                "delivery_id": failed[m.id].id if m.id in failed else None,
                 "attachments": [
                     {
                         "name": a.name,

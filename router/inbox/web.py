@@ -259,6 +259,34 @@ async def split(request: web.Request) -> web.Response:
     raise back_to(created.id)
 
 
+async def merge(request: web.Request) -> web.Response:
+    """A mail that named a conversation its sender is not on joins it: an agent's call."""
+    viewer, form = await posted_form(request)
+    conversation_id = conversation_id_of(request)
+    message_id = form.get("message_id", "")
+    if not message_id.isdigit():
+        raise web.HTTPBadRequest(text="message_id is missing")
+    try:
+        merged = await request.app[DESK].merge(conversation_id, int(message_id), viewer.agent)
+    except DeskError as exc:
+        raise web.HTTPNotFound(text=str(exc)) from exc
+    raise back_to(merged.id)
+
+
+async def resend(request: web.Request) -> web.Response:
+    """A dead reply goes out again."""
+    viewer, form = await posted_form(request)
+    conversation_id = conversation_id_of(request)
+    delivery_id = form.get("delivery_id", "")
+    if not delivery_id.isdigit():
+        raise web.HTTPBadRequest(text="delivery_id is missing")
+    try:
+        await request.app[DESK].resend(conversation_id, int(delivery_id), viewer.agent)
+    except DeskError as exc:
+        raise web.HTTPNotFound(text=str(exc)) from exc
+    raise back_to(conversation_id)
+
+
 async def save_faq(request: web.Request) -> web.Response:
     """An agent's reply becomes (or extends) a knowledge-base entry; the bot reloads."""
     viewer, form = await posted_form(request)
@@ -387,6 +415,8 @@ def inbox_routes() -> list[web.AbstractRouteDef]:
         web.post(one + "/update", update),
         web.post(one + "/faq", save_faq),
         web.post(one + "/split", split),
+        web.post(one + "/merge", merge),
+        web.post(one + "/resend", resend),
         web.get("/inbox/kb", knowledge_search),
         web.get("/inbox/admin", admin_page),
         web.post("/inbox/admin/agents", admin_add),

@@ -118,6 +118,7 @@ def outbox_record(row: OutboxRow) -> OutboxItem:
         created_at=row.created_at,
         sent_at=row.sent_at,
         subject=row.subject,
+        give_up_at=row.give_up_at,
     )
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "MessageRow",
     "OutboxRow",
     "SessionRow",
+    "WebChatFrameRow",
 ]
 
 
@@ -215,3 +216,24 @@ class OutboxRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+    # Transient failures are retried until then; NULL (rows from before 0005): the
+    # retry window counts from created_at.
+    give_up_at: Mapped[datetime | None]
+
+
+class WebChatFrameRow(Base):
+    """What a web-chat visitor was shown, in order: replayed on reconnect, from any node."""
+
+    __tablename__ = "webchat_frames"
+    __table_args__ = (
+        UniqueConstraint("visitor_id", "seq", name="uq_webchat_frames_visitor_id"),
+        UniqueConstraint("visitor_id", "frame_id", name="uq_webchat_frames_frame"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    visitor_id: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(Integer)
+    # The reply's idempotency key (or c:<client id>): a re-delivery keeps its seq.
+    frame_id: Mapped[str] = mapped_column(String(120))
+    frame: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]

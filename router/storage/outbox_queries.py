@@ -39,6 +39,7 @@ class OutboxQueries:
         now: datetime,
         lease_until: datetime | None = None,
         subject: str | None = None,
+        give_up_at: datetime | None = None,
     ) -> OutboxItem:
         """Queue ``message`` for delivery to ``address``.
 
@@ -65,6 +66,7 @@ class OutboxQueries:
             "attempts": attempts,
             "next_attempt_at": next_attempt_at,
             "created_at": now,
+            "give_up_at": give_up_at,
         }
         outbox_id = await self.session.scalar(
             insert(OutboxRow).values(**values).returning(OutboxRow.id)
@@ -86,6 +88,7 @@ class OutboxQueries:
             created_at=now,
             sent_at=None,
             subject=subject,
+            give_up_at=give_up_at,
         )
 
     async def claim_due(
@@ -185,6 +188,40 @@ class OutboxQueries:
             .values(status="dead", last_error=error)
             .execution_options(synchronize_session=False)
         )
+
+    async def resend(
+        self, outbox_id: int, *, conversation_id: int, now: datetime, give_up_at: datetime
+    ) -> bool:
+        """A dead reply goes back in the queue, due now, with a fresh retry window.
+        False if it is not dead (already resent, or delivered) or not in that conversation."""
+        result = await self.session.execute(
+            update(OutboxRow)
+            .where(
+                OutboxRow.id == outbox_id,
+                OutboxRow.conversation_id == conversation_id,
+                OutboxRow.status == "dead",
+            )
+            .values(
+                status="pending",
+                attempts=0,
+                next_attempt_at=now,
+                give_up_at=give_up_at,
+                last_error=None,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def dead_counts(self, conversation_ids: Sequence[int]) -> dict[int, int]:
+        """How many replies could not be delivered, per conversation."""
+        if not conversation_ids:
+            return {}
+        rows = await self.session.execute(
+            select(OutboxRow.conversation_id, func.count())
+            .where(OutboxRow.conversation_id.in_(conversation_ids), OutboxRow.status == "dead")
+            .group_by(OutboxRow.conversation_id)
+        )
+        return {int(c): int(n) for c, n in rows.all()}
 
     async def outbox_for_conversation(self, conversation_id: int) -> list[OutboxItem]:
         rows = await self.session.scalars(

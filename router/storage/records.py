@@ -124,3 +124,4 @@ class OutboxItem:
     created_at: datetime
     sent_at: datetime | None
     subject: str | None = None
+    give_up_at: datetime | None = None

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 from channels.base import ChannelAddress
 from channels.memory import MemoryChannel
@@ -11,7 +12,7 @@ from router.app import utc_now
 from router.conversations import AuthorKind, Direction
 from router.events import EventBus
 from router.outbox import OutboxDispatcher, RetryPolicy
-from router.storage import Database
+from router.storage import Database, OutboxItem
 
 
 async def _queue_replies(db: Database, count: int, *, lease_from_now: float | None) -> None:
@@ -86,3 +87,33 @@ async def test_two_nodes_deliver_every_reply_exactly_once(database: Database) ->
     assert sorted(texts) == sorted(f"reply {i}" for i in range(60))
     async with database.read() as repo:
         assert await repo.count_outbox_by_status() == {"sent": 60}
+
+
+def test_the_default_schedule_outlasts_a_relay_outage_and_gives_up_after_two_days() -> None:
+    policy = RetryPolicy()
+    start = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+    item = OutboxItem(
+        id=1,
+        conversation_id=1,
+        message_id=1,
+        idempotency_key="msg-1",
+        address=ChannelAddress("email", "li@example.net"),
+        kind="agent",
+        text="hello",
+        choices=(),
+        status="pending",
+        attempts=1,
+        next_attempt_at=start,
+        last_error=None,
+        created_at=start,
+        sent_at=None,
+        give_up_at=policy.give_up_at(start),
+    )
+    # Walk the schedule through a 90-second outage: every attempt in it fails.
+    now, attempts = start, 1
+    while now < start + timedelta(seconds=90):
+        assert not policy.exhausted(replace(item, attempts=attempts), now)
+        now += timedelta(seconds=policy.delay(attempts, None))
+        attempts += 1
+    assert not policy.exhausted(replace(item, attempts=200), start + timedelta(hours=47))
+    assert policy.exhausted(replace(item, attempts=200), start + timedelta(hours=48))

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from channels.base import PermanentDeliveryError, TransientDeliveryError
 from router.conversations import ConversationStatus
 from router.pipeline import IntakeClosed
-from tests.support.service import Service
+from tests.support.service import Service, running_service
 
 
 async def test_the_same_inbound_twice_is_stored_once_and_answered_once(service: Service) -> None:
@@ -183,3 +184,41 @@ async def _wait_for_dead(service: Service) -> tuple[int, list[dict[str, object]]
             if getattr(event, "dead", False):
                 status, body = await service.api("ana", "GET", "/api/agent/deliveries?status=dead")
     return status, body["deliveries"]
+
+
+async def test_an_agent_sends_a_dead_reply_again_and_the_queue_shows_it_until_then(
+    service: Service,
+) -> None:
+    memory = service.memory
+    await service.add_agent("ana")
+    memory.fail_next(PermanentDeliveryError("relay refused: mailbox full"))
+    receipt = await memory.inject(memory.message("转人工", external_id="dead-1"))
+    _, (dead,) = await _wait_for_dead(service)
+    conversation = receipt.conversation_id
+
+    _, listed = await service.api("ana", "GET", "/api/agent/conversations")
+    (row,) = [c for c in listed["conversations"] if c["id"] == conversation]
+    assert row["undelivered"] == 1
+
+    path = f"/api/agent/conversations/{conversation}/deliveries/{dead['id']}/resend"
+    async with service.delivered(1):
+        status, body = await service.api("ana", "POST", path)
+    assert status == 200 and body["status"] == "pending"
+    (sent,) = memory.sent
+    assert sent.kind == "ack"
+    _, listed = await service.api("ana", "GET", "/api/agent/conversations")
+    (row,) = [c for c in listed["conversations"] if c["id"] == conversation]
+    assert row["undelivered"] == 0
+    # Once delivered it cannot be "resent" again.
+    status, body = await service.api("ana", "POST", path)
+    assert status == 404 and body["error"]["code"] == "message_not_found"
+
+
+async def test_a_reply_survives_more_failures_than_the_old_six_attempts(tmp_path: Path) -> None:
+    # The shipped schedule: no cap on attempts, a 48-hour window (the tests' delays are short).
+    async with running_service(tmp_path, overrides={"outbox": {"max_attempts": None}}) as service:
+        memory = service.memory
+        memory.fail_next(*[TransientDeliveryError("relay unreachable") for _ in range(8)])
+        async with service.delivered(1, within=10):
+            await memory.inject(memory.message("How do I get an invoice?", external_id="outage"))
+        assert memory.attempts == 9 and len(memory.sent) == 1
