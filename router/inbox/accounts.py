@@ -6,8 +6,8 @@ import asyncio
 import logging
 import secrets
 import time
-from collections import defaultdict, deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
@@ -33,41 +33,108 @@ class TooManyAttempts(Exception):
         self.retry_after = retry_after
 
 
-class LoginLimiter:
-    """At most ``attempts`` failed logins per ``window`` seconds per key (an address, a name).
+@dataclass(slots=True)
+class _Throttle:
+    failures: int = 0
+    last: float = 0.0
+    next_allowed: float = 0.0
 
-    In-process: each node counts its own (a load balancer with sticky sessions, or a
-    WAF in front, covers a cluster).
+
+class LoginLimiter:
+    """Growing delays after failed logins, never a lock a stranger can set off.
+
+    Each attempt is counted before its password is checked, so parallel guesses
+    cannot slip past the count. Three keys slow guessing down:
+
+    * the name from one address: ``free`` attempts, then 1 s, 2 s, 4 s … up to
+      ``max_delay`` between attempts;
+    * one address, whatever the names: the same, with ``free × 4`` attempts (an
+      office behind one NAT);
+    * the name from everywhere (a guesser with many addresses): the same delays but
+      never more than ``name_max_delay``, and not at all from an address the agent
+      signed in from before: a stranger cannot lock an agent out.
+
+    A success clears the name's counts. Nothing is kept after ``window`` seconds
+    without attempts. In-process: each node counts its own.
     """
 
-    def __init__(self, *, attempts: int = 5, window: float = 900.0) -> None:
-        self._attempts = attempts
+    def __init__(
+        self,
+        *,
+        attempts: int = 5,
+        window: float = 900.0,
+        max_delay: float = 900.0,
+        name_max_delay: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._free = attempts
         self._window = window
-        self._failures: dict[str, deque[float]] = defaultdict(deque)
+        self._max_delay = max_delay
+        self._name_max_delay = name_max_delay
+        self._clock = clock
+        self._throttles: dict[str, _Throttle] = {}
+        # (name, address) pairs that signed in: the name-wide delay spares them.
+        self._trusted: dict[tuple[str, str], float] = {}
 
-    def check(self, *keys: str) -> None:
-        now = time.monotonic()
-        for key in keys:
-            failures = self._failures.get(key)
-            if not failures:
-                continue
-            while failures and failures[0] <= now - self._window:
-                failures.popleft()
-            if len(failures) >= self._attempts:
-                raise TooManyAttempts(failures[0] + self._window - now)
+    def _keys(self, name: str, address: str) -> list[tuple[str, int, float]]:
+        name = name.casefold()
+        keys = [
+            (f"pair:{name}\x00{address}", self._free, self._max_delay),
+            (f"address:{address}", self._free * 4, self._max_delay),
+        ]
+        if (name, address) not in self._trusted:
+            keys.append((f"name:{name}", self._free * 2, self._name_max_delay))
+        return keys
 
-    def failed(self, *keys: str) -> None:
-        now = time.monotonic()
-        if len(self._failures) > 10_000:
+    def _delay(self, failures: int, free: int, cap: float) -> float:
+        if failures < free:
+            return 0.0
+        return float(min(cap, 2.0 ** min(failures - free, 30)))
+
+    def attempt(self, name: str, address: str) -> None:
+        """Count an attempt now, before its password is checked; TooManyAttempts if
+        one of its keys must still wait."""
+        now = self._clock()
+        self._forget(now)
+        keys = self._keys(name, address)
+        throttles = []
+        for key, _, _ in keys:
+            throttle = self._throttles.get(key)
+            if throttle is not None and now - throttle.last > self._window:
+                throttle = None
+                del self._throttles[key]
+            throttles.append(throttle)
+        wait = max((t.next_allowed - now for t in throttles if t is not None), default=0.0)
+        if wait > 0:
+            raise TooManyAttempts(wait)
+        for (key, free, cap), throttle in zip(keys, throttles, strict=True):
+            if throttle is None:
+                throttle = self._throttles[key] = _Throttle()
+            throttle.failures += 1
+            throttle.last = now
+            throttle.next_allowed = now + self._delay(throttle.failures, free, cap)
+
+    def succeeded(self, name: str, address: str) -> None:
+        """The attempt was right: the name's counts go, the address keeps the others'."""
+        folded = name.casefold()
+        self._throttles.pop(f"pair:{folded}\x00{address}", None)
+        self._throttles.pop(f"name:{folded}", None)
+        shared = self._throttles.get(f"address:{address}")
+        if shared is not None:
+            shared.failures = max(shared.failures - 1, 0)
+            shared.next_allowed = shared.last + self._delay(
+                shared.failures, self._free * 4, self._max_delay
+            )
+        self._trusted[(folded, address)] = self._clock()
+
+    def _forget(self, now: float) -> None:
+        if len(self._throttles) > 10_000:
             # Someone is trying many names or addresses: forget what has expired.
-            for key in [k for k, v in self._failures.items() if v[-1] <= now - self._window]:
-                del self._failures[key]
-        for key in keys:
-            self._failures[key].append(now)
-
-    def succeeded(self, *keys: str) -> None:
-        for key in keys:
-            self._failures.pop(key, None)
+            for key in [k for k, t in self._throttles.items() if now - t.last > self._window]:
+                del self._throttles[key]
+        if len(self._trusted) > 10_000:
+            for pair in sorted(self._trusted, key=self._trusted.__getitem__)[:5_000]:
+                del self._trusted[pair]
 
 
 class Accounts:
@@ -100,8 +167,7 @@ class Accounts:
 
     async def login(self, name: str, password: str, *, address: str) -> tuple[Agent, str, str]:
         """A new session for ``name``: (agent, session token, CSRF token)."""
-        keys = (f"address:{address}", f"name:{name.casefold()}")
-        self.limiter.check(*keys)
+        self.limiter.attempt(name, address)
         async with self._db.read() as repo:
             found = await repo.password_hash(name)
         ok = False
@@ -111,10 +177,9 @@ class Accounts:
             # Spend the same time on unknown names: no account enumeration by timing.
             await asyncio.to_thread(self._hasher.hash, password or "-")
         if not ok or found is None or not found[0].active:
-            self.limiter.failed(*keys)
             logger.warning("failed inbox login for %r from %s", name, address)
             raise LoginRefused("wrong name or password")
-        self.limiter.succeeded(*keys)
+        self.limiter.succeeded(name, address)
         agent = found[0]
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
         now = self._clock()

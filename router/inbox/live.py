@@ -20,6 +20,7 @@ from router.inbox.api import EVENT_BUS
 from router.inbox.session import (
     PRESENCE,
     current_viewer,
+    require_same_origin,
 )
 
 __all__ = ["live"]
@@ -46,6 +47,8 @@ def _frame(event: Event) -> dict[str, Any] | None:
 
 async def live(request: web.Request) -> web.WebSocketResponse:
     """The inbox's websocket: store events and presence out; viewing/typing in."""
+    # A page on another origin (even a same-site one) must not read an agent's events.
+    require_same_origin(request)
     viewer = await current_viewer(request)
     if viewer is None:
         raise web.HTTPUnauthorized()

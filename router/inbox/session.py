@@ -10,11 +10,12 @@ can run in an agent's browser.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import jinja2
 from aiohttp import web
@@ -25,6 +26,8 @@ from router.inbox.accounts import Accounts
 from router.inbox.i18n import pick_language, texts
 from router.inbox.presence import Presence
 from router.storage import Agent
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "ACCOUNTS",
@@ -41,6 +44,8 @@ __all__ = [
     "posted_form",
     "render",
     "require_admin",
+    "require_same_origin",
+    "same_origin",
 ]
 
 
@@ -127,6 +132,35 @@ async def current_viewer(request: web.Request) -> Viewer | None:
     return Viewer(agent, csrf, token, lang)
 
 
+def same_origin(request: web.Request) -> bool:
+    """Whether a browser says this request comes from one of our own pages.
+
+    Browsers send ``Origin`` with every POST and websocket handshake, and
+    ``Sec-Fetch-Site`` with every request; a page on another site cannot forge
+    either. Requests with neither (curl, scripts) carry no ambient browser
+    credentials worth stealing, so they pass.
+    """
+    origin = request.headers.get("Origin")
+    if origin is not None:
+        if origin == "null":
+            return False
+        return urlsplit(origin).netloc.lower() == request.host.lower()
+    site = request.headers.get("Sec-Fetch-Site")
+    return site is None or site in ("same-origin", "none")
+
+
+def require_same_origin(request: web.Request) -> None:
+    if not same_origin(request):
+        logger.warning(
+            "refused %s %s from origin %r (remote %s)",
+            request.method,
+            request.path,
+            request.headers.get("Origin") or request.headers.get("Sec-Fetch-Site"),
+            request.remote,
+        )
+        raise web.HTTPForbidden(text="cross-site request refused")
+
+
 def _login_redirect(request: web.Request) -> web.HTTPFound:
     return web.HTTPFound("/inbox/login?" + urlencode({"next": request.path_qs}))
 
@@ -140,6 +174,7 @@ async def page_viewer(request: web.Request) -> Viewer:
 
 async def posted_form(request: web.Request) -> tuple[Viewer, dict[str, str]]:
     """The signed-in agent and the posted form, after the CSRF check."""
+    require_same_origin(request)
     viewer = await current_viewer(request)
     if viewer is None:
         raise web.HTTPUnauthorized(text="sign in first")

@@ -38,6 +38,7 @@ from router.inbox.session import (
     posted_form,
     render,
     require_admin,
+    require_same_origin,
 )
 from router.inbox.views import conversation_view, queue_view
 from router.storage import Agent
@@ -56,6 +57,8 @@ async def login_page(request: web.Request) -> web.Response:
 
 
 async def login(request: web.Request) -> web.Response:
+    # Login CSRF: a page elsewhere must not sign the agent's browser in as someone else.
+    require_same_origin(request)
     form = await request.post()
     name, password = str(form.get("name", "")).strip(), str(form.get("password", ""))
     t = texts(pick_language(None, request.headers.get("Accept-Language", "")))

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import html
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 
-from router.inbox import ACCOUNTS
+from router.inbox import ACCOUNTS, LoginLimiter
+from router.inbox.accounts import LoginRefused, TooManyAttempts
 from tests.support.inbox import PASSWORD, InboxSession, add_inbox_agent
 from tests.support.service import Service, running_service
 from tests.support.webchat import Visitor
@@ -256,3 +260,74 @@ async def test_unassigned_holds_handoffs_and_bot_conversations_have_their_own_ta
     assert f"/inbox/c/{handed}" in unassigned
     assert f"/inbox/c/{answered.conversation_id}" not in unassigned
     assert f"/inbox/c/{answered.conversation_id}" in with_bot
+
+
+async def test_parallel_guesses_are_counted_before_any_password_is_checked(
+    service: Service,
+) -> None:
+    await add_inbox_agent(service, "Ana")
+    sessions = [InboxSession(service) for _ in range(30)]
+    statuses = await asyncio.gather(*(s.login("Ana", f"guess {n}") for n, s in enumerate(sessions)))
+    # The free attempts are tried; every other guess is refused before argon2 runs.
+    assert statuses.count(401) == 5 and statuses.count(429) == 25
+    for session in sessions:
+        await session.close()
+
+
+async def test_a_stranger_cannot_lock_an_agent_out(service: Service) -> None:
+    await add_inbox_agent(service, "Ana")
+    accounts = service.app[ACCOUNTS]
+    await accounts.login("Ana", PASSWORD, address="10.0.0.5")  # Ana's own desk
+    # Someone guesses Ana's password from many addresses, far past any lock threshold.
+    for n in range(40):
+        with contextlib.suppress(LoginRefused, TooManyAttempts):
+            await accounts.login("Ana", f"guess {n}", address=f"203.0.113.{n % 4}")
+    # Ana still signs in at once from where she works...
+    agent, _, _ = await accounts.login("Ana", PASSWORD, address="10.0.0.5")
+    assert agent.name == "Ana"
+    # ...and from a new place the wait, if any, is short: never a lock.
+    try:
+        await accounts.login("Ana", PASSWORD, address="198.51.100.7")
+    except TooManyAttempts as waiting:
+        assert waiting.retry_after <= 30
+
+
+def test_delays_grow_with_each_failure_and_expire() -> None:
+    now = [1000.0]
+    limiter = LoginLimiter(attempts=2, window=900, clock=lambda: now[0])
+    waits = []
+    for _ in range(6):
+        try:
+            limiter.attempt("ana", "1.2.3.4")
+            waits.append(0.0)
+        except TooManyAttempts as exc:
+            waits.append(round(exc.retry_after))
+            now[0] += exc.retry_after
+            limiter.attempt("ana", "1.2.3.4")
+    assert waits == [0, 0, 1, 2, 4, 8]
+    now[0] += 901
+    limiter.attempt("ana", "1.2.3.4")  # forgotten after the window
+
+
+async def test_a_cross_site_login_form_and_a_foreign_websocket_are_refused(
+    service: Service,
+) -> None:
+    await add_inbox_agent(service, "Ana")
+    async with service.client.post(
+        "/inbox/login",
+        data={"name": "Ana", "password": PASSWORD},
+        headers={"Origin": "https://evil.example"},
+        allow_redirects=False,
+    ) as response:
+        assert response.status == 403
+        assert "Set-Cookie" not in response.headers
+    ana = InboxSession(service)
+    assert await ana.login("Ana") == 303
+    host = service.client.make_url("/").host
+    port = service.client.make_url("/").port
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await ana.http.ws_connect("/inbox/ws", headers={"Origin": f"http://sub.{host}:{port}"})
+    assert refused.value.status == 403
+    same = await ana.http.ws_connect("/inbox/ws", headers={"Origin": f"http://{host}:{port}"})
+    await same.close()
+    await ana.close()
