@@ -20,6 +20,7 @@ from knowledge.semantic import ModelNotInstalled
 from router.app import build_bot, build_matcher, build_telegram, create_app, utc_now
 from router.config import Config, ConfigError, load_config
 from router.inbox import Accounts
+from router.logs import config_secrets, configure_logging
 from router.storage import Database
 
 __all__ = ["main"]
@@ -107,11 +108,10 @@ def _semantic_flag(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging()
     try:
         config = load_config(args.config)
+        configure_logging(config_secrets(config))
         if args.command == "serve":
             return _serve(config, args.host, args.port)
         if args.command == "db":

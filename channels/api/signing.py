@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 
 __all__ = ["SIGNATURE_HEADER", "TIMESTAMP_HEADER", "sign", "verify"]
 
 TIMESTAMP_HEADER = "X-RelayDesk-Timestamp"
 SIGNATURE_HEADER = "X-RelayDesk-Signature"
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -25,7 +27,8 @@ def verify(
     secret: str, *, timestamp: str, signature: str, body: bytes, now: float, tolerance: float
 ) -> str | None:
     """None if the request is authentic and fresh, else why not."""
-    if not timestamp.isdigit():
+    # ASCII digits only: str.isdigit() also takes "²³", which int() refuses.
+    if _TIMESTAMP.fullmatch(timestamp) is None:
         return f"missing or malformed {TIMESTAMP_HEADER}"
     if abs(now - int(timestamp)) > tolerance:
         return f"{TIMESTAMP_HEADER} is more than {tolerance:.0f} s away from now"
