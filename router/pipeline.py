@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +29,8 @@ from router.storage import Conversation, Database, Message, OutboxItem, Reposito
 __all__ = ["ChannelRules", "IntakeClosed", "Router"]
 
 _DEFAULT_RULES = ChannelRules()
+# A code point in a str is never half of a pair: any surrogate here is unpaired.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +78,7 @@ class Router:
         """Store ``inbound`` and act on it; returns once everything is committed."""
         if self._closed:
             raise IntakeClosed("RelayDesk is shutting down")
+        inbound = storable(inbound)
         self._in_flight += 1
         self._idle.clear()
         try:
@@ -432,6 +436,33 @@ class Router:
         )
         effects.events.append(MessageAdded(conversation.id, ack.id, "system", "out"))
         effects.events.append(queued)
+
+
+def _clean(text: str) -> str:
+    """Text the database takes: NUL dropped, unpaired surrogates replaced (a platform's
+    JSON may carry both; storing them would fail the message forever)."""
+    return _SURROGATE.sub("\ufffd", text.replace("\x00", ""))
+
+
+def storable(inbound: InboundMessage) -> InboundMessage:
+    """``inbound`` with every text the channel passed made storable (see ``_clean``)."""
+    texts = [inbound.text, inbound.html or "", inbound.sender.display_name or ""]
+    texts += [*inbound.extras.keys(), *inbound.extras.values()]
+    texts += [a.name for a in inbound.attachments]
+    if all(_clean(t) == t for t in texts):
+        return inbound
+    sender = inbound.sender
+    return replace(
+        inbound,
+        text=_clean(inbound.text),
+        html=None if inbound.html is None else _clean(inbound.html),
+        sender=replace(
+            sender,
+            display_name=None if sender.display_name is None else _clean(sender.display_name),
+        ),
+        extras={_clean(k): _clean(v) for k, v in inbound.extras.items()},
+        attachments=tuple(replace(a, name=_clean(a.name)) for a in inbound.attachments),
+    )
 
 
 def _candidates(decision: Decision) -> list[dict[str, Any]]:

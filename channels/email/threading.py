@@ -18,6 +18,7 @@ _PREFIX = re.compile(
     re.IGNORECASE,
 )
 _TICKET = re.compile(r"\[#(\d{1,12})\]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]+")
 _TAGS = re.compile(r"^\s*\[[^\]#]{1,40}\]\s*")  # mailing-list style "[shop]" tags
 
 
@@ -41,7 +42,8 @@ def normalise_subject(subject: str) -> str:
 
 def reply_subject(subject: str | None, conversation_id: int, fallback: str) -> str:
     """``Re: <their subject> [#id]``: their client threads it, the token threads it back."""
-    base = (subject or "").strip()
+    # Control characters (a NUL or CR LF from a hostile encoded-word) never reach a header.
+    base = _CONTROL.sub(" ", subject or "").strip()
     base = _TICKET.sub(" ", base)
     previous = None
     while previous != base:

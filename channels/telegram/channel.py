@@ -222,8 +222,8 @@ class TelegramChannel:
         try:
             data = await request.json()
             update = Update.de_json(data, self._app.bot)
-        except (ValueError, TypeError, KeyError) as exc:
-            raise web.HTTPBadRequest(text=f"not a Telegram update: {exc}") from exc
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+            raise web.HTTPBadRequest(text=f"not a Telegram update: {type(exc).__name__}") from exc
         if update is None:
             raise web.HTTPBadRequest(text="not a Telegram update")
         try:

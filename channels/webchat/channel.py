@@ -269,7 +269,7 @@ class WebChatChannel:
             return None
         try:
             hello = json.loads(first.data)
-        except ValueError:
+        except (ValueError, RecursionError):
             hello = None
         if not isinstance(hello, dict) or hello.get("type") != "hello":
             await ws.close(code=4000, message=b"expected a hello frame")
@@ -308,6 +308,8 @@ class WebChatChannel:
             frame = json.loads(data)
         except ValueError as exc:
             raise _FrameError("invalid_json", f"not valid JSON: {exc}") from exc
+        except RecursionError as exc:
+            raise _FrameError("invalid_json", "JSON nested too deeply") from exc
         if not isinstance(frame, dict):
             raise _FrameError("invalid_frame", "a frame must be a JSON object")
         kind = frame.get("type")
@@ -327,6 +329,10 @@ class WebChatChannel:
             extras = {"choice": choice}
         if not isinstance(text, str) or not text.strip():
             raise _FrameError("invalid_frame", "text must be a non-empty string", client_id)
+        if not _encodable(text) or not _encodable(client_id):
+            raise _FrameError(
+                "invalid_text", "text holds an unpaired surrogate (\\ud800-\\udfff)", client_id
+            )
         if len(text) > self._settings.max_text_chars:
             raise _FrameError(
                 "too_long",
@@ -429,6 +435,14 @@ async def _send_quietly(ws: web.WebSocketResponse, frame: dict[str, Any]) -> Non
     # A socket closing under us is the reconnect logic's business, not the sender's.
     with contextlib.suppress(ConnectionError, RuntimeError):
         await ws.send_json(frame)
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _static(name: str) -> str:

@@ -150,19 +150,38 @@ def _conversation_id(request: web.Request) -> int:
     return int(raw)
 
 
-async def _text_body(request: web.Request) -> str:
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object, or a 400 that says what is wrong with it."""
     try:
         body = await request.json()
-    except ValueError as exc:
-        raise ApiError(400, "invalid_json", "the body must be JSON") from exc
+    except (ValueError, RecursionError) as exc:
+        # RecursionError: nesting deeper than the parser goes is not a JSON we take.
+        raise ApiError(
+            400, "invalid_json", "the body must be JSON (and not nested deeply)"
+        ) from exc
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_body", "the body must be a JSON object")
+    return body
+
+
+async def _text_body(request: web.Request) -> str:
+    body = await _json_body(request)
     text = body.get("text")
     if not isinstance(text, str) or not text.strip():
         raise ApiError(400, "invalid_body", "'text' must be a non-empty string")
     if len(text) > _MAX_REPLY_CHARS:
         raise ApiError(400, "invalid_body", f"'text' is limited to {_MAX_REPLY_CHARS} characters")
+    if not _encodable(text):
+        raise ApiError(400, "invalid_body", "'text' holds an unpaired surrogate (\\ud800-\\udfff)")
     return text.strip()
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _time(value: datetime | None) -> str | None:
@@ -350,7 +369,7 @@ async def claim(request: web.Request) -> web.Response:
 async def reply(request: web.Request) -> web.Response:
     agent = await _agent(request)
     text = await _text_body(request)
-    body = await request.json()
+    body = await _json_body(request)
     seen = body.get("seen_message_id")
     message = await request.app[DESK].reply(
         _conversation_id(request),

@@ -91,7 +91,7 @@ async def live(request: web.Request) -> web.WebSocketResponse:
                 continue
             try:
                 frame = json.loads(message.data)
-            except ValueError:
+            except (ValueError, RecursionError):
                 continue
             if not isinstance(frame, dict):
                 continue
