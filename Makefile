@@ -28,8 +28,15 @@ $(STAMP): pyproject.toml
 run: install
 	$(BIN)/relaydesk --config config.yaml serve
 
+# Every test runs: scripts/test-deps installs or starts chromium, Dovecot and PostgreSQL
+# (or stops with the command to run), and RELAYDESK_TEST_STRICT turns any missing
+# dependency into a failure rather than a skip.
+TEST_PG_URL ?= postgresql+asyncpg://postgres:postgres@127.0.0.1:5432/test
+
 test: install semantic
-	$(BIN)/pytest -q -rs
+	scripts/test-deps
+	RELAYDESK_TEST_STRICT=1 RELAYDESK_TEST_PG_URL="$${RELAYDESK_TEST_PG_URL:-$(TEST_PG_URL)}" \
+		$(BIN)/pytest -q -rs
 
 lint: install
 	$(BIN)/ruff check .

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.support.service import IN_CI
+from tests.support.service import STRICT
 
 try:
     from playwright.async_api import Browser, async_playwright
@@ -31,7 +31,7 @@ async def browser() -> AsyncIterator[Browser]:
     executable = shutil.which("chromium")
     if executable is None or async_playwright is None:
         reason = "Debian chromium and Python playwright are needed (apt-get install chromium)"
-        if IN_CI:
+        if STRICT:
             pytest.fail(reason)
         pytest.skip(reason)
     async with async_playwright() as playwright:

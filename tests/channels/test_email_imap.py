@@ -16,7 +16,7 @@ from router.app import IMAP_POLLERS
 from router.storage import Database
 from tests.support import dovecot
 from tests.support.mail import Relay, body_text, customer_mail
-from tests.support.service import IN_CI, running_service
+from tests.support.service import STRICT, running_service
 
 pytestmark = pytest.mark.slow
 
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 async def imap() -> AsyncIterator[dovecot.Dovecot]:
     if not dovecot.available():
-        if IN_CI:
+        if STRICT:
             pytest.fail("Dovecot is not installed; .ci/run installs dovecot-imapd")
         pytest.skip("Dovecot (Debian dovecot-imapd) is not installed")
     async with dovecot.running_dovecot() as server:
@@ -227,10 +227,9 @@ async def test_a_wrong_imap_password_shows_in_health_and_takes_nothing(
 
 
 async def test_with_several_nodes_on_postgresql_one_polls_and_another_takes_over(
-    database: Database, imap: dovecot.Dovecot, relay: Relay, tmp_path: Path
+    postgres: Database, imap: dovecot.Dovecot, relay: Relay, tmp_path: Path
 ) -> None:
-    if database.is_sqlite:
-        pytest.skip("one node per SQLite file: leadership is a PostgreSQL matter")
+    database = postgres  # one node per SQLite file: leadership is a PostgreSQL matter
     overrides = imap_overrides(imap, relay)
     overrides["channels"]["email"]["leader_retry_seconds"] = 0.05
     await imap.deliver(*numbered(2))

@@ -24,7 +24,11 @@ from router.storage import Database
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_KB = ROOT / "knowledge" / "demo"
 SHARED = ROOT.parent / "shared"
-IN_CI = os.environ.get("CI", "").lower() == "true"
+# `make test` and CI: a missing test dependency (browser, Dovecot, PostgreSQL, the shared
+# data, the semantic model) fails the run instead of skipping tests.
+STRICT = (
+    os.environ.get("CI", "").lower() == "true" or os.environ.get("RELAYDESK_TEST_STRICT", "") == "1"
+)
 
 
 def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
