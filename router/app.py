@@ -12,7 +12,7 @@ import logging
 import os
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from channels.email import (
     RelaySettings,
     SmtpReceiver,
 )
+from channels.http import ClientAddresses
 from channels.telegram import TelegramChannel, TelegramSettings
 from channels.webchat import WebChatChannel, WebChatSettings
 from knowledge import (
@@ -46,6 +47,7 @@ from router.handoff import HumanDesk, SlaPolicy
 from router.inbox import (
     ACCOUNTS,
     ATTACHMENTS,
+    CLIENT_ADDRESSES,
     DATABASE,
     DESK,
     EVENT_BUS,
@@ -65,6 +67,7 @@ from router.inbox import (
 from router.outbox import OutboxDispatcher, RetryPolicy
 from router.pipeline import ChannelRules, Router
 from router.storage import Database
+from router.visitor_stream import StoredVisitorStream
 
 __all__ = [
     "AUTO_ASSIGNER",
@@ -294,9 +297,15 @@ def create_app(
     in-memory channel); ``database`` replaces the configured store (tests).
     """
     app = web.Application(middlewares=[error_middleware], client_max_size=1024**2)
+    # The engine connects on first use; the storage context below migrates and disposes it.
+    db = database or Database(config.storage.url, echo=config.storage.echo)
+    addresses = ClientAddresses(config.server.trusted_proxies)
+    app[CLIENT_ADDRESSES] = addresses
     channels: dict[str, ChannelAdapter] = {}
     if config.channels.webchat.enabled:
         wc = config.channels.webchat
+        stream = StoredVisitorStream(db=db, clock=clock)
+        app.cleanup_ctx.append(_pruning(stream, timedelta(days=wc.token_ttl_days)))
         webchat = WebChatChannel(
             settings=WebChatSettings(
                 secret=load_secret(config),
@@ -306,7 +315,12 @@ def create_app(
                 token_ttl_seconds=wc.token_ttl_days * 86400,
                 history_frames=wc.history_frames,
                 title=wc.title,
-            )
+                new_visitors_per_minute=wc.new_visitors_per_minute,
+                address_messages_per_minute=wc.address_messages_per_minute,
+                identity_secret=wc.identity_secret,
+            ),
+            stream=stream,
+            addresses=addresses,
         )
         channels[webchat.name] = webchat
         app.add_routes(webchat.routes())
@@ -347,7 +361,6 @@ def create_app(
     app[EVENT_BUS] = EventBus()
 
     async def storage(app: web.Application) -> AsyncIterator[None]:
-        db = database or Database(config.storage.url, echo=config.storage.echo)
         if database is None and (db.is_sqlite or config.storage.auto_upgrade):
             await db.upgrade()
         app[DATABASE] = db
@@ -493,6 +506,29 @@ async def _reload_knowledge(bot: Bot, knowledge: KnowledgeConfig, events: EventB
         bot.matcher = matcher
         logger.info("knowledge base reloaded: %d entries from %s", len(matcher), path)
         await events.publish(KnowledgeReloaded(len(matcher)))
+
+
+def _pruning(
+    stream: StoredVisitorStream, older_than: timedelta
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Forget the web-chat frames of visitors whose tokens have expired, hourly."""
+
+    async def prune_hourly() -> None:
+        while True:
+            try:
+                await stream.prune(older_than)
+            except Exception:
+                logger.exception("web chat: old frames not pruned; next hour again")
+            await asyncio.sleep(3600)  # a periodic chore, not synchronisation
+
+    async def pruning(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(prune_hourly(), name="webchat-prune")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    return pruning
 
 
 def _typing_bridge(

@@ -8,6 +8,7 @@ invalid file raises ``ConfigError`` naming the key path and the reason, e.g.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -49,6 +50,18 @@ class ServerConfig(_Model):
     secret_key: str = ""
     data_dir: Path = Path("./data")
     shutdown_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Proxies (addresses or networks) whose X-Forwarded-For is believed; empty: none.
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{entry!r} is not an IP address or network") from exc
+        return value
 
 
 class StorageConfig(_Model):
@@ -164,9 +177,21 @@ class WebChatConfig(_Model):
     max_text_chars: int = Field(default=4000, ge=1)
     rate_limit: RateLimitConfig = RateLimitConfig()
     token_ttl_days: int = Field(default=30, ge=1)
-    # Frames kept per visitor for reconnects and reloads.
+    # Frames replayed to a visitor on a reconnect or reload (all are stored).
     history_frames: int = Field(default=200, ge=10)
     title: str = "RelayDesk"
+    # Per client address: new visitors, and all its visitors' messages, per minute.
+    new_visitors_per_minute: int = Field(default=10, ge=1)
+    address_messages_per_minute: int = Field(default=120, ge=1)
+    # Shared with the shop to sign shoppers' identities (docs/webchat.md); empty: off.
+    identity_secret: str = ""
+
+    @field_validator("identity_secret")
+    @classmethod
+    def _identity_secret(cls, value: str) -> str:
+        if value and len(value) < 16:
+            raise ValueError("needs 16 or more characters")
+        return value
 
 
 class TelegramConfig(_Model):

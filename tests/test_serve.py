@@ -54,9 +54,12 @@ async def chat(base: str, text: str, token: str | None = None) -> tuple[str, dic
         await ws.send_json({"type": "hello", "token": token})
         welcome = await ws.receive_json(timeout=10)
         await ws.send_json({"type": "message", "client_id": text, "text": text})
+        asked = False  # a returning visitor is first replayed their history
         while True:
             frame = await ws.receive_json(timeout=10)
-            if frame["type"] == "message" and frame["author"] == "bot":
+            if frame["type"] == "message" and frame.get("client_id") == text:
+                asked = True
+            elif asked and frame["type"] == "message" and frame["author"] == "bot":
                 return welcome["visitor"]["token"], frame
 
 

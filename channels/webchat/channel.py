@@ -3,12 +3,12 @@
 Protocol (JSON text frames):
 
 client → server
-  ``{"type": "hello", "token": "...", "last_seq": 12, "epoch": "..."}``  first frame
+  ``{"type": "hello", "token": "...", "last_seq": 12, "epoch": "...",
+     "identity": {"id": "...", "hash": "...", "name": "...", "email": "..."}}``  first frame
   ``{"type": "message", "client_id": "...", "text": "..."}``
   ``{"type": "choice", "client_id": "...", "choice_id": "...", "label": "..."}``
 
-server → client (every frame carries ``seq``: stream frames get the next number,
-the others carry the visitor's current position)
+server → client (stream frames carry their ``seq``)
   ``welcome``  the visitor's token, id and the stream ``epoch``
   ``message``  a stream frame: the customer's own message, a bot answer or
                clarification (with ``choices``), an agent reply, a notice
@@ -17,20 +17,30 @@ the others carry the visitor's current position)
   ``error``    what was wrong with a frame; the connection stays up
 
 A reconnecting client sends the last ``seq`` it saw and gets, in order, only
-the stream frames after it. The frames live in this process (the last
-``history_frames`` per visitor); ``epoch`` changes when that memory is new, so
-a client knows to start over rather than skip frames.
+the stream frames after it (the newest ``history_frames`` of them). The stream
+is stored (``VisitorStream``; the service keeps it in its database), so a
+restart or another node replays it, and a reply delivered twice keeps its
+number: a client that skips frames at or below its last ``seq`` sees every
+frame once. A frame numbered past ``last seq + 1`` means one was missed: the
+client reconnects to have it replayed.
+
+Identity: a shop that shares ``identity_secret`` with RelayDesk may pass the
+signed-in shopper as ``identity``: ``hash`` is the hex HMAC-SHA256 of
+``"<id>:<email>"`` (email may be empty) with that secret, made by the shop's
+server. A verified shopper is the same visitor on every device (one history);
+without a valid hash the identity is ignored.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import json
 import logging
-import secrets
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -46,7 +56,10 @@ from channels.base import (
     OutboundKind,
     OutboundMessage,
     SenderIdentity,
+    TransientDeliveryError,
 )
+from channels.http import ClientAddresses
+from channels.webchat.stream import MemoryVisitorStream, VisitorStream
 from channels.webchat.tokens import VisitorTokens
 
 __all__ = ["WebChatChannel", "WebChatSettings"]
@@ -55,6 +68,8 @@ logger = logging.getLogger(__name__)
 
 CHANNEL = "webchat"
 _HELLO_TIMEOUT = 10.0
+# Rate-limit buckets kept per visitor and per address; the least recently used go first.
+_MAX_BUCKETS = 20_000
 _AUTHOR = {
     OutboundKind.ANSWER: "bot",
     OutboundKind.CLARIFY: "bot",
@@ -74,11 +89,20 @@ class WebChatSettings:
     token_ttl_seconds: float = 30 * 86400
     history_frames: int = 200
     title: str = "RelayDesk"
-    max_visitors: int = 50_000
+    # Per client address (see ClientAddresses): new visitors, and messages of all its
+    # visitors together, per minute.
+    new_visitors_per_minute: int = 10
+    address_messages_per_minute: int = 120
+    # Shared with the shop to sign shoppers' identities; empty: identities are ignored.
+    identity_secret: str = ""
 
     def __post_init__(self) -> None:
         if self.max_text_chars < 1 or self.burst < 1 or self.per_minute < 1:
             raise ValueError("web-chat limits must be positive")
+        if self.new_visitors_per_minute < 1 or self.address_messages_per_minute < 1:
+            raise ValueError("web-chat per-address limits must be positive")
+        if self.identity_secret and len(self.identity_secret) < 16:
+            raise ValueError("the web-chat identity secret needs 16+ characters")
 
 
 class _Bucket:
@@ -103,27 +127,45 @@ class _Bucket:
         return (1.0 - self.level) / self.rate
 
 
-class _Visitor:
-    __slots__ = ("bucket", "delivered", "epoch", "frames", "id", "seq", "sockets")
+class _Buckets:
+    """One bucket per key, the least recently used forgotten past ``_MAX_BUCKETS``."""
 
-    def __init__(self, visitor_id: str, settings: WebChatSettings) -> None:
-        self.id = visitor_id
-        self.epoch = secrets.token_hex(4)
-        self.seq = 0
-        self.frames: deque[dict[str, Any]] = deque(maxlen=settings.history_frames)
+    def __init__(self, burst: int, per_minute: int) -> None:
+        self._burst = burst
+        self._per_minute = per_minute
+        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
+
+    def take(self, key: str) -> float:
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = _Bucket(self._burst, self._per_minute)
+            if len(self._buckets) > _MAX_BUCKETS:
+                self._buckets.popitem(last=False)
+        else:
+            self._buckets.move_to_end(key)
+        return bucket.take()
+
+
+class _Live:
+    """A visitor with open tabs (or a delivery in progress): the only per-visitor memory.
+    ``lock`` keeps numbering and sending in one order, and a replay whole."""
+
+    __slots__ = ("lock", "sockets", "users")
+
+    def __init__(self) -> None:
         self.sockets: set[web.WebSocketResponse] = set()
-        self.bucket = _Bucket(settings.burst, settings.per_minute)
-        # Ids of frames already in the stream: a re-sent reply is shown once.
-        self.delivered: OrderedDict[str, None] = OrderedDict()
+        self.lock = asyncio.Lock()
+        self.users = 0
 
-    def remember(self, frame_id: str, limit: int) -> bool:
-        """False if ``frame_id`` was already streamed."""
-        if frame_id in self.delivered:
-            return False
-        self.delivered[frame_id] = None
-        while len(self.delivered) > limit:
-            self.delivered.popitem(last=False)
-        return True
+
+@dataclass(frozen=True, slots=True)
+class _Caller:
+    """Who is on one socket: the visitor, and the shopper if the shop vouched for them."""
+
+    visitor_id: str
+    address: str
+    display_name: str | None = None
+    email: str | None = None
 
 
 class _FrameError(Exception):
@@ -136,12 +178,29 @@ class _FrameError(Exception):
 class WebChatChannel:
     """Web chat over websockets; serves its own page and widget script."""
 
-    def __init__(self, *, settings: WebChatSettings) -> None:
+    def __init__(
+        self,
+        *,
+        settings: WebChatSettings,
+        stream: VisitorStream | None = None,
+        addresses: ClientAddresses | None = None,
+    ) -> None:
         self._settings = settings
         self._tokens = VisitorTokens(secret=settings.secret, ttl_seconds=settings.token_ttl_seconds)
-        # Least recently active first; beyond max_visitors the oldest offline ones are
-        # forgotten (their conversation is kept by the router, only the replay buffer goes).
-        self._visitors: OrderedDict[str, _Visitor] = OrderedDict()
+        self._stream: VisitorStream = stream or MemoryVisitorStream()
+        self._addresses = addresses or ClientAddresses()
+        # The stream is stored, so its numbering lives as long as the secret does.
+        self._epoch = hashlib.sha256(b"relaydesk-stream:" + settings.secret).hexdigest()[:8]
+        self._live: dict[str, _Live] = {}
+        self._visitor_buckets = _Buckets(settings.burst, settings.per_minute)
+        # An address may burst a quarter of its minute (a shop's office behind one NAT).
+        self._address_buckets = _Buckets(
+            max(1, settings.address_messages_per_minute // 4),
+            settings.address_messages_per_minute,
+        )
+        self._new_visitor_buckets = _Buckets(
+            settings.new_visitors_per_minute, settings.new_visitors_per_minute
+        )
         self._on_message: InboundHandler | None = None
         self._accepting = False
         # Generous enough for max_text_chars of escaped JSON; larger frames close the socket.
@@ -166,7 +225,7 @@ class WebChatChannel:
     async def stop(self) -> None:
         """Stop taking messages and close every visitor socket (clients reconnect)."""
         self._accepting = False
-        sockets = [ws for v in self._visitors.values() for ws in v.sockets]
+        sockets = [ws for live in self._live.values() for ws in live.sockets]
         await asyncio.gather(
             *(ws.close(code=1001, message=b"server shutdown") for ws in sockets),
             return_exceptions=True,
@@ -174,34 +233,68 @@ class WebChatChannel:
         self._on_message = None
 
     def health(self) -> ChannelHealth:
-        connected = sum(len(v.sockets) for v in self._visitors.values())
+        connected = sum(len(live.sockets) for live in self._live.values())
         return ChannelHealth(ok=self._accepting, detail=f"{connected} connected")
 
     async def send(self, outbound: OutboundMessage) -> None:
-        """Put the reply in the visitor's stream; connected tabs get it now, others on reconnect."""
-        visitor = self._visitor(outbound.address.recipient_id)
-        if not visitor.remember(outbound.idempotency_key, self._settings.history_frames * 2):
-            return
-        await self._stream(
-            visitor,
-            {
-                "type": "message",
-                "id": outbound.idempotency_key,
-                "author": _AUTHOR[outbound.kind],
-                "kind": outbound.kind.value,
-                "text": outbound.text,
-                "choices": [{"id": c.id, "label": c.label} for c in outbound.choices],
-                "at": outbound.created_at.isoformat(),
-            },
-        )
+        """Store the reply in the visitor's stream, then show it to their open tabs.
+
+        Stored is delivered: a visitor who is away sees it when they come back, on
+        any node. A reply sent again keeps its number, so nobody sees it twice."""
+        frame = {
+            "type": "message",
+            "id": outbound.idempotency_key,
+            "author": _AUTHOR[outbound.kind],
+            "kind": outbound.kind.value,
+            "text": outbound.text,
+            "choices": [{"id": c.id, "label": c.label} for c in outbound.choices],
+            "at": outbound.created_at.isoformat(),
+        }
+        try:
+            await self._publish(outbound.address.recipient_id, outbound.idempotency_key, frame)
+        except Exception as exc:
+            raise TransientDeliveryError(f"the chat stream could not be stored: {exc}") from exc
 
     async def show_typing(self, visitor_id: str) -> None:
         """Tell the visitor's open tabs that a person is writing (not kept for replay)."""
-        visitor = self._visitors.get(visitor_id)
-        if visitor is None:
+        live = self._live.get(visitor_id)
+        if live is None:
             return
-        frame = {"type": "typing", "seq": visitor.seq, "author": "agent"}
-        await asyncio.gather(*(_send_quietly(ws, frame) for ws in tuple(visitor.sockets)))
+        frame = {"type": "typing", "author": "agent"}
+        await asyncio.gather(*(_send_quietly(ws, frame) for ws in tuple(live.sockets)))
+
+    # -- the stream ------------------------------------------------------------------
+
+    def _hold(self, visitor_id: str) -> _Live:
+        live = self._live.get(visitor_id)
+        if live is None:
+            live = self._live[visitor_id] = _Live()
+        live.users += 1
+        return live
+
+    def _let_go(self, visitor_id: str, live: _Live) -> None:
+        live.users -= 1
+        if live.users <= 0 and not live.sockets and self._live.get(visitor_id) is live:
+            del self._live[visitor_id]
+
+    async def _publish(self, visitor_id: str, frame_id: str, frame: dict[str, Any]) -> None:
+        live = self._hold(visitor_id)
+        try:
+            async with live.lock:
+                await self._append(visitor_id, live, frame_id, frame)
+        finally:
+            self._let_go(visitor_id, live)
+
+    async def _append(
+        self, visitor_id: str, live: _Live, frame_id: str, frame: dict[str, Any]
+    ) -> None:
+        """Number and store ``frame``, then show it; the caller holds ``live.lock``."""
+        seq, new = await self._stream.append(visitor_id, frame_id, frame)
+        # A frame stored before was shown then, or is replayed on the reconnect that
+        # follows whatever interrupted it: never twice.
+        if new and live.sockets:
+            numbered = {**frame, "seq": seq}
+            await asyncio.gather(*(_send_quietly(ws, numbered) for ws in live.sockets))
 
     # -- HTTP ----------------------------------------------------------------------
 
@@ -239,71 +332,125 @@ class WebChatChannel:
     async def _websocket(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=self._max_frame)
         await ws.prepare(request)
-        visitor: _Visitor | None = None
+        address = self._addresses.of(request)
+        caller: _Caller | None = None
+        live: _Live | None = None
         try:
-            visitor = await self._greet(ws)
-            if visitor is None:
+            greeted = await self._greet(ws, address)
+            if greeted is None:
                 return ws
+            caller, live = greeted
             async for frame in ws:
                 if frame.type is not WSMsgType.TEXT:
                     if frame.type is WSMsgType.BINARY:
-                        await self._error(ws, visitor, "invalid_frame", "send JSON text frames")
+                        await self._error(ws, "invalid_frame", "send JSON text frames")
                     continue
                 try:
-                    await self._handle(visitor, frame.data, ws)
+                    await self._handle(caller, frame.data, ws)
                 except _FrameError as exc:
-                    await self._error(ws, visitor, exc.code, str(exc), exc.client_id)
+                    await self._error(ws, exc.code, str(exc), exc.client_id)
         finally:
-            if visitor is not None:
-                visitor.sockets.discard(ws)
+            if caller is not None and live is not None:
+                live.sockets.discard(ws)
+                self._let_go(caller.visitor_id, live)
         return ws
 
-    async def _greet(self, ws: web.WebSocketResponse) -> _Visitor | None:
+    async def _greet(self, ws: web.WebSocketResponse, address: str) -> tuple[_Caller, _Live] | None:
         try:
             first = await ws.receive(timeout=_HELLO_TIMEOUT)
         except TimeoutError:
             await ws.close(code=4000, message=b"expected a hello frame")
             return None
-        if first.type is not WSMsgType.TEXT:
-            await ws.close(code=4000, message=b"expected a hello frame")
-            return None
-        try:
-            hello = json.loads(first.data)
-        except (ValueError, RecursionError):
-            hello = None
+        hello: Any = None
+        if first.type is WSMsgType.TEXT:
+            with contextlib.suppress(ValueError, RecursionError):
+                hello = json.loads(first.data)
         if not isinstance(hello, dict) or hello.get("type") != "hello":
             await ws.close(code=4000, message=b"expected a hello frame")
             return None
         now = time.time()
-        token = hello.get("token")
-        visitor_id = self._tokens.verify(token, now=now) if isinstance(token, str) else None
-        if visitor_id is None:
-            visitor_id = self._tokens.new_visitor_id()
-        visitor = self._visitor(visitor_id)
+        caller = self._verified(hello.get("identity"), address)
+        if caller is None:
+            token = hello.get("token")
+            visitor_id = self._tokens.verify(token, now=now) if isinstance(token, str) else None
+            if visitor_id is None:
+                wait = self._new_visitor_buckets.take(address)
+                if wait > 0:
+                    logger.warning("web chat: too many new visitors from %s", address)
+                    await self._error(
+                        ws, "rate_limited", f"too many new chats; try again in {wait:.0f} s"
+                    )
+                    await ws.close(code=4029, message=b"too many new chats")
+                    return None
+                visitor_id = self._tokens.new_visitor_id()
+            caller = _Caller(visitor_id, address)
         last_seq = hello.get("last_seq")
-        if hello.get("epoch") != visitor.epoch or not isinstance(last_seq, int) or last_seq < 0:
+        if (
+            hello.get("epoch") != self._epoch
+            or not isinstance(last_seq, int)
+            or isinstance(last_seq, bool)
+            or last_seq < 0
+        ):
             last_seq = 0
-        await ws.send_json(
-            {
-                "type": "welcome",
-                "seq": visitor.seq,
-                "epoch": visitor.epoch,
-                "visitor": {"id": visitor.id, "token": self._tokens.issue(visitor.id, now=now)},
-                "max_text_chars": self._settings.max_text_chars,
-                "title": self._settings.title,
-            }
-        )
-        # Replay until caught up, then join: between the last empty look and joining
-        # there is no await, so no frame can be streamed past this socket.
-        sent = last_seq
-        while missed := [frame for frame in visitor.frames if frame["seq"] > sent]:
-            for frame in missed:
-                await ws.send_json(frame)
-                sent = frame["seq"]
-        visitor.sockets.add(ws)
-        return visitor
+        # Replay and join under the visitor's lock: no frame can be numbered and sent
+        # to the other tabs between the last frame read here and this socket joining.
+        live = self._hold(caller.visitor_id)
+        try:
+            async with live.lock:
+                missed = await self._stream.after(
+                    caller.visitor_id, last_seq, self._settings.history_frames
+                )
+                await ws.send_json(
+                    {
+                        "type": "welcome",
+                        # The newest frame's number: the replay that follows ends there.
+                        "seq": missed[-1]["seq"] if missed else last_seq,
+                        "epoch": self._epoch,
+                        "visitor": {
+                            "id": caller.visitor_id,
+                            "token": self._tokens.issue(caller.visitor_id, now=now),
+                            "verified": caller.email is not None or caller.display_name is not None,
+                        },
+                        "max_text_chars": self._settings.max_text_chars,
+                        "title": self._settings.title,
+                    }
+                )
+                for frame in missed:
+                    await ws.send_json(frame)
+                live.sockets.add(ws)
+        except Exception:
+            self._let_go(caller.visitor_id, live)
+            logger.exception("web chat: visitor %s could not be replayed", caller.visitor_id)
+            await ws.close(code=1011, message=b"try again")
+            return None
+        return caller, live
 
-    async def _handle(self, visitor: _Visitor, data: str, ws: web.WebSocketResponse) -> None:
+    def _verified(self, identity: object, address: str) -> _Caller | None:
+        """The shopper the shop vouched for, or None (no identity, or a wrong hash)."""
+        secret = self._settings.identity_secret
+        if not secret or not isinstance(identity, dict):
+            return None
+        user_id, given = identity.get("id"), identity.get("hash")
+        email = identity.get("email") or ""
+        name = identity.get("name")
+        if not isinstance(user_id, str) or not isinstance(given, str) or not isinstance(email, str):
+            return None
+        if not 1 <= len(user_id) <= 200 or len(email) > 320 or not _encodable(user_id + email):
+            return None
+        expected = hmac.new(
+            secret.encode(), f"{user_id}:{email}".encode(), hashlib.sha256
+        ).hexdigest()
+        if not hmac.compare_digest(given.lower().encode(), expected.encode()):
+            logger.warning("web chat: an identity with a wrong hash from %s", address)
+            return None
+        # The same shopper is the same visitor everywhere, and nobody can guess the id.
+        visitor_id = hmac.new(
+            self._settings.secret, f"shopper:{user_id}".encode(), hashlib.sha256
+        ).hexdigest()[:32]
+        display = name[:200] if isinstance(name, str) and _encodable(name) and name else None
+        return _Caller(visitor_id, address, display_name=display or user_id, email=email or None)
+
+    async def _handle(self, caller: _Caller, data: str, ws: web.WebSocketResponse) -> None:
         try:
             frame = json.loads(data)
         except ValueError as exc:
@@ -315,7 +462,7 @@ class WebChatChannel:
         kind = frame.get("type")
         client_id = frame.get("client_id")
         if kind not in ("message", "choice"):
-            raise _FrameError("unknown_type", f"unknown frame type {kind!r}")
+            raise _FrameError("unknown_type", f"unknown frame type {str(kind)[:40]!r}")
         if not isinstance(client_id, str) or not 1 <= len(client_id) <= 100:
             raise _FrameError("invalid_frame", "client_id must be a string of 1-100 characters")
         if kind == "message":
@@ -324,12 +471,12 @@ class WebChatChannel:
         else:
             text = frame.get("label")
             choice = frame.get("choice_id")
-            if not isinstance(choice, str) or not choice:
+            if not isinstance(choice, str) or not choice or len(choice) > 200:
                 raise _FrameError("invalid_frame", "choice_id must be a string", client_id)
             extras = {"choice": choice}
         if not isinstance(text, str) or not text.strip():
             raise _FrameError("invalid_frame", "text must be a non-empty string", client_id)
-        if not _encodable(text) or not _encodable(client_id):
+        if not _encodable(text) or not _encodable(client_id) or not _encodable(str(extras)):
             raise _FrameError(
                 "invalid_text", "text holds an unpaired surrogate (\\ud800-\\udfff)", client_id
             )
@@ -340,7 +487,10 @@ class WebChatChannel:
                 f"(this one has {len(text)})",
                 client_id,
             )
-        wait = visitor.bucket.take()
+        wait = max(
+            self._visitor_buckets.take(caller.visitor_id),
+            self._address_buckets.take(caller.address),
+        )
         if wait > 0:
             raise _FrameError(
                 "rate_limited",
@@ -349,25 +499,35 @@ class WebChatChannel:
             )
         if self._on_message is None or not self._accepting:
             raise _FrameError("unavailable", "chat is restarting; we will retry", client_id)
+        visitor_id = caller.visitor_id
         inbound = InboundMessage(
-            external_id=f"{visitor.id}:{client_id}",
-            address=ChannelAddress(channel=CHANNEL, recipient_id=visitor.id, thread_id=visitor.id),
-            sender=SenderIdentity(channel=CHANNEL, external_id=visitor.id),
+            external_id=f"{visitor_id}:{client_id}",
+            address=ChannelAddress(channel=CHANNEL, recipient_id=visitor_id, thread_id=visitor_id),
+            sender=SenderIdentity(
+                channel=CHANNEL,
+                external_id=visitor_id,
+                display_name=caller.display_name,
+                email=caller.email,
+            ),
             text=text,
             sent_at=datetime.now(UTC),
             extras=extras,
         )
+        # The visitor's lock is held from ingest to the echo: the bot's answer (sent
+        # right after the commit) is numbered after the question it answers.
+        live = self._hold(visitor_id)
         try:
-            receipt = await self._on_message(inbound)
-        except Exception as exc:
-            logger.exception("web chat: visitor %s message %s not stored", visitor.id, client_id)
-            raise _FrameError(
-                "unavailable", "your message could not be stored; we will retry", client_id
-            ) from exc
-        if visitor.remember(f"c:{client_id}", self._settings.history_frames * 2):
-            await self._stream(
-                visitor,
-                {
+            async with live.lock:
+                try:
+                    receipt = await self._on_message(inbound)
+                except Exception as exc:
+                    logger.exception(
+                        "web chat: visitor %s message %s not stored", visitor_id, client_id
+                    )
+                    raise _FrameError(
+                        "unavailable", "your message could not be stored; we will retry", client_id
+                    ) from exc
+                echo = {
                     "type": "message",
                     "id": f"c:{client_id}",
                     "client_id": client_id,
@@ -376,59 +536,36 @@ class WebChatChannel:
                     "text": text,
                     "choices": [],
                     "at": inbound.sent_at.isoformat(),
-                },
-            )
+                }
+                try:
+                    await self._append(visitor_id, live, f"c:{client_id}", echo)
+                except Exception:
+                    # The message is stored and answered; only its echo in the replay is lost.
+                    logger.exception(
+                        "web chat: visitor %s echo of %s not kept", visitor_id, client_id
+                    )
+        finally:
+            self._let_go(visitor_id, live)
         await ws.send_json(
             {
                 "type": "ack",
-                "seq": visitor.seq,
                 "client_id": client_id,
                 "duplicate": receipt.duplicate,
                 "conversation": receipt.conversation_id,
             }
         )
 
-    async def _stream(self, visitor: _Visitor, frame: dict[str, Any]) -> None:
-        visitor.seq += 1
-        frame["seq"] = visitor.seq
-        visitor.frames.append(frame)
-        sockets = tuple(visitor.sockets)
-        if sockets:
-            await asyncio.gather(*(_send_quietly(ws, frame) for ws in sockets))
-
     async def _error(
         self,
         ws: web.WebSocketResponse,
-        visitor: _Visitor,
         code: str,
         message: str,
         client_id: str | None = None,
     ) -> None:
-        frame: dict[str, Any] = {
-            "type": "error",
-            "seq": visitor.seq,
-            "code": code,
-            "message": message,
-        }
+        frame: dict[str, Any] = {"type": "error", "code": code, "message": message}
         if client_id is not None:
             frame["client_id"] = client_id
         await _send_quietly(ws, frame)
-
-    def _visitor(self, visitor_id: str) -> _Visitor:
-        visitor = self._visitors.get(visitor_id)
-        if visitor is None:
-            visitor = self._visitors[visitor_id] = _Visitor(visitor_id, self._settings)
-            self._forget_idle()
-        else:
-            self._visitors.move_to_end(visitor_id)
-        return visitor
-
-    def _forget_idle(self) -> None:
-        excess = len(self._visitors) - self._settings.max_visitors
-        if excess <= 0:
-            return
-        for visitor_id in [v.id for v in self._visitors.values() if not v.sockets][:excess]:
-            del self._visitors[visitor_id]
 
 
 async def _send_quietly(ws: web.WebSocketResponse, frame: dict[str, Any]) -> None:

@@ -15,6 +15,7 @@ from router.inbox.openapi import openapi_document, openapi_route
 from router.inbox.presence import Presence
 from router.inbox.session import (
     ACCOUNTS,
+    CLIENT_ADDRESSES,
     INBOX_BOT,
     KNOWLEDGE_PATH,
     PRESENCE,
@@ -25,6 +26,7 @@ from router.inbox.web import inbox_routes
 __all__ = [
     "ACCOUNTS",
     "ATTACHMENTS",
+    "CLIENT_ADDRESSES",
     "DATABASE",
     "DESK",
     "EVENT_BUS",

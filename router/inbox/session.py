@@ -21,6 +21,7 @@ import jinja2
 from aiohttp import web
 
 from bot import Bot
+from channels.http import ClientAddresses
 from router.conversations import ConversationStatus
 from router.inbox.accounts import Accounts
 from router.inbox.i18n import pick_language, texts
@@ -31,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "ACCOUNTS",
+    "CLIENT_ADDRESSES",
     "INBOX_BOT",
     "KNOWLEDGE_PATH",
     "PRESENCE",
@@ -50,6 +52,8 @@ __all__ = [
 
 
 ACCOUNTS = web.AppKey("accounts", Accounts)
+# Who a request comes from, behind the configured trusted proxies.
+CLIENT_ADDRESSES = web.AppKey("client_addresses", ClientAddresses)
 PRESENCE = web.AppKey("presence", Presence)
 INBOX_BOT = web.AppKey("inbox_bot", Bot)
 KNOWLEDGE_PATH = web.AppKey("knowledge_path", Path)

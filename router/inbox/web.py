@@ -23,6 +23,7 @@ from router.inbox.i18n import LANGUAGES, pick_language, texts
 from router.inbox.live import live
 from router.inbox.session import (
     ACCOUNTS,
+    CLIENT_ADDRESSES,
     COOKIE,
     INBOX_BOT,
     KNOWLEDGE_PATH,
@@ -62,7 +63,7 @@ async def login(request: web.Request) -> web.Response:
     form = await request.post()
     name, password = str(form.get("name", "")).strip(), str(form.get("password", ""))
     t = texts(pick_language(None, request.headers.get("Accept-Language", "")))
-    address = request.remote or "unknown"
+    address = request.app[CLIENT_ADDRESSES].of(request)
     try:
         _, token, _ = await request.app[ACCOUNTS].login(name, password, address=address)
     except TooManyAttempts as exc:

@@ -14,11 +14,19 @@ from router.storage.contact_queries import ContactQueries
 from router.storage.conversation_queries import ConversationQueries
 from router.storage.inbox_queries import InboxQueries
 from router.storage.outbox_queries import OutboxQueries
+from router.storage.webchat_queries import WebChatQueries
 
 __all__ = ["Repositories"]
 
 
-class Repositories(AgentQueries, ContactQueries, ConversationQueries, InboxQueries, OutboxQueries):
+class Repositories(
+    AgentQueries,
+    ContactQueries,
+    ConversationQueries,
+    InboxQueries,
+    OutboxQueries,
+    WebChatQueries,
+):
     """All queries of one unit of work."""
 
     def __init__(self, session: AsyncSession) -> None:

@@ -91,3 +91,42 @@ async def test_the_widget_opens_a_chat_on_another_site(
     await expect(frame.locator(".msg.bot").last).to_contain_text("1-year warranty")
     ARTIFACTS.mkdir(exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / "widget.png"))
+
+
+async def test_the_widget_keeps_the_chat_across_reloads_without_third_party_storage(
+    sqlite_service: Service, shop_site: TestServer, browser: Browser
+) -> None:
+    chat_origin = str(sqlite_service.client.make_url("")).rstrip("/")
+    shop_site.app[CHAT_ORIGIN] = chat_origin
+    await shop_site.start_server()
+    # The shop is another site (localhost, the chat is on 127.0.0.1): the iframe's own
+    # storage is third-party storage, which browsers block or partition.
+    shop_url = f"http://localhost:{shop_site.port}/"
+    context = await browser.new_context()
+    page = await context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    await page.goto(shop_url)
+    await page.locator("#relaydesk-bubble").click()
+    frame = page.frame_locator("#relaydesk-frame")
+    await expect(frame.locator("#status")).to_have_text("online")
+    await chat(frame, "How long is the warranty?")
+    await expect(frame.locator(".msg.bot").last).to_contain_text("1-year warranty")
+    chat_frame = next(f for f in page.frames if f.url.startswith(chat_origin))
+    # Headless Chromium refuses the iframe its storage outright, as users' browsers do.
+    own_storage = "() => { try { return localStorage.length; } catch (e) { return 'blocked'; } }"
+    assert await chat_frame.evaluate(own_storage) in ("blocked", 0)
+    assert "relaydesk.widget:" + chat_origin in await page.evaluate(
+        "() => Object.keys(localStorage).join(' ')"
+    )
+
+    await page.reload()
+    await page.locator("#relaydesk-bubble").click()
+    frame = page.frame_locator("#relaydesk-frame")
+    await expect(frame.locator(".msg.bot").last).to_contain_text("1-year warranty")
+    await expect(frame.locator(".msg.customer")).to_have_count(1)
+    # The token never stays in the iframe's address either.
+    chat_frame = next(f for f in page.frames if f.url.startswith(chat_origin))
+    assert "token" not in chat_frame.url
+    assert problems == []
+    await context.close()

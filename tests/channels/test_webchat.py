@@ -8,6 +8,7 @@ from pathlib import Path
 from aiohttp import WSMsgType
 
 from channels.webchat import VisitorTokens
+from router.app import CHANNELS
 from tests.support.service import Service, running_service
 from tests.support.webchat import Visitor
 
@@ -177,19 +178,28 @@ async def test_chat_page_and_widget_are_served(sqlite_service: Service) -> None:
     assert (await client.get("/chat/../config.yaml")).status == 404
 
 
-async def test_offline_visitors_beyond_the_cap_are_forgotten() -> None:
+async def test_a_reply_to_a_visitor_who_is_away_is_stored_not_kept_in_memory(
+    sqlite_service: Service,
+) -> None:
     from channels.base import ChannelAddress, OutboundKind, OutboundMessage
-    from channels.webchat import WebChatChannel, WebChatSettings
+    from channels.webchat import WebChatChannel
 
-    channel = WebChatChannel(settings=WebChatSettings(secret=b"0123456789abcdef", max_visitors=3))
-    for n in range(5):
+    channel = sqlite_service.app[CHANNELS]["webchat"]
+    assert isinstance(channel, WebChatChannel)
+    away = "ab" * 16
+    for n in range(50):
         await channel.send(
             OutboundMessage(
-                address=ChannelAddress(channel="webchat", recipient_id=f"{n:032x}"),
-                conversation_id=n,
-                text="hello",
-                kind=OutboundKind.SYSTEM,
-                idempotency_key=f"k{n}",
+                address=ChannelAddress(channel="webchat", recipient_id=away),
+                conversation_id=1,
+                text=f"reply {n}",
+                kind=OutboundKind.AGENT,
+                idempotency_key=f"msg-{n}",
             )
         )
-    assert list(channel._visitors) == [f"{n:032x}" for n in (2, 3, 4)]
+    # This process keeps nothing for a visitor without an open tab...
+    assert channel._live == {}
+    # ...and the database has all of it, for whichever node they come back to.
+    async with sqlite_service.db.read() as repo:
+        frames = await repo.frames_after(away, 0, 1000)
+    assert [f["seq"] for f in frames] == list(range(1, 51))

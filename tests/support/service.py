@@ -53,8 +53,15 @@ def make_config(tmp_path: Path, overrides: Mapping[str, Any] | None = None) -> C
             "backoff_max_seconds": 0.05,
             "max_attempts": 3,
         },
-        # Tests type faster than people; the rate-limit test sets its own.
-        "channels": {"webchat": {"rate_limit": {"burst": 50, "per_minute": 600}}},
+        # Tests type faster than people, all from one address; the rate-limit tests set
+        # their own.
+        "channels": {
+            "webchat": {
+                "rate_limit": {"burst": 50, "per_minute": 600},
+                "new_visitors_per_minute": 10_000,
+                "address_messages_per_minute": 100_000,
+            }
+        },
     }
     raw = _merge(raw, overrides or {})
     tmp_path.mkdir(parents=True, exist_ok=True)

@@ -11,15 +11,38 @@
   var input = document.getElementById("text");
   var WHO = { bot: "Assistant · 智能客服", agent: "Support team · 人工客服" };
 
+  // In the widget's iframe (/chat?embed=1) this page's own storage is third-party
+  // storage, which browsers block or partition: the host page keeps the token
+  // (widget.js hands it over in the URL fragment, we hand new ones back by
+  // postMessage), and so does the shopper's signed identity, if the shop sends one.
+  var hash = new URLSearchParams(location.hash.slice(1));
+  var embedded = new URLSearchParams(location.search).get("embed") === "1";
+  var parentOrigin = hash.get("parent") || "";
+  var identity = null;
+  try { identity = JSON.parse(hash.get("identity") || "null"); } catch (e) { identity = null; }
+  if (embedded && history.replaceState) { history.replaceState(null, "", location.pathname + location.search); }
+
   var saved = {};
-  try { saved = JSON.parse(localStorage.getItem(KEY) || "{}") || {}; } catch (e) { saved = {}; }
-  var state = { token: saved.token || null, epoch: null, lastSeq: 0, maxChars: 4000 };
+  if (!embedded) {
+    try { saved = JSON.parse(localStorage.getItem(KEY) || "{}") || {}; } catch (e) { saved = {}; }
+  }
+  var state = {
+    token: (embedded ? hash.get("token") : saved.token) || null,
+    epoch: (embedded ? hash.get("epoch") : saved.epoch) || null,
+    lastSeq: 0, maxChars: 4000, resync: true
+  };
   var pending = {};      // client_id -> {frame, el}: sent, not yet acknowledged
   var shown = {};        // stream frame ids already rendered
   var ws = null, retry = 0;
 
   function save() {
-    try { localStorage.setItem(KEY, JSON.stringify({ token: state.token })); } catch (e) { /* private mode */ }
+    if (embedded) {
+      if (parentOrigin && window.parent !== window) {
+        window.parent.postMessage({ type: "relaydesk-token", token: state.token, epoch: state.epoch }, parentOrigin);
+      }
+      return;
+    }
+    try { localStorage.setItem(KEY, JSON.stringify({ token: state.token, epoch: state.epoch })); } catch (e) { /* private mode */ }
   }
 
   function newId() {
@@ -92,6 +115,8 @@
     if (frame.type === "welcome") {
       if (frame.epoch !== state.epoch) { state.lastSeq = 0; }
       state.epoch = frame.epoch;
+      // The replay that follows may start past lastSeq + 1 (only the newest are replayed).
+      state.resync = true;
       state.token = frame.visitor.token;
       state.maxChars = frame.max_text_chars;
       save();
@@ -103,7 +128,14 @@
       return;
     }
     if (typeof frame.seq === "number" && frame.type === "message") {
-      if (frame.seq <= state.lastSeq) { return; }
+      if (frame.seq <= state.lastSeq) { return; }  // seen already: a re-delivery
+      if (frame.seq > state.lastSeq + 1 && !state.resync) {
+        // A frame went missing (sent to us while we were between sockets): reconnect,
+        // and the server replays everything after lastSeq in order.
+        ws.close();
+        return;
+      }
+      state.resync = false;
       state.lastSeq = frame.seq;
       if (frame.author === "agent") { typing.hidden = true; }
       render(frame);
@@ -136,7 +168,9 @@
     var scheme = location.protocol === "https:" ? "wss://" : "ws://";
     ws = new WebSocket(scheme + location.host + "/api/chat/ws");
     ws.onopen = function () {
-      ws.send(JSON.stringify({ type: "hello", token: state.token, last_seq: state.lastSeq, epoch: state.epoch }));
+      ws.send(JSON.stringify({
+        type: "hello", token: state.token, last_seq: state.lastSeq, epoch: state.epoch, identity: identity
+      }));
     };
     ws.onmessage = function (event) {
       var frame;

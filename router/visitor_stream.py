@@ -1,0 +1,52 @@
+"""The web-chat stream kept in the database: a restart, SIGTERM or kill -9, or another
+node, replays exactly what the visitor was shown, under the same numbers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from router.storage import Database
+
+__all__ = ["StoredVisitorStream"]
+
+logger = logging.getLogger(__name__)
+
+
+class StoredVisitorStream:
+    """The web-chat channel's ``VisitorStream`` on our database."""
+
+    def __init__(self, *, db: Database, clock: Callable[[], datetime]) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def append(
+        self, visitor_id: str, frame_id: str, frame: Mapping[str, Any]
+    ) -> tuple[int, bool]:
+        for _ in range(5):
+            try:
+                async with self._db.write() as repo:
+                    known = await repo.stream_frame(visitor_id, frame_id)
+                    if known is not None:
+                        return known, False
+                    seq = await repo.append_frame(visitor_id, frame_id, dict(frame), self._clock())
+                    return seq, True
+            except IntegrityError:
+                # Another node numbered a frame for this visitor at the same moment.
+                continue
+        raise RuntimeError(f"visitor {visitor_id}: could not number frame {frame_id}")
+
+    async def after(self, visitor_id: str, seq: int, limit: int) -> list[dict[str, Any]]:
+        async with self._db.read() as repo:
+            return await repo.frames_after(visitor_id, seq, limit)
+
+    async def prune(self, older_than: timedelta) -> int:
+        async with self._db.write() as repo:
+            removed = await repo.prune_frames(self._clock() - older_than)
+        if removed:
+            logger.info("web chat: %d frames of expired visitors forgotten", removed)
+        return removed
