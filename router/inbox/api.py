@@ -64,6 +64,13 @@ EVENT_BUS = web.AppKey("events", EventBus)
 ATTACHMENTS = web.AppKey("attachments", Path)
 
 _MAX_REPLY_CHARS = 20_000
+# What the OpenAPI document's "\\S" (an ECMAScript regex) counts as blank: the
+# same text is refused by both, and nothing else is.
+_BLANK = (
+    "\t\n\v\f\r \u00a0\u1680"
+    + "".join(map(chr, range(0x2000, 0x200B)))
+    + ("\u2028\u2029\u202f\u205f\u3000\ufeff")
+)
 _STATUS_FOR_ERROR: Mapping[type[DeskError], int] = {
     ConversationNotFound: 404,
     MessageNotFound: 404,
@@ -89,9 +96,12 @@ def hash_token(token: str) -> str:
 class ApiError(web.HTTPException):
     """An HTTP error with our JSON body."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, *, headers: Mapping[str, str] | None = None
+    ) -> None:
         self.status_code = status
         super().__init__(
+            headers=headers,
             text=json.dumps({"error": {"code": code, "message": message}}),
             content_type="application/json",
         )
@@ -125,7 +135,9 @@ async def error_middleware(
         if exc.status < 400:
             raise
         code = _HTTP_CODES.get(exc.status, "http_error")
-        raise ApiError(exc.status, code, exc.reason) from exc
+        # A 405 says which methods would do (RFC 9110 §15.5.6).
+        keep = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        raise ApiError(exc.status, code, exc.reason, headers=keep) from exc
     except Exception as exc:
         logger.exception("unhandled error on %s %s", request.method, request.path)
         raise ApiError(500, "internal_error", "something went wrong on our side") from exc
@@ -167,13 +179,13 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
 async def _text_body(request: web.Request) -> str:
     body = await _json_body(request)
     text = body.get("text")
-    if not isinstance(text, str) or not text.strip():
+    if not isinstance(text, str) or not text.strip(_BLANK):
         raise ApiError(400, "invalid_body", "'text' must be a non-empty string")
     if len(text) > _MAX_REPLY_CHARS:
         raise ApiError(400, "invalid_body", f"'text' is limited to {_MAX_REPLY_CHARS} characters")
     if not _encodable(text):
         raise ApiError(400, "invalid_body", "'text' holds an unpaired surrogate (\\ud800-\\udfff)")
-    return text.strip()
+    return text.strip(_BLANK)
 
 
 def _encodable(text: str) -> bool:
@@ -332,11 +344,14 @@ async def list_conversations(request: web.Request) -> web.Response:
     status = request.query.get("status", "open")
     if status not in _STATUS_SETS:
         raise ApiError(400, "invalid_query", f"status must be one of {', '.join(_STATUS_SETS)}")
-    try:
-        limit = min(max(int(request.query.get("limit", "100")), 1), 500)
-    except ValueError as exc:
-        raise ApiError(400, "invalid_query", "limit must be an integer") from exc
-    mine = request.query.get("mine", "").lower() in ("1", "true", "yes")
+    raw_limit = request.query.get("limit", "100")
+    if not raw_limit.isascii() or not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 500:
+        raise ApiError(400, "invalid_query", "limit must be an integer from 1 to 500")
+    limit = int(raw_limit)
+    mine_flag = request.query.get("mine", "false")
+    if mine_flag not in ("true", "false"):
+        raise ApiError(400, "invalid_query", "mine must be true or false")
+    mine = mine_flag == "true"
     desk = request.app[DESK]
     conversations, last = await desk.queue(
         statuses=_STATUS_SETS[status], assignee_id=agent.id if mine else None, limit=limit
@@ -371,11 +386,10 @@ async def reply(request: web.Request) -> web.Response:
     text = await _text_body(request)
     body = await _json_body(request)
     seen = body.get("seen_message_id")
+    if seen is not None and (not isinstance(seen, int) or isinstance(seen, bool)):
+        raise ApiError(400, "invalid_body", "'seen_message_id' must be an integer")
     message = await request.app[DESK].reply(
-        _conversation_id(request),
-        agent,
-        text,
-        seen_message_id=seen if isinstance(seen, int) and not isinstance(seen, bool) else None,
+        _conversation_id(request), agent, text, seen_message_id=seen
     )
     return _json({"message_id": message.id, "status": "queued"}, status=202)
 

@@ -20,6 +20,21 @@ _MESSAGE_ID = {
     "required": True,
     "schema": {"type": "integer"},
 }
+_TEXT = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 20000,
+    "pattern": "\\S",
+    "description": "not blank",
+}
+_NOTE_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {"type": "object", "required": ["text"], "properties": {"text": _TEXT}}
+        }
+    },
+}
 _TEXT_BODY = {
     "required": True,
     "content": {
@@ -28,9 +43,10 @@ _TEXT_BODY = {
                 "type": "object",
                 "required": ["text"],
                 "properties": {
-                    "text": {"type": "string", "maxLength": 20000},
+                    "text": _TEXT,
                     "seen_message_id": {
                         "type": "integer",
+                        "nullable": True,
                         "description": "reply: refused (409 stale) if any message is newer",
                     },
                 },
@@ -48,6 +64,7 @@ def _op(summary: str, *, ok: str = "200", params: list[Any] | None = None, **ext
                 "description": "OK",
                 "content": {"application/json": {"schema": {"type": "object"}}},
             },
+            "400": _ERROR,
             "401": _ERROR,
             "404": _ERROR,
             "409": _ERROR,
@@ -77,7 +94,11 @@ def openapi_document() -> dict[str, Any]:
                         },
                     },
                     {"name": "mine", "in": "query", "schema": {"type": "boolean"}},
-                    {"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 500}},
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 500},
+                    },
                 ],
             )
         },
@@ -94,7 +115,7 @@ def openapi_document() -> dict[str, Any]:
             )
         },
         one + "/notes": {
-            "post": _op("An internal note", ok="201", params=[_ID], requestBody=_TEXT_BODY)
+            "post": _op("An internal note", ok="201", params=[_ID], requestBody=_NOTE_BODY)
         },
         one + "/resolve": {"post": _op("Close the conversation", params=[_ID])},
         one + "/typing": {
@@ -128,7 +149,29 @@ def openapi_document() -> dict[str, Any]:
                 ],
             )
         },
-        base + "/events": {"get": _op("A websocket of live events (one JSON object each)")},
+        base + "/events": {
+            "get": _op(
+                "A websocket of live events (one JSON object each)",
+                ok="101",
+                params=[
+                    {
+                        "name": name,
+                        "in": "header",
+                        "required": True,
+                        "schema": schema,
+                    }
+                    for name, schema in (
+                        ("Upgrade", {"type": "string", "enum": ["websocket"]}),
+                        ("Connection", {"type": "string", "enum": ["Upgrade"]}),
+                        ("Sec-WebSocket-Version", {"type": "string", "enum": ["13"]}),
+                        (
+                            "Sec-WebSocket-Key",
+                            {"type": "string", "pattern": "^[A-Za-z0-9+/]{21}[AQgw]==$"},
+                        ),
+                    )
+                ],
+            )
+        },
         base + "/deliveries": {
             "get": _op(
                 "Outbox rows by status",
@@ -157,6 +200,7 @@ def openapi_document() -> dict[str, Any]:
                             }
                         },
                     },
+                    "400": _ERROR,
                     "401": _ERROR,
                     "404": _ERROR,
                 },
