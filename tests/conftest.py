@@ -73,3 +73,18 @@ async def sqlite_service(tmp_path: Path) -> AsyncIterator[Service]:
     """The whole service exactly as `relaydesk serve` builds it, on its own SQLite file."""
     async with running_service(tmp_path) as running:
         yield running
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Under `make test` and CI every test runs: a skip fails the run (issue 14, item 20)."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if not STRICT or reporter is None:
+        return
+    skipped = reporter.stats.get("skipped", [])
+    if skipped and session.exitstatus == 0:
+        reporter.write_line(
+            f"{len(skipped)} test(s) skipped under RELAYDESK_TEST_STRICT/CI: a test dependency "
+            "is missing (see the skip reasons above); failing the run",
+            red=True,
+        )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

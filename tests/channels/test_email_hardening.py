@@ -303,3 +303,16 @@ async def test_an_smtputf8_address_and_message_id_are_taken(mail: Service, relay
     assert response.startswith("2.0.0 OK"), response
     detail = await _detail(mail, await conversation_of(mail, "退货-1@例子.中国"))
     assert detail["messages"][0]["text"].startswith("请问怎么申请退货")  # type: ignore[index]
+
+
+async def test_every_refusal_of_the_receiver_is_logged_with_its_reason(
+    mail: Service, relay: Relay, caplog: pytest.LogCaptureFixture
+) -> None:
+    with pytest.raises(aiosmtplib.SMTPRecipientsRefused):
+        await send(
+            smtp_port(mail),
+            customer_mail("hello", to="nobody@shop.example"),
+            recipients=["nobody@shop.example"],
+        )
+    refused = [r.getMessage() for r in caplog.records if "SMTP refused" in r.getMessage()]
+    assert refused and "550" in refused[0] and "no such support mailbox" in refused[0]
