@@ -515,11 +515,13 @@ def _pruning(
 
     async def prune_hourly() -> None:
         while True:
+            # A periodic chore, not synchronisation; the first an hour after start, so a
+            # short-lived process (a test, a CLI) never stops in the middle of one.
+            await asyncio.sleep(3600)
             try:
                 await stream.prune(older_than)
             except Exception:
                 logger.exception("web chat: old frames not pruned; next hour again")
-            await asyncio.sleep(3600)  # a periodic chore, not synchronisation
 
     async def pruning(app: web.Application) -> AsyncIterator[None]:
         task = asyncio.create_task(prune_hourly(), name="webchat-prune")
