@@ -62,7 +62,14 @@ def serve_router() -> None:
         "server": {"data_dir": str(workdir), "secret_key": "bench-secret-key-0123456789"},
         "storage": {"url": f"sqlite+aiosqlite:///{workdir / 'bench.db'}"},
         "knowledge": {"path": str(ROOT / "knowledge" / "demo")},
-        "channels": {"webchat": {"rate_limit": {"burst": 1000, "per_minute": 100000}}},
+        # Every simulated visitor comes from one loopback address.
+        "channels": {
+            "webchat": {
+                "rate_limit": {"burst": 1000, "per_minute": 100000},
+                "new_visitors_per_minute": 1_000_000,
+                "address_messages_per_minute": 10_000_000,
+            }
+        },
     }
     (workdir / "config.yaml").write_text(yaml.safe_dump(raw))
     asyncio.run(_run(create_app(load_config(workdir / "config.yaml"))))

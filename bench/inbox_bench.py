@@ -161,7 +161,13 @@ async def _serve_router(url: str) -> None:
         "server": {"data_dir": str(workdir), "secret_key": "bench-secret-key-0123456789"},
         "storage": {"url": url, "auto_upgrade": True},
         "knowledge": {"path": str(ROOT / "knowledge" / "demo")},
-        "channels": {"webchat": {"rate_limit": {"burst": 1000, "per_minute": 100000}}},
+        "channels": {
+            "webchat": {
+                "rate_limit": {"burst": 1000, "per_minute": 100000},
+                "new_visitors_per_minute": 1_000_000,
+                "address_messages_per_minute": 10_000_000,
+            }
+        },
     }
     (workdir / "config.yaml").write_text(yaml.safe_dump(raw))
     app = create_app(load_config(workdir / "config.yaml"))
