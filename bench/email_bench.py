@@ -68,8 +68,8 @@ async def _router(relay_port: int, url: str) -> None:
     import yaml
     from aiohttp import web
 
-    from router.app import SMTP_RECEIVER, create_app
     from router.config import load_config
+    from router.keys import SMTP_RECEIVER, create_app
 
     workdir = Path(tempfile.mkdtemp(prefix="relaydesk-email-bench-"))
     raw = {

@@ -33,11 +33,11 @@ sys.path.insert(0, str(ROOT))
 from bot import Bot  # noqa: E402
 from channels.base import ChannelAddress, InboundMessage, SenderIdentity  # noqa: E402
 from knowledge import Matcher, load_folder  # noqa: E402
-from router.app import utc_now  # noqa: E402
+from router.builders import utc_now  # noqa: E402
 from router.events import EventBus  # noqa: E402
-from router.handoff import SlaPolicy  # noqa: E402
 from router.outbox import OutboxDispatcher, RetryPolicy  # noqa: E402
 from router.pipeline import Router  # noqa: E402
+from router.sla import SlaPolicy  # noqa: E402
 from router.storage import Database  # noqa: E402
 from router.storage.models import ContactRow  # noqa: E402
 

@@ -64,6 +64,16 @@ class BotContext:
     # Whether the channel can ask which entry was meant (quick replies); if not, a
     # person answers what the bot is unsure of.
     clarify: bool = True
+    # A reason a person must take this message whatever it says, known before the bot
+    # reads it: the channel flagged it ("flagged"), or the channel's rules say a reply
+    # after an answer goes to a person ("reply_after_answer").
+    hand_off: str | None = None
+    # False when nothing automatic may go to this customer now (the message could not
+    # be read, or the channel's cap on automatic replies is reached): a person takes
+    # it, and not even the handoff notice is sent.
+    may_reply: bool = True
+    # Why ``may_reply`` is False, as the handoff's reason when nothing else hands off.
+    quiet_reason: str = "auto_reply_limit"
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +101,8 @@ class Decision:
     choices: tuple[Choice, ...] = ()
     candidates: tuple[ScoredCandidate, ...] = field(default=())
     urgent: bool = False
+    # Whether the customer may be told anything automatically (the handoff notice).
+    notify: bool = True
 
     @property
     def is_miss(self) -> bool:
@@ -147,17 +159,42 @@ class Bot:
         command: str | None = None,
         attachments: int = 0,
     ) -> Decision:
-        """Decide on ``text``.
+        """Decide on ``text``: the one decision, forced handoffs and quiet rules included.
 
         ``choice`` is the entry id of a pressed clarification button; ``command`` a
         channel command (``start`` greets, ``human`` hands off); ``attachments`` the
         number of files sent, which the bot cannot read, so a person looks at them.
         """
         context = context or BotContext()
+        decision = self._decide(text, context, choice, command, attachments)
+        if not context.may_reply:
+            # A person takes it, silently: nothing automatic goes out.
+            reason = decision.reason if decision.kind is DecisionKind.HANDOFF else None
+            return replace(
+                decision,
+                kind=DecisionKind.HANDOFF,
+                reason=context.hand_off or reason or context.quiet_reason,
+                text="",
+                choices=(),
+                notify=False,
+            )
+        return decision
+
+    def _decide(
+        self,
+        text: str,
+        context: BotContext,
+        choice: str | None,
+        command: str | None,
+        attachments: int,
+    ) -> Decision:
         language = detect_language(text)
         if command or attachments:
             # No words of the customer's own to go by: keep to what we know.
             language = context.language or language
+        if context.hand_off is not None:
+            # The agent still sees what the bot would have considered.
+            return self._handoff(context.hand_off, language, self._candidates(text))
         if command == "start":
             return Decision(
                 kind=DecisionKind.ANSWER,
@@ -179,12 +216,7 @@ class Bot:
             )
         if not text.strip():
             return self._handoff("empty_message", language, ())
-        candidates = tuple(
-            ScoredCandidate(
-                id=c.entry_id, score=c.score, question=c.question, components=c.components
-            )
-            for c in self.matcher.match(text, limit=max(self.settings.max_choices, 5))
-        )
+        candidates = self._candidates(text)
         # Candidates go with every handoff: the agent sees what the bot considered.
         if asks_for_human(text):
             return self._handoff("asked_for_human", language, candidates)
@@ -205,6 +237,16 @@ class Bot:
         ):
             return self._handoff("repeated_misses", language, candidates)
         return decision
+
+    def _candidates(self, text: str) -> tuple[ScoredCandidate, ...]:
+        if not text.strip():
+            return ()
+        return tuple(
+            ScoredCandidate(
+                id=c.entry_id, score=c.score, question=c.question, components=c.components
+            )
+            for c in self.matcher.match(text, limit=max(self.settings.max_choices, 5))
+        )
 
     def _from_candidates(
         self, language: str, candidates: tuple[ScoredCandidate, ...], context: BotContext

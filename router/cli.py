@@ -17,7 +17,8 @@ from bot import Bot, BotSettings
 from bot.evaluation import evaluate, read_labelled, tune
 from knowledge import KnowledgeError, find_collisions
 from knowledge.semantic import ModelNotInstalled
-from router.app import build_bot, build_matcher, build_telegram, create_app, utc_now
+from router.app import create_app
+from router.builders import build_bot, build_matcher, build_telegram, utc_now
 from router.config import Config, ConfigError, load_config
 from router.inbox import Accounts
 from router.logs import config_secrets, configure_logging

@@ -9,22 +9,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
 from bot import Bot, BotContext, Decision, DecisionKind
-from channels.base import ChannelAddress, InboundMessage, InboundReceipt, SenderIdentity
-from knowledge import detect_language
-from router.conversations import AuthorKind, ConversationStatus, Direction, Priority
-from router.events import ConversationChanged, Event, EventBus, MessageAdded
-from router.handoff import SlaPolicy
-from router.outbox import OutboxDispatcher
+from channels.base import InboundMessage, InboundReceipt, SenderIdentity
+from router.conversations import AuthorKind, ConversationStatus, Direction
+from router.events import MessageAdded
+from router.handoff import Handoffs
 from router.rules import ChannelRules, fail_bounced, find_thread, may_auto_reply
-from router.storage import Conversation, Database, Message, OutboxItem, Repositories
+from router.storage import Conversation, Message, Repositories
+from router.work import Units, Work
 
 __all__ = ["ChannelRules", "IntakeClosed", "Router"]
 
@@ -33,15 +31,6 @@ _DEFAULT_RULES = ChannelRules()
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class _Effects:
-    """What one ingest transaction leaves to do once it has committed."""
-
-    events: list[Event] = field(default_factory=list)
-    outbox: list[OutboxItem] = field(default_factory=list)
-    bot_misses: int | None = None
 
 
 class IntakeClosed(RuntimeError):
@@ -54,21 +43,15 @@ class Router:
     def __init__(
         self,
         *,
-        db: Database,
+        units: Units,
         bot: Bot,
-        events: EventBus,
-        sla: SlaPolicy,
-        outbox: OutboxDispatcher,
-        clock: Callable[[], datetime],
+        handoffs: Handoffs,
         rules: dict[str, ChannelRules] | None = None,
     ) -> None:
-        self._db = db
-        self._rules = rules or {}
+        self._units = units
         self._bot = bot
-        self._events = events
-        self._sla = sla
-        self._outbox = outbox
-        self._clock = clock
+        self._handoffs = handoffs
+        self._rules = rules or {}
         self._closed = False
         self._in_flight = 0
         self._idle = asyncio.Event()
@@ -102,36 +85,31 @@ class Router:
         # The unique (channel, external_id) index is the dedup check: asking first would
         # cost a round trip on every message to save one on the rare duplicate.
         for attempt in (1, 2):
-            effects = _Effects()
             try:
-                async with self._db.write() as repo:
-                    receipt = await self._store(repo, inbound, effects)
+                async with self._units.write() as w:
+                    return await self._store(w, inbound)
             except IntegrityError:
-                async with self._db.read() as repo:
+                async with self._units.db.read() as repo:
                     duplicate = await self._duplicate(repo, inbound)
                 if duplicate is not None:
                     return duplicate
                 if attempt == 2:
                     raise
                 # Another task created this sender's contact at the same moment; again.
-                continue
-            self._outbox.deliver_now(effects.outbox)
-            await self._events.publish(*effects.events)
-            return receipt
         raise AssertionError("unreachable")
 
     async def _edit(self, inbound: InboundMessage) -> InboundReceipt | None:
-        async with self._db.write() as repo:
-            stored = await repo.edit_message(
-                inbound.channel, inbound.external_id, text=inbound.text, now=self._clock()
+        async with self._units.write() as w:
+            stored = await w.repo.edit_message(
+                inbound.channel, inbound.external_id, text=inbound.text, now=w.now
             )
-        if stored is None:
-            return None
-        message_id, conversation_id = stored
+            if stored is None:
+                return None
+            message_id, conversation_id = stored
+            w.publish(MessageAdded(conversation_id, message_id, "customer", "in"))
         logger.info(
             "conversation %s: message %s edited by the customer", conversation_id, message_id
         )
-        await self._events.publish(MessageAdded(conversation_id, message_id, "customer", "in"))
         return InboundReceipt(conversation_id=conversation_id, message_id=message_id)
 
     async def _duplicate(
@@ -162,12 +140,9 @@ class Router:
             now=now,
         )
 
-    async def _store(
-        self, repo: Repositories, inbound: InboundMessage, effects: _Effects
-    ) -> InboundReceipt:
-        now = self._clock()
+    async def _store(self, w: Work, inbound: InboundMessage) -> InboundReceipt:
+        repo, now = w.repo, w.now
         sender = inbound.sender
-        rules = self._rules.get(inbound.channel, _DEFAULT_RULES)
         contact_id: int | None = None
         conversation: Conversation | None = None
         joined: str | None = None
@@ -230,12 +205,12 @@ class Router:
             attachments=inbound.attachments,
             now=now,
         )
-        effects.events.append(MessageAdded(conversation.id, message.id, "customer", "in"))
-        language: str | None = None
+        w.publish(MessageAdded(conversation.id, message.id, "customer", "in"))
+        receipt = InboundReceipt(conversation_id=conversation.id, message_id=message.id)
         if inbound.automated:
             # Machine-made mail is kept and shown, never answered: no loops with
             # auto-responders, no replies to bounces. A bounce of ours fails that reply.
-            effects.events.extend(await fail_bounced(repo, inbound))
+            w.publish(*await fail_bounced(repo, inbound))
             logger.info(
                 "conversation %s: automated message %s (%s) stored, not answered",
                 conversation.id,
@@ -245,27 +220,23 @@ class Router:
             await repo.touch_conversation(
                 conversation.id, reply_to=conversation.reply_to, language=None, now=now
             )
-            return InboundReceipt(conversation_id=conversation.id, message_id=message.id)
+            return receipt
+        # Replies to this message go where the customer wrote from (email: threaded
+        # to this very mail).
+        conversation = replace(conversation, reply_to=reply_to)
+        language: str | None = None
+        misses: int | None = None
         if conversation.status is ConversationStatus.BOT:
-            decision = await self._decide(repo, conversation, inbound, rules)
+            decision = await self._decide(w, conversation, inbound)
             language = decision.language
+            misses = conversation.bot_misses + 1 if decision.is_miss else 0
             logger.info(
                 "conversation %s: bot decided %s (%s)",
                 conversation.id,
                 decision.kind.value,
                 decision.reason,
             )
-            await self._act(
-                repo,
-                conversation,
-                message,
-                reply_to,
-                decision,
-                effects,
-                now,
-                rules,
-                trigger_readable=inbound.readable,
-            )
+            await self._act(w, conversation, message, decision)
         else:
             # A person is on it (or about to be): the bot stays silent, agents are notified.
             logger.info(
@@ -275,41 +246,35 @@ class Router:
                 message.id,
             )
         await repo.touch_conversation(
-            conversation.id,
-            reply_to=reply_to,
-            language=language,
-            bot_misses=effects.bot_misses,
-            now=now,
+            conversation.id, reply_to=reply_to, language=language, bot_misses=misses, now=now
         )
-        return InboundReceipt(conversation_id=conversation.id, message_id=message.id)
+        return receipt
 
     async def _decide(
-        self,
-        repo: Repositories,
-        conversation: Conversation,
-        inbound: InboundMessage,
-        rules: ChannelRules,
+        self, w: Work, conversation: Conversation, inbound: InboundMessage
     ) -> Decision:
-        language = conversation.language or inbound.extras.get("language")
+        """The bot's one decision, with what the channel and its rules already know."""
+        rules = self._rules.get(inbound.channel, _DEFAULT_RULES)
         if inbound.flag:
-            forced: str | None = "flagged"  # the channel's reason is in the message's extras
-        elif rules.answer_once and await repo.bot_answered(conversation.id):
-            forced = "reply_after_answer"
+            hand_off: str | None = "flagged"  # the channel's reason is in the message's extras
+        elif rules.answer_once and await w.repo.bot_answered(conversation.id):
+            hand_off = "reply_after_answer"
         else:
-            forced = None
-        if forced is not None:
-            return Decision(
-                kind=DecisionKind.HANDOFF,
-                reason=forced,
-                language=language or detect_language(inbound.text),
-            )
+            hand_off = None
+        # Nothing automatic answers what nobody could read (an acknowledgement of a
+        # binary blob is noise at best, a reply to a forger at worst), nor a contact who
+        # already had the channel's share of automatic replies.
+        may_reply = inbound.readable and await may_auto_reply(w.repo, conversation, rules, w.now)
         return self._bot.decide(
             inbound.text,
             context=BotContext(
                 consecutive_misses=conversation.bot_misses,
-                language=language,
+                language=conversation.language or inbound.extras.get("language"),
                 min_answer_score=rules.min_answer_score,
                 clarify=rules.clarify,
+                hand_off=hand_off,
+                may_reply=may_reply,
+                quiet_reason="auto_reply_limit" if inbound.readable else "flagged",
             ),
             choice=inbound.extras.get("choice"),
             command=inbound.command,
@@ -317,125 +282,29 @@ class Router:
         )
 
     async def _act(
-        self,
-        repo: Repositories,
-        conversation: Conversation,
-        trigger: Message,
-        route: ChannelAddress,
-        decision: Decision,
-        effects: _Effects,
-        now: datetime,
-        rules: ChannelRules,
-        *,
-        trigger_readable: bool = True,
+        self, w: Work, conversation: Conversation, trigger: Message, decision: Decision
     ) -> None:
-        # Nothing automatic answers what nobody could read (an acknowledgement of a
-        # binary blob is noise at best, a reply to a forger at worst).
-        quiet = not trigger_readable or not await may_auto_reply(repo, conversation, rules, now)
-        if quiet and decision.kind is not DecisionKind.HANDOFF:
-            # We may not answer automatically: a person answers instead.
-            decision = Decision(
-                kind=DecisionKind.HANDOFF,
-                reason="auto_reply_limit",
-                language=decision.language,
-                candidates=decision.candidates,
-            )
         if decision.kind is DecisionKind.HANDOFF:
-            await self._hand_off(
-                repo, conversation, trigger, route, decision, effects, now, quiet=quiet
+            await self._handoffs.hand_off(
+                w,
+                conversation,
+                reason=decision.reason,
+                language=decision.language,
+                trigger=trigger,
+                urgent=decision.urgent,
+                candidates=_candidates(decision),
+                notify=decision.notify,
             )
             return
-        effects.bot_misses = conversation.bot_misses + 1 if decision.is_miss else 0
-        reply = await repo.add_message(
-            conversation_id=conversation.id,
-            direction=Direction.OUT,
-            author_kind=AuthorKind.BOT,
+        await w.say(
+            conversation,
+            decision.text,
+            author=AuthorKind.BOT,
             kind=decision.kind.value,
-            text=decision.text,
-            channel=route.channel,
             entry_id=decision.entry_id,
             choices=decision.choices,
             extras={"reason": decision.reason, "candidates": _candidates(decision)},
-            now=now,
         )
-        effects.outbox.append(
-            await self._outbox.enqueue(repo, reply, route, now, subject=conversation.subject)
-        )
-        effects.events.append(MessageAdded(conversation.id, reply.id, "bot", "out"))
-
-    async def _hand_off(
-        self,
-        repo: Repositories,
-        conversation: Conversation,
-        trigger: Message,
-        route: ChannelAddress,
-        decision: Decision,
-        effects: _Effects,
-        now: datetime,
-        *,
-        quiet: bool = False,
-    ) -> None:
-        priority = Priority.HIGH if decision.urgent else Priority.NORMAL
-        due = self._sla.due(priority, now)
-        earlier = [
-            {
-                "id": c.id,
-                "channel": c.channel,
-                "status": c.status.value,
-                "created_at": c.created_at.isoformat(),
-            }
-            for c in await repo.contact_conversations(conversation.contact_id)
-            if c.id != conversation.id
-        ]
-        await repo.hand_off(conversation.id, priority=priority, sla_due_at=due, now=now)
-        await repo.add_handoff(
-            conversation_id=conversation.id,
-            message_id=trigger.id,
-            reason=decision.reason,
-            language=decision.language,
-            priority=priority,
-            candidates=_candidates(decision),
-            context={
-                "customer_text": trigger.text,
-                "channel": trigger.channel,
-                "bot_misses": conversation.bot_misses,
-                "earlier_conversations": earlier,
-            },
-            sla_due_at=due,
-            now=now,
-        )
-        queued = ConversationChanged(conversation.id, ConversationStatus.QUEUED.value, None)
-        logger.info(
-            "conversation %s handed off (%s), priority %s, due %s",
-            conversation.id,
-            decision.reason,
-            priority.label,
-            due.isoformat(),
-        )
-        if quiet:
-            effects.events.append(queued)
-            return
-        notice = self._bot.texts.handoff_notice(
-            decision.language,
-            ticket=conversation.id,
-            due=due.astimezone(self._sla.zone),
-            now=now.astimezone(self._sla.zone),
-        )
-        ack = await repo.add_message(
-            conversation_id=conversation.id,
-            direction=Direction.OUT,
-            author_kind=AuthorKind.SYSTEM,
-            kind="ack",
-            text=notice,
-            channel=route.channel,
-            extras={"sla_due_at": due.isoformat(), "reason": decision.reason},
-            now=now,
-        )
-        effects.outbox.append(
-            await self._outbox.enqueue(repo, ack, route, now, subject=conversation.subject)
-        )
-        effects.events.append(MessageAdded(conversation.id, ack.id, "system", "out"))
-        effects.events.append(queued)
 
 
 def _clean(text: str) -> str:

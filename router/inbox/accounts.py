@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import secrets
 import time
@@ -13,14 +14,18 @@ from datetime import datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from router.inbox.api import hash_token as token_hash
 from router.storage import Agent, Database
 
-__all__ = ["Accounts", "LoginLimiter", "LoginRefused", "TooManyAttempts", "token_hash"]
+__all__ = ["Accounts", "LoginLimiter", "LoginRefused", "TooManyAttempts", "hash_token"]
 
 logger = logging.getLogger(__name__)
 
 MIN_PASSWORD = 10
+
+
+def hash_token(token: str) -> str:
+    """API tokens and session tokens are stored as their SHA-256 only."""
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class LoginRefused(Exception):
@@ -187,7 +192,7 @@ class Accounts:
             await repo.delete_expired_sessions(now)
             await repo.create_session(
                 agent_id=agent.id,
-                token_hash=token_hash(token),
+                token_hash=hash_token(token),
                 csrf=csrf,
                 now=now,
                 expires_at=now + self._ttl,
@@ -199,11 +204,11 @@ class Accounts:
         """The agent and CSRF token of a live session; None once it expired or the agent
         was disabled (checked on every request, so disabling takes effect at once)."""
         async with self._db.read() as repo:
-            return await repo.session_agent(token_hash(token), self._clock())
+            return await repo.session_agent(hash_token(token), self._clock())
 
     async def logout(self, token: str) -> None:
         async with self._db.write() as repo:
-            await repo.delete_session(token_hash(token))
+            await repo.delete_session(hash_token(token))
 
     async def create(self, name: str, password: str | None, *, role: str = "agent") -> str:
         """A new agent; returns its API token (for integrations)."""
@@ -216,7 +221,7 @@ class Accounts:
                 raise ValueError(f"an agent named {name!r} already exists")
             await repo.add_agent(
                 name=name,
-                token_hash=token_hash(api_token),
+                token_hash=hash_token(api_token),
                 now=self._clock(),
                 password_hash=password_hash,
                 role=role,

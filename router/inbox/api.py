@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -22,46 +20,28 @@ from aiohttp import web
 
 from channels.base import Attachment
 from router.conversations import ConversationStatus
+from router.desk import ConversationDetail
+from router.errors import ApiError
 from router.events import (
     AgentTyping,
     ConversationChanged,
     DeliveryFailed,
-    EventBus,
     KnowledgeReloaded,
     MessageAdded,
     MessageDelivered,
     Subscription,
 )
-from router.handoff import (
-    AlreadyClaimed,
-    AlreadyResolved,
-    ConversationDetail,
-    ConversationNotFound,
-    DeskError,
-    HumanDesk,
-    MessageNotFound,
-    NotYours,
-)
-from router.storage import Agent, Conversation, Database, Message, OutboxItem
+from router.inbox.accounts import hash_token
+from router.keys import ATTACHMENTS, DATABASE, DESK, EVENT_BUS
+from router.storage import Agent, Conversation, Message, OutboxItem
 
 __all__ = [
-    "ATTACHMENTS",
-    "DATABASE",
-    "DESK",
-    "EVENT_BUS",
     "agent_routes",
     "attachment_url",
-    "error_middleware",
-    "hash_token",
 ]
 
 logger = logging.getLogger(__name__)
 
-DESK = web.AppKey("desk", HumanDesk)
-DATABASE = web.AppKey("database", Database)
-EVENT_BUS = web.AppKey("events", EventBus)
-# Where channels keep the files customers sent; attachment refs are relative to it.
-ATTACHMENTS = web.AppKey("attachments", Path)
 
 _MAX_REPLY_CHARS = 20_000
 # What the OpenAPI document's "\\S" (an ECMAScript regex) counts as blank: the
@@ -71,13 +51,6 @@ _BLANK = (
     + "".join(map(chr, range(0x2000, 0x200B)))
     + ("\u2028\u2029\u202f\u205f\u3000\ufeff")
 )
-_STATUS_FOR_ERROR: Mapping[type[DeskError], int] = {
-    ConversationNotFound: 404,
-    MessageNotFound: 404,
-    NotYours: 409,
-    AlreadyClaimed: 409,
-    AlreadyResolved: 409,
-}
 
 
 def _json(data: Any, *, status: int = 200) -> web.Response:
@@ -87,60 +60,6 @@ def _json(data: Any, *, status: int = 200) -> web.Response:
 
 def _dumps(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False)
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-class ApiError(web.HTTPException):
-    """An HTTP error with our JSON body."""
-
-    def __init__(
-        self, status: int, code: str, message: str, *, headers: Mapping[str, str] | None = None
-    ) -> None:
-        self.status_code = status
-        super().__init__(
-            headers=headers,
-            text=json.dumps({"error": {"code": code, "message": message}}),
-            content_type="application/json",
-        )
-
-
-_HTTP_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    413: "too_large",
-}
-
-
-@web.middleware
-async def error_middleware(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    """API paths answer every error as JSON, and never with a stack trace."""
-    if not request.path.startswith("/api/"):
-        return await handler(request)
-    try:
-        return await handler(request)
-    except ApiError:
-        raise
-    except DeskError as exc:
-        raise ApiError(_STATUS_FOR_ERROR.get(type(exc), 409), exc.code, str(exc)) from exc
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        code = _HTTP_CODES.get(exc.status, "http_error")
-        # A 405 says which methods would do (RFC 9110 §15.5.6).
-        keep = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
-        raise ApiError(exc.status, code, exc.reason, headers=keep) from exc
-    except Exception as exc:
-        logger.exception("unhandled error on %s %s", request.method, request.path)
-        raise ApiError(500, "internal_error", "something went wrong on our side") from exc
 
 
 async def _agent(request: web.Request) -> Agent:

@@ -16,12 +16,11 @@ from router.events import (
     MessageAdded,
     MessageDelivered,
 )
-from router.inbox.api import EVENT_BUS
 from router.inbox.session import (
-    PRESENCE,
     current_viewer,
     require_same_origin,
 )
+from router.keys import EVENT_BUS, PRESENCE
 
 __all__ = ["live"]
 

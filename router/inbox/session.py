@@ -11,7 +11,6 @@ can run in an agent's browser.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,23 +19,14 @@ from urllib.parse import urlencode, urlsplit
 import jinja2
 from aiohttp import web
 
-from bot import Bot
-from channels.http import ClientAddresses
 from router.conversations import ConversationStatus
-from router.inbox.accounts import Accounts
 from router.inbox.i18n import pick_language, texts
-from router.inbox.presence import Presence
+from router.keys import ACCOUNTS
 from router.storage import Agent
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "ACCOUNTS",
-    "CLIENT_ADDRESSES",
-    "INBOX_BOT",
-    "KNOWLEDGE_PATH",
-    "PRESENCE",
-    "RELOAD_BOT",
     "Viewer",
     "back_to",
     "conversation_id_of",
@@ -50,16 +40,6 @@ __all__ = [
     "same_origin",
 ]
 
-
-ACCOUNTS = web.AppKey("accounts", Accounts)
-# Who a request comes from, behind the configured trusted proxies.
-CLIENT_ADDRESSES = web.AppKey("client_addresses", ClientAddresses)
-PRESENCE = web.AppKey("presence", Presence)
-INBOX_BOT = web.AppKey("inbox_bot", Bot)
-KNOWLEDGE_PATH = web.AppKey("knowledge_path", Path)
-# Rebuilds the matcher from the knowledge folder and swaps it in (after "Save as FAQ").
-Reloader = Callable[[], Awaitable[None]]
-RELOAD_BOT: web.AppKey[Reloader] = web.AppKey("reload_bot")
 
 COOKIE = "relaydesk_session"
 STATIC = Path(__file__).parent / "static"

@@ -8,14 +8,15 @@ from typing import Any
 from aiohttp import web
 
 from router.conversations import ConversationStatus, Direction
-from router.handoff import DeskError
-from router.inbox.api import DATABASE, DESK, attachment_url
+from router.desk import DeskError
+from router.inbox.api import attachment_url
 from router.inbox.session import (
     CHANNELS,
     TABS,
     Viewer,
     conversation_id_of,
 )
+from router.keys import DATABASE, DESK
 from router.storage import Conversation, Message, QueueFilter
 
 __all__ = ["conversation_view", "queue_view"]

@@ -16,18 +16,13 @@ from aiohttp import web
 
 from knowledge import KnowledgeError, learn
 from router.conversations import Priority
-from router.handoff import DeskError, HumanDesk, NotYours, StaleView
+from router.desk import DeskError, HumanDesk, NotYours, StaleView
+from router.errors import page_error
 from router.inbox.accounts import LoginRefused, TooManyAttempts
-from router.inbox.api import DATABASE, DESK
 from router.inbox.i18n import LANGUAGES, pick_language, texts
 from router.inbox.live import live
 from router.inbox.session import (
-    ACCOUNTS,
-    CLIENT_ADDRESSES,
     COOKIE,
-    INBOX_BOT,
-    KNOWLEDGE_PATH,
-    RELOAD_BOT,
     STATIC,
     TEMPLATES,
     Viewer,
@@ -42,6 +37,15 @@ from router.inbox.session import (
     require_same_origin,
 )
 from router.inbox.views import conversation_view, queue_view
+from router.keys import (
+    ACCOUNTS,
+    BOT,
+    CLIENT_ADDRESSES,
+    DATABASE,
+    DESK,
+    KNOWLEDGE_PATH,
+    RELOAD_BOT,
+)
 from router.storage import Agent
 
 __all__ = ["inbox_routes"]
@@ -203,7 +207,7 @@ async def note(request: web.Request) -> web.Response:
     try:
         await request.app[DESK].note(conversation_id, viewer.agent, form_text(form))
     except DeskError as exc:
-        raise web.HTTPNotFound(text=str(exc)) from exc
+        raise page_error(exc) from exc
     raise back_to(conversation_id)
 
 
@@ -245,7 +249,7 @@ async def update(request: web.Request) -> web.Response:
             else None,
         )
     except DeskError as exc:
-        raise web.HTTPNotFound(text=str(exc)) from exc
+        raise page_error(exc) from exc
     raise back_to(conversation_id)
 
 
@@ -259,7 +263,7 @@ async def split(request: web.Request) -> web.Response:
     try:
         created = await request.app[DESK].split(conversation_id, int(message_id), viewer.agent)
     except DeskError as exc:
-        raise web.HTTPNotFound(text=str(exc)) from exc
+        raise page_error(exc) from exc
     raise back_to(created.id)
 
 
@@ -273,7 +277,7 @@ async def merge(request: web.Request) -> web.Response:
     try:
         merged = await request.app[DESK].merge(conversation_id, int(message_id), viewer.agent)
     except DeskError as exc:
-        raise web.HTTPNotFound(text=str(exc)) from exc
+        raise page_error(exc) from exc
     raise back_to(merged.id)
 
 
@@ -287,7 +291,7 @@ async def resend(request: web.Request) -> web.Response:
     try:
         await request.app[DESK].resend(conversation_id, int(delivery_id), viewer.agent)
     except DeskError as exc:
-        raise web.HTTPNotFound(text=str(exc)) from exc
+        raise page_error(exc) from exc
     raise back_to(conversation_id)
 
 
@@ -300,7 +304,7 @@ async def save_faq(request: web.Request) -> web.Response:
     answer = next((m for m in detail.messages if str(m.id) == form.get("message_id", "")), None)
     if answer is None or answer.author_kind.value != "agent":
         raise web.HTTPBadRequest(text="pick an agent's reply")
-    bot = request.app[INBOX_BOT]
+    bot = request.app[BOT]
     # The same answer text as an entry's: a new phrasing of that entry.
     same = next(
         (e for e in bot.matcher.entries if answer.text.strip() in dict(e.answers).values()),
@@ -329,7 +333,7 @@ async def knowledge_search(request: web.Request) -> web.Response:
     if viewer is None:
         raise web.HTTPUnauthorized()
     query = request.query.get("q", "").strip()[:200]
-    bot = request.app[INBOX_BOT]
+    bot = request.app[BOT]
     results = []
     if query:
         for candidate in bot.matcher.match(query, limit=5):

@@ -223,15 +223,24 @@ class ConversationQueries:
 
     async def hand_off(
         self, conversation_id: int, *, priority: Priority, sla_due_at: datetime, now: datetime
-    ) -> None:
-        await self._update_conversation(
-            conversation_id,
-            status=ConversationStatus.QUEUED.value,
-            priority=priority.value,
-            sla_due_at=sla_due_at,
-            handed_off_at=now,
-            updated_at=now,
+    ) -> bool:
+        """The bot's conversation goes to the human queue; False if it is not the bot's."""
+        result = await self.session.execute(
+            update(ConversationRow)
+            .where(
+                ConversationRow.id == conversation_id,
+                ConversationRow.status == ConversationStatus.BOT.value,
+            )
+            .values(
+                status=ConversationStatus.QUEUED.value,
+                priority=priority.value,
+                sla_due_at=sla_due_at,
+                handed_off_at=now,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
         )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def claim(self, conversation_id: int, *, agent_id: int, now: datetime) -> bool:
         """Atomically take an unowned conversation; False if someone else owns it."""
@@ -262,13 +271,23 @@ class ConversationQueries:
             .execution_options(synchronize_session=False)
         )
 
-    async def resolve(self, conversation_id: int, now: datetime) -> None:
-        await self._update_conversation(
-            conversation_id,
-            status=ConversationStatus.RESOLVED.value,
-            resolved_at=now,
-            updated_at=now,
+    async def resolve(
+        self, conversation_id: int, now: datetime, *, assignee_id: int | None = None
+    ) -> bool:
+        """Close an open conversation (owned by ``assignee_id`` when given); False if it
+        was resolved already or someone else owns it now."""
+        query = update(ConversationRow).where(
+            ConversationRow.id == conversation_id,
+            ConversationRow.status != ConversationStatus.RESOLVED.value,
         )
+        if assignee_id is not None:
+            query = query.where(ConversationRow.assignee_id == assignee_id)
+        result = await self.session.execute(
+            query.values(
+                status=ConversationStatus.RESOLVED.value, resolved_at=now, updated_at=now
+            ).execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def list_conversations(
         self,

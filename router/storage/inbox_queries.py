@@ -153,20 +153,53 @@ class InboxQueries:
     async def set_priority(self, conversation_id: int, priority: Priority, now: datetime) -> None:
         await self._set(conversation_id, priority=priority.value, updated_at=now)
 
-    async def assign(self, conversation_id: int, agent_id: int | None, now: datetime) -> None:
-        """Give the conversation to ``agent_id`` (None: back to the queue)."""
+    async def assign(
+        self,
+        conversation_id: int,
+        *,
+        expected: int | None,
+        agent_id: int | None,
+        now: datetime,
+    ) -> bool:
+        """Give an open conversation owned by ``expected`` (None: nobody) to ``agent_id``
+        (None: back to the queue). False if it is resolved or its owner changed meanwhile:
+        a claim made a moment earlier is never overwritten."""
         status = ConversationStatus.QUEUED if agent_id is None else ConversationStatus.ASSIGNED
-        await self._set(conversation_id, assignee_id=agent_id, status=status.value, updated_at=now)
+        owner = (
+            ConversationRow.assignee_id.is_(None)
+            if expected is None
+            else ConversationRow.assignee_id == expected
+        )
+        result = await self.session.execute(
+            update(ConversationRow)
+            .where(
+                ConversationRow.id == conversation_id,
+                ConversationRow.status != ConversationStatus.RESOLVED.value,
+                owner,
+            )
+            .values(assignee_id=agent_id, status=status.value, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def reopen(
         self, conversation_id: int, *, agent_id: int | None, sla_due_at: datetime, now: datetime
-    ) -> None:
+    ) -> bool:
+        """Open a resolved conversation again; False if it was not resolved."""
         status = ConversationStatus.QUEUED if agent_id is None else ConversationStatus.ASSIGNED
-        await self._set(
-            conversation_id,
-            status=status.value,
-            assignee_id=agent_id,
-            resolved_at=None,
-            sla_due_at=sla_due_at,
-            updated_at=now,
+        result = await self.session.execute(
+            update(ConversationRow)
+            .where(
+                ConversationRow.id == conversation_id,
+                ConversationRow.status == ConversationStatus.RESOLVED.value,
+            )
+            .values(
+                status=status.value,
+                assignee_id=agent_id,
+                resolved_at=None,
+                sla_due_at=sla_due_at,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
         )
+        return bool(result.rowcount)  # type: ignore[attr-defined]

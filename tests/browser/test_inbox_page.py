@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, expect
+from sqlalchemy import update
 
 from channels.base import Attachment, ChannelAddress, InboundMessage, SenderIdentity
-from router.app import utc_now
+from router.builders import utc_now
 from router.conversations import Priority
-from router.inbox import RELOAD_BOT
+from router.keys import RELOAD_BOT
+from router.storage.models import ConversationRow
 from tests.support.inbox import PASSWORD, add_inbox_agent
 from tests.support.service import DEMO_KB, ROOT, Service, running_service
 
@@ -151,8 +153,13 @@ async def test_countdowns_follow_the_sla_and_search_finds_a_contact_by_email(
         ids[state] = await _queued(
             inbox, "talk to a person", f"{state}-customer", email=f"{state}@example.org"
         )
+        # Back-date the handoff: the promise was made at ``start``.
         async with inbox.db.write() as repo:
-            await repo.hand_off(ids[state], priority=Priority.NORMAL, sla_due_at=due, now=start)
+            await repo.session.execute(
+                update(ConversationRow)
+                .where(ConversationRow.id == ids[state])
+                .values(sla_due_at=due, handed_off_at=start, priority=Priority.NORMAL.value)
+            )
     watch = Watch()
     page = await sign_in(await browser.new_context(), inbox, "Li Wei", watch)
     for state, conversation_id in ids.items():

@@ -12,7 +12,7 @@ import pytest
 
 from channels.base import InboundMessage, InboundReceipt
 from channels.email import EmailChannel, EmailSettings, ImapPoller, ImapSettings
-from router.app import IMAP_POLLERS
+from router.keys import IMAP_POLLERS
 from router.storage import Database
 from tests.support import dovecot
 from tests.support.mail import Relay, body_text, customer_mail

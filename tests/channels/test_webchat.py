@@ -8,7 +8,7 @@ from pathlib import Path
 from aiohttp import WSMsgType
 
 from channels.webchat import VisitorTokens
-from router.app import CHANNELS
+from router.keys import CHANNELS
 from tests.support.service import Service, running_service
 from tests.support.webchat import Visitor
 

@@ -13,7 +13,7 @@ from aiohttp import WSMsgType
 
 from channels.base import ChannelAddress, OutboundKind, OutboundMessage
 from channels.webchat import WebChatChannel, WebChatSettings
-from router.app import utc_now
+from router.builders import utc_now
 from router.storage import Database
 from router.visitor_stream import StoredVisitorStream
 from tests.support.service import Service, running_service

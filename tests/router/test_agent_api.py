@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from router.app import BOT
 from router.events import KnowledgeReloaded, Subscription
+from router.keys import BOT
 from tests.support.service import Service, running_service
 from tests.support.webchat import Visitor
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from router.app import AUTO_ASSIGNER
 from router.events import ConversationChanged
+from router.keys import AUTO_ASSIGNER
 from tests.support.inbox import InboxSession, add_inbox_agent
 from tests.support.service import Service, running_service
 

@@ -12,8 +12,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from router.inbox import ACCOUNTS, LoginLimiter
+from router.inbox import LoginLimiter
 from router.inbox.accounts import LoginRefused, TooManyAttempts
+from router.keys import ACCOUNTS
 from tests.support.inbox import PASSWORD, InboxSession, add_inbox_agent
 from tests.support.service import Service, running_service
 from tests.support.webchat import Visitor

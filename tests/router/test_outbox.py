@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from channels.base import ChannelAddress
 from channels.memory import MemoryChannel
-from router.app import utc_now
+from router.builders import utc_now
 from router.conversations import AuthorKind, Direction
 from router.events import EventBus
 from router.outbox import OutboxDispatcher, RetryPolicy

@@ -15,10 +15,12 @@ import yaml
 from aiohttp.test_utils import TestClient, TestServer
 
 from channels.memory import MemoryChannel
-from router.app import ROUTER, create_app, utc_now
+from router.app import create_app
+from router.builders import utc_now
 from router.config import Config, load_config
 from router.events import MessageDelivered
-from router.inbox import DATABASE, EVENT_BUS, hash_token
+from router.inbox import hash_token
+from router.keys import DATABASE, EVENT_BUS, ROUTER
 from router.storage import Database
 
 ROOT = Path(__file__).resolve().parents[2]

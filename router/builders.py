@@ -1,0 +1,259 @@
+"""From the configuration to the objects the service is made of.
+
+Pure construction: settings objects, channels, the bot. Starting and stopping
+them is the composition root's (``router.app``); the CLI uses the same builders.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bot import Bot, BotSettings
+from channels.api import ApiChannel, ApiChannelSettings
+from channels.email import (
+    EmailChannel,
+    EmailSettings,
+    ImapPoller,
+    ImapSettings,
+    RelaySettings,
+    SmtpReceiver,
+)
+from channels.http import ClientAddresses
+from channels.telegram import TelegramChannel, TelegramSettings
+from channels.webchat import VisitorStream, WebChatChannel, WebChatSettings
+from knowledge import Matcher, Normaliser, load_folder, load_synonyms
+from knowledge.semantic import load_encoder
+from router.config import Config, KnowledgeConfig
+from router.outbox import RetryPolicy
+from router.rules import ChannelRules
+from router.sla import SlaPolicy
+
+__all__ = [
+    "build_api_channels",
+    "build_bot",
+    "build_email",
+    "build_imap_pollers",
+    "build_matcher",
+    "build_smtp_receiver",
+    "build_telegram",
+    "build_webchat",
+    "channel_rules",
+    "load_secret",
+    "retry_policy",
+    "sla_policy",
+    "utc_now",
+]
+
+logger = logging.getLogger(__name__)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def build_matcher(
+    knowledge: KnowledgeConfig,
+    *,
+    path: Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Matcher:
+    """The matcher over the knowledge base at ``path`` (default: the configured one)."""
+    path = path or knowledge.path
+    encoder = load_encoder(knowledge.semantic_model) if knowledge.semantic else None
+    return Matcher(
+        load_folder(path),
+        normaliser=Normaliser(load_synonyms(path)),
+        progress=progress,
+        encoder=encoder,
+    )
+
+
+def build_bot(config: Config, *, progress: Callable[[int, int], None] | None = None) -> Bot:
+    """The knowledge base and the bot, from the config (also used by ``relaydesk kb``)."""
+    b = config.bot
+    return Bot(
+        matcher=build_matcher(config.knowledge, progress=progress),
+        settings=BotSettings(
+            answer_threshold=b.answer_threshold,
+            clarify_threshold=b.clarify_threshold,
+            clarify_margin=b.clarify_margin,
+            clarify_spread=b.clarify_spread,
+            max_choices=b.max_choices,
+            max_misses=b.max_misses,
+        ),
+    )
+
+
+def sla_policy(config: Config) -> SlaPolicy:
+    return SlaPolicy.from_minutes(config.sla.first_response_minutes, config.sla.zone)
+
+
+def retry_policy(config: Config) -> RetryPolicy:
+    o = config.outbox
+    return RetryPolicy(
+        give_up_after=o.give_up_after_hours * 3600,
+        max_attempts=o.max_attempts,
+        backoff_base=o.backoff_base_seconds,
+        backoff_max=o.backoff_max_seconds,
+        lease=o.lease_seconds,
+    )
+
+
+def build_webchat(
+    config: Config, *, stream: VisitorStream, addresses: ClientAddresses
+) -> WebChatChannel:
+    wc = config.channels.webchat
+    return WebChatChannel(
+        settings=WebChatSettings(
+            secret=load_secret(config),
+            max_text_chars=wc.max_text_chars,
+            burst=wc.rate_limit.burst,
+            per_minute=wc.rate_limit.per_minute,
+            token_ttl_seconds=wc.token_ttl_days * 86400,
+            history_frames=wc.history_frames,
+            title=wc.title,
+            new_visitors_per_minute=wc.new_visitors_per_minute,
+            address_messages_per_minute=wc.address_messages_per_minute,
+            identity_secret=wc.identity_secret,
+        ),
+        stream=stream,
+        addresses=addresses,
+    )
+
+
+def build_telegram(config: Config) -> TelegramChannel:
+    t = config.channels.telegram
+    return TelegramChannel(
+        settings=TelegramSettings(
+            token=t.token,
+            attachments_dir=config.server.data_dir / "attachments",
+            mode=t.mode,
+            webhook_path=t.webhook_path,
+            webhook_secret=t.webhook_secret,
+            api_base_url=t.api_base_url,
+            allow_groups=t.allow_groups,
+            per_chat_interval=t.per_chat_interval_seconds,
+            per_second=t.messages_per_second,
+            max_file_bytes=t.max_file_mb * 1024 * 1024,
+            poll_timeout=t.poll_timeout_seconds,
+        )
+    )
+
+
+def build_email(config: Config) -> EmailChannel:
+    e = config.channels.email
+    r = e.relay
+    return EmailChannel(
+        settings=EmailSettings(
+            addresses=tuple(e.addresses),
+            attachments_dir=config.server.data_dir / "attachments" / "email",
+            secret=load_secret(config),
+            relay=RelaySettings(
+                host=r.host,
+                port=r.port,
+                security=r.security,
+                username=r.username,
+                password=r.password,
+                timeout=r.timeout_seconds,
+                verify=r.verify_certificate,
+            ),
+            from_name=e.from_name,
+            max_attachment_bytes=int(e.max_attachment_mb * 1024 * 1024),
+            thread_window=e.thread_window_hours * 3600,
+        )
+    )
+
+
+def build_smtp_receiver(config: Config, channel: EmailChannel) -> SmtpReceiver:
+    smtp = config.channels.email.smtp
+    return SmtpReceiver(
+        channel=channel,
+        host=smtp.host,
+        port=smtp.port,
+        max_message_bytes=int(smtp.max_message_mb * 1024 * 1024),
+    )
+
+
+def build_imap_pollers(config: Config, channel: EmailChannel) -> list[ImapPoller]:
+    return [
+        ImapPoller(
+            channel=channel,
+            settings=ImapSettings(
+                host=a.host,
+                port=a.port,
+                security=a.security,
+                verify=a.verify_certificate,
+                username=a.username,
+                password=a.password,
+                mailboxes=tuple(a.mailboxes),
+                processed_folder=a.processed_folder or None,
+                poll_seconds=a.poll_seconds,
+                idle=a.idle,
+                max_message_bytes=int(a.max_message_mb * 1024 * 1024),
+                # One state file per account: UIDs are per server and mailbox.
+                state_path=config.server.data_dir
+                / f"imap-state-{_file_safe(a.username)}-{_file_safe(a.host)}.json",
+            ),
+        )
+        for a in config.channels.email.imap
+    ]
+
+
+def build_api_channels(config: Config) -> list[ApiChannel]:
+    return [
+        ApiChannel(
+            settings=ApiChannelSettings(
+                name=name,
+                secret=bridge.secret,
+                outbound_url=bridge.outbound_url,
+                max_text_chars=bridge.max_text_chars,
+                timestamp_tolerance=bridge.timestamp_tolerance_seconds,
+            )
+        )
+        for name, bridge in config.channels.api.items()
+        if bridge.enabled
+    ]
+
+
+def channel_rules(config: Config) -> dict[str, ChannelRules]:
+    e = config.channels.email
+    if not e.enabled:
+        return {}
+    # Email is answered once and only when sure: no quick replies to press, and
+    # every extra mail to a customer (or to an auto-responder) costs more than a chat line.
+    return {
+        "email": ChannelRules(
+            min_answer_score=e.answer_threshold,
+            clarify=False,
+            answer_once=True,
+            auto_reply_limit=e.auto_replies_per_hour,
+        )
+    }
+
+
+def _file_safe(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in text)[:80]
+
+
+def load_secret(config: Config) -> bytes:
+    """The configured secret, else one generated once and kept in ``data_dir``."""
+    if config.server.secret_key:
+        return config.server.secret_key.encode()
+    path = config.server.data_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip().encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(32)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip().encode()  # made by a parallel start a moment ago
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(key + "\n")
+    logger.info("generated a secret key in %s", path)
+    return key.encode()

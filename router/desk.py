@@ -1,0 +1,321 @@
+"""The human desk: who may do what to a conversation, then the transition.
+
+Every action checks permissions and the conversation's state here, applies one
+transition (``router.transitions``) in one unit of work, and reports a refusal as
+a ``DeskError`` whose ``code`` API clients can rely on (``router.errors`` maps it
+to HTTP, once, for the API and the inbox).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from bot import BotTexts
+from router import transitions
+from router.conversations import ConversationStatus, Direction, Priority
+from router.events import AgentTyping, ConversationChanged
+from router.handoff import Handoffs
+from router.storage import (
+    Agent,
+    Contact,
+    Conversation,
+    Handoff,
+    Identity,
+    Message,
+    OutboxItem,
+    Repositories,
+)
+from router.work import Units
+
+__all__ = [
+    "AlreadyClaimed",
+    "AlreadyResolved",
+    "ConversationDetail",
+    "ConversationNotFound",
+    "DeskError",
+    "HumanDesk",
+    "MessageNotFound",
+    "NotAllowed",
+    "NotYours",
+    "StaleView",
+]
+
+logger = logging.getLogger(__name__)
+
+
+class DeskError(Exception):
+    """An agent action that cannot be done; ``code`` is stable for API clients."""
+
+    code = "conflict"
+
+
+class ConversationNotFound(DeskError):
+    code = "not_found"
+
+
+class MessageNotFound(DeskError):
+    code = "message_not_found"
+
+
+class NotYours(DeskError):
+    code = "not_assigned_to_you"
+
+
+class AlreadyClaimed(DeskError):
+    code = "already_claimed"
+
+
+class AlreadyResolved(DeskError):
+    code = "already_resolved"
+
+
+class StaleView(DeskError):
+    """Something happened since the agent opened the conversation: look before answering."""
+
+    code = "stale"
+
+
+class NotAllowed(DeskError):
+    code = "forbidden"
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationDetail:
+    """Everything an agent needs to answer without asking the customer to repeat themselves."""
+
+    conversation: Conversation
+    contact: Contact | None
+    identities: tuple[Identity, ...]
+    messages: tuple[Message, ...]
+    handoffs: tuple[Handoff, ...]
+    deliveries: tuple[OutboxItem, ...]
+    other_conversations: tuple[Conversation, ...]
+    agent_names: Mapping[int, str]
+
+
+class HumanDesk:
+    """Agent actions on conversations. Every change commits before its event is published."""
+
+    def __init__(self, *, units: Units, handoffs: Handoffs, texts: BotTexts) -> None:
+        self._units = units
+        self._handoffs = handoffs
+        self._texts = texts
+
+    # -- reading -------------------------------------------------------------------
+
+    async def queue(
+        self, *, statuses: tuple[ConversationStatus, ...], assignee_id: int | None, limit: int
+    ) -> tuple[list[Conversation], dict[int, Message | None]]:
+        async with self._units.db.read() as repo:
+            conversations = await repo.list_conversations(
+                statuses=statuses, assignee_id=assignee_id, limit=limit
+            )
+            last = await repo.last_messages([c.id for c in conversations])
+        return conversations, {c.id: last.get(c.id) for c in conversations}
+
+    async def detail(self, conversation_id: int) -> ConversationDetail:
+        async with self._units.db.read() as repo:
+            conversation = await _found(repo, conversation_id)
+            messages = await repo.messages(conversation_id)
+            others = [
+                c
+                for c in await repo.contact_conversations(conversation.contact_id)
+                if c.id != conversation_id
+            ]
+            agent_ids = {m.author_agent_id for m in messages if m.author_agent_id is not None}
+            if conversation.assignee_id is not None:
+                agent_ids.add(conversation.assignee_id)
+            return ConversationDetail(
+                conversation=conversation,
+                contact=await repo.contact(conversation.contact_id),
+                identities=tuple(await repo.identities(conversation.contact_id)),
+                messages=tuple(messages),
+                handoffs=tuple(await repo.handoffs(conversation_id)),
+                deliveries=tuple(await repo.outbox_for_conversation(conversation_id)),
+                other_conversations=tuple(others),
+                agent_names=await repo.agent_names(agent_ids),
+            )
+
+    # -- acting --------------------------------------------------------------------
+
+    async def claim(self, conversation_id: int, agent: Agent) -> Conversation:
+        """Take ownership. Of two agents claiming at once, exactly one wins."""
+        async with self._units.write() as w:
+            claimed = await transitions.claim(w, conversation_id, agent)
+            conversation = claimed or await _found(w.repo, conversation_id)
+        if claimed is None and conversation.assignee_id != agent.id:
+            if conversation.status is ConversationStatus.RESOLVED:
+                raise AlreadyResolved(f"conversation {conversation_id} is resolved")
+            raise AlreadyClaimed(f"conversation {conversation_id} is already claimed")
+        return conversation
+
+    async def reply(
+        self, conversation_id: int, agent: Agent, text: str, *, seen_message_id: int | None = None
+    ) -> Message:
+        """Send ``text`` to the customer through their channel; only the owner may.
+
+        With ``seen_message_id`` (the newest message the agent had on screen), the reply
+        is refused with ``StaleView`` if anyone wrote since: never a double answer.
+        """
+        async with self._units.write() as w:
+            conversation = await _owned(w.repo, conversation_id, agent)
+            if seen_message_id is not None:
+                newer = [
+                    m
+                    for m in await w.repo.messages(conversation_id)
+                    if m.id > seen_message_id and m.direction is not Direction.NOTE
+                ]
+                if newer:
+                    raise StaleView(
+                        f"{len(newer)} new message(s) since you opened the conversation"
+                    )
+            return await transitions.reply(w, conversation, agent, text)
+
+    async def typing(self, conversation_id: int, agent: Agent) -> None:
+        """Tell the customer a person is writing; only the owner's typing is shown."""
+        async with self._units.db.read() as repo:
+            conversation = await _owned(repo, conversation_id, agent)
+        await self._units.events.publish(
+            AgentTyping(
+                conversation_id,
+                agent.name,
+                conversation.reply_to.channel,
+                conversation.reply_to.recipient_id,
+            )
+        )
+
+    async def note(self, conversation_id: int, agent: Agent, text: str) -> Message:
+        """An internal note: seen by agents, never sent to the customer."""
+        async with self._units.write() as w:
+            conversation = await _found(w.repo, conversation_id)
+            return await transitions.note(w, conversation, agent, text)
+
+    async def resolve(self, conversation_id: int, agent: Agent) -> Conversation:
+        """Close the conversation and tell the customer; their next message opens a new one."""
+        async with self._units.write() as w:
+            conversation = await _owned(w.repo, conversation_id, agent)
+            resolved = await transitions.resolve(w, conversation, self._texts, owner=agent.id)
+        if resolved is None:
+            raise NotYours(f"conversation {conversation_id} changed hands or closed meanwhile")
+        logger.info("conversation %s resolved by agent %s", conversation_id, agent.name)
+        return resolved
+
+    async def split(self, conversation_id: int, message_id: int, agent: Agent) -> Conversation:
+        """A customer message threaded into the wrong conversation gets its own, queued."""
+        async with self._units.write() as w:
+            conversation = await _found(w.repo, conversation_id)
+            message = await _customer_message(w.repo, conversation_id, message_id)
+            if message.external_id is None:
+                raise MessageNotFound(f"message {message_id} cannot be split off")
+            return await transitions.split(w, conversation, message, agent, self._handoffs)
+
+    async def merge(self, conversation_id: int, message_id: int, agent: Agent) -> Conversation:
+        """A mail whose sender was not on the conversation it named (``claimed_conversation``)
+        moves into it: the agent knows it is the same customer."""
+        async with self._units.write() as w:
+            source = await _found(w.repo, conversation_id)
+            message = await _customer_message(w.repo, conversation_id, message_id)
+            claimed = message.extras.get("claimed_conversation")
+            if not isinstance(claimed, int):
+                raise MessageNotFound(f"message {message_id} names no other conversation")
+            target = await _found(w.repo, claimed)
+            return await transitions.merge(w, source, message, target, agent)
+
+    async def resend(self, conversation_id: int, delivery_id: int, agent: Agent) -> None:
+        """Send a dead reply again (the relay is back, the address was fixed)."""
+        async with self._units.write() as w:
+            await _found(w.repo, conversation_id)
+            if not await self._units.outbox.resend(w.repo, delivery_id, conversation_id):
+                raise MessageNotFound(
+                    f"no undelivered reply {delivery_id} in conversation {conversation_id}"
+                )
+        logger.info(
+            "conversation %s: dead reply %s sent again by agent %s",
+            conversation_id,
+            delivery_id,
+            agent.name,
+        )
+        self._units.outbox.wake()
+
+    async def assign(
+        self, conversation_id: int, agent: Agent, target: Agent | None
+    ) -> Conversation:
+        """Give a conversation to ``target`` (None: back to the queue). The owner, an admin,
+        or anyone for an unowned conversation may. If it changed hands meanwhile (a claim
+        a moment earlier), nothing is overwritten: ``AlreadyClaimed``."""
+        async with self._units.write() as w:
+            conversation = await _found(w.repo, conversation_id)
+            if conversation.status is ConversationStatus.RESOLVED:
+                raise AlreadyResolved(f"conversation {conversation_id} is resolved")
+            owner = conversation.assignee_id
+            if owner not in (None, agent.id) and not agent.is_admin:
+                raise NotYours(f"conversation {conversation_id} belongs to someone else")
+            if target is not None and not target.active:
+                raise NotAllowed(f"{target.name} is disabled")
+            changed = await transitions.assign(w, conversation, target)
+        if changed is None:
+            raise AlreadyClaimed(f"conversation {conversation_id} changed hands meanwhile")
+        logger.info(
+            "conversation %s assigned to %s by %s",
+            conversation_id,
+            "the queue" if target is None else target.name,
+            agent.name,
+        )
+        return changed
+
+    async def update(
+        self,
+        conversation_id: int,
+        agent: Agent,
+        *,
+        tags: list[str] | None = None,
+        priority: Priority | None = None,
+    ) -> Conversation:
+        """Tags and priority: bookkeeping any agent may do, not a change of hands."""
+        async with self._units.write() as w:
+            await _found(w.repo, conversation_id)
+            if tags is not None:
+                clean = sorted({t.strip()[:40] for t in tags if t.strip()})[:20]
+                await w.repo.set_tags(conversation_id, clean, w.now)
+            if priority is not None:
+                await w.repo.set_priority(conversation_id, priority, w.now)
+            changed = await _found(w.repo, conversation_id)
+            w.publish(ConversationChanged(changed.id, changed.status.value, changed.assignee_id))
+        return changed
+
+    async def reopen(
+        self, conversation_id: int, agent: Agent, *, assignee: Agent | None = None
+    ) -> Conversation:
+        """Open a resolved conversation again, for ``assignee`` or the queue."""
+        async with self._units.write() as w:
+            conversation = await _found(w.repo, conversation_id)
+            reopened = await transitions.reopen(w, conversation, self._handoffs, assignee=assignee)
+        if reopened is None:
+            return conversation  # it was open already: nothing to do
+        logger.info("conversation %s reopened by %s", conversation_id, agent.name)
+        return reopened
+
+
+async def _found(repo: Repositories, conversation_id: int) -> Conversation:
+    conversation = await repo.conversation(conversation_id)
+    if conversation is None:
+        raise ConversationNotFound(f"no conversation {conversation_id}")
+    return conversation
+
+
+async def _owned(repo: Repositories, conversation_id: int, agent: Agent) -> Conversation:
+    conversation = await _found(repo, conversation_id)
+    if conversation.status is ConversationStatus.RESOLVED:
+        raise AlreadyResolved(f"conversation {conversation_id} is resolved")
+    if conversation.assignee_id != agent.id:
+        raise NotYours(f"conversation {conversation_id} is not assigned to you; claim it first")
+    return conversation
+
+
+async def _customer_message(repo: Repositories, conversation_id: int, message_id: int) -> Message:
+    message = next((m for m in await repo.messages(conversation_id) if m.id == message_id), None)
+    if message is None or message.direction is not Direction.IN:
+        raise MessageNotFound(f"no customer message {message_id} in conversation {conversation_id}")
+    return message

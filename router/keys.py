@@ -1,0 +1,71 @@
+"""The application's typed state: one key per thing the composition root puts in the app.
+
+Every handler finds what it needs here (``request.app[DESK]``); only
+``router.app`` sets them. Types are imported for the checker only, so any module
+may import the keys without pulling in what they name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from bot import Bot
+    from channels.base import ChannelAdapter
+    from channels.email import ImapPoller, SmtpReceiver
+    from channels.http import ClientAddresses
+    from router.desk import HumanDesk
+    from router.events import EventBus
+    from router.inbox.accounts import Accounts
+    from router.inbox.assign import AutoAssigner
+    from router.inbox.presence import Presence
+    from router.outbox import OutboxDispatcher
+    from router.pipeline import Router
+    from router.storage import Database
+
+__all__ = [
+    "ACCOUNTS",
+    "ATTACHMENTS",
+    "AUTO_ASSIGNER",
+    "BOT",
+    "CHANNELS",
+    "CLIENT_ADDRESSES",
+    "CLOCK",
+    "DATABASE",
+    "DESK",
+    "DISPATCHER",
+    "EVENT_BUS",
+    "IMAP_POLLERS",
+    "KNOWLEDGE_PATH",
+    "PRESENCE",
+    "RELOAD_BOT",
+    "ROUTER",
+    "SMTP_RECEIVER",
+]
+
+DATABASE: web.AppKey[Database] = web.AppKey("database")
+EVENT_BUS: web.AppKey[EventBus] = web.AppKey("events")
+CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")
+BOT: web.AppKey[Bot] = web.AppKey("bot")
+ROUTER: web.AppKey[Router] = web.AppKey("router")
+DESK: web.AppKey[HumanDesk] = web.AppKey("desk")
+DISPATCHER: web.AppKey[OutboxDispatcher] = web.AppKey("dispatcher")
+CHANNELS: web.AppKey[dict[str, ChannelAdapter]] = web.AppKey("channels")
+SMTP_RECEIVER: web.AppKey[SmtpReceiver] = web.AppKey("smtp_receiver")
+IMAP_POLLERS: web.AppKey[list[ImapPoller]] = web.AppKey("imap_pollers")
+AUTO_ASSIGNER: web.AppKey[AutoAssigner] = web.AppKey("auto_assigner")
+ACCOUNTS: web.AppKey[Accounts] = web.AppKey("accounts")
+PRESENCE: web.AppKey[Presence] = web.AppKey("presence")
+# Who a request comes from, behind the configured trusted proxies.
+CLIENT_ADDRESSES: web.AppKey[ClientAddresses] = web.AppKey("client_addresses")
+# Where channels keep the files customers sent; attachment refs are relative to it.
+ATTACHMENTS: web.AppKey[Path] = web.AppKey("attachments")
+# The knowledge-base folder ("Save as FAQ" writes learned.yaml there).
+KNOWLEDGE_PATH: web.AppKey[Path] = web.AppKey("knowledge_path")
+# Rebuilds the matcher from the knowledge folder and swaps it in (after "Save as FAQ").
+RELOAD_BOT: web.AppKey[Callable[[], Awaitable[None]]] = web.AppKey("reload_bot")

@@ -1,0 +1,195 @@
+"""Every change of a conversation's state, in one place.
+
+Each function applies one transition inside a unit of work (``router.work``):
+the storage step is a conditional UPDATE that reports whether it happened, so
+two agents, two nodes, or an agent and the auto-assigner can never both win;
+what the change causes (a message to the customer, events) goes into the unit
+and happens after its commit. Who may do what is the desk's business
+(``router.desk``); handing off to people is ``router.handoff``'s.
+
+    bot ──hand off──► queued ──claim/assign──► assigned ──resolve──► resolved
+     └──────────claim──────────────┘  ▲   └──assign(None)──► queued      │
+                                      └────────────reopen────────────────┘
+"""
+
+from __future__ import annotations
+
+import logging
+
+from bot import BotTexts
+from channels.base import ChannelAddress
+from router.conversations import AuthorKind, Direction, Priority
+from router.events import ConversationChanged, MessageAdded
+from router.handoff import Handoffs
+from router.storage import Agent, Conversation, Message
+from router.work import Work
+
+__all__ = [
+    "assign",
+    "claim",
+    "merge",
+    "note",
+    "reopen",
+    "reply",
+    "resolve",
+    "split",
+]
+
+logger = logging.getLogger(__name__)
+
+
+async def _changed(w: Work, conversation_id: int) -> Conversation:
+    changed = await w.repo.conversation(conversation_id)
+    assert changed is not None
+    w.publish(ConversationChanged(changed.id, changed.status.value, changed.assignee_id))
+    return changed
+
+
+async def claim(w: Work, conversation_id: int, agent: Agent) -> Conversation | None:
+    """``agent`` takes an unowned conversation (the bot's or the queue's); None if
+    someone else owns it or it is resolved."""
+    if not await w.repo.claim(conversation_id, agent_id=agent.id, now=w.now):
+        return None
+    logger.info("conversation %s claimed by agent %s", conversation_id, agent.name)
+    return await _changed(w, conversation_id)
+
+
+async def assign(w: Work, conversation: Conversation, target: Agent | None) -> Conversation | None:
+    """Give an open conversation to ``target`` (None: back to the queue), only if its
+    owner is still the one ``conversation`` shows; None otherwise."""
+    if not await w.repo.assign(
+        conversation.id,
+        expected=conversation.assignee_id,
+        agent_id=None if target is None else target.id,
+        now=w.now,
+    ):
+        return None
+    return await _changed(w, conversation.id)
+
+
+async def reply(w: Work, conversation: Conversation, agent: Agent, text: str) -> Message:
+    """An agent's answer, through the customer's channel; the first one keeps the promise."""
+    message = await w.say(
+        conversation, text, author=AuthorKind.AGENT, kind="agent", agent_id=agent.id
+    )
+    await w.repo.mark_first_response(conversation.id, w.now)
+    return message
+
+
+async def note(w: Work, conversation: Conversation, agent: Agent, text: str) -> Message:
+    """An internal note: seen by agents, never sent to the customer."""
+    message = await w.repo.add_message(
+        conversation_id=conversation.id,
+        direction=Direction.NOTE,
+        author_kind=AuthorKind.AGENT,
+        author_agent_id=agent.id,
+        kind="note",
+        text=text,
+        channel=conversation.reply_to.channel,
+        now=w.now,
+    )
+    w.publish(MessageAdded(conversation.id, message.id, "agent", "note"))
+    return message
+
+
+async def resolve(
+    w: Work, conversation: Conversation, texts: BotTexts, *, owner: int | None
+) -> Conversation | None:
+    """Close an open conversation (still owned by ``owner`` when given) and tell the
+    customer; None if it was resolved already or changed hands meanwhile."""
+    if not await w.repo.resolve(conversation.id, w.now, assignee_id=owner):
+        return None
+    await w.say(
+        conversation,
+        BotTexts.pick(texts.resolved, conversation.language or "en"),
+        author=AuthorKind.SYSTEM,
+        kind="system",
+    )
+    return await _changed(w, conversation.id)
+
+
+async def reopen(
+    w: Work, conversation: Conversation, handoffs: Handoffs, *, assignee: Agent | None
+) -> Conversation | None:
+    """Open a resolved conversation again, for ``assignee`` or the queue, with a fresh
+    promise; None if it was not resolved (any more)."""
+    due = handoffs.due(max(conversation.priority, Priority.NORMAL), w.now)
+    if not await w.repo.reopen(
+        conversation.id,
+        agent_id=None if assignee is None else assignee.id,
+        sla_due_at=due,
+        now=w.now,
+    ):
+        return None
+    return await _changed(w, conversation.id)
+
+
+async def split(
+    w: Work, conversation: Conversation, message: Message, agent: Agent, handoffs: Handoffs
+) -> Conversation:
+    """Move a customer message threaded into the wrong conversation into a new one of
+    its own, handed off to people with the usual context (email: a new question in an
+    old thread). Later replies to that message follow it."""
+    assert message.external_id is not None
+    subject = message.extras.get("subject")
+    created = await w.repo.create_conversation(
+        contact_id=conversation.contact_id,
+        address=ChannelAddress(
+            channel=message.channel,
+            recipient_id=conversation.reply_to.recipient_id,
+            thread_id=message.external_id,
+        ),
+        subject=subject if isinstance(subject, str) else None,
+        now=w.now,
+    )
+    await w.repo.move_message(message.id, created.id)
+    await note(
+        w, created, agent, f"Split off from conversation #{conversation.id} by {agent.name}."
+    )
+    await handoffs.hand_off(
+        w,
+        created,
+        reason="split",
+        language=conversation.language,
+        trigger=message,
+        notify=False,  # the customer wrote one mail; an agent answers it
+        context={"split_from": conversation.id},
+    )
+    logger.info(
+        "message %s split off conversation %s into %s by agent %s",
+        message.id,
+        conversation.id,
+        created.id,
+        agent.name,
+    )
+    await _changed(w, conversation.id)
+    return await _changed(w, created.id)
+
+
+async def merge(
+    w: Work, source: Conversation, message: Message, target: Conversation, agent: Agent
+) -> Conversation:
+    """Move a message that named ``target`` (its sender was not on it) into it: an agent
+    knows it is the same customer. Its sender becomes a participant there; replies still
+    go to the customer's address. ``source`` is resolved if nothing else is in it."""
+    await w.repo.move_message(message.id, target.id)
+    await note(
+        w,
+        target,
+        agent,
+        f"Message from {message.extras.get('sender', 'another sender')} merged in from "
+        f"conversation #{source.id} by {agent.name}.",
+    )
+    left = [m for m in await w.repo.messages(source.id) if m.id != message.id]
+    if not any(m.direction is Direction.IN for m in left):
+        await w.repo.resolve(source.id, w.now)
+    logger.info(
+        "message %s merged from conversation %s into %s by agent %s",
+        message.id,
+        source.id,
+        target.id,
+        agent.name,
+    )
+    w.publish(MessageAdded(target.id, message.id, "customer", "in"))
+    await _changed(w, source.id)
+    return await _changed(w, target.id)
