@@ -68,6 +68,7 @@ from router.keys import (
     RELOAD_BOT,
     ROUTER,
     SMTP_RECEIVER,
+    TIMEZONE,
 )
 from router.ops import ops_routes
 from router.outbox import OutboxDispatcher
@@ -104,6 +105,7 @@ def create_app(
     app[DATABASE] = db
     app[EVENT_BUS] = events
     app[CLOCK] = clock
+    app[TIMEZONE] = config.sla.zone
     app[CLIENT_ADDRESSES] = addresses
     app[ATTACHMENTS] = config.server.data_dir / "attachments"
     app[KNOWLEDGE_PATH] = config.knowledge.path

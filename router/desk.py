@@ -2,8 +2,8 @@
 
 Every action checks permissions and the conversation's state here, applies one
 transition (``router.transitions``) in one unit of work, and reports a refusal as
-a ``DeskError`` whose ``code`` API clients can rely on (``router.errors`` maps it
-to HTTP, once, for the API and the inbox).
+a ``DeskError`` (``router.errors``, which also maps it to HTTP, once, for the API
+and the inbox).
 """
 
 from __future__ import annotations
@@ -15,6 +15,15 @@ from dataclasses import dataclass
 from bot import BotTexts
 from router import transitions
 from router.conversations import ConversationStatus, Direction, Priority
+from router.errors import (
+    AlreadyClaimed,
+    AlreadyResolved,
+    ConversationNotFound,
+    MessageNotFound,
+    NotAllowed,
+    NotYours,
+    StaleView,
+)
 from router.events import AgentTyping, ConversationChanged
 from router.handoff import Handoffs
 from router.storage import (
@@ -29,56 +38,9 @@ from router.storage import (
 )
 from router.work import Units
 
-__all__ = [
-    "AlreadyClaimed",
-    "AlreadyResolved",
-    "ConversationDetail",
-    "ConversationNotFound",
-    "DeskError",
-    "HumanDesk",
-    "MessageNotFound",
-    "NotAllowed",
-    "NotYours",
-    "StaleView",
-]
+__all__ = ["ConversationDetail", "HumanDesk"]
 
 logger = logging.getLogger(__name__)
-
-
-class DeskError(Exception):
-    """An agent action that cannot be done; ``code`` is stable for API clients."""
-
-    code = "conflict"
-
-
-class ConversationNotFound(DeskError):
-    code = "not_found"
-
-
-class MessageNotFound(DeskError):
-    code = "message_not_found"
-
-
-class NotYours(DeskError):
-    code = "not_assigned_to_you"
-
-
-class AlreadyClaimed(DeskError):
-    code = "already_claimed"
-
-
-class AlreadyResolved(DeskError):
-    code = "already_resolved"
-
-
-class StaleView(DeskError):
-    """Something happened since the agent opened the conversation: look before answering."""
-
-    code = "stale"
-
-
-class NotAllowed(DeskError):
-    code = "forbidden"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,6 @@
-"""Errors over HTTP, in one place: the API's JSON errors and their middleware, and the
-one mapping from a desk refusal to an HTTP status, used by the API and the inbox pages.
+"""What can be refused, and how HTTP says so, in one place: the desk's refusals (each
+with a ``code`` API clients can rely on), the one mapping from a refusal to an HTTP
+status (used by the API and the inbox pages), the API's JSON errors and their middleware.
 """
 
 from __future__ import annotations
@@ -10,20 +11,59 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
 
-from router.desk import (
-    AlreadyClaimed,
-    AlreadyResolved,
-    ConversationNotFound,
-    DeskError,
-    MessageNotFound,
-    NotAllowed,
-    NotYours,
-    StaleView,
-)
-
-__all__ = ["ApiError", "desk_status", "error_middleware", "page_error"]
+__all__ = [
+    "AlreadyClaimed",
+    "AlreadyResolved",
+    "ApiError",
+    "ConversationNotFound",
+    "DeskError",
+    "MessageNotFound",
+    "NotAllowed",
+    "NotYours",
+    "StaleView",
+    "desk_status",
+    "error_middleware",
+    "page_error",
+]
 
 logger = logging.getLogger(__name__)
+
+
+class DeskError(Exception):
+    """An agent action that cannot be done; ``code`` is stable for API clients."""
+
+    code = "conflict"
+
+
+class ConversationNotFound(DeskError):
+    code = "not_found"
+
+
+class MessageNotFound(DeskError):
+    code = "message_not_found"
+
+
+class NotYours(DeskError):
+    code = "not_assigned_to_you"
+
+
+class AlreadyClaimed(DeskError):
+    code = "already_claimed"
+
+
+class AlreadyResolved(DeskError):
+    code = "already_resolved"
+
+
+class StaleView(DeskError):
+    """Something happened since the agent opened the conversation: look before answering."""
+
+    code = "stale"
+
+
+class NotAllowed(DeskError):
+    code = "forbidden"
+
 
 # What went wrong → what HTTP says: missing is 404, not allowed 403, the rest is a
 # conflict with the conversation's state (409).

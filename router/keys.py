@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
@@ -46,11 +47,14 @@ __all__ = [
     "RELOAD_BOT",
     "ROUTER",
     "SMTP_RECEIVER",
+    "TIMEZONE",
 ]
 
 DATABASE: web.AppKey[Database] = web.AppKey("database")
 EVENT_BUS: web.AppKey[EventBus] = web.AppKey("events")
 CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")
+# The desk's time zone: what agents and customers are shown times in.
+TIMEZONE: web.AppKey[ZoneInfo] = web.AppKey("timezone")
 BOT: web.AppKey[Bot] = web.AppKey("bot")
 ROUTER: web.AppKey[Router] = web.AppKey("router")
 DESK: web.AppKey[HumanDesk] = web.AppKey("desk")

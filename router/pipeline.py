@@ -8,27 +8,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from dataclasses import replace
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
 from bot import Bot, BotContext, Decision, DecisionKind
-from channels.base import InboundMessage, InboundReceipt, SenderIdentity
+from channels.base import InboundMessage, InboundReceipt
 from router.conversations import AuthorKind, ConversationStatus, Direction
 from router.events import MessageAdded
 from router.handoff import Handoffs
-from router.rules import ChannelRules, fail_bounced, find_thread, may_auto_reply
+from router.inbound import storable
+from router.rules import ChannelRules, fail_bounced, find_thread
 from router.storage import Conversation, Message, Repositories
 from router.work import Units, Work
 
 __all__ = ["ChannelRules", "IntakeClosed", "Router"]
 
 _DEFAULT_RULES = ChannelRules()
-# A code point in a str is never half of a pair: any surrogate here is unpaired.
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 logger = logging.getLogger(__name__)
 
@@ -130,16 +127,6 @@ class Router:
             conversation_id=conversation_id, message_id=message_id, duplicate=True
         )
 
-    async def _contact(self, repo: Repositories, sender: SenderIdentity, now: datetime) -> int:
-        known = await repo.contact_for_identity(sender.channel, sender.external_id)
-        return known or await repo.create_contact(
-            channel=sender.channel,
-            external_id=sender.external_id,
-            display_name=sender.display_name,
-            email=sender.email,
-            now=now,
-        )
-
     async def _store(self, w: Work, inbound: InboundMessage) -> InboundReceipt:
         repo, now = w.repo, w.now
         sender = inbound.sender
@@ -148,7 +135,7 @@ class Router:
         joined: str | None = None
         claimed: int | None = None
         if inbound.thread_hints is not None:
-            contact_id = await self._contact(repo, sender, now)
+            contact_id = await repo.contact_for(sender, now)
             match = await find_thread(repo, inbound, contact_id, now)
             conversation, joined, claimed = match.conversation, match.joined, match.claimed
         else:
@@ -158,7 +145,7 @@ class Router:
         ):
             # A new conversation, or someone new writing into one (an email Cc):
             # make sure we know this sender.
-            contact_id = await self._contact(repo, sender, now)
+            contact_id = await repo.contact_for(sender, now)
         if conversation is None:
             assert contact_id is not None
             conversation = await repo.create_conversation(
@@ -255,16 +242,7 @@ class Router:
     ) -> Decision:
         """The bot's one decision, with what the channel and its rules already know."""
         rules = self._rules.get(inbound.channel, _DEFAULT_RULES)
-        if inbound.flag:
-            hand_off: str | None = "flagged"  # the channel's reason is in the message's extras
-        elif rules.answer_once and await w.repo.bot_answered(conversation.id):
-            hand_off = "reply_after_answer"
-        else:
-            hand_off = None
-        # Nothing automatic answers what nobody could read (an acknowledgement of a
-        # binary blob is noise at best, a reply to a forger at worst), nor a contact who
-        # already had the channel's share of automatic replies.
-        may_reply = inbound.readable and await may_auto_reply(w.repo, conversation, rules, w.now)
+        hand_off, may_reply = await rules.before_the_bot(w.repo, conversation, inbound, w.now)
         return self._bot.decide(
             inbound.text,
             context=BotContext(
@@ -305,33 +283,6 @@ class Router:
             choices=decision.choices,
             extras={"reason": decision.reason, "candidates": _candidates(decision)},
         )
-
-
-def _clean(text: str) -> str:
-    """Text the database takes: NUL dropped, unpaired surrogates replaced (a platform's
-    JSON may carry both; storing them would fail the message forever)."""
-    return _SURROGATE.sub("\ufffd", text.replace("\x00", ""))
-
-
-def storable(inbound: InboundMessage) -> InboundMessage:
-    """``inbound`` with every text the channel passed made storable (see ``_clean``)."""
-    texts = [inbound.text, inbound.html or "", inbound.sender.display_name or ""]
-    texts += [*inbound.extras.keys(), *inbound.extras.values()]
-    texts += [a.name for a in inbound.attachments]
-    if all(_clean(t) == t for t in texts):
-        return inbound
-    sender = inbound.sender
-    return replace(
-        inbound,
-        text=_clean(inbound.text),
-        html=None if inbound.html is None else _clean(inbound.html),
-        sender=replace(
-            sender,
-            display_name=None if sender.display_name is None else _clean(sender.display_name),
-        ),
-        extras={_clean(k): _clean(v) for k, v in inbound.extras.items()},
-        attachments=tuple(replace(a, name=_clean(a.name)) for a in inbound.attachments),
-    )
 
 
 def _candidates(decision: Decision) -> list[dict[str, Any]]:

@@ -46,6 +46,28 @@ class ChannelRules:
         if self.auto_reply_limit is not None and self.auto_reply_limit < 0:
             raise ValueError("auto_reply_limit must not be negative")
 
+    async def before_the_bot(
+        self,
+        repo: Repositories,
+        conversation: Conversation,
+        inbound: InboundMessage,
+        now: datetime,
+    ) -> tuple[str | None, bool]:
+        """What the bot must know before it reads the message: a reason a person takes it
+        whatever it says (None: the bot decides), and whether anything automatic may go
+        to the customer now."""
+        if inbound.flag:
+            hand_off: str | None = "flagged"  # the channel's reason is in the message's extras
+        elif self.answer_once and await repo.bot_answered(conversation.id):
+            hand_off = "reply_after_answer"
+        else:
+            hand_off = None
+        # Nothing automatic answers what nobody could read (an acknowledgement of a
+        # binary blob is noise at best, a reply to a forger at worst), nor a contact who
+        # already had the channel's share of automatic replies.
+        may_reply = inbound.readable and await may_auto_reply(repo, conversation, self, now)
+        return hand_off, may_reply
+
 
 @dataclass(frozen=True, slots=True)
 class ThreadMatch:

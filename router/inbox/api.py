@@ -11,33 +11,23 @@ import contextlib
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import asdict
-from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
 
-from channels.base import Attachment
 from router.conversations import ConversationStatus
-from router.desk import ConversationDetail
 from router.errors import ApiError
 from router.events import (
-    AgentTyping,
-    ConversationChanged,
-    DeliveryFailed,
-    KnowledgeReloaded,
-    MessageAdded,
-    MessageDelivered,
     Subscription,
 )
+from router.inbox import presenters
 from router.inbox.accounts import hash_token
 from router.keys import ATTACHMENTS, DATABASE, DESK, EVENT_BUS
-from router.storage import Agent, Conversation, Message, OutboxItem
+from router.storage import Agent
 
 __all__ = [
     "agent_routes",
-    "attachment_url",
 ]
 
 logger = logging.getLogger(__name__)
@@ -115,136 +105,6 @@ def _encodable(text: str) -> bool:
     return True
 
 
-def _time(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
-def _summary(
-    conversation: Conversation, last: Message | None = None, names: Mapping[int, str] = {}
-) -> dict[str, Any]:
-    return {
-        "id": conversation.id,
-        "status": conversation.status.value,
-        "channel": conversation.channel,
-        "priority": conversation.priority.label,
-        "assignee": (
-            None
-            if conversation.assignee_id is None
-            else {
-                "id": conversation.assignee_id,
-                "name": names.get(conversation.assignee_id),
-            }
-        ),
-        "contact_id": conversation.contact_id,
-        # Where replies go: the customer's address, changed only by the customer.
-        "reply_to": conversation.reply_to.recipient_id,
-        "language": conversation.language,
-        "subject": conversation.subject,
-        "sla_due_at": _time(conversation.sla_due_at),
-        "created_at": _time(conversation.created_at),
-        "updated_at": _time(conversation.updated_at),
-        "handed_off_at": _time(conversation.handed_off_at),
-        "first_response_at": _time(conversation.first_response_at),
-        "resolved_at": _time(conversation.resolved_at),
-        "last_message": (
-            None
-            if last is None
-            else {
-                "author": last.author_kind.value,
-                "text": last.text[:200],
-                "at": _time(last.created_at),
-            }
-        ),
-    }
-
-
-def _delivery(item: OutboxItem) -> dict[str, Any]:
-    return {
-        "id": item.id,
-        "message_id": item.message_id,
-        "conversation_id": item.conversation_id,
-        "status": item.status,
-        "attempts": item.attempts,
-        "last_error": item.last_error,
-        "next_attempt_at": _time(item.next_attempt_at) if item.status == "pending" else None,
-        "sent_at": _time(item.sent_at),
-    }
-
-
-def attachment_url(attachment: Attachment) -> str | None:
-    """Where agents download a customer's file; None if the channel refused it."""
-    if attachment.ref.startswith("refused:"):
-        return None
-    return f"/api/agent/attachments/{attachment.ref}?name={quote(attachment.name)}"
-
-
-def _detail(detail: ConversationDetail) -> dict[str, Any]:
-    deliveries = {d.message_id: d for d in detail.deliveries}
-    names = detail.agent_names
-    contact = detail.contact
-    return {
-        **_summary(detail.conversation, None, names),
-        "contact": {
-            "id": detail.conversation.contact_id,
-            "display_name": contact.display_name if contact else None,
-            "email": contact.email if contact else None,
-            "identities": [
-                {
-                    "channel": i.channel,
-                    "external_id": i.external_id,
-                    "display_name": i.display_name,
-                    "unreachable_at": _time(i.unreachable_at),
-                }
-                for i in detail.identities
-            ],
-        },
-        "messages": [
-            {
-                "id": m.id,
-                "direction": m.direction.value,
-                "author": m.author_kind.value,
-                "agent": (
-                    None
-                    if m.author_agent_id is None
-                    else {"id": m.author_agent_id, "name": names.get(m.author_agent_id)}
-                ),
-                "kind": m.kind,
-                "text": m.text,
-                "entry_id": m.entry_id,
-                "extras": m.extras,
-                "choices": [{"id": c.id, "label": c.label} for c in m.choices],
-                "attachments": [
-                    {
-                        "name": a.name,
-                        "content_type": a.content_type,
-                        "size": a.size,
-                        "url": attachment_url(a),
-                    }
-                    for a in m.attachments
-                ],
-                "created_at": _time(m.created_at),
-                "edited_at": _time(m.edited_at),
-                "delivery": _delivery(deliveries[m.id]) if m.id in deliveries else None,
-            }
-            for m in detail.messages
-        ],
-        "handoffs": [
-            {
-                "reason": h.reason,
-                "language": h.language,
-                "priority": h.priority.label,
-                "candidates": list(h.candidates),
-                "context": h.context,
-                "sla_due_at": _time(h.sla_due_at),
-                "created_at": _time(h.created_at),
-            }
-            for h in detail.handoffs
-        ],
-        "failed_deliveries": [_delivery(d) for d in detail.deliveries if d.status == "dead"],
-        "other_conversations": [_summary(c) for c in detail.other_conversations],
-    }
-
-
 _STATUS_SETS: Mapping[str, tuple[ConversationStatus, ...]] = {
     "open": (ConversationStatus.QUEUED, ConversationStatus.ASSIGNED),
     "all": tuple(ConversationStatus),
@@ -281,7 +141,7 @@ async def list_conversations(request: web.Request) -> web.Response:
     return _json(
         {
             "conversations": [
-                {**_summary(c, last[c.id], names), "undelivered": dead.get(c.id, 0)}
+                {**presenters.summary(c, last[c.id], names), "undelivered": dead.get(c.id, 0)}
                 for c in conversations
             ]
         }
@@ -291,13 +151,13 @@ async def list_conversations(request: web.Request) -> web.Response:
 async def get_conversation(request: web.Request) -> web.Response:
     await _agent(request)
     detail = await request.app[DESK].detail(_conversation_id(request))
-    return _json(_detail(detail))
+    return _json(presenters.detail(detail))
 
 
 async def claim(request: web.Request) -> web.Response:
     agent = await _agent(request)
     conversation = await request.app[DESK].claim(_conversation_id(request), agent)
-    return _json(_summary(conversation, None, {agent.id: agent.name}))
+    return _json(presenters.summary(conversation, None, {agent.id: agent.name}))
 
 
 async def reply(request: web.Request) -> web.Response:
@@ -323,7 +183,7 @@ async def note(request: web.Request) -> web.Response:
 async def resolve(request: web.Request) -> web.Response:
     agent = await _agent(request)
     conversation = await request.app[DESK].resolve(_conversation_id(request), agent)
-    return _json(_summary(conversation, None, {agent.id: agent.name}))
+    return _json(presenters.summary(conversation, None, {agent.id: agent.name}))
 
 
 async def split(request: web.Request) -> web.Response:
@@ -333,7 +193,7 @@ async def split(request: web.Request) -> web.Response:
     except ValueError as exc:
         raise ApiError(404, "not_found", "message ids are numbers") from exc
     conversation = await request.app[DESK].split(_conversation_id(request), message_id, agent)
-    return _json(_summary(conversation, None, {agent.id: agent.name}), status=201)
+    return _json(presenters.summary(conversation, None, {agent.id: agent.name}), status=201)
 
 
 async def merge(request: web.Request) -> web.Response:
@@ -343,7 +203,7 @@ async def merge(request: web.Request) -> web.Response:
     except ValueError as exc:
         raise ApiError(404, "not_found", "message ids are numbers") from exc
     conversation = await request.app[DESK].merge(_conversation_id(request), message_id, agent)
-    return _json(_summary(conversation, None, {agent.id: agent.name}))
+    return _json(presenters.summary(conversation, None, {agent.id: agent.name}))
 
 
 async def resend(request: web.Request) -> web.Response:
@@ -401,17 +261,7 @@ async def events(request: web.Request) -> web.WebSocketResponse:
 
 async def _pump(ws: web.WebSocketResponse, subscription: Subscription) -> None:
     async for event in subscription:
-        await ws.send_str(_dumps({"type": _EVENT_NAMES[type(event)], **asdict(event)}))
-
-
-_EVENT_NAMES: Mapping[type, str] = {
-    MessageAdded: "message_added",
-    ConversationChanged: "conversation_changed",
-    MessageDelivered: "message_delivered",
-    DeliveryFailed: "delivery_failed",
-    AgentTyping: "agent_typing",
-    KnowledgeReloaded: "knowledge_reloaded",
-}
+        await ws.send_str(_dumps(presenters.event_frame(event)))
 
 
 async def deliveries(request: web.Request) -> web.Response:
@@ -422,7 +272,7 @@ async def deliveries(request: web.Request) -> web.Response:
         raise ApiError(400, "invalid_query", "status must be pending, sent or dead")
     async with request.app[DATABASE].read() as repo:
         items = await repo.outbox_by_status(status)
-    return _json({"deliveries": [_delivery(i) for i in items]})
+    return _json({"deliveries": [presenters.delivery(i) for i in items]})
 
 
 def agent_routes() -> list[web.RouteDef]:

@@ -13,7 +13,8 @@ import logging
 from collections import Counter
 
 from router.conversations import ConversationStatus
-from router.desk import DeskError, HumanDesk
+from router.desk import HumanDesk
+from router.errors import DeskError
 from router.events import ConversationChanged, EventBus
 from router.inbox.presence import Presence
 from router.storage import Database, QueueFilter

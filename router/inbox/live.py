@@ -9,13 +9,8 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from router.events import (
-    ConversationChanged,
-    DeliveryFailed,
-    Event,
-    MessageAdded,
-    MessageDelivered,
-)
+from router.events import AgentTyping, Event, KnowledgeReloaded
+from router.inbox import presenters
 from router.inbox.session import (
     current_viewer,
     require_same_origin,
@@ -26,22 +21,11 @@ __all__ = ["live"]
 
 
 def _frame(event: Event) -> dict[str, Any] | None:
-    if isinstance(event, MessageAdded):
-        return {
-            "type": "message_added",
-            "conversation_id": event.conversation_id,
-            "author": event.author_kind,
-            "direction": event.direction,
-        }
-    if isinstance(event, ConversationChanged):
-        return {
-            "type": "conversation_changed",
-            "conversation_id": event.conversation_id,
-            "status": event.status,
-        }
-    if isinstance(event, DeliveryFailed | MessageDelivered):
-        return {"type": "delivery", "conversation_id": event.conversation_id}
-    return None  # typing is for customers; knowledge reloads are for operators
+    """What agents' screens hear of: everything but typing (for customers) and knowledge
+    reloads (for operators)."""
+    if isinstance(event, AgentTyping | KnowledgeReloaded):
+        return None
+    return presenters.event_frame(event)
 
 
 async def live(request: web.Request) -> web.WebSocketResponse:

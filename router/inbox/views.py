@@ -8,15 +8,15 @@ from typing import Any
 from aiohttp import web
 
 from router.conversations import ConversationStatus, Direction
-from router.desk import DeskError
-from router.inbox.api import attachment_url
+from router.errors import DeskError
+from router.inbox.presenters import attachment_url, handoff
 from router.inbox.session import (
     CHANNELS,
     TABS,
     Viewer,
     conversation_id_of,
 )
-from router.keys import DATABASE, DESK
+from router.keys import CLOCK, DATABASE, DESK, TIMEZONE
 from router.storage import Conversation, Message, QueueFilter
 
 __all__ = ["conversation_view", "queue_view"]
@@ -68,7 +68,7 @@ async def queue_view(request: web.Request, viewer: Viewer) -> dict[str, Any]:
     if tab not in TABS:
         tab = "unassigned"
     f = _filters(request)
-    now = datetime.now().astimezone()
+    now = request.app[CLOCK]().astimezone(request.app[TIMEZONE])
     async with request.app[DATABASE].read() as repo:
         ids = await repo.search(f["q"]) if f["q"] else None
 
@@ -133,7 +133,7 @@ async def conversation_view(request: web.Request, viewer: Viewer) -> dict[str, A
         detail = await request.app[DESK].detail(conversation_id)
     except DeskError as exc:
         raise web.HTTPNotFound(text=str(exc)) from exc
-    now = datetime.now().astimezone()
+    now = request.app[CLOCK]().astimezone(request.app[TIMEZONE])
     names = dict(detail.agent_names)
     async with request.app[DATABASE].read() as repo:
         agents = [a for a in await repo.agents() if a.active]
@@ -203,18 +203,7 @@ async def conversation_view(request: web.Request, viewer: Viewer) -> dict[str, A
         "conversation_id": c.id,
         "messages": messages,
         "seen": seen,
-        "handoffs": [
-            {
-                "reason": h.reason,
-                "language": h.language,
-                "priority": h.priority.label,
-                "candidates": [
-                    {"question": str(x.get("question", "")), "score": float(x.get("score", 0))}
-                    for x in h.candidates
-                ],
-            }
-            for h in detail.handoffs
-        ],
+        "handoffs": [handoff(h) for h in detail.handoffs],
         "contact": contact,
         "contact_name": contact_name,
         "identities": detail.identities,

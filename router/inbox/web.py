@@ -16,8 +16,8 @@ from aiohttp import web
 
 from knowledge import KnowledgeError, learn
 from router.conversations import Priority
-from router.desk import DeskError, HumanDesk, NotYours, StaleView
-from router.errors import page_error
+from router.desk import HumanDesk
+from router.errors import DeskError, NotYours, StaleView, page_error
 from router.inbox.accounts import LoginRefused, TooManyAttempts
 from router.inbox.i18n import LANGUAGES, pick_language, texts
 from router.inbox.live import live

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from channels.base import SenderIdentity
 from router.storage.mapping import (
     agent_record,
     contact_record,
@@ -36,6 +37,17 @@ class ContactQueries:
             select(IdentityRow.contact_id).where(
                 IdentityRow.channel == channel, IdentityRow.external_id == external_id
             )
+        )
+
+    async def contact_for(self, sender: SenderIdentity, now: datetime) -> int:
+        """The contact of this identity, made (with its identity) if it is new."""
+        known = await self.contact_for_identity(sender.channel, sender.external_id)
+        return known or await self.create_contact(
+            channel=sender.channel,
+            external_id=sender.external_id,
+            display_name=sender.display_name,
+            email=sender.email,
+            now=now,
         )
 
     async def create_contact(

@@ -1,0 +1,41 @@
+"""What the router makes of a channel's message before storing it: text the database
+takes, whatever the platform sent."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+from channels.base import InboundMessage
+
+__all__ = ["storable"]
+
+# A code point in a str is never half of a pair: any surrogate here is unpaired.
+_SURROGATE = re.compile("[\\ud800-\\udfff]")
+
+
+def _clean(text: str) -> str:
+    """Text the database takes: NUL dropped, unpaired surrogates replaced (a platform's
+    JSON may carry both; storing them would fail the message forever)."""
+    return _SURROGATE.sub("\ufffd", text.replace("\x00", ""))
+
+
+def storable(inbound: InboundMessage) -> InboundMessage:
+    """``inbound`` with every text the channel passed made storable (see ``_clean``)."""
+    texts = [inbound.text, inbound.html or "", inbound.sender.display_name or ""]
+    texts += [*inbound.extras.keys(), *inbound.extras.values()]
+    texts += [a.name for a in inbound.attachments]
+    if all(_clean(t) == t for t in texts):
+        return inbound
+    sender = inbound.sender
+    return replace(
+        inbound,
+        text=_clean(inbound.text),
+        html=None if inbound.html is None else _clean(inbound.html),
+        sender=replace(
+            sender,
+            display_name=None if sender.display_name is None else _clean(sender.display_name),
+        ),
+        extras={_clean(k): _clean(v) for k, v in inbound.extras.items()},
+        attachments=tuple(replace(a, name=_clean(a.name)) for a in inbound.attachments),
+    )

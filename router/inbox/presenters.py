@@ -1,0 +1,182 @@
+"""How conversations, messages, handoffs, deliveries and events are shown: the one set
+of presenters behind the agent API, the inbox pages and the live websockets."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from channels.base import Attachment
+from router.desk import ConversationDetail
+from router.events import (
+    AgentTyping,
+    ConversationChanged,
+    DeliveryFailed,
+    Event,
+    KnowledgeReloaded,
+    MessageAdded,
+    MessageDelivered,
+)
+from router.storage import Conversation, Handoff, Message, OutboxItem
+
+__all__ = [
+    "attachment_url",
+    "delivery",
+    "detail",
+    "event_frame",
+    "handoff",
+    "message",
+    "summary",
+    "time",
+]
+
+_EVENT_NAMES: Mapping[type, str] = {
+    MessageAdded: "message_added",
+    ConversationChanged: "conversation_changed",
+    MessageDelivered: "message_delivered",
+    DeliveryFailed: "delivery_failed",
+    AgentTyping: "agent_typing",
+    KnowledgeReloaded: "knowledge_reloaded",
+}
+
+
+def event_frame(event: Event) -> dict[str, Any]:
+    """An event as one JSON object: its ``type`` and its fields."""
+    return {"type": _EVENT_NAMES[type(event)], **asdict(event)}
+
+
+def handoff(h: Handoff) -> dict[str, Any]:
+    return {
+        "reason": h.reason,
+        "language": h.language,
+        "priority": h.priority.label,
+        "candidates": list(h.candidates),
+        "context": h.context,
+        "sla_due_at": time(h.sla_due_at),
+        "created_at": time(h.created_at),
+    }
+
+
+def message(
+    m: Message, names: Mapping[int, str], delivered: OutboxItem | None = None
+) -> dict[str, Any]:
+    return {
+        "id": m.id,
+        "direction": m.direction.value,
+        "author": m.author_kind.value,
+        "agent": (
+            None
+            if m.author_agent_id is None
+            else {"id": m.author_agent_id, "name": names.get(m.author_agent_id)}
+        ),
+        "kind": m.kind,
+        "text": m.text,
+        "entry_id": m.entry_id,
+        "extras": m.extras,
+        "choices": [{"id": c.id, "label": c.label} for c in m.choices],
+        "attachments": [
+            {
+                "name": a.name,
+                "content_type": a.content_type,
+                "size": a.size,
+                "url": attachment_url(a),
+            }
+            for a in m.attachments
+        ],
+        "created_at": time(m.created_at),
+        "edited_at": time(m.edited_at),
+        "delivery": None if delivered is None else delivery(delivered),
+    }
+
+
+def time(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def summary(
+    conversation: Conversation, last: Message | None = None, names: Mapping[int, str] = {}
+) -> dict[str, Any]:
+    return {
+        "id": conversation.id,
+        "status": conversation.status.value,
+        "channel": conversation.channel,
+        "priority": conversation.priority.label,
+        "assignee": (
+            None
+            if conversation.assignee_id is None
+            else {
+                "id": conversation.assignee_id,
+                "name": names.get(conversation.assignee_id),
+            }
+        ),
+        "contact_id": conversation.contact_id,
+        # Where replies go: the customer's address, changed only by the customer.
+        "reply_to": conversation.reply_to.recipient_id,
+        "language": conversation.language,
+        "subject": conversation.subject,
+        "sla_due_at": time(conversation.sla_due_at),
+        "created_at": time(conversation.created_at),
+        "updated_at": time(conversation.updated_at),
+        "handed_off_at": time(conversation.handed_off_at),
+        "first_response_at": time(conversation.first_response_at),
+        "resolved_at": time(conversation.resolved_at),
+        "last_message": (
+            None
+            if last is None
+            else {
+                "author": last.author_kind.value,
+                "text": last.text[:200],
+                "at": time(last.created_at),
+            }
+        ),
+    }
+
+
+def delivery(item: OutboxItem) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "message_id": item.message_id,
+        "conversation_id": item.conversation_id,
+        "status": item.status,
+        "attempts": item.attempts,
+        "last_error": item.last_error,
+        "next_attempt_at": time(item.next_attempt_at) if item.status == "pending" else None,
+        "sent_at": time(item.sent_at),
+    }
+
+
+def attachment_url(attachment: Attachment) -> str | None:
+    """Where agents download a customer's file; None if the channel refused it."""
+    if attachment.ref.startswith("refused:"):
+        return None
+    return f"/api/agent/attachments/{attachment.ref}?name={quote(attachment.name)}"
+
+
+def detail(detail: ConversationDetail) -> dict[str, Any]:
+    deliveries = {d.message_id: d for d in detail.deliveries}
+    names = detail.agent_names
+    contact = detail.contact
+    return {
+        **summary(detail.conversation, None, names),
+        "contact": {
+            "id": detail.conversation.contact_id,
+            "display_name": contact.display_name if contact else None,
+            "email": contact.email if contact else None,
+            "identities": [
+                {
+                    "channel": i.channel,
+                    "external_id": i.external_id,
+                    "display_name": i.display_name,
+                    "unreachable_at": time(i.unreachable_at),
+                }
+                for i in detail.identities
+            ],
+        },
+        "messages": [message(m, names, deliveries.get(m.id)) for m in detail.messages],
+        "handoffs": [handoff(h) for h in detail.handoffs],
+        "failed_deliveries": [delivery(d) for d in detail.deliveries if d.status == "dead"],
+        "other_conversations": [summary(c) for c in detail.other_conversations],
+    }
