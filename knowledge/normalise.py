@@ -80,11 +80,24 @@ class Normaliser:
     def __init__(self, synonyms: Mapping[str, str] | None = None) -> None:
         self.synonyms = dict(synonyms or {})
         # Longest variants first, so "money back guarantee" wins over "money back".
-        self._replacements = sorted(
-            ((_fold(variant), _fold(canonical)) for variant, canonical in self.synonyms.items()),
-            key=lambda pair: len(pair[0]),
-            reverse=True,
-        )
+        # Chinese variants are replaced as substrings, others as whole words (their
+        # patterns compiled once: this runs on every question the bot reads).
+        self._replacements: list[tuple[str | re.Pattern[str], str]] = [
+            (
+                variant
+                if _CJK.search(variant)
+                else re.compile(rf"(?<![^\W_]){re.escape(variant)}(?![^\W_])"),
+                canonical,
+            )
+            for variant, canonical in sorted(
+                (
+                    (_fold(variant), _fold(canonical))
+                    for variant, canonical in self.synonyms.items()
+                ),
+                key=lambda pair: len(pair[0]),
+                reverse=True,
+            )
+        ]
 
     def __call__(self, text: str) -> str:
         return " ".join(self.tokens(text))
@@ -96,12 +109,17 @@ class Normaliser:
     def tokens(self, text: str) -> list[str]:
         return _content_tokens(self._substitute(_fold(text)))
 
+    def both(self, text: str) -> tuple[str, str]:
+        """``(self(text), self.fold(text))``, folding and substituting once."""
+        folded = self.fold(text)
+        return " ".join(_content_tokens(folded)), folded
+
     def _substitute(self, text: str) -> str:
         for variant, canonical in self._replacements:
-            if _CJK.search(variant):
+            if isinstance(variant, str):
                 text = text.replace(variant, canonical)
             else:
-                text = re.sub(rf"(?<![^\W_]){re.escape(variant)}(?![^\W_])", canonical, text)
+                text = variant.sub(canonical, text)
         return text
 
 
