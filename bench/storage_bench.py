@@ -25,7 +25,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import aiosqlite
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -35,11 +35,13 @@ from channels.base import ChannelAddress, InboundMessage, SenderIdentity  # noqa
 from knowledge import Matcher, load_folder  # noqa: E402
 from router.builders import utc_now  # noqa: E402
 from router.events import EventBus  # noqa: E402
+from router.handoff import Handoffs  # noqa: E402
 from router.outbox import OutboxDispatcher, RetryPolicy  # noqa: E402
 from router.pipeline import Router  # noqa: E402
 from router.sla import SlaPolicy  # noqa: E402
 from router.storage import Database  # noqa: E402
 from router.storage.models import ContactRow  # noqa: E402
+from router.work import Units  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 
@@ -90,23 +92,36 @@ SCHEMA = f"bench_{uuid.uuid4().hex[:8]}"
 PG_CONNECT_ARGS: dict[str, Any] = {"server_settings": {"search_path": SCHEMA}}
 
 
-async def ingest_rate(url: str, count: int, **options: Any) -> float:
+async def ingest_rate(url: str, count: int, **options: Any) -> tuple[float, float, float]:
+    """Sequential ingests per second, and per ingest: SQL statements, and commits (on
+    aiosqlite each statement and each commit is one hop to its thread)."""
     db = Database(url, **options)
     await db.upgrade()
+    counts = {"statements": 0, "commits": 0}
+
+    def count_statement(*_: Any) -> None:
+        counts["statements"] += 1
+
+    def count_commit(*_: Any) -> None:
+        counts["commits"] += 1
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", count_statement)
+    event.listen(db.engine.sync_engine, "commit", count_commit)
     events = EventBus()
     outbox = OutboxDispatcher(
         db=db, channels={}, events=events, policy=RetryPolicy(), clock=utc_now
     )
 
+    bot = Bot(matcher=Matcher(load_folder(ROOT / "knowledge" / "demo")))
     router = Router(
-        db=db,
-        bot=Bot(matcher=Matcher(load_folder(ROOT / "knowledge" / "demo"))),
-        events=events,
-        sla=SlaPolicy.from_minutes(
-            {"low": 240, "normal": 60, "high": 15, "urgent": 5}, ZoneInfo("UTC")
+        units=Units(db=db, outbox=outbox, events=events, clock=utc_now),
+        bot=bot,
+        handoffs=Handoffs(
+            sla=SlaPolicy.from_minutes(
+                {"low": 240, "normal": 60, "high": 15, "urgent": 5}, ZoneInfo("UTC")
+            ),
+            texts=bot.texts,
         ),
-        outbox=outbox,
-        clock=utc_now,
     )
     # Storage only: replies stay queued, nothing is sent.
     outbox.deliver_now = lambda items: None  # type: ignore[method-assign]
@@ -123,7 +138,7 @@ async def ingest_rate(url: str, count: int, **options: Any) -> float:
         )
     rate = count / (time.perf_counter() - started)
     await db.dispose()
-    return rate
+    return rate, counts["statements"] / count, counts["commits"] / count
 
 
 async def main(pg_url: str | None) -> None:
@@ -158,9 +173,13 @@ async def main(pg_url: str | None) -> None:
         "|---|---|---|",
         *(f"| {name} | {cost:.0f} | {cost / base:.1f} |" for name, cost in costs.items()),
         "",
-        "| sequential ingests (stored, bot decision, reply queued) | messages/s |",
-        "|---|---|",
-        *(f"| {name} | {rate:.0f} |" for name, rate in rates.items()),
+        "| sequential ingests (stored, bot decision, reply queued) | messages/s "
+        "| statements / ingest | commits / ingest |",
+        "|---|---|---|---|",
+        *(
+            f"| {name} | {rate:.0f} | {statements:.1f} | {commits:.1f} |"
+            for name, (rate, statements, commits) in rates.items()
+        ),
         "",
     ]
     RESULTS.mkdir(parents=True, exist_ok=True)
