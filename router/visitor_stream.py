@@ -30,11 +30,7 @@ class StoredVisitorStream:
         for _ in range(5):
             try:
                 async with self._db.write() as repo:
-                    known = await repo.stream_frame(visitor_id, frame_id)
-                    if known is not None:
-                        return known, False
-                    seq = await repo.append_frame(visitor_id, frame_id, dict(frame), self._clock())
-                    return seq, True
+                    return await repo.append_frame(visitor_id, frame_id, dict(frame), self._clock())
             except IntegrityError:
                 # Another node numbered a frame for this visitor at the same moment.
                 continue

@@ -3,6 +3,7 @@ floods the queue or claims another shopper's history (issue 14, items 7-9, 11, 1
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 from pathlib import Path
@@ -216,3 +217,19 @@ async def test_without_an_identity_secret_identities_are_ignored(tmp_path: Path)
         _, second = await _visit(service, _signed("u-42"))
     assert first["visitor"]["id"] != second["visitor"]["id"]
     assert not first["visitor"]["verified"]
+
+
+async def test_frames_stored_at_once_by_several_writers_get_distinct_numbers(
+    database: Database,
+) -> None:
+    stream = StoredVisitorStream(db=database, clock=utc_now)
+    visitor = "ef" * 16
+    results = await asyncio.gather(
+        *(stream.append(visitor, f"msg-{n}", {"text": str(n)}) for n in range(20)),
+        stream.append(visitor, "msg-3", {"text": "again"}),
+    )
+    numbers = sorted(seq for seq, new in results if new)
+    assert numbers == list(range(1, 21))
+    frames = await stream.after(visitor, 0, 100)
+    assert [f["seq"] for f in frames] == list(range(1, 21))
+    assert sum(1 for f in frames if f["text"] == "again") == 0
