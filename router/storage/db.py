@@ -12,7 +12,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import event, text
+from sqlalchemy import event, make_url, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from router.storage.inline_sqlite import inline_connector
 from router.storage.repositories import Repositories
 
 __all__ = ["Database"]
@@ -29,6 +30,8 @@ __all__ = ["Database"]
 logger = logging.getLogger(__name__)
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
+# Seconds the event-loop writer waits for another process holding SQLite's write lock.
+_WRITE_BUSY_TIMEOUT = 2.0
 
 
 class Database:
@@ -51,10 +54,27 @@ class Database:
         # pool's own rollback on return would only cost a round trip.
         engine_options.setdefault("pool_reset_on_return", None)
         self.engine: AsyncEngine = create_async_engine(url, echo=echo, **engine_options)
+        self._write_engine = self.engine
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            database = make_url(url).database
+            if database and database != ":memory:" and not database.startswith("file:"):
+                # Writes on the event loop's thread (see inline_sqlite); reads stay threaded.
+                self._write_engine = create_async_engine(
+                    url,
+                    echo=echo,
+                    async_creator=inline_connector(database, busy_timeout=_WRITE_BUSY_TIMEOUT),
+                    pool_reset_on_return=None,
+                )
+                event.listen(self._write_engine.sync_engine, "connect", _writer_pragmas)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._write_sessions = async_sessionmaker(self._write_engine, expire_on_commit=False)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
+
+    @property
+    def write_engine(self) -> AsyncEngine:
+        """The engine units of work write through (on SQLite, the event-loop writer)."""
+        return self._write_engine
 
     @property
     def dialect(self) -> str:
@@ -67,7 +87,7 @@ class Database:
             async with self.sessions() as session, session.begin():
                 yield Repositories(session)
             return
-        async with self._write_lock, self.sessions() as session, session.begin():
+        async with self._write_lock, self._write_sessions() as session, session.begin():
             yield Repositories(session)
 
     @asynccontextmanager
@@ -139,6 +159,8 @@ class Database:
         logger.info("database schema upgraded to %s", revision)
 
     async def dispose(self) -> None:
+        if self._write_engine is not self.engine:
+            await self._write_engine.dispose()
         await self.engine.dispose()
 
 
@@ -146,6 +168,14 @@ def alembic_config() -> AlembicConfig:
     config = AlembicConfig()
     config.set_main_option("script_location", str(_MIGRATIONS))
     return config
+
+
+def _writer_pragmas(dbapi_connection: Any, record: Any) -> None:
+    _sqlite_pragmas(dbapi_connection, record)
+    # The writer runs on the event loop: wait only briefly for another process's write.
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout={int(_WRITE_BUSY_TIMEOUT * 1000)}")
+    cursor.close()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
