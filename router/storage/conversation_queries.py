@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import Integer, String, Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.base import Attachment, ChannelAddress, Choice
@@ -36,6 +36,33 @@ from router.storage.records import (
 
 __all__ = ["ConversationQueries"]
 
+# The statements every message runs, built once: their values are parameters.
+_OPEN_CONVERSATION = (
+    select(ConversationRow)
+    .where(
+        ConversationRow.channel == bindparam("channel"),
+        ConversationRow.thread_key == bindparam("thread_key"),
+        ConversationRow.status != ConversationStatus.RESOLVED.value,
+    )
+    .order_by(ConversationRow.id.desc())
+    .limit(1)
+)
+_TOUCH = (
+    update(ConversationRow)
+    .where(ConversationRow.id == bindparam("conversation_id"))
+    .values(
+        reply_channel=bindparam("reply_channel"),
+        reply_recipient=bindparam("reply_recipient"),
+        reply_thread=bindparam("reply_thread"),
+        updated_at=bindparam("updated_at", type_=ConversationRow.updated_at.type),
+        # Kept when the message brought none.
+        language=func.coalesce(bindparam("new_language", type_=String), ConversationRow.language),
+        bot_misses=func.coalesce(
+            bindparam("new_misses", type_=Integer), ConversationRow.bot_misses
+        ),
+    )
+)
+
 
 class ConversationQueries:
     session: AsyncSession
@@ -44,14 +71,7 @@ class ConversationQueries:
 
     async def open_conversation(self, channel: str, thread_key: str) -> Conversation | None:
         row = await self.session.scalar(
-            select(ConversationRow)
-            .where(
-                ConversationRow.channel == channel,
-                ConversationRow.thread_key == thread_key,
-                ConversationRow.status != ConversationStatus.RESOLVED.value,
-            )
-            .order_by(ConversationRow.id.desc())
-            .limit(1)
+            _OPEN_CONVERSATION, {"channel": channel, "thread_key": thread_key}
         )
         return None if row is None else conversation_record(row)
 
@@ -209,17 +229,19 @@ class ConversationQueries:
         now: datetime,
         bot_misses: int | None = None,
     ) -> None:
-        values: dict[str, Any] = {
-            "reply_channel": reply_to.channel,
-            "reply_recipient": reply_to.recipient_id,
-            "reply_thread": reply_to.thread_id,
-            "updated_at": now,
-        }
-        if language:
-            values["language"] = language
-        if bot_misses is not None:
-            values["bot_misses"] = bot_misses
-        await self._update_conversation(conversation_id, **values)
+        await self.session.execute(
+            _TOUCH,
+            {
+                "conversation_id": conversation_id,
+                "reply_channel": reply_to.channel,
+                "reply_recipient": reply_to.recipient_id,
+                "reply_thread": reply_to.thread_id,
+                "updated_at": now,
+                "new_language": language or None,
+                "new_misses": bot_misses,
+            },
+            execution_options={"synchronize_session": False},
+        )
 
     async def hand_off(
         self, conversation_id: int, *, priority: Priority, sla_due_at: datetime, now: datetime

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, func, select, text
+from sqlalchemy import Table, bindparam, delete, func, select, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,6 +13,34 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from router.storage.models import WebChatFrameRow
 
 __all__ = ["WebChatQueries"]
+
+_TABLE = cast(Table, WebChatFrameRow.__table__)
+_APPEND: dict[str, Any] = {}
+
+
+def _append_statement(dialect: str) -> Any:
+    """INSERT … SELECT max(seq) + 1 … ON CONFLICT (visitor, frame id) DO NOTHING
+    RETURNING seq, built once per dialect: its values are parameters."""
+    if dialect not in _APPEND:
+        insert_ = sqlite_insert if dialect == "sqlite" else postgresql_insert
+        next_seq = (
+            select(func.coalesce(func.max(_TABLE.c.seq), 0) + 1)
+            .where(_TABLE.c.visitor_id == bindparam("visitor_id"))
+            .scalar_subquery()
+        )
+        _APPEND[dialect] = (
+            insert_(_TABLE)
+            .values(
+                visitor_id=bindparam("visitor_id"),
+                seq=next_seq,
+                frame_id=bindparam("frame_id"),
+                frame=bindparam("frame", type_=_TABLE.c.frame.type),
+                created_at=bindparam("created_at", type_=_TABLE.c.created_at.type),
+            )
+            .on_conflict_do_nothing(index_elements=["visitor_id", "frame_id"])
+            .returning(_TABLE.c.seq)
+        )
+    return _APPEND[dialect]
 
 
 class WebChatQueries:
@@ -34,19 +62,6 @@ class WebChatQueries:
         A frame stored before under ``frame_id`` keeps its seq (``new`` is False). On
         PostgreSQL a transaction lock per visitor makes nodes take turns; should two
         writers still meet, the unique (visitor, seq) key fails one, which tries again."""
-        table = cast(Table, WebChatFrameRow.__table__)
-        next_seq = (
-            select(func.coalesce(func.max(table.c.seq), 0) + 1)
-            .where(table.c.visitor_id == visitor_id)
-            .scalar_subquery()
-        )
-        values = {
-            "visitor_id": visitor_id,
-            "seq": next_seq,
-            "frame_id": frame_id,
-            "frame": frame,
-            "created_at": now,
-        }
         dialect = self.session.get_bind().dialect.name
         if dialect == "postgresql":
             # Nodes number one visitor's frames in turn (SQLite has one writer anyway).
@@ -54,14 +69,14 @@ class WebChatQueries:
                 text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
                 {"key": f"webchat:{visitor_id}"},
             )
-        insert_ = sqlite_insert if dialect == "sqlite" else postgresql_insert
-        statement = (
-            insert_(table)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=["visitor_id", "frame_id"])
-            .returning(table.c.seq)
-        )
-        seq = await self.session.scalar(statement)
+        statement = _append_statement(dialect)
+        params = {
+            "visitor_id": visitor_id,
+            "frame_id": frame_id,
+            "frame": frame,
+            "created_at": now,
+        }
+        seq = await self.session.scalar(statement, params)
         if seq is not None:
             return int(seq), True
         known = await self.stream_frame(visitor_id, frame_id)
