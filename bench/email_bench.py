@@ -68,8 +68,9 @@ async def _router(relay_port: int, url: str) -> None:
     import yaml
     from aiohttp import web
 
+    from router.app import create_app
     from router.config import load_config
-    from router.keys import SMTP_RECEIVER, create_app
+    from router.keys import SMTP_RECEIVER
 
     workdir = Path(tempfile.mkdtemp(prefix="relaydesk-email-bench-"))
     raw = {
