@@ -9,6 +9,10 @@ counts once the server answered 250 to its DATA, which RelayDesk does only after
 the ingest transaction (dedup, contact, conversation, message, bot decision, outbox
 row) committed. RelayDesk's replies go to a separate counting relay process.
 
+A peer in the same run: django-helpdesk (from PyPI, in a virtualenv the benchmark
+makes under bench/.peers/) takes the same kind of mail from a local directory into
+its own SQLite (bench/peers/django_helpdesk.py). ``--no-peer`` skips it.
+
 Details go to bench/results/email.json and email.md; the last line printed is the headline.
 """
 
@@ -30,6 +34,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
+PEERS = ROOT / "bench" / ".peers"
+DJANGO_HELPDESK = "django-helpdesk==2.6.1"
 SUPPORT = "support@shop.example"
 QUESTIONS = [
     "How long does a refund take?",
@@ -173,6 +179,32 @@ def _client(port: int, args: argparse.Namespace) -> dict[str, Any]:
     return dict(json.loads(out.strip().splitlines()[-1]))
 
 
+def django_helpdesk(count: int) -> dict[str, Any]:
+    """django-helpdesk's intake of ``count`` mails (the benchmark's own) from a local
+    directory, in a virtualenv of its own (made once, kept under bench/.peers/)."""
+    venv = PEERS / "django-helpdesk"
+    python = venv / "bin" / "python"
+    stamp = venv / ".installed"
+    if not stamp.exists() or stamp.read_text() != DJANGO_HELPDESK:
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", DJANGO_HELPDESK], check=True
+        )
+        stamp.write_text(DJANGO_HELPDESK)
+    maildir = Path(tempfile.mkdtemp(prefix="django-helpdesk-mail-"))
+    for n in range(count):
+        (maildir / f"{n:06d}.eml").write_bytes(_mail(n, 1 + n % 20).as_bytes())
+    out = subprocess.run(
+        [str(python), str(ROOT / "bench" / "peers" / "django_helpdesk.py"), str(maildir)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    result = dict(json.loads(out.strip().splitlines()[-1]))
+    result["per_second"] = result["mails"] / result["seconds"]
+    return result
+
+
 def orchestrate(args: argparse.Namespace) -> None:
     results: dict[str, Any] = {
         "clients": args.clients,
@@ -201,6 +233,8 @@ def orchestrate(args: argparse.Namespace) -> None:
         for process in processes:
             process.terminate()
             process.wait(timeout=30)
+    if not args.no_peer:
+        results["django_helpdesk"] = django_helpdesk(args.peer_mails)
     ratio = results["router"]["per_second"] / results["bare"]["per_second"]
     results["throughput_ratio"] = ratio
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -221,6 +255,17 @@ def orchestrate(args: argparse.Namespace) -> None:
         f"| {b['p50_ms']:.1f} / {b['p99_ms']:.1f} ms | |",
         f"| throughput ratio | {ratio:.3f} | 1 | ≥ 0.5 |",
     ]
+    if "django_helpdesk" in results:
+        peer = results["django_helpdesk"]
+        times = r["per_second"] / peer["per_second"]
+        results["times_django_helpdesk"] = times
+        lines.append(
+            f"| django-helpdesk {DJANGO_HELPDESK.split('==')[1]} taking {peer['mails']} mails "
+            f"from a local folder into SQLite ({peer['tickets']} tickets, acknowledgements "
+            f"to an in-memory mail backend): mails/s | {peer['per_second']:.0f} "
+            f"(RelayDesk {times:.1f}×) | | RelayDesk ≥ 3× |"
+        )
+        (RESULTS / "email.json").write_text(json.dumps(results, indent=2) + "\n")
     if "router_postgresql" in results:
         pg = results["router_postgresql"]
         lines.append(
@@ -233,6 +278,8 @@ def orchestrate(args: argparse.Namespace) -> None:
     lines.append("")
     (RESULTS / "email.md").write_text("\n".join(lines))
     print("\n".join(lines))
+    if "times_django_helpdesk" in results:
+        print(f"email_times_django_helpdesk: {results['times_django_helpdesk']:.2f}")
     print(f"email_throughput_ratio: {ratio:.3f}")
 
 
@@ -247,6 +294,8 @@ def main() -> None:
         "--pg", default="", help="also measure on this PostgreSQL database (its own: it fills)"
     )
     parser.add_argument("--db", default="")
+    parser.add_argument("--no-peer", action="store_true", help="skip django-helpdesk")
+    parser.add_argument("--peer-mails", type=int, default=1000)
     parser.add_argument("--client", type=int)
     args = parser.parse_args()
     if args.serve == "router":

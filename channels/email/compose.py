@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import html
 import re
+from email.header import Header
 from email.headerregistry import Address
-from email.message import EmailMessage
-from email.utils import format_datetime
+from email.message import EmailMessage, Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.utils import format_datetime, formataddr
 
 from channels.base import OutboundKind, OutboundMessage
 from channels.email.threading import our_message_id, reply_subject
@@ -59,29 +62,48 @@ def _html(text: str) -> str:
 
 def compose_reply(
     outbound: OutboundMessage, *, sender: Address, domain: str, secret: bytes
-) -> tuple[EmailMessage, str]:
-    """The mail for ``outbound`` and its Message-ID (without angle brackets)."""
+) -> tuple[Message, str]:
+    """The mail for ``outbound`` and its Message-ID (without angle brackets).
+
+    Built with the ``email`` package's compat32 classes and headers encoded here:
+    the default policy parses every header it is given back into objects, which
+    cost a third of a reply's time and bought nothing.
+    """
     language = _language(outbound.text)
     message_id = our_message_id(
         domain, outbound.conversation_id, outbound.idempotency_key, secret=secret
     )
-    mail = EmailMessage()
-    mail["From"] = sender
-    mail["To"] = outbound.address.recipient_id
-    mail["Subject"] = reply_subject(
-        outbound.subject, outbound.conversation_id, _FALLBACK_SUBJECT[language]
-    )
-    mail["Date"] = format_datetime(outbound.created_at)
-    mail["Message-ID"] = f"<{message_id}>"
+    subject = reply_subject(outbound.subject, outbound.conversation_id, _FALLBACK_SUBJECT[language])
+    headers = [
+        ("To", outbound.address.recipient_id),
+        ("Subject", subject),
+        ("Date", format_datetime(outbound.created_at)),
+        ("Message-ID", f"<{message_id}>"),
+    ]
     if outbound.address.thread_id:
-        mail["In-Reply-To"] = f"<{outbound.address.thread_id}>"
-        mail["References"] = f"<{outbound.address.thread_id}>"
+        headers += [
+            ("In-Reply-To", f"<{outbound.address.thread_id}>"),
+            ("References", f"<{outbound.address.thread_id}>"),
+        ]
     if outbound.kind in AUTOMATIC_KINDS:
-        mail["Auto-Submitted"] = "auto-replied"
-        # Exchange and Outlook: no out-of-office or read receipts back to an automatic reply.
-        mail["X-Auto-Response-Suppress"] = "All"
-    mail["X-RelayDesk-Conversation"] = str(outbound.conversation_id)
+        # RFC 3834; and for Exchange and Outlook: no out-of-office or read receipts back.
+        headers += [("Auto-Submitted", "auto-replied"), ("X-Auto-Response-Suppress", "All")]
+    headers.append(("X-RelayDesk-Conversation", str(outbound.conversation_id)))
     body = _body(outbound)
-    mail.set_content(body, charset="utf-8")
-    mail.add_alternative(_html(body), subtype="html", charset="utf-8")
+    if not outbound.address.recipient_id.isascii():
+        # An internationalised address (RFC 6531) must go out as UTF-8, which only the
+        # modern policy writes (the relay is asked for SMTPUTF8). Rare, and slower.
+        modern = EmailMessage()
+        modern["From"] = sender
+        for name, value in headers:
+            modern[name] = value
+        modern.set_content(body, charset="utf-8")
+        modern.add_alternative(_html(body), subtype="html", charset="utf-8")
+        return modern, message_id
+    mail = MIMEMultipart("alternative")
+    mail["From"] = formataddr((sender.display_name, sender.addr_spec), charset="utf-8")
+    for name, value in headers:
+        mail[name] = value if value.isascii() else Header(value, "utf-8").encode()
+    mail.attach(MIMEText(body, "plain", "utf-8"))
+    mail.attach(MIMEText(_html(body), "html", "utf-8"))
     return mail, message_id

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from email.headerregistry import Address
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -60,10 +61,10 @@ async def test_our_message_ids_cannot_be_guessed_from_the_conversation_and_reply
         kind=OutboundKind.AGENT,
         idempotency_key="msg-7",
     )
-    sender_args = {"sender": "support@shop.example", "domain": "shop.example"}
-    _, first = compose_reply(outbound, secret=b"k" * 32, **sender_args)  # type: ignore[arg-type]
-    _, again = compose_reply(outbound, secret=b"k" * 32, **sender_args)  # type: ignore[arg-type]
-    _, other = compose_reply(outbound, secret=b"j" * 32, **sender_args)  # type: ignore[arg-type]
+    sender = Address("Support", addr_spec="support@shop.example")
+    _, first = compose_reply(outbound, sender=sender, domain="shop.example", secret=b"k" * 32)
+    _, again = compose_reply(outbound, sender=sender, domain="shop.example", secret=b"k" * 32)
+    _, other = compose_reply(outbound, sender=sender, domain="shop.example", secret=b"j" * 32)
     assert first == again, "a retried reply keeps its Message-ID"
     assert first != other, "the id depends on the server secret"
     assert "42" not in first.split("@")[0] and "msg-7" not in first
@@ -303,6 +304,14 @@ async def test_an_smtputf8_address_and_message_id_are_taken(mail: Service, relay
     assert response.startswith("2.0.0 OK"), response
     detail = await _detail(mail, await conversation_of(mail, "退货-1@例子.中国"))
     assert detail["messages"][0]["text"].startswith("请问怎么申请退货")  # type: ignore[index]
+    # Our answer goes back to the internationalised address itself, in UTF-8.
+    (reply,) = await relay.wait_for(1)
+
+    def utf8(header: str) -> str:  # the parser keeps raw 8-bit header bytes as escapes
+        return header.encode("utf-8", "surrogateescape").decode("utf-8")
+
+    assert utf8(str(reply["To"])) == "李伟@例子.中国"
+    assert utf8(str(reply["In-Reply-To"])) == "<退货-1@例子.中国>"
 
 
 async def test_every_refusal_of_the_receiver_is_logged_with_its_reason(
