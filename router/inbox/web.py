@@ -253,46 +253,51 @@ async def update(request: web.Request) -> web.Response:
     raise back_to(conversation_id)
 
 
-async def split(request: web.Request) -> web.Response:
-    """A customer message threaded into the wrong conversation gets its own."""
+async def _on_item(
+    request: web.Request,
+    field: str,
+    action: Callable[[HumanDesk, int, int, Agent], Awaitable[int]],
+) -> web.Response:
+    """Do ``action`` on the item named by the form's ``field`` (a message, a delivery),
+    then show the conversation it returns."""
     viewer, form = await posted_form(request)
     conversation_id = conversation_id_of(request)
-    message_id = form.get("message_id", "")
-    if not message_id.isdigit():
-        raise web.HTTPBadRequest(text="message_id is missing")
+    item = form.get(field, "")
+    if not item.isdigit():
+        raise web.HTTPBadRequest(text=f"{field} is missing")
     try:
-        created = await request.app[DESK].split(conversation_id, int(message_id), viewer.agent)
+        shown = await action(request.app[DESK], conversation_id, int(item), viewer.agent)
     except DeskError as exc:
         raise page_error(exc) from exc
-    raise back_to(created.id)
+    raise back_to(shown)
+
+
+async def split(request: web.Request) -> web.Response:
+    """A customer message threaded into the wrong conversation gets its own."""
+
+    async def act(desk: HumanDesk, conversation: int, message: int, agent: Agent) -> int:
+        return (await desk.split(conversation, message, agent)).id
+
+    return await _on_item(request, "message_id", act)
 
 
 async def merge(request: web.Request) -> web.Response:
     """A mail that named a conversation its sender is not on joins it: an agent's call."""
-    viewer, form = await posted_form(request)
-    conversation_id = conversation_id_of(request)
-    message_id = form.get("message_id", "")
-    if not message_id.isdigit():
-        raise web.HTTPBadRequest(text="message_id is missing")
-    try:
-        merged = await request.app[DESK].merge(conversation_id, int(message_id), viewer.agent)
-    except DeskError as exc:
-        raise page_error(exc) from exc
-    raise back_to(merged.id)
+
+    async def act(desk: HumanDesk, conversation: int, message: int, agent: Agent) -> int:
+        return (await desk.merge(conversation, message, agent)).id
+
+    return await _on_item(request, "message_id", act)
 
 
 async def resend(request: web.Request) -> web.Response:
     """A dead reply goes out again."""
-    viewer, form = await posted_form(request)
-    conversation_id = conversation_id_of(request)
-    delivery_id = form.get("delivery_id", "")
-    if not delivery_id.isdigit():
-        raise web.HTTPBadRequest(text="delivery_id is missing")
-    try:
-        await request.app[DESK].resend(conversation_id, int(delivery_id), viewer.agent)
-    except DeskError as exc:
-        raise page_error(exc) from exc
-    raise back_to(conversation_id)
+
+    async def act(desk: HumanDesk, conversation: int, delivery: int, agent: Agent) -> int:
+        await desk.resend(conversation, delivery, agent)
+        return conversation
+
+    return await _on_item(request, "delivery_id", act)
 
 
 async def save_faq(request: web.Request) -> web.Response:

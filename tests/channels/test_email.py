@@ -4,7 +4,6 @@ our reply through a real relay (aiosmtpd), all on loopback."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,6 @@ import pytest
 
 from router.events import DeliveryFailed
 from router.keys import SMTP_RECEIVER
-from router.storage import Database
 from tests.support.inbox import InboxSession, add_inbox_agent
 from tests.support.mail import Relay, body_text, customer_mail, self_signed_context, send
 from tests.support.service import Service, running_service
@@ -31,22 +29,6 @@ def email_overrides(relay_port: int, **email: Any) -> dict[str, Any]:
     }
     settings.update(email)
     return {"channels": {"email": settings}}
-
-
-@pytest.fixture
-async def relay() -> AsyncIterator[Relay]:
-    server = Relay()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def mail(database: Database, tmp_path: Path, relay: Relay) -> AsyncIterator[Service]:
-    async with running_service(
-        tmp_path, database=database, overrides=email_overrides(relay.port)
-    ) as running:
-        yield running
 
 
 def smtp_port(service: Service) -> int:

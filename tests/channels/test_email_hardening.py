@@ -5,7 +5,6 @@ accepts is kept (issue 14, items 1-5)."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from email.headerregistry import Address
 from email.message import EmailMessage
 from pathlib import Path
@@ -16,28 +15,11 @@ import pytest
 from channels.base import ChannelAddress, OutboundKind, OutboundMessage
 from channels.email.compose import compose_reply
 from channels.email.parse import parse_mail
-from router.storage import Database
-from tests.channels.test_email import conversation_of, email_overrides, smtp_port
+from tests.channels.test_email import conversation_of, smtp_port
 from tests.support.mail import Relay, body_text, customer_mail, send
-from tests.support.service import Service, running_service
+from tests.support.service import Service
 
 ATTACKER = "Mallory <mallory@evil.example>"
-
-
-@pytest.fixture
-async def relay() -> AsyncIterator[Relay]:
-    server = Relay()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def mail(database: Database, tmp_path: Path, relay: Relay) -> AsyncIterator[Service]:
-    async with running_service(
-        tmp_path, database=database, overrides=email_overrides(relay.port)
-    ) as running:
-        yield running
 
 
 def _auth(service: Service) -> dict[str, str]:

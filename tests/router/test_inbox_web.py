@@ -332,3 +332,31 @@ async def test_a_cross_site_login_form_and_a_foreign_websocket_are_refused(
     same = await ana.http.ws_connect("/inbox/ws", headers={"Origin": f"http://{host}:{port}"})
     await same.close()
     await ana.close()
+
+
+async def test_an_undelivered_reply_is_badged_in_the_queue_and_sent_again_from_its_page(
+    service: Service, agents: tuple[InboxSession, InboxSession]
+) -> None:
+    from channels.base import PermanentDeliveryError
+    from router.events import DeliveryFailed
+
+    li, _ = agents
+    memory = service.memory
+    memory.fail_next(PermanentDeliveryError("relay refused: mailbox full"))
+    async with service.events.subscribe() as events:
+        receipt = await memory.inject(memory.message("talk to a person", external_id="dead-web"))
+        while not (isinstance(event := await events.get(), DeliveryFailed) and event.dead):
+            pass
+    conversation = receipt.conversation_id
+    async with service.db.read() as repo:
+        dead = await repo.outbox_by_status("dead")
+    assert 'class="badge undelivered"' in await li.get("/inbox?tab=unassigned")
+    page = await li.get(f"/inbox/c/{conversation}")
+    assert "resend-form" in page
+    async with service.delivered(1):
+        status, _ = await li.post(
+            f"/inbox/c/{conversation}/resend", {"delivery_id": str(dead[0].id)}
+        )
+    assert status == 303
+    assert [m.kind for m in memory.sent] == ["ack"]
+    assert 'class="badge undelivered"' not in await li.get("/inbox?tab=unassigned")
