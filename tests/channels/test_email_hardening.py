@@ -259,7 +259,7 @@ async def test_a_binary_body_is_flagged_for_a_person_and_kept_byte_for_byte(
     assert "binary" in message["extras"]["flag"]
     assert len(message["text"]) < 200
     assert detail["status"] == "queued"
-    assert relay.received == [] or all("#" in body_text(r) for r in relay.received)
+    assert relay.received == [], "nothing automatic answers what nobody could read"
     original = next(a for a in message["attachments"] if a["name"] == "original.eml")
     async with mail.client.get(original["url"], headers=_auth(mail)) as response:
         assert response.status == 200
