@@ -4,8 +4,8 @@ A handoff puts the conversation in the human queue with its promise (the SLA due
 time), records why and with what context (the bot's candidates and scores, the
 language, the customer's earlier conversations on every channel), and tells the
 customer that a person will answer and by when. The pipeline (the bot gave up),
-split (a mail that belongs on its own) and merge use it, so every queued
-conversation carries the same context.
+split (a mail that belongs on its own) and reopen (back to the queue) use it, so
+every queued conversation carries the same context.
 """
 
 from __future__ import annotations
@@ -49,9 +49,11 @@ class Handoffs:
         candidates: Sequence[Mapping[str, Any]] = (),
         notify: bool = True,
         context: Mapping[str, Any] | None = None,
+        from_status: ConversationStatus = ConversationStatus.BOT,
     ) -> bool:
-        """Queue ``conversation`` (the bot's) for a person; False if it is not the bot's
-        any more (someone claimed it meanwhile: nothing to do).
+        """Queue ``conversation`` for a person, from the bot or (``from_status``) from
+        resolved; False if it is not in that state any more (someone claimed it
+        meanwhile: nothing to do).
 
         ``notify``: tell the customer a person will answer by the promised time (not when
         nothing automatic may be sent to them: a flagged mail, an auto-reply loop).
@@ -59,7 +61,9 @@ class Handoffs:
         repo, now = w.repo, w.now
         priority = Priority.HIGH if urgent else max(conversation.priority, Priority.NORMAL)
         due = self.sla.due(priority, now)
-        if not await repo.hand_off(conversation.id, priority=priority, sla_due_at=due, now=now):
+        if not await repo.hand_off(
+            conversation.id, priority=priority, sla_due_at=due, now=now, from_status=from_status
+        ):
             return False
         earlier = [
             {

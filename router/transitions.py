@@ -18,7 +18,7 @@ import logging
 
 from bot import BotTexts
 from channels.base import ChannelAddress
-from router.conversations import AuthorKind, Direction, Priority
+from router.conversations import AuthorKind, ConversationStatus, Direction, Priority
 from router.events import ConversationChanged, MessageAdded
 from router.handoff import Handoffs
 from router.storage import Agent, Conversation, Message
@@ -111,15 +111,22 @@ async def resolve(
 async def reopen(
     w: Work, conversation: Conversation, handoffs: Handoffs, *, assignee: Agent | None
 ) -> Conversation | None:
-    """Open a resolved conversation again, for ``assignee`` or the queue, with a fresh
-    promise; None if it was not resolved (any more)."""
+    """Open a resolved conversation again with a fresh promise: for ``assignee``, or
+    handed off to the queue (with the handoff's context); None if it was not resolved
+    (any more)."""
+    if assignee is None:
+        if not await handoffs.hand_off(
+            w,
+            conversation,
+            reason="reopened",
+            language=conversation.language,
+            notify=False,  # an agent's decision; the customer hears from the agent
+            from_status=ConversationStatus.RESOLVED,
+        ):
+            return None
+        return await _changed(w, conversation.id)
     due = handoffs.due(max(conversation.priority, Priority.NORMAL), w.now)
-    if not await w.repo.reopen(
-        conversation.id,
-        agent_id=None if assignee is None else assignee.id,
-        sla_due_at=due,
-        now=w.now,
-    ):
+    if not await w.repo.reopen(conversation.id, agent_id=assignee.id, sla_due_at=due, now=w.now):
         return None
     return await _changed(w, conversation.id)
 

@@ -244,20 +244,29 @@ class ConversationQueries:
         )
 
     async def hand_off(
-        self, conversation_id: int, *, priority: Priority, sla_due_at: datetime, now: datetime
+        self,
+        conversation_id: int,
+        *,
+        priority: Priority,
+        sla_due_at: datetime,
+        now: datetime,
+        from_status: ConversationStatus = ConversationStatus.BOT,
     ) -> bool:
-        """The bot's conversation goes to the human queue; False if it is not the bot's."""
+        """The conversation goes to the human queue, unowned, from ``from_status`` (the
+        bot's, or resolved when it is reopened); False if it is not in that state."""
         result = await self.session.execute(
             update(ConversationRow)
             .where(
                 ConversationRow.id == conversation_id,
-                ConversationRow.status == ConversationStatus.BOT.value,
+                ConversationRow.status == from_status.value,
             )
             .values(
                 status=ConversationStatus.QUEUED.value,
+                assignee_id=None,
                 priority=priority.value,
                 sla_due_at=sla_due_at,
                 handed_off_at=now,
+                resolved_at=None,
                 updated_at=now,
             )
             .execution_options(synchronize_session=False)

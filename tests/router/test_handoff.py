@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from router.conversations import ConversationStatus
+from router.keys import DESK
 from tests.support.service import Service
 
 
@@ -59,3 +60,25 @@ async def test_nothing_automatic_goes_to_a_contact_past_the_reply_cap(service: S
     assert handoff.reason == "auto_reply_limit"
     assert [m.author_kind.value for m in messages] == ["customer", "bot", "customer"]
     assert len(memory.sent) == 1
+
+
+async def test_a_conversation_reopened_to_the_queue_is_handed_off_with_its_context(
+    service: Service,
+) -> None:
+    memory = service.memory
+    await service.add_agent("ana")
+    receipt = await memory.inject(memory.message("talk to a person", external_id="r1"))
+    conversation = receipt.conversation_id
+    await service.api("ana", "POST", f"/api/agent/conversations/{conversation}/claim")
+    await service.api("ana", "POST", f"/api/agent/conversations/{conversation}/resolve")
+    desk = service.app[DESK]
+    async with service.db.read() as repo:
+        ana = await repo.agent_by_name("ana")
+    assert ana is not None
+    reopened = await desk.reopen(conversation, ana)
+    assert reopened.status is ConversationStatus.QUEUED and reopened.assignee_id is None
+    async with service.db.read() as repo:
+        handoffs = await repo.handoffs(conversation)
+    assert [h.reason for h in handoffs] == ["asked_for_human", "reopened"]
+    assert handoffs[-1].sla_due_at == reopened.sla_due_at
+    assert "earlier_conversations" in handoffs[-1].context
