@@ -9,7 +9,7 @@ from aiohttp import web
 
 from router.conversations import ConversationStatus, Direction
 from router.errors import DeskError
-from router.inbox.presenters import attachment_url, handoff
+from router.inbox.presenters import handoff, message
 from router.inbox.session import (
     CHANNELS,
     TABS,
@@ -142,7 +142,8 @@ async def conversation_view(request: web.Request, viewer: Viewer) -> dict[str, A
     contact_name = (
         (contact.display_name or contact.email or "") if contact else ""
     ) or f"#{detail.conversation.contact_id}"
-    failed = {d.message_id: d for d in detail.deliveries if d.status == "dead"}
+    deliveries = {d.message_id: d for d in detail.deliveries}
+    failed = {i: d for i, d in deliveries.items() if d.status == "dead"}
     messages = []
     previous_customer: Message | None = None
     for m in detail.messages:
@@ -154,27 +155,16 @@ async def conversation_view(request: web.Request, viewer: Viewer) -> dict[str, A
         }[m.author_kind.value]
         messages.append(
             {
-                "id": m.id,
-                "direction": m.direction.value,
-                "author": m.author_kind.value,
-                "kind": m.kind,
+                # What the API shows of a message, and what the page adds for people.
+                **message(m, names, deliveries.get(m.id)),
                 "who": who,
                 "time": m.created_at.astimezone(now.tzinfo).strftime("%m-%d %H:%M"),
-                "text": m.text,
                 "subject": m.extras.get("subject") if m.direction is Direction.IN else None,
                 "joined": m.extras.get("joined"),
                 "claimed": m.extras.get("claimed_conversation"),
                 "flag": m.extras.get("flag"),
                 "failed": failed[m.id].last_error if m.id in failed else None,
                 "delivery_id": failed[m.id].id if m.id in failed else None,
-                "attachments": [
-                    {
-                        "name": a.name,
-                        "size": a.size,
-                        "url": attachment_url(a),
-                    }
-                    for a in m.attachments
-                ],
                 # An agent's answer to a customer's question can teach the bot.
                 "faq_question": previous_customer.text[:300]
                 if m.author_kind.value == "agent"
