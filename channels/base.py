@@ -31,7 +31,18 @@ __all__ = [
     "SenderIdentity",
     "ThreadHints",
     "TransientDeliveryError",
+    "encodable",
 ]
+
+
+def encodable(text: str) -> bool:
+    """Whether ``text`` can be stored and sent: no unpaired surrogate (``"\\ud800"``), which a
+    JSON escape or a raw 8-bit header can smuggle into a str and UTF-8 cannot encode."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _require(condition: bool, message: str) -> None:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from aiohttp import web
 
@@ -32,6 +33,7 @@ from router.builders import (
     build_telegram,
     build_webchat,
     channel_rules,
+    load_secret,
     retry_policy,
     sla_policy,
     utc_now,
@@ -82,6 +84,8 @@ __all__ = ["create_app"]
 logger = logging.getLogger(__name__)
 
 Lifecycle = Callable[[web.Application], AsyncIterator[None]]
+# What a background task of the service runs, until it is cancelled.
+BackgroundWork = Callable[[web.Application], Coroutine[Any, Any, None]]
 
 
 def create_app(
@@ -119,10 +123,12 @@ def create_app(
     )
 
     channels: dict[str, ChannelAdapter] = {}
+    # Signs visitor tokens and keys our Message-IDs: read (or made) once.
+    secret = load_secret(config)
     stream = StoredVisitorStream(db=db, clock=clock)
     webchat: WebChatChannel | None = None
     if config.channels.webchat.enabled:
-        webchat = build_webchat(config, stream=stream, addresses=addresses)
+        webchat = build_webchat(config, secret=secret, stream=stream, addresses=addresses)
         channels[webchat.name] = webchat
         app.add_routes(webchat.routes())
         app.on_shutdown.append(_closing_visitors(webchat))
@@ -130,7 +136,7 @@ def create_app(
         telegram = build_telegram(config)
         channels[telegram.name] = telegram
         app.add_routes(telegram.routes())
-    email = build_email(config) if config.channels.email.enabled else None
+    email = build_email(config, secret=secret) if config.channels.email.enabled else None
     if email is not None:
         channels[email.name] = email
     for bridge in build_api_channels(config):
@@ -143,10 +149,11 @@ def create_app(
     lifecycles: list[tuple[str, Lifecycle]] = [
         ("storage", _storage(config, migrate=database is None)),
         ("core", _core(config, clock)),
-        ("knowledge reload", _knowledge_reload(config.knowledge)),
-        ("auto-assignment", _auto_assignment(config)),
-        ("channels", _channels()),
     ]
+    if config.knowledge.reload_seconds:
+        reloading = _background("knowledge-reload", _reloading(config.knowledge))
+        lifecycles.append(("knowledge reload", reloading))
+    lifecycles += [("auto-assignment", _auto_assignment(config)), ("channels", _channels())]
     if email is not None:
         lifecycles.append(("mail intake", _mail_intake(config, email)))
     if webchat is not None:
@@ -178,6 +185,19 @@ def _named(name: str, lifecycle: Lifecycle) -> Lifecycle:
         logger.debug("stopped %s", name)
 
     return run
+
+
+def _background(name: str, work: BackgroundWork) -> Lifecycle:
+    """A named task that runs ``work`` while the service runs, cancelled at the stop."""
+
+    async def running(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(work(app), name=name)
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    return running
 
 
 def _storage(config: Config, *, migrate: bool) -> Lifecycle:
@@ -234,22 +254,6 @@ def _core(config: Config, clock: Callable[[], datetime]) -> Lifecycle:
         await dispatcher.stop()
 
     return core
-
-
-def _knowledge_reload(knowledge: KnowledgeConfig) -> Lifecycle:
-    async def watching(app: web.Application) -> AsyncIterator[None]:
-        if not knowledge.reload_seconds:
-            yield
-            return
-        task = asyncio.create_task(
-            _reload_knowledge(app[BOT], knowledge, app[EVENT_BUS]), name="knowledge-reload"
-        )
-        yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    return watching
 
 
 def _auto_assignment(config: Config) -> Lifecycle:
@@ -330,6 +334,13 @@ def _polling(pollers: list[ImapPoller]) -> Callable[[], Awaitable[None]]:
     return poll
 
 
+def _reloading(knowledge: KnowledgeConfig) -> BackgroundWork:
+    async def reload(app: web.Application) -> None:
+        await _reload_knowledge(app[BOT], knowledge, app[EVENT_BUS])
+
+    return reload
+
+
 async def _reload_knowledge(bot: Bot, knowledge: KnowledgeConfig, events: EventBus) -> None:
     """Swap in a new knowledge base when its files change; a broken one is logged and the
     previous one keeps answering."""
@@ -358,7 +369,7 @@ async def _reload_knowledge(bot: Bot, knowledge: KnowledgeConfig, events: EventB
 def _pruning(stream: StoredVisitorStream, older_than: timedelta) -> Lifecycle:
     """Forget the web-chat frames of visitors whose tokens have expired, hourly."""
 
-    async def prune_hourly() -> None:
+    async def prune_hourly(_: web.Application) -> None:
         while True:
             # A periodic chore, not synchronisation; the first an hour after start, so a
             # short-lived process (a test, a CLI) never stops in the middle of one.
@@ -368,31 +379,17 @@ def _pruning(stream: StoredVisitorStream, older_than: timedelta) -> Lifecycle:
             except Exception:
                 logger.exception("web chat: old frames not pruned; next hour again")
 
-    async def pruning(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(prune_hourly(), name="webchat-prune")
-        yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    return pruning
+    return _background("webchat-prune", prune_hourly)
 
 
 def _typing_bridge(webchat: WebChatChannel) -> Lifecycle:
     """Shows web-chat visitors that an agent is typing (events → channel; channels never
     see the bus)."""
 
-    async def bridge(app: web.Application) -> AsyncIterator[None]:
-        async def forward() -> None:
-            async with app[EVENT_BUS].subscribe() as events:
-                async for event in events:
-                    if isinstance(event, AgentTyping) and event.reply_channel == webchat.name:
-                        await webchat.show_typing(event.recipient_id)
+    async def forward(app: web.Application) -> None:
+        async with app[EVENT_BUS].subscribe() as events:
+            async for event in events:
+                if isinstance(event, AgentTyping) and event.reply_channel == webchat.name:
+                    await webchat.show_typing(event.recipient_id)
 
-        task = asyncio.create_task(forward(), name="webchat-typing-bridge")
-        yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    return bridge
+    return _background("webchat-typing-bridge", forward)

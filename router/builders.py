@@ -105,12 +105,12 @@ def retry_policy(config: Config) -> RetryPolicy:
 
 
 def build_webchat(
-    config: Config, *, stream: VisitorStream, addresses: ClientAddresses
+    config: Config, *, secret: bytes, stream: VisitorStream, addresses: ClientAddresses
 ) -> WebChatChannel:
     wc = config.channels.webchat
     return WebChatChannel(
         settings=WebChatSettings(
-            secret=load_secret(config),
+            secret=secret,
             max_text_chars=wc.max_text_chars,
             burst=wc.rate_limit.burst,
             per_minute=wc.rate_limit.per_minute,
@@ -145,14 +145,14 @@ def build_telegram(config: Config) -> TelegramChannel:
     )
 
 
-def build_email(config: Config) -> EmailChannel:
+def build_email(config: Config, *, secret: bytes) -> EmailChannel:
     e = config.channels.email
     r = e.relay
     return EmailChannel(
         settings=EmailSettings(
             addresses=tuple(e.addresses),
             attachments_dir=config.server.data_dir / "attachments" / "email",
-            secret=load_secret(config),
+            secret=secret,
             relay=RelaySettings(
                 host=r.host,
                 port=r.port,

@@ -16,6 +16,7 @@ from email import policy
 from email.message import Message
 from email.parser import BytesParser, HeaderParser
 
+from channels.base import encodable
 from channels.email.charsets import decode_bytes, decode_header_value
 from channels.email.html import html_to_text
 from channels.email.quotes import strip_reply
@@ -94,17 +95,9 @@ def message_ids(value: str | None) -> tuple[str, ...]:
         dict.fromkeys(
             _bounded_id(i)
             for i in found
-            if ("@" in i or len(i) > 8) and _CONTROL.search(i) is None and _valid_text(i)
+            if ("@" in i or len(i) > 8) and _CONTROL.search(i) is None and encodable(i)
         )
     )
-
-
-def _valid_text(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # lone surrogates: raw bytes the header parser could not read
-        return False
-    return True
 
 
 def _bounded_id(message_id: str) -> str:

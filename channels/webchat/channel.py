@@ -57,6 +57,7 @@ from channels.base import (
     OutboundMessage,
     SenderIdentity,
     TransientDeliveryError,
+    encodable,
 )
 from channels.http import ClientAddresses
 from channels.webchat.stream import MemoryVisitorStream, VisitorStream
@@ -346,7 +347,7 @@ class WebChatChannel:
                         await self._error(ws, "invalid_frame", "send JSON text frames")
                     continue
                 try:
-                    await self._handle(caller, frame.data, ws)
+                    await self._handle(caller, live, frame.data, ws)
                 except _FrameError as exc:
                     await self._error(ws, exc.code, str(exc), exc.client_id)
         finally:
@@ -435,7 +436,7 @@ class WebChatChannel:
         name = identity.get("name")
         if not isinstance(user_id, str) or not isinstance(given, str) or not isinstance(email, str):
             return None
-        if not 1 <= len(user_id) <= 200 or len(email) > 320 or not _encodable(user_id + email):
+        if not 1 <= len(user_id) <= 200 or len(email) > 320 or not encodable(user_id + email):
             return None
         expected = hmac.new(
             secret.encode(), f"{user_id}:{email}".encode(), hashlib.sha256
@@ -447,10 +448,13 @@ class WebChatChannel:
         visitor_id = hmac.new(
             self._settings.secret, f"shopper:{user_id}".encode(), hashlib.sha256
         ).hexdigest()[:32]
-        display = name[:200] if isinstance(name, str) and _encodable(name) and name else None
+        display = name[:200] if isinstance(name, str) and encodable(name) and name else None
         return _Caller(visitor_id, address, display_name=display or user_id, email=email or None)
 
-    async def _handle(self, caller: _Caller, data: str, ws: web.WebSocketResponse) -> None:
+    async def _handle(
+        self, caller: _Caller, live: _Live, data: str, ws: web.WebSocketResponse
+    ) -> None:
+        """One frame from ``caller``, whose socket holds ``live`` while it is open."""
         try:
             frame = json.loads(data)
         except ValueError as exc:
@@ -476,7 +480,7 @@ class WebChatChannel:
             extras = {"choice": choice}
         if not isinstance(text, str) or not text.strip():
             raise _FrameError("invalid_frame", "text must be a non-empty string", client_id)
-        if not _encodable(text) or not _encodable(client_id) or not _encodable(str(extras)):
+        if not encodable(text) or not encodable(client_id) or not encodable(str(extras)):
             raise _FrameError(
                 "invalid_text", "text holds an unpaired surrogate (\\ud800-\\udfff)", client_id
             )
@@ -515,37 +519,31 @@ class WebChatChannel:
         )
         # The visitor's lock is held from ingest to the echo: the bot's answer (sent
         # right after the commit) is numbered after the question it answers.
-        live = self._hold(visitor_id)
-        try:
-            async with live.lock:
-                try:
-                    receipt = await self._on_message(inbound)
-                except Exception as exc:
-                    logger.exception(
-                        "web chat: visitor %s message %s not stored", visitor_id, client_id
-                    )
-                    raise _FrameError(
-                        "unavailable", "your message could not be stored; we will retry", client_id
-                    ) from exc
-                echo = {
-                    "type": "message",
-                    "id": f"c:{client_id}",
-                    "client_id": client_id,
-                    "author": "customer",
-                    "kind": "customer",
-                    "text": text,
-                    "choices": [],
-                    "at": inbound.sent_at.isoformat(),
-                }
-                try:
-                    await self._append(visitor_id, live, f"c:{client_id}", echo)
-                except Exception:
-                    # The message is stored and answered; only its echo in the replay is lost.
-                    logger.exception(
-                        "web chat: visitor %s echo of %s not kept", visitor_id, client_id
-                    )
-        finally:
-            self._let_go(visitor_id, live)
+        async with live.lock:
+            try:
+                receipt = await self._on_message(inbound)
+            except Exception as exc:
+                logger.exception(
+                    "web chat: visitor %s message %s not stored", visitor_id, client_id
+                )
+                raise _FrameError(
+                    "unavailable", "your message could not be stored; we will retry", client_id
+                ) from exc
+            echo = {
+                "type": "message",
+                "id": f"c:{client_id}",
+                "client_id": client_id,
+                "author": "customer",
+                "kind": "customer",
+                "text": text,
+                "choices": [],
+                "at": inbound.sent_at.isoformat(),
+            }
+            try:
+                await self._append(visitor_id, live, f"c:{client_id}", echo)
+            except Exception:
+                # The message is stored and answered; only its echo in the replay is lost.
+                logger.exception("web chat: visitor %s echo of %s not kept", visitor_id, client_id)
         await ws.send_json(
             {
                 "type": "ack",
@@ -572,14 +570,6 @@ async def _send_quietly(ws: web.WebSocketResponse, frame: dict[str, Any]) -> Non
     # A socket closing under us is the reconnect logic's business, not the sender's.
     with contextlib.suppress(ConnectionError, RuntimeError):
         await ws.send_json(frame)
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _static(name: str) -> str:

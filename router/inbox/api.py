@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from channels.base import encodable
 from router.conversations import ConversationStatus
 from router.errors import ApiError
 from router.events import (
@@ -64,11 +65,16 @@ async def _agent(request: web.Request) -> Agent:
     return agent
 
 
-def _conversation_id(request: web.Request) -> int:
-    raw = request.match_info["conversation_id"]
-    if not raw.isdigit() or len(raw) > 18:
-        raise ApiError(404, "not_found", f"no conversation {raw}")
+def _path_id(request: web.Request, name: str, what: str) -> int:
+    """The numeric id in the path's ``name``; a 404 naming ``what`` for anything else."""
+    raw = request.match_info[name]
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+        raise ApiError(404, "not_found", f"no {what} {raw}")
     return int(raw)
+
+
+def _conversation_id(request: web.Request) -> int:
+    return _path_id(request, "conversation_id", "conversation")
 
 
 async def _json_body(request: web.Request) -> dict[str, Any]:
@@ -92,17 +98,9 @@ async def _text_body(request: web.Request) -> str:
         raise ApiError(400, "invalid_body", "'text' must be a non-empty string")
     if len(text) > _MAX_REPLY_CHARS:
         raise ApiError(400, "invalid_body", f"'text' is limited to {_MAX_REPLY_CHARS} characters")
-    if not _encodable(text):
+    if not encodable(text):
         raise ApiError(400, "invalid_body", "'text' holds an unpaired surrogate (\\ud800-\\udfff)")
     return text.strip(_BLANK)
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 _STATUS_SETS: Mapping[str, tuple[ConversationStatus, ...]] = {
@@ -188,32 +186,24 @@ async def resolve(request: web.Request) -> web.Response:
 
 async def split(request: web.Request) -> web.Response:
     agent = await _agent(request)
-    try:
-        message_id = int(request.match_info["message_id"])
-    except ValueError as exc:
-        raise ApiError(404, "not_found", "message ids are numbers") from exc
+    message_id = _path_id(request, "message_id", "message")
     conversation = await request.app[DESK].split(_conversation_id(request), message_id, agent)
     return _json(presenters.summary(conversation, None, {agent.id: agent.name}), status=201)
 
 
 async def merge(request: web.Request) -> web.Response:
     agent = await _agent(request)
-    try:
-        message_id = int(request.match_info["message_id"])
-    except ValueError as exc:
-        raise ApiError(404, "not_found", "message ids are numbers") from exc
+    message_id = _path_id(request, "message_id", "message")
     conversation = await request.app[DESK].merge(_conversation_id(request), message_id, agent)
     return _json(presenters.summary(conversation, None, {agent.id: agent.name}))
 
 
 async def resend(request: web.Request) -> web.Response:
     agent = await _agent(request)
-    raw = request.match_info["delivery_id"]
-    if not raw.isdigit() or len(raw) > 18:
-        raise ApiError(404, "not_found", f"no delivery {raw}")
+    delivery_id = _path_id(request, "delivery_id", "delivery")
     conversation_id = _conversation_id(request)
-    await request.app[DESK].resend(conversation_id, int(raw), agent)
-    return _json({"id": int(raw), "conversation_id": conversation_id, "status": "pending"})
+    await request.app[DESK].resend(conversation_id, delivery_id, agent)
+    return _json({"id": delivery_id, "conversation_id": conversation_id, "status": "pending"})
 
 
 async def attachment(request: web.Request) -> web.StreamResponse:

@@ -95,12 +95,6 @@ class WebChatQueries:
         ).all()
         return [{**frame, "seq": int(number)} for number, frame in reversed(rows)]
 
-    async def last_frame_seq(self, visitor_id: str) -> int:
-        last = await self.session.scalar(
-            select(func.max(WebChatFrameRow.seq)).where(WebChatFrameRow.visitor_id == visitor_id)
-        )
-        return int(last or 0)
-
     async def prune_frames(self, before: datetime) -> int:
         """Forget frames older than ``before`` (their visitors' tokens have expired)."""
         result = await self.session.execute(

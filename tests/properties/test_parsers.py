@@ -144,7 +144,13 @@ class _Socket:
 @FAST
 @given(data=FRAMES)
 async def test_a_web_chat_frame_is_stored_or_refused_with_a_reason(data: str) -> None:
-    from channels.webchat.channel import WebChatChannel, WebChatSettings, _Caller, _FrameError
+    from channels.webchat.channel import (
+        WebChatChannel,
+        WebChatSettings,
+        _Caller,
+        _FrameError,
+        _Live,
+    )
 
     stored: list[InboundMessage] = []
 
@@ -159,7 +165,7 @@ async def test_a_web_chat_frame_is_stored_or_refused_with_a_reason(data: str) ->
     await channel.start(ingest)
     socket = _Socket()
     try:
-        await channel._handle(_Caller("ab" * 16, "127.0.0.1"), data, socket)  # type: ignore[arg-type]
+        await channel._handle(_Caller("ab" * 16, "127.0.0.1"), _Live(), data, socket)  # type: ignore[arg-type]
     except _FrameError as refused:
         assert refused.code and str(refused)
         assert stored == []
