@@ -1,30 +1,128 @@
-"""Service promises: when a person will answer."""
+"""Service promises: which policy a conversation is under, and its targets.
+
+A policy is chosen by conditions (channel, priority, tag, language), in order, the
+first that matches; its targets (first response, next response, resolution) are
+counted in its business calendar (``router.calendars``). The clock that keeps them
+is ``router.promises``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from router.calendars import BusinessCalendar
 from router.conversations import Priority
 
-__all__ = ["SlaPolicy"]
+__all__ = ["Escalation", "Metric", "SlaPolicies", "SlaPolicy"]
 
 
-@dataclass(frozen=True, slots=True)
+class Metric(StrEnum):
+    FIRST_RESPONSE = "first_response"
+    NEXT_RESPONSE = "next_response"
+    RESOLUTION = "resolution"
+
+
+class Escalation(StrEnum):
+    NONE = "none"
+    RAISE_PRIORITY = "raise_priority"
+    UNASSIGN = "unassign"
+
+
+@dataclass(frozen=True)
 class SlaPolicy:
-    """First-response promises per priority, and the desk's time zone for telling customers."""
+    """Targets in one calendar, for the conversations its conditions match."""
 
-    first_response: Mapping[Priority, timedelta]
-    zone: ZoneInfo
+    name: str
+    calendar: BusinessCalendar
+    first_response: Mapping[Priority, timedelta] = field(default_factory=dict)
+    next_response: timedelta | None = None
+    resolution: timedelta | None = None
+    warn_before: timedelta = timedelta(minutes=15)
+    escalate: Escalation = Escalation.NONE
+    follow_up: timedelta | None = None
+    channels: frozenset[str] = frozenset()
+    priorities: frozenset[Priority] = frozenset()
+    tags: frozenset[str] = frozenset()
+    languages: frozenset[str] = frozenset()
 
-    def due(self, priority: Priority, now: datetime) -> datetime:
-        return now + self.first_response[priority]
+    @property
+    def zone(self) -> ZoneInfo:
+        return self.calendar.zone
+
+    def matches(
+        self, *, channel: str, priority: Priority, tags: Iterable[str], language: str | None
+    ) -> bool:
+        return (
+            (not self.channels or channel in self.channels)
+            and (not self.priorities or priority in self.priorities)
+            and (not self.tags or bool(self.tags & set(tags)))
+            and (not self.languages or (language or "") in self.languages)
+        )
+
+    def target(self, metric: Metric, priority: Priority) -> timedelta | None:
+        if metric is Metric.FIRST_RESPONSE:
+            return self.first_response.get(priority)
+        if metric is Metric.NEXT_RESPONSE:
+            return self.next_response
+        return self.resolution
+
+    def due(self, priority: Priority, now: datetime) -> datetime | None:
+        """When the first response is due for a handoff at ``now``."""
+        target = self.first_response.get(priority)
+        return None if target is None else self.calendar.add(now, target)
+
+
+@dataclass(frozen=True)
+class SlaPolicies:
+    """The configured policies in order, the default last; calendars by name."""
+
+    policies: Sequence[SlaPolicy]
+    default: SlaPolicy
+    supervisor_email: str | None = None
+    low_rating: int = 2
+    survey: bool = True
+    answer_window: timedelta = timedelta(days=7)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return self.default.zone
+
+    def choose(
+        self,
+        *,
+        channel: str,
+        priority: Priority,
+        tags: Iterable[str] = (),
+        language: str | None = None,
+    ) -> SlaPolicy:
+        tags = tuple(tags)
+        for policy in self.policies:
+            if policy.matches(channel=channel, priority=priority, tags=tags, language=language):
+                return policy
+        return self.default
+
+    def named(self, name: str | None) -> SlaPolicy:
+        for policy in self.policies:
+            if policy.name == name:
+                return policy
+        return self.default
 
     @classmethod
-    def from_minutes(cls, minutes: Mapping[str, int], zone: ZoneInfo) -> SlaPolicy:
+    def simple(
+        cls, minutes: Mapping[str, int], zone: ZoneInfo, *, calendar: BusinessCalendar | None = None
+    ) -> SlaPolicies:
+        """First-response minutes per priority on one calendar (always open by default)."""
         return cls(
-            first_response={Priority.parse(k): timedelta(minutes=v) for k, v in minutes.items()},
-            zone=zone,
+            policies=(),
+            default=SlaPolicy(
+                name="default",
+                calendar=calendar or BusinessCalendar.open_always("default", zone),
+                first_response={
+                    Priority.parse(k): timedelta(minutes=v) for k, v in minutes.items()
+                },
+            ),
         )

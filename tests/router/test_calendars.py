@@ -1,0 +1,176 @@
+"""Business calendars: promises count only the hours a desk works."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import yaml
+
+from router.builders import calendar, sla_policies
+from router.calendars import BusinessCalendar, load_holidays, preset_holidays
+from router.config import CalendarConfig, ConfigError
+from router.conversations import Priority
+from tests.support.service import SHARED, make_config
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+HOUR = timedelta(hours=1)
+
+
+def at(text: str, zone: ZoneInfo = SHANGHAI) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=zone)
+
+
+def cal(**spec: Any) -> BusinessCalendar:
+    return calendar("test", CalendarConfig(timezone="Asia/Shanghai", **spec), SHANGHAI)
+
+
+REPAIRS = cal(hours={"daily": "09:00-21:00"})
+OFFICE_CN = cal(hours={"mon-fri": "09:00-18:00"}, presets=["cn"])
+
+
+def local(moment: datetime) -> datetime:
+    return moment.astimezone(SHANGHAI).replace(tzinfo=None)
+
+
+def test_an_early_morning_handoff_is_due_an_hour_after_opening() -> None:
+    # The bug that started it: at 05:57 the promise was "before 06:57".
+    assert local(REPAIRS.add(at("2026-11-26T05:57"), HOUR)) == datetime(2026, 11, 26, 10, 0)
+    assert not REPAIRS.is_open(at("2026-11-26T05:57"))
+    assert local(REPAIRS.next_open(at("2026-11-26T05:57"))) == datetime(2026, 11, 26, 9, 0)
+
+
+def test_a_minute_before_closing_carries_the_rest_into_the_next_morning() -> None:
+    assert local(REPAIRS.add(at("2026-11-26T20:59"), HOUR)) == datetime(2026, 11, 27, 9, 59)
+
+
+def test_a_public_holiday_is_skipped_until_the_first_working_day() -> None:
+    # National Day week: 1–7 October 2026 are days off.
+    assert local(OFFICE_CN.add(at("2026-10-01T10:00"), HOUR)) == datetime(2026, 10, 8, 10, 0)
+
+
+def test_a_make_up_saturday_is_a_working_day_and_an_ordinary_one_is_not() -> None:
+    # 调休: Saturday 10 October 2026 is worked; Saturday 17 October is not.
+    assert local(OFFICE_CN.add(at("2026-10-10T10:00"), HOUR)) == datetime(2026, 10, 10, 11, 0)
+    assert local(OFFICE_CN.add(at("2026-10-17T10:00"), HOUR)) == datetime(2026, 10, 19, 10, 0)
+
+
+def test_a_split_shift_pauses_over_lunch() -> None:
+    split = cal(hours={"mon-fri": ["09:00-12:00", "13:30-18:00"]})
+    assert local(split.add(at("2026-11-26T11:30"), HOUR)) == datetime(2026, 11, 26, 14, 0)
+    assert split.between(at("2026-11-26T11:00"), at("2026-11-26T14:00")) == 90 * timedelta(
+        minutes=1
+    )
+
+
+def test_an_overnight_window_runs_past_midnight() -> None:
+    night = cal(hours={"daily": "22:00-06:00"})
+    assert local(night.add(at("2026-11-26T05:30"), HOUR)) == datetime(2026, 11, 26, 22, 30)
+    assert local(night.add(at("2026-11-26T23:30"), HOUR)) == datetime(2026, 11, 27, 0, 30)
+    assert night.is_open(at("2026-11-27T03:00"))
+
+
+def test_always_open_counts_every_minute() -> None:
+    hotline = cal(always_open=True)
+    assert hotline.add(at("2026-10-01T03:00"), HOUR) == at("2026-10-01T04:00")
+    assert hotline.is_open(at("2026-02-17T03:00"))
+
+
+def test_time_is_wall_time_across_a_daylight_saving_change() -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    office = calendar("de", CalendarConfig(hours={"mon-fri": "09:00-17:00"}), berlin)
+    # Friday 16:30 before the clocks go forward (29 March 2026): due Monday 09:30 local.
+    due = office.add(at("2026-03-27T16:30", berlin), HOUR)
+    assert due.astimezone(berlin).replace(tzinfo=None) == datetime(2026, 3, 30, 9, 30)
+
+
+def test_open_time_between_two_moments_ignores_nights_and_holidays() -> None:
+    assert OFFICE_CN.between(at("2026-09-30T17:00"), at("2026-10-08T10:00")) == 2 * HOUR
+    assert OFFICE_CN.between(at("2026-10-08T10:00"), at("2026-09-30T17:00")) == -2 * HOUR
+
+
+def test_the_shipped_china_preset_is_the_state_councils_2026_list() -> None:
+    published = yaml.safe_load((SHARED / "data" / "calendars" / "cn-2026.yaml").read_text())
+    assert preset_holidays("cn") == load_holidays(published)
+
+
+def test_an_admin_adds_next_years_holidays_from_a_file(tmp_path: Path) -> None:
+    (tmp_path / "cn-2027.yaml").write_text(
+        "holidays:\n  - {from: 2027-01-01, to: 2027-01-03}\nworking_days: [2027-01-04]\n"
+    )
+    config = make_config(
+        tmp_path,
+        {
+            "sla": {
+                "calendars": {
+                    "default": {
+                        "timezone": "Asia/Shanghai",
+                        "hours": {"mon-fri": "09:00-18:00"},
+                        "presets": ["cn"],
+                        "holiday_files": ["cn-2027.yaml"],
+                    }
+                }
+            }
+        },
+    )
+    office = sla_policies(config).default.calendar
+    assert local(office.add(at("2026-12-31T17:30"), HOUR)) == datetime(2027, 1, 4, 9, 30)
+
+
+@pytest.mark.parametrize(
+    ("sla", "says"),
+    [
+        ({"calendars": {"x": {"hours": {"mon": "25:00-26:00"}}}}, "not a time of day"),
+        ({"calendars": {"x": {"hours": {"mon": "9-5"}}}}, "not a window like 09:00-18:00"),
+        ({"calendars": {"x": {"hours": {"weekdays": "09:00-17:00"}}}}, "days are mon tue"),
+        ({"calendars": {"x": {"hours": {}}}}, "always_open: true"),
+        ({"calendars": {"x": {"always_open": True, "presets": ["us"]}}}, "unknown preset"),
+        ({"calendars": {"x": {"always_open": True, "timezone": "Mars/Base"}}}, "time zone"),
+        ({"policies": [{"name": "p", "calendar": "nope"}]}, "not in sla.calendars"),
+        ({"policies": [{"name": "p", "first_response": "soon"}]}, "duration like 2h"),
+        ({"policies": [{"name": "p", "escalate": "fire"}]}, "escalate"),
+    ],
+)
+def test_a_broken_calendar_or_policy_is_refused_with_its_key_and_reason(
+    tmp_path: Path, sla: dict[str, Any], says: str
+) -> None:
+    with pytest.raises(ConfigError) as refused:
+        make_config(tmp_path, {"sla": sla})
+    assert "sla." in str(refused.value) and says in str(refused.value)
+
+
+def test_policies_are_chosen_by_their_conditions_in_order(tmp_path: Path) -> None:
+    config = make_config(
+        tmp_path,
+        {
+            "sla": {
+                "calendars": {"repairs": {"hours": {"daily": "09:00-21:00"}}},
+                "policies": [
+                    {"name": "vip", "tags": ["vip"], "first_response": "15m"},
+                    {
+                        "name": "mail",
+                        "channels": ["email"],
+                        "calendar": "repairs",
+                        "first_response": "2h",
+                        "resolution": "3d",
+                    },
+                    {"name": "chat-zh", "languages": ["zh"], "first_response": {"normal": 5}},
+                ],
+            }
+        },
+    )
+    policies = sla_policies(config)
+
+    def chosen(**facts: Any) -> str:
+        facts.setdefault("priority", Priority.NORMAL)
+        return policies.choose(**facts).name
+
+    assert chosen(channel="email", tags=["vip"]) == "vip"
+    assert chosen(channel="email") == "mail"
+    assert chosen(channel="webchat", language="zh") == "chat-zh"
+    assert chosen(channel="webchat", language="en") == "default"
+    mail = policies.named("mail")
+    assert mail.first_response[Priority.LOW] == 2 * HOUR and mail.resolution == 72 * HOUR
