@@ -10,6 +10,8 @@ from router.storage.records import (
     Identity,
     Message,
     OutboxItem,
+    Scheduled,
+    SlaTimer,
 )
 from router.storage.repositories import Repositories
 
@@ -24,4 +26,6 @@ __all__ = [
     "OutboxItem",
     "QueueFilter",
     "Repositories",
+    "Scheduled",
+    "SlaTimer",
 ]

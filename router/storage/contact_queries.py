@@ -137,6 +137,14 @@ class ContactQueries:
         await self.session.flush()
         return agent_record(row)
 
+    async def set_agent_email(self, agent_id: int, email: str | None) -> None:
+        await self.session.execute(
+            update(AgentRow)
+            .where(AgentRow.id == agent_id)
+            .values(email=email)
+            .execution_options(synchronize_session=False)
+        )
+
     async def agent_by_token_hash(self, token_hash: str) -> Agent | None:
         row = await self.session.scalar(select(AgentRow).where(AgentRow.token_hash == token_hash))
         return None if row is None else agent_record(row)

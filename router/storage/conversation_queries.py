@@ -248,7 +248,7 @@ class ConversationQueries:
         conversation_id: int,
         *,
         priority: Priority,
-        sla_due_at: datetime,
+        sla_due_at: datetime | None,
         now: datetime,
         from_status: ConversationStatus = ConversationStatus.BOT,
     ) -> bool:
@@ -490,7 +490,7 @@ class ConversationQueries:
         priority: Priority,
         candidates: list[dict[str, Any]],
         context: dict[str, Any],
-        sla_due_at: datetime,
+        sla_due_at: datetime | None,
         now: datetime,
     ) -> int:
         row = HandoffRow(

@@ -12,7 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.conversations import ConversationStatus, Direction, Priority
 from router.storage.mapping import contact_record, conversation_record, message_record
-from router.storage.models import ContactRow, ConversationRow, IdentityRow, MessageRow
+from router.storage.models import (
+    ContactRow,
+    ConversationRow,
+    IdentityRow,
+    MessageRow,
+    SlaTimerRow,
+)
 from router.storage.records import Contact, Conversation, Message
 
 __all__ = ["InboxQueries", "QueueFilter"]
@@ -29,6 +35,8 @@ class QueueFilter:
     language: str | None = None
     tag: str | None = None
     conversation_ids: Sequence[int] | None = None
+    # Only conversations with a running promise that was warned about or missed.
+    at_risk: bool = False
 
     def apply(self, query: Any) -> Any:
         query = query.where(ConversationRow.status.in_([s.value for s in self.statuses]))
@@ -45,7 +53,15 @@ class QueueFilter:
             query = query.where(cast(ConversationRow.tags, String).like(f'%"{self.tag}"%'))
         if self.conversation_ids is not None:
             query = query.where(ConversationRow.id.in_(list(self.conversation_ids)))
+        if self.at_risk:
+            query = query.where(ConversationRow.id.in_(_AT_RISK))
         return query
+
+
+_AT_RISK = select(SlaTimerRow.conversation_id).where(
+    SlaTimerRow.stopped_at.is_(None),
+    or_(SlaTimerRow.warned_at.is_not(None), SlaTimerRow.breached_at.is_not(None)),
+)
 
 
 class InboxQueries:
@@ -62,6 +78,26 @@ class InboxQueries:
         )
         rows = await self.session.scalars(query.limit(limit))
         return [conversation_record(r) for r in rows]
+
+    async def alert_levels(self, conversation_ids: Sequence[int]) -> dict[int, str]:
+        """``breach`` or ``warning`` for conversations whose running promises were missed
+        or are about to be."""
+        if not conversation_ids:
+            return {}
+        rows = await self.session.execute(
+            select(
+                SlaTimerRow.conversation_id, SlaTimerRow.warned_at, SlaTimerRow.breached_at
+            ).where(
+                SlaTimerRow.conversation_id.in_(list(conversation_ids)),
+                SlaTimerRow.stopped_at.is_(None),
+                or_(SlaTimerRow.warned_at.is_not(None), SlaTimerRow.breached_at.is_not(None)),
+            )
+        )
+        levels: dict[int, str] = {}
+        for conversation_id, _, breached in rows.all():
+            if breached is not None or levels.get(conversation_id) != "breach":
+                levels[conversation_id] = "breach" if breached is not None else "warning"
+        return levels
 
     async def queue_count(self, where: QueueFilter) -> int:
         count = await self.session.scalar(
@@ -183,7 +219,12 @@ class InboxQueries:
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def reopen(
-        self, conversation_id: int, *, agent_id: int | None, sla_due_at: datetime, now: datetime
+        self,
+        conversation_id: int,
+        *,
+        agent_id: int | None,
+        sla_due_at: datetime | None,
+        now: datetime,
     ) -> bool:
         """Open a resolved conversation again; False if it was not resolved."""
         status = ConversationStatus.QUEUED if agent_id is None else ConversationStatus.ASSIGNED

@@ -69,6 +69,13 @@ def conversation_record(row: ConversationRow) -> Conversation:
         resolved_at=row.resolved_at,
         topic=row.topic,
         tags=tuple(str(t) for t in row.tags or ()),
+        sla_policy=row.sla_policy,
+        waiting_since=row.waiting_since,
+        survey_asked_at=row.survey_asked_at,
+        csat_score=row.csat_score,
+        csat_comment=row.csat_comment,
+        csat_at=row.csat_at,
+        follow_up_at=row.follow_up_at,
     )
 
 
@@ -131,6 +138,7 @@ def agent_record(row: AgentRow) -> Agent:
         role=row.role or "agent",
         language=row.language,
         has_password=row.password_hash is not None,
+        email=row.email,
     )
 
 

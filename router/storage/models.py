@@ -30,7 +30,9 @@ __all__ = [
     "IdentityRow",
     "MessageRow",
     "OutboxRow",
+    "ScheduledRow",
     "SessionRow",
+    "SlaTimerRow",
     "WebChatFrameRow",
 ]
 
@@ -106,6 +108,8 @@ class AgentRow(Base):
     role: Mapped[str] = mapped_column(String(16), default="agent", server_default="agent")
     # The inbox's language for this agent (zh or en); NULL: the browser's.
     language: Mapped[str | None] = mapped_column(String(8))
+    # Where alerts about this agent's conversations go; NULL: the inbox only.
+    email: Mapped[str | None] = mapped_column(String(320))
 
 
 class SessionRow(Base):
@@ -150,6 +154,17 @@ class ConversationRow(Base):
     handed_off_at: Mapped[datetime | None]
     first_response_at: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]
+    # The SLA policy it is under (router.sla), chosen at handoff.
+    sla_policy: Mapped[str | None] = mapped_column(String(60))
+    # Since when it waits on the customer (an agent asked): the resolution clock pauses.
+    waiting_since: Mapped[datetime | None]
+    # Satisfaction: asked (the survey went out), the 1-5 rating, its comment.
+    survey_asked_at: Mapped[datetime | None]
+    csat_score: Mapped[int | None] = mapped_column(Integer)
+    csat_comment: Mapped[str | None] = mapped_column(Text)
+    csat_at: Mapped[datetime | None]
+    # The last follow-up (回访) sent: a reply to it within the window reopens.
+    follow_up_at: Mapped[datetime | None]
 
 
 class MessageRow(Base):
@@ -190,7 +205,8 @@ class HandoffRow(Base):
     priority: Mapped[int] = mapped_column(Integer)
     candidates: Mapped[list[Any]]
     context: Mapped[dict[str, Any]]
-    sla_due_at: Mapped[datetime]
+    # NULL: the policy promises no first response.
+    sla_due_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
 
 
@@ -237,3 +253,50 @@ class WebChatFrameRow(Base):
     frame_id: Mapped[str] = mapped_column(String(120))
     frame: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]
+
+
+class SlaTimerRow(Base):
+    """One promise on one conversation: a target counted in its policy's calendar."""
+
+    __tablename__ = "sla_timers"
+    __table_args__ = (
+        Index("ix_sla_timers_open", "stopped_at", "due_at"),
+        Index("ix_sla_timers_warn", "stopped_at", "warn_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
+    policy: Mapped[str] = mapped_column(String(60))
+    # first_response, next_response or resolution.
+    metric: Mapped[str] = mapped_column(String(20))
+    started_at: Mapped[datetime]
+    # NULL while paused (waiting on the customer); then remaining_seconds holds what is left.
+    due_at: Mapped[datetime | None]
+    remaining_seconds: Mapped[float | None]
+    warn_at: Mapped[datetime | None]
+    warned_at: Mapped[datetime | None]
+    breached_at: Mapped[datetime | None]
+    stopped_at: Mapped[datetime | None]
+    # met or missed, and by how much open time (seconds; positive: late).
+    outcome: Mapped[str | None] = mapped_column(String(8))
+    late_seconds: Mapped[float | None]
+
+
+class ScheduledRow(Base):
+    """Work for later that survives restarts: follow-ups to customers, reminders to agents."""
+
+    __tablename__ = "scheduled"
+    __table_args__ = (Index("ix_scheduled_due", "status", "due_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
+    # follow_up (a message to the customer) or reminder (a note to an agent).
+    kind: Mapped[str] = mapped_column(String(16))
+    due_at: Mapped[datetime]
+    # pending, done or cancelled.
+    status: Mapped[str] = mapped_column(String(12))
+    text: Mapped[str | None] = mapped_column(Text)
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
+    created_at: Mapped[datetime]
+    done_at: Mapped[datetime | None]

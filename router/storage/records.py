@@ -17,6 +17,8 @@ __all__ = [
     "Identity",
     "Message",
     "OutboxItem",
+    "Scheduled",
+    "SlaTimer",
 ]
 
 
@@ -45,6 +47,7 @@ class Agent:
     role: str = "agent"
     language: str | None = None
     has_password: bool = False
+    email: str | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -72,6 +75,13 @@ class Conversation:
     resolved_at: datetime | None
     topic: str | None = None
     tags: tuple[str, ...] = ()
+    sla_policy: str | None = None
+    waiting_since: datetime | None = None
+    survey_asked_at: datetime | None = None
+    csat_score: int | None = None
+    csat_comment: str | None = None
+    csat_at: datetime | None = None
+    follow_up_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +113,7 @@ class Handoff:
     priority: Priority
     candidates: tuple[dict[str, Any], ...]
     context: dict[str, Any]
-    sla_due_at: datetime
+    sla_due_at: datetime | None
     created_at: datetime
 
 
@@ -125,3 +135,34 @@ class OutboxItem:
     sent_at: datetime | None
     subject: str | None = None
     give_up_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SlaTimer:
+    id: int
+    conversation_id: int
+    policy: str
+    metric: str
+    started_at: datetime
+    due_at: datetime | None
+    remaining_seconds: float | None
+    warn_at: datetime | None
+    warned_at: datetime | None
+    breached_at: datetime | None
+    stopped_at: datetime | None
+    outcome: str | None
+    late_seconds: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Scheduled:
+    id: int
+    conversation_id: int
+    kind: str
+    due_at: datetime
+    status: str
+    text: str | None
+    agent_id: int | None
+    created_by: int | None
+    created_at: datetime
+    done_at: datetime | None

@@ -14,6 +14,7 @@ from router.storage.contact_queries import ContactQueries
 from router.storage.conversation_queries import ConversationQueries
 from router.storage.inbox_queries import InboxQueries
 from router.storage.outbox_queries import OutboxQueries
+from router.storage.promise_queries import PromiseQueries
 from router.storage.webchat_queries import WebChatQueries
 
 __all__ = ["Repositories"]
@@ -25,6 +26,7 @@ class Repositories(
     ConversationQueries,
     InboxQueries,
     OutboxQueries,
+    PromiseQueries,
     WebChatQueries,
 ):
     """All queries of one unit of work."""

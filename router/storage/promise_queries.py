@@ -1,0 +1,337 @@
+"""Promises kept over time: SLA timers, scheduled follow-ups and reminders, ratings.
+
+Every change is a conditional UPDATE that says whether it happened, so two nodes
+sweeping the same due rows never both warn, escalate or send: the one whose
+UPDATE matched does it, in the same transaction as what it causes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from router.storage.mapping import conversation_record
+from router.storage.models import ConversationRow, ScheduledRow, SlaTimerRow
+from router.storage.records import Conversation, Scheduled, SlaTimer
+
+__all__ = ["PromiseQueries"]
+
+
+def _timer(row: SlaTimerRow) -> SlaTimer:
+    return SlaTimer(
+        id=row.id,
+        conversation_id=row.conversation_id,
+        policy=row.policy,
+        metric=row.metric,
+        started_at=row.started_at,
+        due_at=row.due_at,
+        remaining_seconds=row.remaining_seconds,
+        warn_at=row.warn_at,
+        warned_at=row.warned_at,
+        breached_at=row.breached_at,
+        stopped_at=row.stopped_at,
+        outcome=row.outcome,
+        late_seconds=row.late_seconds,
+    )
+
+
+def _scheduled(row: ScheduledRow) -> Scheduled:
+    return Scheduled(
+        id=row.id,
+        conversation_id=row.conversation_id,
+        kind=row.kind,
+        due_at=row.due_at,
+        status=row.status,
+        text=row.text,
+        agent_id=row.agent_id,
+        created_by=row.created_by,
+        created_at=row.created_at,
+        done_at=row.done_at,
+    )
+
+
+class PromiseQueries:
+    session: AsyncSession
+
+    # -- SLA timers ------------------------------------------------------------------
+
+    async def start_timer(
+        self,
+        *,
+        conversation_id: int,
+        policy: str,
+        metric: str,
+        started_at: datetime,
+        due_at: datetime,
+        warn_at: datetime | None,
+    ) -> None:
+        self.session.add(
+            SlaTimerRow(
+                conversation_id=conversation_id,
+                policy=policy,
+                metric=metric,
+                started_at=started_at,
+                due_at=due_at,
+                warn_at=warn_at,
+            )
+        )
+        await self.session.flush()
+
+    async def open_timers(
+        self, conversation_id: int, metrics: Sequence[str] | None = None
+    ) -> list[SlaTimer]:
+        query = select(SlaTimerRow).where(
+            SlaTimerRow.conversation_id == conversation_id, SlaTimerRow.stopped_at.is_(None)
+        )
+        if metrics is not None:
+            query = query.where(SlaTimerRow.metric.in_(list(metrics)))
+        return [_timer(r) for r in await self.session.scalars(query.order_by(SlaTimerRow.id))]
+
+    async def timers(self, conversation_id: int) -> list[SlaTimer]:
+        rows = await self.session.scalars(
+            select(SlaTimerRow)
+            .where(SlaTimerRow.conversation_id == conversation_id)
+            .order_by(SlaTimerRow.id)
+        )
+        return [_timer(r) for r in rows]
+
+    async def stop_timer(
+        self, timer_id: int, *, now: datetime, outcome: str, late_seconds: float
+    ) -> bool:
+        result = await self.session.execute(
+            update(SlaTimerRow)
+            .where(SlaTimerRow.id == timer_id, SlaTimerRow.stopped_at.is_(None))
+            .values(stopped_at=now, outcome=outcome, late_seconds=late_seconds)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def pause_timer(self, timer_id: int, *, remaining_seconds: float) -> None:
+        await self.session.execute(
+            update(SlaTimerRow)
+            .where(SlaTimerRow.id == timer_id, SlaTimerRow.stopped_at.is_(None))
+            .values(due_at=None, warn_at=None, remaining_seconds=remaining_seconds)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def resume_timer(
+        self, timer_id: int, *, due_at: datetime, warn_at: datetime | None
+    ) -> None:
+        await self.session.execute(
+            update(SlaTimerRow)
+            .where(SlaTimerRow.id == timer_id, SlaTimerRow.stopped_at.is_(None))
+            .values(due_at=due_at, warn_at=warn_at, remaining_seconds=None)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def timers_to_warn(self, now: datetime, limit: int) -> list[SlaTimer]:
+        rows = await self.session.scalars(
+            select(SlaTimerRow)
+            .where(
+                SlaTimerRow.stopped_at.is_(None),
+                SlaTimerRow.warned_at.is_(None),
+                SlaTimerRow.warn_at <= now,
+            )
+            .order_by(SlaTimerRow.warn_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return [_timer(r) for r in rows]
+
+    async def timers_breached(self, now: datetime, limit: int) -> list[SlaTimer]:
+        rows = await self.session.scalars(
+            select(SlaTimerRow)
+            .where(
+                SlaTimerRow.stopped_at.is_(None),
+                SlaTimerRow.breached_at.is_(None),
+                SlaTimerRow.due_at <= now,
+            )
+            .order_by(SlaTimerRow.due_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return [_timer(r) for r in rows]
+
+    async def mark_timer(self, timer_id: int, field: str, now: datetime) -> bool:
+        """Set ``warned_at`` or ``breached_at`` once; False if another node did."""
+        column = {"warned_at": SlaTimerRow.warned_at, "breached_at": SlaTimerRow.breached_at}[field]
+        result = await self.session.execute(
+            update(SlaTimerRow)
+            .where(SlaTimerRow.id == timer_id, column.is_(None))
+            .values({field: now})
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def refresh_due(self, conversation_id: int) -> None:
+        """The conversation's queue due time: its earliest running promise."""
+        earliest = (
+            select(func.min(SlaTimerRow.due_at))
+            .where(
+                SlaTimerRow.conversation_id == conversation_id,
+                SlaTimerRow.stopped_at.is_(None),
+            )
+            .scalar_subquery()
+        )
+        await self.session.execute(
+            update(ConversationRow)
+            .where(ConversationRow.id == conversation_id)
+            .values(sla_due_at=earliest)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def set_promise_fields(self, conversation_id: int, **values: Any) -> None:
+        """sla_policy, waiting_since, survey_asked_at, follow_up_at, priority."""
+        allowed = {"sla_policy", "waiting_since", "survey_asked_at", "follow_up_at", "priority"}
+        assert set(values) <= allowed, set(values) - allowed
+        await self.session.execute(
+            update(ConversationRow)
+            .where(ConversationRow.id == conversation_id)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+
+    # -- satisfaction ----------------------------------------------------------------
+
+    async def record_rating(
+        self, conversation_id: int, *, score: int, comment: str | None, now: datetime
+    ) -> bool:
+        """The first rating after the survey counts; False if already rated or never asked."""
+        result = await self.session.execute(
+            update(ConversationRow)
+            .where(
+                ConversationRow.id == conversation_id,
+                ConversationRow.survey_asked_at.is_not(None),
+                ConversationRow.csat_score.is_(None),
+            )
+            .values(csat_score=score, csat_comment=comment, csat_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def add_rating_comment(self, conversation_id: int, comment: str) -> bool:
+        result = await self.session.execute(
+            update(ConversationRow)
+            .where(
+                ConversationRow.id == conversation_id,
+                ConversationRow.csat_score.is_not(None),
+                ConversationRow.csat_comment.is_(None),
+            )
+            .values(csat_comment=comment)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def awaiting_answer(
+        self, channel: str, thread_key: str, since: datetime
+    ) -> Conversation | None:
+        """The latest resolved conversation on this thread that asked the customer
+        something after ``since``: a survey not yet answered (or rated without a
+        comment yet), or a follow-up."""
+        row = await self.session.scalar(
+            select(ConversationRow)
+            .where(
+                ConversationRow.channel == channel,
+                ConversationRow.thread_key == thread_key,
+                ConversationRow.status == "resolved",
+                (
+                    (ConversationRow.survey_asked_at >= since)
+                    & (
+                        ConversationRow.csat_score.is_(None)
+                        | ConversationRow.csat_comment.is_(None)
+                    )
+                )
+                | (ConversationRow.follow_up_at >= since),
+            )
+            .order_by(ConversationRow.id.desc())
+            .limit(1)
+        )
+        return None if row is None else conversation_record(row)
+
+    # -- scheduled work --------------------------------------------------------------
+
+    async def schedule(
+        self,
+        *,
+        conversation_id: int,
+        kind: str,
+        due_at: datetime,
+        text: str | None,
+        agent_id: int | None,
+        created_by: int | None,
+        now: datetime,
+    ) -> Scheduled:
+        row = ScheduledRow(
+            conversation_id=conversation_id,
+            kind=kind,
+            due_at=due_at,
+            status="pending",
+            text=text,
+            agent_id=agent_id,
+            created_by=created_by,
+            created_at=now,
+        )
+        self.session.add(row)
+        await self.session.flush()
+        return _scheduled(row)
+
+    async def scheduled_for(self, conversation_id: int) -> list[Scheduled]:
+        rows = await self.session.scalars(
+            select(ScheduledRow)
+            .where(ScheduledRow.conversation_id == conversation_id)
+            .order_by(ScheduledRow.due_at, ScheduledRow.id)
+        )
+        return [_scheduled(r) for r in rows]
+
+    async def scheduled_item(self, item_id: int) -> Scheduled | None:
+        row = await self.session.get(ScheduledRow, item_id)
+        return None if row is None else _scheduled(row)
+
+    async def due_scheduled(self, now: datetime, limit: int) -> list[Scheduled]:
+        rows = await self.session.scalars(
+            select(ScheduledRow)
+            .where(ScheduledRow.status == "pending", ScheduledRow.due_at <= now)
+            .order_by(ScheduledRow.due_at, ScheduledRow.id)
+            .limit(limit)
+        )
+        return [_scheduled(r) for r in rows]
+
+    async def finish_scheduled(self, item_id: int, *, now: datetime, status: str = "done") -> bool:
+        """pending → done or cancelled, once; False if it was not pending any more."""
+        result = await self.session.execute(
+            update(ScheduledRow)
+            .where(ScheduledRow.id == item_id, ScheduledRow.status == "pending")
+            .values(status=status, done_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def postpone_scheduled(self, item_id: int, due_at: datetime) -> None:
+        await self.session.execute(
+            update(ScheduledRow)
+            .where(ScheduledRow.id == item_id, ScheduledRow.status == "pending")
+            .values(due_at=due_at)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def cancel_pending(self, conversation_id: int, kind: str, now: datetime) -> int:
+        result = await self.session.execute(
+            update(ScheduledRow)
+            .where(
+                ScheduledRow.conversation_id == conversation_id,
+                ScheduledRow.kind == kind,
+                ScheduledRow.status == "pending",
+            )
+            .values(status="cancelled", done_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def next_scheduled_due(self) -> datetime | None:
+        return await self.session.scalar(
+            select(func.min(ScheduledRow.due_at)).where(ScheduledRow.status == "pending")
+        )
