@@ -38,7 +38,8 @@ from router.events import EventBus  # noqa: E402
 from router.handoff import Handoffs  # noqa: E402
 from router.outbox import OutboxDispatcher, RetryPolicy  # noqa: E402
 from router.pipeline import Router  # noqa: E402
-from router.sla import SlaPolicy  # noqa: E402
+from router.promises import Promises  # noqa: E402
+from router.sla import SlaPolicies  # noqa: E402
 from router.storage import Database  # noqa: E402
 from router.storage.models import ContactRow  # noqa: E402
 from router.work import Units  # noqa: E402
@@ -117,8 +118,10 @@ async def ingest_rate(url: str, count: int, **options: Any) -> tuple[float, floa
         units=Units(db=db, outbox=outbox, events=events, clock=utc_now),
         bot=bot,
         handoffs=Handoffs(
-            sla=SlaPolicy.from_minutes(
-                {"low": 240, "normal": 60, "high": 15, "urgent": 5}, ZoneInfo("UTC")
+            promises=Promises(
+                SlaPolicies.simple(
+                    {"low": 240, "normal": 60, "high": 15, "urgent": 5}, ZoneInfo("UTC")
+                )
             ),
             texts=bot.texts,
         ),

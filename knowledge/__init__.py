@@ -5,7 +5,13 @@ from knowledge.entries import FaqEntry, KnowledgeError
 from knowledge.learned import LEARNED_FILE, learn
 from knowledge.loader import fingerprint, load_entries, load_folder, load_synonyms
 from knowledge.matcher import Candidate, Matcher
-from knowledge.normalise import Normaliser, detect_language, normalise
+from knowledge.normalise import (
+    Normaliser,
+    chinese_script,
+    detect_language,
+    in_script,
+    normalise,
+)
 
 __all__ = [
     "LEARNED_FILE",
@@ -15,9 +21,11 @@ __all__ = [
     "KnowledgeError",
     "Matcher",
     "Normaliser",
+    "chinese_script",
     "detect_language",
     "find_collisions",
     "fingerprint",
+    "in_script",
     "learn",
     "load_entries",
     "load_folder",

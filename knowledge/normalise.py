@@ -16,7 +16,14 @@ from functools import lru_cache
 
 import opencc
 
-__all__ = ["Normaliser", "detect_language", "normalise", "tokens"]
+__all__ = [
+    "Normaliser",
+    "chinese_script",
+    "detect_language",
+    "in_script",
+    "normalise",
+    "tokens",
+]
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _WORD = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[^\W_]+", re.UNICODE)
@@ -72,6 +79,34 @@ def detect_language(text: str) -> str:
 @lru_cache(maxsize=1)
 def _to_simplified() -> opencc.OpenCC:
     return opencc.OpenCC("tw2sp.json")
+
+
+@lru_cache(maxsize=4)
+def _converter(config: str) -> opencc.OpenCC:
+    return opencc.OpenCC(config)
+
+
+# Cantonese words a Hong Kong customer writes and a Taiwanese one does not.
+_CANTONESE = re.compile(r"[係嘅唔咗冇喺佢啲嚟咁]")
+
+
+def chinese_script(text: str) -> str | None:
+    """``hant-hk`` / ``hant-tw`` when ``text`` is written in traditional characters
+    (Hong Kong when it reads as Cantonese), ``hans`` for simplified, None without Chinese."""
+    if not _CJK.search(text):
+        return None
+    if _converter("t2s.json").convert(text) == text:
+        return "hans"
+    return "hant-hk" if _CANTONESE.search(text) else "hant-tw"
+
+
+def in_script(text: str, script: str | None) -> str:
+    """Simplified ``text`` written in ``script`` (with the region's usual words)."""
+    if script == "hant-tw":
+        return str(_converter("s2twp.json").convert(text))
+    if script == "hant-hk":
+        return str(_converter("s2hk.json").convert(text))
+    return text
 
 
 class Normaliser:

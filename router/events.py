@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 __all__ = [
+    "AgentAlert",
     "AgentTyping",
     "ConversationChanged",
     "DeliveryFailed",
@@ -22,6 +23,7 @@ __all__ = [
     "KnowledgeReloaded",
     "MessageAdded",
     "MessageDelivered",
+    "SlaAlert",
     "Subscription",
 ]
 
@@ -77,6 +79,29 @@ class KnowledgeReloaded:
     error: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class SlaAlert:
+    """A promise is about to be missed (``level`` warning) or was missed (breach)."""
+
+    conversation_id: int
+    metric: str
+    level: str
+    due_at: str
+    policy: str
+    assignee_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class AgentAlert:
+    """Something for one agent (or, with ``agent_id`` None, for supervisors): a
+    conversation handed to them, a reminder they set, a low rating."""
+
+    agent_id: int | None
+    conversation_id: int
+    kind: str
+    text: str
+
+
 Event = (
     MessageAdded
     | ConversationChanged
@@ -84,6 +109,8 @@ Event = (
     | DeliveryFailed
     | AgentTyping
     | KnowledgeReloaded
+    | SlaAlert
+    | AgentAlert
 )
 
 

@@ -1,9 +1,11 @@
 """Handing a conversation to people: the only writer of handoffs.
 
-A handoff puts the conversation in the human queue with its promise (the SLA due
-time), records why and with what context (the bot's candidates and scores, the
-language, the customer's earlier conversations on every channel), and tells the
-customer that a person will answer and by when. The pipeline (the bot gave up),
+A handoff puts the conversation in the human queue with its promise (the SLA
+policy's timers, ``router.promises``), records why and with what context (the
+bot's candidates and scores, the language, the customer's earlier conversations
+on every channel), and tells the
+customer that a person will answer and by when, in business hours (outside them:
+when the desk opens), in their language and script. The pipeline (the bot gave up),
 split (a mail that belongs on its own) and reopen (back to the queue) use it, so
 every queued conversation carries the same context.
 """
@@ -12,13 +14,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
 from bot import BotTexts
+from knowledge import chinese_script
 from router.conversations import AuthorKind, ConversationStatus, Priority
 from router.events import ConversationChanged
-from router.sla import SlaPolicy
+from router.promises import Promises
 from router.storage import Conversation, Message
 from router.work import Work
 
@@ -30,12 +32,9 @@ logger = logging.getLogger(__name__)
 class Handoffs:
     """Queues conversations for people, with their context and the customer's notice."""
 
-    def __init__(self, *, sla: SlaPolicy, texts: BotTexts) -> None:
-        self.sla = sla
+    def __init__(self, *, promises: Promises, texts: BotTexts) -> None:
+        self.promises = promises
         self._texts = texts
-
-    def due(self, priority: Priority, now: datetime) -> datetime:
-        return self.sla.due(priority, now)
 
     async def hand_off(
         self,
@@ -60,11 +59,13 @@ class Handoffs:
         """
         repo, now = w.repo, w.now
         priority = Priority.HIGH if urgent else max(conversation.priority, Priority.NORMAL)
-        due = self.sla.due(priority, now)
+        policy = self.promises.choose(conversation, priority)
+        due = policy.due(priority, now)
         if not await repo.hand_off(
             conversation.id, priority=priority, sla_due_at=due, now=now, from_status=from_status
         ):
             return False
+        await self.promises.start(w, conversation, policy, priority)
         earlier = [
             {
                 "id": c.id,
@@ -93,25 +94,30 @@ class Handoffs:
             now=now,
         )
         logger.info(
-            "conversation %s handed off (%s), priority %s, due %s",
+            "conversation %s handed off (%s), priority %s, policy %s, due %s",
             conversation.id,
             reason,
             priority.label,
-            due.isoformat(),
+            policy.name,
+            due.isoformat() if due else "-",
         )
         if notify:
+            zone = policy.zone
+            opens = policy.calendar.next_open(now)
             notice = self._texts.handoff_notice(
                 language or conversation.language or "en",
                 ticket=conversation.id,
-                due=due.astimezone(self.sla.zone),
-                now=now.astimezone(self.sla.zone),
+                due=due.astimezone(zone) if due else None,
+                now=now.astimezone(zone),
+                opens=opens.astimezone(zone) if opens else None,
+                script=chinese_script(trigger.text) if trigger else None,
             )
             await w.say(
                 conversation,
                 notice,
                 author=AuthorKind.SYSTEM,
                 kind="ack",
-                extras={"sla_due_at": due.isoformat(), "reason": reason},
+                extras={"sla_due_at": due.isoformat() if due else None, "reason": reason},
             )
         w.publish(ConversationChanged(conversation.id, ConversationStatus.QUEUED.value, None))
         return True

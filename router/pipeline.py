@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot import Bot, BotContext, Decision, DecisionKind
 from channels.base import InboundMessage, InboundReceipt
+from router.aftercare import Aftercare
 from router.conversations import AuthorKind, ConversationStatus, Direction
 from router.events import MessageAdded
 from router.handoff import Handoffs
@@ -44,10 +45,12 @@ class Router:
         bot: Bot,
         handoffs: Handoffs,
         rules: dict[str, ChannelRules] | None = None,
+        aftercare: Aftercare | None = None,
     ) -> None:
         self._units = units
         self._bot = bot
         self._handoffs = handoffs
+        self._aftercare = aftercare
         self._rules = rules or {}
         self._closed = False
         self._in_flight = 0
@@ -134,12 +137,32 @@ class Router:
         conversation: Conversation | None = None
         joined: str | None = None
         claimed: int | None = None
+        resolved: Conversation | None = None
         if inbound.thread_hints is not None:
             contact_id = await repo.contact_for(sender, now)
             match = await find_thread(repo, inbound, contact_id, now)
             conversation, joined, claimed = match.conversation, match.joined, match.claimed
+            resolved = match.resolved
         else:
             conversation = await repo.open_conversation(inbound.channel, inbound.address.thread_key)
+        answer: str | None = None
+        if conversation is None and self._aftercare is not None and not inbound.automated:
+            # No open conversation: an answer to what a resolved one asked (a rating, a
+            # reply to a follow-up) goes there.
+            since = now - self._aftercare.policies.answer_window
+            resolved = resolved or await repo.awaiting_answer(
+                inbound.channel, inbound.address.thread_key, since
+            )
+            if resolved is not None:
+                answer = self._aftercare.answers(
+                    resolved,
+                    inbound.text,
+                    choice=inbound.extras.get("choice"),
+                    comment=bool(inbound.extras.get("survey_comment")),
+                    now=now,
+                )
+                if answer is not None:
+                    conversation = resolved
         if contact_id is None and (
             conversation is None or conversation.reply_to.recipient_id != sender.external_id
         ):
@@ -194,6 +217,15 @@ class Router:
         )
         w.publish(MessageAdded(conversation.id, message.id, "customer", "in"))
         receipt = InboundReceipt(conversation_id=conversation.id, message_id=message.id)
+        if answer is not None:
+            assert self._aftercare is not None
+            await self._aftercare.take_answer(
+                w, conversation, message, answer, inbound.extras.get("choice")
+            )
+            await repo.touch_conversation(
+                conversation.id, reply_to=conversation.reply_to, language=None, now=now
+            )
+            return receipt
         if inbound.automated:
             # Machine-made mail is kept and shown, never answered: no loops with
             # auto-responders, no replies to bounces. A bounce of ours fails that reply.
@@ -225,7 +257,9 @@ class Router:
             )
             await self._act(w, conversation, message, decision)
         else:
-            # A person is on it (or about to be): the bot stays silent, agents are notified.
+            # A person is on it (or about to be): the bot stays silent, agents are notified,
+            # and the promise clock hears of it.
+            await self._handoffs.promises.customer_wrote(w, conversation)
             logger.info(
                 "conversation %s is %s: message %s left for agents",
                 conversation.id,

@@ -77,6 +77,9 @@ class ThreadMatch:
     conversation: Conversation | None
     joined: str | None = None
     claimed: int | None = None
+    # A resolved conversation of this sender's that the message replies to (a rating,
+    # an answer to a follow-up).
+    resolved: Conversation | None = None
 
 
 async def find_thread(
@@ -93,6 +96,7 @@ async def find_thread(
     assert hints is not None
     sender = inbound.sender.external_id
     follows: str | None = None
+    resolved: Conversation | None = None
     claimed: tuple[int, str] | None = None
     found = await repo.conversation_by_reference(inbound.channel, hints.references)
     if found is not None:
@@ -107,6 +111,7 @@ async def find_thread(
             return ThreadMatch(conversation, f"replies to <{reference}>")
         else:
             follows = f"replies to <{reference}> of resolved conversation #{conversation.id}"
+            resolved = conversation
     if hints.ticket is not None and (claimed is None or claimed[0] != hints.ticket):
         ticketed = await repo.conversation(hints.ticket)
         if ticketed is not None and ticketed.status is not ConversationStatus.RESOLVED:
@@ -140,7 +145,7 @@ async def find_thread(
             "is not on it",
             claimed=conversation_id,
         )
-    return ThreadMatch(None, follows)
+    return ThreadMatch(None, follows, resolved=resolved)
 
 
 async def fail_bounced(repo: Repositories, inbound: InboundMessage) -> list[Event]:

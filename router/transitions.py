@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import logging
 
-from bot import BotTexts
 from channels.base import ChannelAddress
+from router.aftercare import Aftercare
 from router.conversations import AuthorKind, ConversationStatus, Direction, Priority
-from router.events import ConversationChanged, MessageAdded
+from router.events import AgentAlert, ConversationChanged, MessageAdded
 from router.handoff import Handoffs
+from router.promises import Promises, asks_the_customer
 from router.storage import Agent, Conversation, Message
 from router.work import Work
 
@@ -54,9 +55,12 @@ async def claim(w: Work, conversation_id: int, agent: Agent) -> Conversation | N
     return await _changed(w, conversation_id)
 
 
-async def assign(w: Work, conversation: Conversation, target: Agent | None) -> Conversation | None:
+async def assign(
+    w: Work, conversation: Conversation, target: Agent | None, *, by: Agent | None = None
+) -> Conversation | None:
     """Give an open conversation to ``target`` (None: back to the queue), only if its
-    owner is still the one ``conversation`` shows; None otherwise."""
+    owner is still the one ``conversation`` shows; None otherwise. The new owner is
+    told (unless they took it themselves)."""
     if not await w.repo.assign(
         conversation.id,
         expected=conversation.assignee_id,
@@ -64,15 +68,37 @@ async def assign(w: Work, conversation: Conversation, target: Agent | None) -> C
         now=w.now,
     ):
         return None
+    if target is not None and target.id != conversation.assignee_id:
+        w.publish(
+            AgentAlert(
+                agent_id=target.id,
+                conversation_id=conversation.id,
+                kind="assigned",
+                text=f"Conversation #{conversation.id} was handed to you"
+                + (f" by {by.name}" if by is not None and by.id != target.id else ""),
+            )
+        )
     return await _changed(w, conversation.id)
 
 
-async def reply(w: Work, conversation: Conversation, agent: Agent, text: str) -> Message:
-    """An agent's answer, through the customer's channel; the first one keeps the promise."""
+async def reply(
+    w: Work,
+    conversation: Conversation,
+    agent: Agent,
+    text: str,
+    promises: Promises,
+    *,
+    wait_for_customer: bool | None = None,
+) -> Message:
+    """An agent's answer, through the customer's channel: it keeps (or misses) the
+    response promise; one that asks the customer something (``wait_for_customer``,
+    by default: it ends in a question mark) stops the resolution clock until they write."""
     message = await w.say(
         conversation, text, author=AuthorKind.AGENT, kind="agent", agent_id=agent.id
     )
     await w.repo.mark_first_response(conversation.id, w.now)
+    waits = asks_the_customer(text) if wait_for_customer is None else wait_for_customer
+    await promises.agent_replied(w, conversation, waits_on_customer=waits)
     return message
 
 
@@ -93,18 +119,14 @@ async def note(w: Work, conversation: Conversation, agent: Agent, text: str) -> 
 
 
 async def resolve(
-    w: Work, conversation: Conversation, texts: BotTexts, *, owner: int | None
+    w: Work, conversation: Conversation, aftercare: Aftercare, *, owner: int | None
 ) -> Conversation | None:
-    """Close an open conversation (still owned by ``owner`` when given) and tell the
-    customer; None if it was resolved already or changed hands meanwhile."""
+    """Close an open conversation (still owned by ``owner`` when given): its promises
+    end, the customer is asked for a rating (or told it is closed) and a follow-up is
+    scheduled (``router.aftercare``); None if it was resolved already or changed hands."""
     if not await w.repo.resolve(conversation.id, w.now, assignee_id=owner):
         return None
-    await w.say(
-        conversation,
-        BotTexts.pick(texts.resolved, conversation.language or "en"),
-        author=AuthorKind.SYSTEM,
-        kind="system",
-    )
+    await aftercare.resolved(w, conversation)
     return await _changed(w, conversation.id)
 
 
@@ -125,9 +147,12 @@ async def reopen(
         ):
             return None
         return await _changed(w, conversation.id)
-    due = handoffs.due(max(conversation.priority, Priority.NORMAL), w.now)
+    priority = max(conversation.priority, Priority.NORMAL)
+    policy = handoffs.promises.choose(conversation, priority)
+    due = policy.due(priority, w.now)
     if not await w.repo.reopen(conversation.id, agent_id=assignee.id, sla_due_at=due, now=w.now):
         return None
+    await handoffs.promises.start(w, conversation, policy, priority)
     return await _changed(w, conversation.id)
 
 

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from bot import BotTexts
 from channels.base import ChannelAddress
+from router.aftercare import Aftercare
 from router.builders import utc_now
 from router.conversations import ConversationStatus, Priority
 from router.desk import HumanDesk
@@ -16,7 +17,8 @@ from router.errors import AlreadyClaimed, NotYours
 from router.events import EventBus
 from router.handoff import Handoffs
 from router.outbox import OutboxDispatcher, RetryPolicy
-from router.sla import SlaPolicy
+from router.promises import Promises
+from router.sla import SlaPolicies
 from router.storage import Agent, Database
 from router.work import Units
 
@@ -28,10 +30,14 @@ def desk_on(db: Database) -> HumanDesk:
     outbox = OutboxDispatcher(
         db=db, channels={}, events=events, policy=RetryPolicy(), clock=utc_now
     )
+    handoffs = Handoffs(
+        promises=Promises(SlaPolicies.simple(PROMISES, ZoneInfo("UTC"))), texts=BotTexts()
+    )
     return HumanDesk(
         units=Units(db=db, outbox=outbox, events=events, clock=utc_now),
-        handoffs=Handoffs(sla=SlaPolicy.from_minutes(PROMISES, ZoneInfo("UTC")), texts=BotTexts()),
+        handoffs=handoffs,
         texts=BotTexts(),
+        aftercare=Aftercare(handoffs=handoffs, texts=BotTexts(), secret=b"test-secret"),
     )
 
 

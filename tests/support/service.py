@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -128,9 +129,10 @@ async def running_service(
     *,
     database: Database | None = None,
     overrides: Mapping[str, Any] | None = None,
+    clock: Callable[[], datetime] = utc_now,
 ) -> AsyncIterator[Service]:
     config = make_config(tmp_path, overrides)
     memory = MemoryChannel()
-    app = create_app(config, extra_channels=[memory], database=database)
+    app = create_app(config, extra_channels=[memory], database=database, clock=clock)
     async with TestServer(app, host="127.0.0.1", port=0) as server, TestClient(server) as client:
         yield Service(client=client, config=config, memory=memory)
