@@ -200,6 +200,8 @@ class OutboundKind(enum.StrEnum):
     AGENT = "agent"
     SURVEY = "survey"
     SYSTEM = "system"
+    # A scheduled message after the service (回访): "is everything working?"
+    FOLLOW_UP = "follow_up"
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from channels.email import EmailChannel, ImapPoller
 from channels.http import ClientAddresses
 from channels.webchat import WebChatChannel
 from knowledge import KnowledgeError, fingerprint
+from router.aftercare import Aftercare
 from router.builders import (
     build_api_channels,
     build_bot,
@@ -35,7 +36,7 @@ from router.builders import (
     channel_rules,
     load_secret,
     retry_policy,
-    sla_policy,
+    sla_policies,
     utc_now,
 )
 from router.config import Config, KnowledgeConfig
@@ -54,6 +55,7 @@ from router.inbox import (
 )
 from router.keys import (
     ACCOUNTS,
+    AFTERCARE,
     ATTACHMENTS,
     AUTO_ASSIGNER,
     BOT,
@@ -66,16 +68,22 @@ from router.keys import (
     EVENT_BUS,
     IMAP_POLLERS,
     KNOWLEDGE_PATH,
+    NOTIFIER,
     PRESENCE,
     RELOAD_BOT,
     ROUTER,
+    SCHEDULER,
     SMTP_RECEIVER,
     TIMEZONE,
 )
+from router.notify import Notifier
 from router.ops import ops_routes
 from router.outbox import OutboxDispatcher
 from router.pipeline import Router
+from router.promises import Promises
+from router.scheduler import Scheduler
 from router.storage import Database
+from router.survey import survey_routes
 from router.visitor_stream import StoredVisitorStream
 from router.work import Units
 
@@ -148,7 +156,9 @@ def create_app(
 
     lifecycles: list[tuple[str, Lifecycle]] = [
         ("storage", _storage(config, migrate=database is None)),
-        ("core", _core(config, clock)),
+        ("core", _core(config, clock, secret)),
+        ("scheduler", _scheduling(config)),
+        ("alerts", _alerting(config, email)),
     ]
     if config.knowledge.reload_seconds:
         reloading = _background("knowledge-reload", _reloading(config.knowledge))
@@ -165,7 +175,9 @@ def create_app(
             )
         )
     app.cleanup_ctx.extend(_named(name, lifecycle) for name, lifecycle in lifecycles)
-    app.add_routes([*ops_routes(), *agent_routes(), *inbox_routes(), openapi_route()])
+    app.add_routes(
+        [*ops_routes(), *agent_routes(), *inbox_routes(), *survey_routes(), openapi_route()]
+    )
     return app
 
 
@@ -212,8 +224,8 @@ def _storage(config: Config, *, migrate: bool) -> Lifecycle:
     return storage
 
 
-def _core(config: Config, clock: Callable[[], datetime]) -> Lifecycle:
-    """The bot, the outbox dispatcher, the router and the desk."""
+def _core(config: Config, clock: Callable[[], datetime], secret: bytes) -> Lifecycle:
+    """The bot, the outbox dispatcher, the promises, the router and the desk."""
 
     async def core(app: web.Application) -> AsyncIterator[None]:
         db, events, channels = app[DATABASE], app[EVENT_BUS], app[CHANNELS]
@@ -235,8 +247,20 @@ def _core(config: Config, clock: Callable[[], datetime]) -> Lifecycle:
             batch_size=o.batch_size,
         )
         units = Units(db=db, outbox=dispatcher, events=events, clock=clock)
-        handoffs = Handoffs(sla=sla_policy(config), texts=bot.texts)
-        router = Router(units=units, bot=bot, handoffs=handoffs, rules=channel_rules(config))
+        handoffs = Handoffs(promises=Promises(sla_policies(config)), texts=bot.texts)
+        aftercare = Aftercare(
+            handoffs=handoffs,
+            texts=bot.texts,
+            secret=secret,
+            public_url=config.server.public_url,
+        )
+        router = Router(
+            units=units,
+            bot=bot,
+            handoffs=handoffs,
+            rules=channel_rules(config),
+            aftercare=aftercare,
+        )
 
         async def reload_now() -> None:
             bot.matcher = await asyncio.to_thread(build_matcher, config.knowledge)
@@ -247,13 +271,50 @@ def _core(config: Config, clock: Callable[[], datetime]) -> Lifecycle:
         app[RELOAD_BOT] = reload_now
         app[ROUTER] = router
         app[DISPATCHER] = dispatcher
-        app[DESK] = HumanDesk(units=units, handoffs=handoffs, texts=bot.texts)
+        app[DESK] = HumanDesk(units=units, handoffs=handoffs, texts=bot.texts, aftercare=aftercare)
+        app[AFTERCARE] = aftercare
+        app[SCHEDULER] = Scheduler(
+            units=units,
+            promises=handoffs.promises,
+            aftercare=aftercare,
+            interval=config.sla.check_seconds,
+        )
         dispatcher.start()
         yield
         await router.close()
         await dispatcher.stop()
 
     return core
+
+
+def _scheduling(config: Config) -> Lifecycle:
+    """Promise alerts, follow-ups and reminders when due (``router.scheduler``)."""
+
+    async def scheduling(app: web.Application) -> AsyncIterator[None]:
+        scheduler = app[SCHEDULER]
+        scheduler.start()
+        yield
+        await scheduler.stop()
+
+    return scheduling
+
+
+def _alerting(config: Config, email: EmailChannel | None) -> Lifecycle:
+    """Alerts mailed to agents and the supervisor, through the email relay if any."""
+
+    async def alerting(app: web.Application) -> AsyncIterator[None]:
+        notifier = Notifier(
+            db=app[DATABASE],
+            send=email.notify if email is not None else None,
+            supervisor=config.sla.supervisor_email or None,
+            zone=config.sla.zone,
+            inbox_url=config.server.public_url,
+        )
+        app[NOTIFIER] = notifier
+        async for _ in _background("alert-mail", lambda a: notifier.run(a[EVENT_BUS]))(app):
+            yield
+
+    return alerting
 
 
 def _auto_assignment(config: Config) -> Lifecycle:

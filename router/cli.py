@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import re
 import signal
 import sys
 from collections.abc import Sequence
@@ -63,6 +64,11 @@ def _parser() -> argparse.ArgumentParser:
         ("password", "set an agent's inbox password, read from standard input"),
     ):
         agent_commands.add_parser(verb, help=text).add_argument("name")
+    email = agent_commands.add_parser(
+        "email", help="where an agent's alerts (promises due, reminders) are mailed"
+    )
+    email.add_argument("name")
+    email.add_argument("address", help="an email address; '' to stop mailing this agent")
 
     telegram = commands.add_parser("telegram", help="the Telegram channel")
     telegram_commands = telegram.add_subparsers(dest="telegram_command", required=True)
@@ -125,6 +131,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
             if args.agents_command == "list":
                 return asyncio.run(_agents_list(config))
+            if args.agents_command == "email":
+                return asyncio.run(_agents_email(config, args.name, args.address))
             password = sys.stdin.readline().rstrip("\n")
             return asyncio.run(
                 _agents_change(config, args.name, args.agents_command, password=password)
@@ -253,6 +261,28 @@ async def _agents_change(config: Config, name: str, action: str, *, password: st
     finally:
         await db.dispose()
     print(f"agent {name}: {action} done", file=sys.stderr)
+    return 0
+
+
+async def _agents_email(config: Config, name: str, address: str) -> int:
+    address = address.strip()
+    if address and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", address):
+        print(f"relaydesk: {address!r} is not an email address", file=sys.stderr)
+        return 2
+    db = await _database(config)
+    try:
+        async with db.write() as repo:
+            agent = await repo.agent_by_name(name)
+            if agent is None:
+                print(f"relaydesk: no agent named {name!r}", file=sys.stderr)
+                return 2
+            await repo.set_agent_email(agent.id, address or None)
+    finally:
+        await db.dispose()
+    print(
+        f"agent {name}: alerts {'to ' + address if address else 'in the inbox only'}",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 from bot import BotTexts
 from router import transitions
+from router.aftercare import Aftercare, Rating
 from router.conversations import ConversationStatus, Direction, Priority
 from router.errors import (
     AlreadyClaimed,
@@ -35,6 +37,8 @@ from router.storage import (
     Message,
     OutboxItem,
     Repositories,
+    Scheduled,
+    SlaTimer,
 )
 from router.work import Units
 
@@ -55,15 +59,20 @@ class ConversationDetail:
     deliveries: tuple[OutboxItem, ...]
     other_conversations: tuple[Conversation, ...]
     agent_names: Mapping[int, str]
+    timers: tuple[SlaTimer, ...] = ()
+    scheduled: tuple[Scheduled, ...] = ()
 
 
 class HumanDesk:
     """Agent actions on conversations. Every change commits before its event is published."""
 
-    def __init__(self, *, units: Units, handoffs: Handoffs, texts: BotTexts) -> None:
+    def __init__(
+        self, *, units: Units, handoffs: Handoffs, texts: BotTexts, aftercare: Aftercare
+    ) -> None:
         self._units = units
         self._handoffs = handoffs
         self._texts = texts
+        self._aftercare = aftercare
 
     # -- reading -------------------------------------------------------------------
 
@@ -98,6 +107,8 @@ class HumanDesk:
                 deliveries=tuple(await repo.outbox_for_conversation(conversation_id)),
                 other_conversations=tuple(others),
                 agent_names=await repo.agent_names(agent_ids),
+                timers=tuple(await repo.timers(conversation_id)),
+                scheduled=tuple(await repo.scheduled_for(conversation_id)),
             )
 
     # -- acting --------------------------------------------------------------------
@@ -114,12 +125,20 @@ class HumanDesk:
         return conversation
 
     async def reply(
-        self, conversation_id: int, agent: Agent, text: str, *, seen_message_id: int | None = None
+        self,
+        conversation_id: int,
+        agent: Agent,
+        text: str,
+        *,
+        seen_message_id: int | None = None,
+        wait_for_customer: bool | None = None,
     ) -> Message:
         """Send ``text`` to the customer through their channel; only the owner may.
 
         With ``seen_message_id`` (the newest message the agent had on screen), the reply
         is refused with ``StaleView`` if anyone wrote since: never a double answer.
+        ``wait_for_customer`` stops the resolution clock until the customer writes (by
+        default when the reply ends in a question mark).
         """
         async with self._units.write() as w:
             conversation = await _owned(w.repo, conversation_id, agent)
@@ -133,7 +152,14 @@ class HumanDesk:
                     raise StaleView(
                         f"{len(newer)} new message(s) since you opened the conversation"
                     )
-            return await transitions.reply(w, conversation, agent, text)
+            return await transitions.reply(
+                w,
+                conversation,
+                agent,
+                text,
+                self._handoffs.promises,
+                wait_for_customer=wait_for_customer,
+            )
 
     async def typing(self, conversation_id: int, agent: Agent) -> None:
         """Tell the customer a person is writing; only the owner's typing is shown."""
@@ -158,7 +184,7 @@ class HumanDesk:
         """Close the conversation and tell the customer; their next message opens a new one."""
         async with self._units.write() as w:
             conversation = await _owned(w.repo, conversation_id, agent)
-            resolved = await transitions.resolve(w, conversation, self._texts, owner=agent.id)
+            resolved = await transitions.resolve(w, conversation, self._aftercare, owner=agent.id)
         if resolved is None:
             raise NotYours(f"conversation {conversation_id} changed hands or closed meanwhile")
         logger.info("conversation %s resolved by agent %s", conversation_id, agent.name)
@@ -216,7 +242,7 @@ class HumanDesk:
                 raise NotYours(f"conversation {conversation_id} belongs to someone else")
             if target is not None and not target.active:
                 raise NotAllowed(f"{target.name} is disabled")
-            changed = await transitions.assign(w, conversation, target)
+            changed = await transitions.assign(w, conversation, target, by=agent)
         if changed is None:
             raise AlreadyClaimed(f"conversation {conversation_id} changed hands meanwhile")
         logger.info(
@@ -246,6 +272,74 @@ class HumanDesk:
             changed = await _found(w.repo, conversation_id)
             w.publish(ConversationChanged(changed.id, changed.status.value, changed.assignee_id))
         return changed
+
+    # -- later -----------------------------------------------------------------------
+
+    async def scheduled(self, conversation_id: int) -> list[Scheduled]:
+        async with self._units.db.read() as repo:
+            await _found(repo, conversation_id)
+            return await repo.scheduled_for(conversation_id)
+
+    async def schedule(
+        self,
+        conversation_id: int,
+        agent: Agent,
+        *,
+        kind: str,
+        due_at: datetime,
+        text: str | None,
+    ) -> Scheduled:
+        """A follow-up to the customer (sent in business hours) or a reminder to
+        ``agent``, at ``due_at``; any agent may, on any conversation."""
+        if kind not in ("follow_up", "reminder"):
+            raise NotAllowed(f"{kind!r}: schedule a follow_up or a reminder")
+        async with self._units.write() as w:
+            conversation = await _found(w.repo, conversation_id)
+            item = await self._aftercare.schedule(
+                w,
+                conversation,
+                kind=kind,
+                due_at=due_at,
+                text=text,
+                agent_id=agent.id,
+                created_by=agent.id,
+            )
+            w.publish(
+                ConversationChanged(
+                    conversation.id, conversation.status.value, conversation.assignee_id
+                )
+            )
+        logger.info(
+            "conversation %s: %s %s at %s by %s",
+            conversation_id,
+            kind,
+            item.id,
+            due_at.isoformat(),
+            agent.name,
+        )
+        return item
+
+    async def rate(self, conversation_id: int, rating: Rating, *, via: str) -> bool:
+        """A customer's rating from outside their channel (the survey link); False if
+        the conversation was rated already or never asked."""
+        async with self._units.write() as w:
+            conversation = await _found(w.repo, conversation_id)
+            return await self._aftercare.rate(w, conversation, rating, via=via)
+
+    async def cancel_scheduled(self, conversation_id: int, item_id: int, agent: Agent) -> None:
+        async with self._units.write() as w:
+            item = await w.repo.scheduled_item(item_id)
+            if item is None or item.conversation_id != conversation_id:
+                raise MessageNotFound(f"nothing scheduled as {item_id} here")
+            if not await w.repo.finish_scheduled(item_id, now=w.now, status="cancelled"):
+                raise StaleView(f"{item.kind} {item_id} was sent or cancelled already")
+        logger.info(
+            "conversation %s: %s %s cancelled by %s",
+            conversation_id,
+            item.kind,
+            item_id,
+            agent.name,
+        )
 
     async def reopen(
         self, conversation_id: int, agent: Agent, *, assignee: Agent | None = None

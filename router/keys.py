@@ -20,17 +20,21 @@ if TYPE_CHECKING:
     from channels.base import ChannelAdapter
     from channels.email import ImapPoller, SmtpReceiver
     from channels.http import ClientAddresses
+    from router.aftercare import Aftercare
     from router.desk import HumanDesk
     from router.events import EventBus
     from router.inbox.accounts import Accounts
     from router.inbox.assign import AutoAssigner
     from router.inbox.presence import Presence
+    from router.notify import Notifier
     from router.outbox import OutboxDispatcher
     from router.pipeline import Router
+    from router.scheduler import Scheduler
     from router.storage import Database
 
 __all__ = [
     "ACCOUNTS",
+    "AFTERCARE",
     "ATTACHMENTS",
     "AUTO_ASSIGNER",
     "BOT",
@@ -43,9 +47,11 @@ __all__ = [
     "EVENT_BUS",
     "IMAP_POLLERS",
     "KNOWLEDGE_PATH",
+    "NOTIFIER",
     "PRESENCE",
     "RELOAD_BOT",
     "ROUTER",
+    "SCHEDULER",
     "SMTP_RECEIVER",
     "TIMEZONE",
 ]
@@ -73,3 +79,6 @@ ATTACHMENTS: web.AppKey[Path] = web.AppKey("attachments")
 KNOWLEDGE_PATH: web.AppKey[Path] = web.AppKey("knowledge_path")
 # Rebuilds the matcher from the knowledge folder and swaps it in (after "Save as FAQ").
 RELOAD_BOT: web.AppKey[Callable[[], Awaitable[None]]] = web.AppKey("reload_bot")
+AFTERCARE: web.AppKey[Aftercare] = web.AppKey("aftercare")
+SCHEDULER: web.AppKey[Scheduler] = web.AppKey("scheduler")
+NOTIFIER: web.AppKey[Notifier] = web.AppKey("notifier")

@@ -111,13 +111,23 @@ async def test_customer_bot_and_agent_story(service: Service, script: Script) ->
         "li.wei", "POST", f"/api/agent/conversations/{conversation_id}/resolve"
     )
     assert status == 200
-    closing = await customer.reply()
-    assert closing["author"] == "system" and closing["kind"] == "system"
+    # A person answered: resolving asks for a rating, in the chat, as five choices.
+    survey = await customer.reply()
+    assert survey["author"] == "system" and survey["kind"] == "survey"
+    assert [c["id"] for c in survey["choices"]] == [f"csat:{n}" for n in range(1, 6)]
+    await customer.choose(survey["choices"][4])
+    thanks = await customer.reply()
+    assert thanks["kind"] == "system"
 
     status, resolved = await service.api(
         "li.wei", "GET", f"/api/agent/conversations/{conversation_id}"
     )
     assert resolved["status"] == "resolved" and resolved["first_response_at"] is not None
+    assert resolved["satisfaction"]["score"] == 5  # and the rating reopened nothing
+    # The default policy promises a first response only.
+    assert [(p["metric"], p["outcome"]) for p in resolved["promises"]] == [
+        ("first_response", "met")
+    ]
     authors = [m["author"] for m in resolved["messages"] if m["direction"] != "note"]
     assert authors.count("bot") == 3, authors  # answer, clarify, chosen answer; no more
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.utils
 import logging
 import re
 import secrets
@@ -20,6 +21,7 @@ import ssl
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.headerregistry import Address
+from email.message import EmailMessage, Message
 from pathlib import Path
 
 import aiosmtplib
@@ -297,6 +299,26 @@ class EmailChannel:
             domain=self._settings.domain,
             secret=self._settings.secret,
         )
+        await self._relay_send(relay, mail)
+        return message_id
+
+    async def notify(self, to: str, subject: str, text: str) -> None:
+        """A plain automatic mail to a person of the desk (an alert, a reminder), from
+        the first support address, through the relay."""
+        relay = self._settings.relay
+        if relay is None:
+            raise PermanentDeliveryError("no SMTP relay is configured for the email channel")
+        mail = EmailMessage()
+        mail["From"] = Address(self._settings.from_name, addr_spec=self._settings.addresses[0])
+        mail["To"] = to
+        mail["Subject"] = subject
+        mail["Date"] = email.utils.format_datetime(_now())
+        mail["Message-ID"] = email.utils.make_msgid(domain=self._settings.domain)
+        mail["Auto-Submitted"] = "auto-generated"
+        mail.set_content(text)
+        await self._relay_send(relay, mail)
+
+    async def _relay_send(self, relay: RelaySettings, mail: Message) -> None:
         async with self._smtp_lock:
             for attempt in (1, 2):
                 client = await self._connected(relay)
@@ -333,7 +355,7 @@ class EmailChannel:
                 if errors:
                     detail = "; ".join(f"{k}: {v.code} {v.message}" for k, v in errors.items())
                     raise PermanentDeliveryError(f"relay refused: {detail}")
-                return message_id
+                return
         raise AssertionError("unreachable")
 
     async def _connected(self, relay: RelaySettings) -> aiosmtplib.SMTP:

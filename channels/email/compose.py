@@ -24,6 +24,7 @@ AUTOMATIC_KINDS = frozenset(
         OutboundKind.ACK,
         OutboundKind.SURVEY,
         OutboundKind.SYSTEM,
+        OutboundKind.FOLLOW_UP,
     }
 )
 _CJK = re.compile(r"[\u3400-\u9fff]")

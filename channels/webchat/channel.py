@@ -5,7 +5,8 @@ Protocol (JSON text frames):
 client → server
   ``{"type": "hello", "token": "...", "last_seq": 12, "epoch": "...",
      "identity": {"id": "...", "hash": "...", "name": "...", "email": "..."}}``  first frame
-  ``{"type": "message", "client_id": "...", "text": "..."}``
+  ``{"type": "message", "client_id": "...", "text": "...", "survey_comment": true}``
+               (``survey_comment``: the text comments on the rating just given)
   ``{"type": "choice", "client_id": "...", "choice_id": "...", "label": "..."}``
 
 server → client (stream frames carry their ``seq``)
@@ -78,6 +79,7 @@ _AUTHOR = {
     OutboundKind.ACK: "system",
     OutboundKind.SURVEY: "system",
     OutboundKind.SYSTEM: "system",
+    OutboundKind.FOLLOW_UP: "system",
 }
 
 
@@ -472,6 +474,8 @@ class WebChatChannel:
         if kind == "message":
             text = frame.get("text")
             extras: dict[str, str] = {}
+            if frame.get("survey_comment") is True:
+                extras["survey_comment"] = "1"
         else:
             text = frame.get("label")
             choice = frame.get("choice_id")

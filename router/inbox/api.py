@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -24,7 +25,7 @@ from router.events import (
 )
 from router.inbox import presenters
 from router.inbox.accounts import hash_token
-from router.keys import ATTACHMENTS, DATABASE, DESK, EVENT_BUS
+from router.keys import AFTERCARE, ATTACHMENTS, CLOCK, DATABASE, DESK, EVENT_BUS
 from router.storage import Agent
 
 __all__ = [
@@ -165,8 +166,11 @@ async def reply(request: web.Request) -> web.Response:
     seen = body.get("seen_message_id")
     if seen is not None and (not isinstance(seen, int) or isinstance(seen, bool)):
         raise ApiError(400, "invalid_body", "'seen_message_id' must be an integer")
+    waits = body.get("wait_for_customer")
+    if waits is not None and not isinstance(waits, bool):
+        raise ApiError(400, "invalid_body", "'wait_for_customer' must be true, false or null")
     message = await request.app[DESK].reply(
-        _conversation_id(request), agent, text, seen_message_id=seen
+        _conversation_id(request), agent, text, seen_message_id=seen, wait_for_customer=waits
     )
     return _json({"message_id": message.id, "status": "queued"}, status=202)
 
@@ -265,6 +269,72 @@ async def deliveries(request: web.Request) -> web.Response:
     return _json({"deliveries": [presenters.delivery(i) for i in items]})
 
 
+async def list_scheduled(request: web.Request) -> web.Response:
+    await _agent(request)
+    items = await request.app[DESK].scheduled(_conversation_id(request))
+    return _json({"scheduled": [presenters.scheduled(i) for i in items]})
+
+
+_MAX_MINUTES = 366 * 24 * 60
+
+
+def _due_time(body: Mapping[str, Any], now: datetime) -> datetime:
+    """``in_minutes`` from now, or ``due_at`` (ISO 8601 with an offset; a time already
+    past is due at once): exactly one of them."""
+    if ("in_minutes" in body) == ("due_at" in body):
+        raise ApiError(400, "invalid_body", "give either 'in_minutes' or 'due_at'")
+    if "in_minutes" in body:
+        minutes = body["in_minutes"]
+        if isinstance(minutes, bool) or not isinstance(minutes, int):
+            raise ApiError(400, "invalid_body", "'in_minutes' must be an integer 1..527040")
+        if not 1 <= minutes <= _MAX_MINUTES:
+            raise ApiError(400, "invalid_body", "'in_minutes' must be an integer 1..527040")
+        return now + timedelta(minutes=minutes)
+    due = body["due_at"]
+    try:
+        parsed = datetime.fromisoformat(due) if isinstance(due, str) else None
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        raise ApiError(400, "invalid_body", "'due_at' must be an ISO 8601 time with a UTC offset")
+    return max(parsed, now)
+
+
+async def schedule(request: web.Request) -> web.Response:
+    """``{"kind": "follow_up"|"reminder", "in_minutes": 30 | "due_at": ISO, "text": ...}``."""
+    agent = await _agent(request)
+    body = await _json_body(request)
+    kind = body.get("kind")
+    if kind not in ("follow_up", "reminder"):
+        raise ApiError(400, "invalid_body", "'kind' must be follow_up or reminder")
+    due_at = _due_time(body, request.app[CLOCK]())
+    text = body.get("text")
+    if "text" in body and (not isinstance(text, str) or len(text) > 2000 or not encodable(text)):
+        raise ApiError(400, "invalid_body", "'text' must be a string of at most 2000 characters")
+    item = await request.app[DESK].schedule(
+        _conversation_id(request),
+        agent,
+        kind=kind,
+        due_at=due_at,
+        text=text.strip(_BLANK) or None if text else None,
+    )
+    return _json(presenters.scheduled(item), status=201)
+
+
+async def cancel_scheduled(request: web.Request) -> web.Response:
+    agent = await _agent(request)
+    item_id = _path_id(request, "item_id", "scheduled item")
+    await request.app[DESK].cancel_scheduled(_conversation_id(request), item_id, agent)
+    return _json({"id": item_id, "status": "cancelled"})
+
+
+async def promises(request: web.Request) -> web.Response:
+    """The desk's calendars and SLA policies, and whether each calendar is open now."""
+    await _agent(request)
+    policies = request.app[AFTERCARE].policies
+    return _json(presenters.sla_policies(policies, request.app[CLOCK]()))
+
+
 def agent_routes() -> list[web.RouteDef]:
     base = "/api/agent"
     one = base + "/conversations/{conversation_id}"
@@ -283,4 +353,8 @@ def agent_routes() -> list[web.RouteDef]:
         web.get(base + "/events", events),
         web.get(base + "/deliveries", deliveries),
         web.get(base + "/attachments/{ref:.+}", attachment),
+        web.get(one + "/scheduled", list_scheduled),
+        web.post(one + "/scheduled", schedule),
+        web.post(one + "/scheduled/{item_id}/cancel", cancel_scheduled),
+        web.get(base + "/sla", promises),
     ]

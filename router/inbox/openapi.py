@@ -49,6 +49,12 @@ _TEXT_BODY = {
                         "nullable": True,
                         "description": "reply: refused (409 stale) if any message is newer",
                     },
+                    "wait_for_customer": {
+                        "type": "boolean",
+                        "nullable": True,
+                        "description": "reply: the resolution clock stops until the customer "
+                        "writes (default: when the reply ends in a question mark)",
+                    },
                 },
             }
         }
@@ -148,6 +154,61 @@ def openapi_document() -> dict[str, Any]:
                     },
                 ],
             )
+        },
+        one + "/scheduled": {
+            "get": _op("Follow-ups and reminders of the conversation", params=[_ID]),
+            "post": _op(
+                "Schedule a follow-up to the customer (sent in business hours) or a "
+                "reminder to yourself",
+                ok="201",
+                params=[_ID],
+                requestBody={
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["kind"],
+                                "oneOf": [
+                                    {"required": ["in_minutes"], "not": {"required": ["due_at"]}},
+                                    {"required": ["due_at"], "not": {"required": ["in_minutes"]}},
+                                ],
+                                "properties": {
+                                    "kind": {"type": "string", "enum": ["follow_up", "reminder"]},
+                                    "in_minutes": {
+                                        "type": "integer",
+                                        "minimum": 1,
+                                        "maximum": 527040,
+                                    },
+                                    "due_at": {
+                                        "type": "string",
+                                        "format": "date-time",
+                                        "description": "a time already past is due at once",
+                                    },
+                                    "text": {"type": "string", "maxLength": 2000},
+                                },
+                            }
+                        }
+                    },
+                },
+            ),
+        },
+        one + "/scheduled/{item_id}/cancel": {
+            "post": _op(
+                "Cancel a follow-up or reminder that has not happened yet",
+                params=[
+                    _ID,
+                    {
+                        "name": "item_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "integer"},
+                    },
+                ],
+            )
+        },
+        base + "/sla": {
+            "get": _op("Business calendars and SLA policies, and whether each calendar is open")
         },
         base + "/events": {
             "get": _op(

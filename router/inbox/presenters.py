@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
 from channels.base import Attachment
 from router.desk import ConversationDetail
 from router.events import (
+    AgentAlert,
     AgentTyping,
     ConversationChanged,
     DeliveryFailed,
@@ -19,8 +20,10 @@ from router.events import (
     KnowledgeReloaded,
     MessageAdded,
     MessageDelivered,
+    SlaAlert,
 )
-from router.storage import Conversation, Handoff, Message, OutboxItem
+from router.sla import SlaPolicies
+from router.storage import Conversation, Handoff, Message, OutboxItem, Scheduled, SlaTimer
 
 __all__ = [
     "attachment_url",
@@ -29,8 +32,11 @@ __all__ = [
     "event_frame",
     "handoff",
     "message",
+    "scheduled",
+    "sla_policies",
     "summary",
     "time",
+    "timer",
 ]
 
 _EVENT_NAMES: Mapping[type, str] = {
@@ -40,6 +46,8 @@ _EVENT_NAMES: Mapping[type, str] = {
     DeliveryFailed: "delivery_failed",
     AgentTyping: "agent_typing",
     KnowledgeReloaded: "knowledge_reloaded",
+    SlaAlert: "sla_alert",
+    AgentAlert: "agent_alert",
 }
 
 
@@ -123,6 +131,18 @@ def summary(
         "handed_off_at": time(conversation.handed_off_at),
         "first_response_at": time(conversation.first_response_at),
         "resolved_at": time(conversation.resolved_at),
+        "sla_policy": conversation.sla_policy,
+        "waiting_on_customer_since": time(conversation.waiting_since),
+        "satisfaction": (
+            None
+            if conversation.survey_asked_at is None
+            else {
+                "asked_at": time(conversation.survey_asked_at),
+                "score": conversation.csat_score,
+                "comment": conversation.csat_comment,
+                "rated_at": time(conversation.csat_at),
+            }
+        ),
         "last_message": (
             None
             if last is None
@@ -179,4 +199,78 @@ def detail(detail: ConversationDetail) -> dict[str, Any]:
         "handoffs": [handoff(h) for h in detail.handoffs],
         "failed_deliveries": [delivery(d) for d in detail.deliveries if d.status == "dead"],
         "other_conversations": [summary(c) for c in detail.other_conversations],
+        "promises": [timer(t) for t in detail.timers],
+        "scheduled": [scheduled(i) for i in detail.scheduled],
+    }
+
+
+def timer(t: SlaTimer) -> dict[str, Any]:
+    """One promise: running (due_at), paused (remaining_seconds), or stopped (outcome)."""
+    return {
+        "metric": t.metric,
+        "policy": t.policy,
+        "started_at": time(t.started_at),
+        "due_at": time(t.due_at),
+        "paused_with_seconds_left": t.remaining_seconds if t.due_at is None else None,
+        "warned_at": time(t.warned_at),
+        "breached_at": time(t.breached_at),
+        "stopped_at": time(t.stopped_at),
+        "outcome": t.outcome,
+        "late_seconds": t.late_seconds,
+    }
+
+
+def scheduled(item: Scheduled) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "conversation_id": item.conversation_id,
+        "kind": item.kind,
+        "due_at": time(item.due_at),
+        "status": item.status,
+        "text": item.text,
+        "agent_id": item.agent_id,
+        "created_at": time(item.created_at),
+        "done_at": time(item.done_at),
+    }
+
+
+def _minutes(value: timedelta | None) -> float | None:
+    return None if value is None else value.total_seconds() / 60
+
+
+def sla_policies(policies: SlaPolicies, now: datetime) -> dict[str, Any]:
+    calendars = {p.calendar.name: p.calendar for p in (*policies.policies, policies.default)}
+    return {
+        "calendars": [
+            {
+                "name": c.name,
+                "timezone": c.zone.key,
+                "always_open": c.always_open,
+                "open_now": c.is_open(now),
+                "next_open": time(c.next_open(now)),
+            }
+            for c in calendars.values()
+        ],
+        "policies": [
+            {
+                "name": p.name,
+                "calendar": p.calendar.name,
+                "conditions": {
+                    "channels": sorted(p.channels),
+                    "priorities": sorted(x.label for x in p.priorities),
+                    "tags": sorted(p.tags),
+                    "languages": sorted(p.languages),
+                },
+                "first_response_minutes": {
+                    k.label: _minutes(v) for k, v in sorted(p.first_response.items())
+                },
+                "next_response_minutes": _minutes(p.next_response),
+                "resolution_minutes": _minutes(p.resolution),
+                "warn_before_minutes": _minutes(p.warn_before),
+                "escalate": p.escalate.value,
+                "follow_up_minutes": _minutes(p.follow_up),
+            }
+            for p in (*policies.policies, policies.default)
+        ],
+        "survey": policies.survey,
     }

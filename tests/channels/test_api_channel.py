@@ -119,6 +119,25 @@ async def test_a_signed_message_is_answered_through_the_bridge(
     assert "without giving a reason" in (await bridge[0].wait_for_replies(3))[-1]["text"]
 
 
+async def test_the_bridge_gets_the_survey_as_choices_and_passes_the_rating_back(
+    service: Service, bridge: tuple[Bridge, str]
+) -> None:
+    await service.add_agent("ana")
+    _, receipt = await post(service, message("转人工"))
+    cid = receipt["conversation_id"]
+    await service.api("ana", "POST", f"/api/agent/conversations/{cid}/claim")
+    await service.api("ana", "POST", f"/api/agent/conversations/{cid}/reply", json={"text": "好的"})
+    await service.api("ana", "POST", f"/api/agent/conversations/{cid}/resolve")
+    survey = (await bridge[0].wait_for_replies(3))[-1]
+    assert survey["kind"] == "survey" and "打分" in survey["text"]
+    assert [c["id"] for c in survey["choices"]] == [f"csat:{n}" for n in range(1, 6)]
+    _, rated = await post(service, message("满意", message_id="wa-9", choice="csat:4"))
+    assert rated["conversation_id"] == cid
+    assert (await bridge[0].wait_for_replies(4))[-1]["text"] == "感谢您的评价！"
+    _, detail = await service.api("ana", "GET", f"/api/agent/conversations/{cid}")
+    assert detail["status"] == "resolved" and detail["satisfaction"]["score"] == 4
+
+
 async def test_the_same_message_id_is_stored_and_answered_once(
     service: Service, bridge: tuple[Bridge, str]
 ) -> None:

@@ -107,7 +107,16 @@ async def test_the_story_from_a_telegram_chat_by_webhook(
     reply = (await fake.wait_for_sent(6))[-1]
     assert reply.text == "Hi Mei, on it." and reply.chat_id == 555
     await service.api("ana", "POST", f"/api/agent/conversations/{cid}/resolve")
-    assert "closed" in (await fake.wait_for_sent(7))[-1].text
+    # Resolved after a person's reply: the rating is asked with buttons in the chat.
+    survey = (await fake.wait_for_sent(7))[-1]
+    assert "closed" in survey.text and survey.reply_markup is not None
+    stars = [b["text"] for row in survey.reply_markup["inline_keyboard"] for b in row]
+    assert len(stars) == 5 and stars[4].startswith("★★★★★")
+    await post_update(service, fake.button_update(survey, stars[4]))
+    await fake.wait_for_callback_answers(2)
+    assert "Thank you" in (await fake.wait_for_sent(8))[-1].text
+    _, rated = await service.api("ana", "GET", f"/api/agent/conversations/{cid}")
+    assert rated["status"] == "resolved" and rated["satisfaction"]["score"] == 5
 
 
 async def test_group_chats_are_ignored_unless_enabled(

@@ -108,7 +108,7 @@ async def test_a_handed_off_conversation_never_hears_from_the_bot_again(service:
     fresh = await memory.inject(memory.message("How do I get an invoice?", external_id="h-new"))
     assert fresh.conversation_id != cid
     sent = await memory.wait_for_sent(4)
-    assert [m.kind for m in sent] == ["ack", "agent", "system", "answer"]
+    assert [m.kind for m in sent] == ["ack", "agent", "survey", "answer"]
 
 
 async def test_two_agents_claiming_at_once_get_one_owner(service: Service) -> None:

@@ -82,6 +82,10 @@
     }
     var li = bubble(frame.author, frame.text);
     li.dataset.kind = frame.kind;
+    if (frame.kind === "survey" && frame.choices && frame.choices.length) {
+      li.appendChild(survey(frame.choices));
+      return;
+    }
     if (frame.choices && frame.choices.length) {
       var box = document.createElement("div");
       box.className = "choices";
@@ -97,6 +101,57 @@
       });
       li.appendChild(box);
     }
+  }
+
+  // The satisfaction survey: stars to tap (each a choice), then an optional comment.
+  function survey(choices) {
+    var box = document.createElement("div");
+    box.className = "survey";
+    var stars = document.createElement("div");
+    stars.className = "stars";
+    stars.setAttribute("role", "group");
+    choices.forEach(function (choice, index) {
+      var b = document.createElement("button");
+      b.type = "button";
+      b.className = "star";
+      b.textContent = "★";
+      b.title = choice.label;
+      b.setAttribute("aria-label", choice.label);
+      b.addEventListener("click", function () {
+        stars.querySelectorAll("button").forEach(function (x, i) {
+          x.disabled = true;
+          x.classList.toggle("on", i <= index);
+        });
+        submit({ type: "choice", choice_id: choice.id, label: choice.label }, choice.label);
+        box.appendChild(commentForm());
+      });
+      stars.appendChild(b);
+    });
+    box.appendChild(stars);
+    return box;
+  }
+
+  function commentForm() {
+    var f = document.createElement("form");
+    f.className = "comment";
+    var area = document.createElement("textarea");
+    area.rows = 2;
+    area.maxLength = 2000;
+    area.placeholder = "Anything to add? · 还有什么想说的？";
+    area.setAttribute("aria-label", "comment");
+    var send = document.createElement("button");
+    send.type = "submit";
+    send.textContent = "Send · 发送";
+    f.appendChild(area);
+    f.appendChild(send);
+    f.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var text = area.value.trim();
+      if (!text) { return; }
+      f.remove();
+      submit({ type: "message", text: text, survey_comment: true }, text);
+    });
+    return f;
   }
 
   function submit(frame, text) {
