@@ -60,6 +60,7 @@ def _filters(request: web.Request) -> dict[str, Any]:
         "language": request.query.get("language") or None,
         "tag": request.query.get("tag", "").strip()[:40] or None,
         "agent": int(agent) if agent.isdigit() else None,
+        "risk": request.query.get("risk") == "1",
     }
 
 
@@ -81,6 +82,7 @@ async def queue_view(request: web.Request, viewer: Viewer) -> dict[str, Any]:
                 language=f["language"],
                 tag=f["tag"],
                 conversation_ids=ids,
+                at_risk=f["risk"],
             )
 
         conversations = await repo.queue_page(where(tab), limit=200)
@@ -90,6 +92,7 @@ async def queue_view(request: web.Request, viewer: Viewer) -> dict[str, Any]:
         asked = await repo.last_messages(ids_shown, direction=Direction.IN)
         contacts = await repo.contacts([c.contact_id for c in conversations])
         dead = await repo.dead_counts(ids_shown)
+        alerts = await repo.alert_levels(ids_shown)
         agents = await repo.agents()
     names = {a.id: a.name for a in agents}
     rows = []
@@ -114,6 +117,8 @@ async def queue_view(request: web.Request, viewer: Viewer) -> dict[str, Any]:
                 "awaiting": message is not None and message.direction is Direction.IN,
                 "assignee": names.get(c.assignee_id) if c.assignee_id else None,
                 "undelivered": dead.get(c.id, 0),
+                "alert": alerts.get(c.id),
+                "waiting_on_customer": c.waiting_since is not None,
                 **_sla(c, now),
             }
         )
@@ -176,6 +181,41 @@ async def conversation_view(request: web.Request, viewer: Viewer) -> dict[str, A
         if m.direction is Direction.IN:
             previous_customer = m
     c = detail.conversation
+    zone = now.tzinfo
+
+    def local(moment: datetime | None) -> str:
+        return moment.astimezone(zone).strftime("%m-%d %H:%M") if moment else ""
+
+    promises = [
+        {
+            "metric": t.metric,
+            "policy": t.policy,
+            "state": (
+                t.outcome
+                if t.outcome
+                else "paused"
+                if t.due_at is None
+                else "breach"
+                if t.breached_at
+                else "warning"
+                if t.warned_at
+                else "running"
+            ),
+            "due": local(t.due_at),
+            "late_minutes": round((t.late_seconds or 0) / 60),
+        }
+        for t in detail.timers
+    ]
+    later = [
+        {
+            "id": i.id,
+            "kind": i.kind,
+            "due": local(i.due_at),
+            "status": i.status,
+            "text": i.text or "",
+        }
+        for i in detail.scheduled
+    ]
     seen = max((m.id for m in detail.messages if m.direction is not Direction.NOTE), default=0)
     return {
         "c": {
@@ -199,4 +239,12 @@ async def conversation_view(request: web.Request, viewer: Viewer) -> dict[str, A
         "identities": detail.identities,
         "others": detail.other_conversations,
         "agents": agents,
+        "promises": promises,
+        "later": later,
+        "satisfaction": {
+            "score": c.csat_score,
+            "comment": c.csat_comment,
+            "asked": c.survey_asked_at is not None,
+        },
+        "waiting_on_customer": c.waiting_since is not None,
     }

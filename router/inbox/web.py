@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -41,6 +42,7 @@ from router.keys import (
     ACCOUNTS,
     BOT,
     CLIENT_ADDRESSES,
+    CLOCK,
     DATABASE,
     DESK,
     KNOWLEDGE_PATH,
@@ -185,6 +187,8 @@ async def reply(request: web.Request) -> web.Response:
             viewer.agent,
             text,
             seen_message_id=int(seen) if seen.isdigit() else None,
+            # Ticked: waiting on the customer; unticked: the reply's own question mark says.
+            wait_for_customer=True if form.get("wait") == "1" else None,
         )
     except StaleView:
         return await _rerender(
@@ -251,6 +255,38 @@ async def update(request: web.Request) -> web.Response:
     except DeskError as exc:
         raise page_error(exc) from exc
     raise back_to(conversation_id)
+
+
+_LATER_MINUTES = {"30", "60", "120", "1440", "4320"}
+
+
+async def schedule(request: web.Request) -> web.Response:
+    """A reminder for the agent, or a follow-up to the customer, in a while."""
+    viewer, form = await posted_form(request)
+    conversation_id = conversation_id_of(request)
+    kind, minutes = form.get("kind", ""), form.get("minutes", "")
+    if kind not in ("reminder", "follow_up") or minutes not in _LATER_MINUTES:
+        raise web.HTTPBadRequest(text="choose what and when")
+    text = form.get("text", "").strip()[:2000] or None
+    try:
+        await request.app[DESK].schedule(
+            conversation_id,
+            viewer.agent,
+            kind=kind,
+            due_at=request.app[CLOCK]() + timedelta(minutes=int(minutes)),
+            text=text,
+        )
+    except DeskError as exc:
+        raise page_error(exc) from exc
+    raise back_to(conversation_id)
+
+
+async def cancel_scheduled(request: web.Request) -> web.Response:
+    async def act(desk: HumanDesk, conversation: int, item: int, agent: Agent) -> int:
+        await desk.cancel_scheduled(conversation, item, agent)
+        return conversation
+
+    return await _on_item(request, "item_id", act)
 
 
 async def _on_item(
@@ -430,6 +466,8 @@ def inbox_routes() -> list[web.AbstractRouteDef]:
         web.post(one + "/split", split),
         web.post(one + "/merge", merge),
         web.post(one + "/resend", resend),
+        web.post(one + "/schedule", schedule),
+        web.post(one + "/scheduled/cancel", cancel_scheduled),
         web.get("/inbox/kb", knowledge_search),
         web.get("/inbox/admin", admin_page),
         web.post("/inbox/admin/agents", admin_add),

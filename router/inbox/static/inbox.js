@@ -69,6 +69,7 @@
     socket.addEventListener("message", function (event) {
       const frame = JSON.parse(event.data);
       if (frame.type === "presence") return showPresence(frame);
+      if (frame.type === "sla_alert" || frame.type === "agent_alert") announce(frame);
       if (page === "queue") return refreshQueue();
       if (page === "conversation" && frame.conversation_id === conversationId) {
         refreshConversation();
@@ -78,6 +79,43 @@
       document.body.dataset.live = "0";
       setTimeout(connect, retry);
       retry = Math.min(retry * 2, 15000);
+    });
+  }
+
+  // Alerts: promises about to be missed or missed, conversations handed to me, my
+  // reminders, low ratings (for admins). A line on the page, and a browser notification
+  // when the agent allowed them.
+  const myId = Number(document.body.dataset.agent || 0);
+  const isAdmin = document.body.dataset.admin === "1";
+  const alerts = document.getElementById("alerts");
+
+  function announce(frame) {
+    let text;
+    if (frame.type === "sla_alert") {
+      if (frame.assignee_id && frame.assignee_id !== myId && !isAdmin) return;
+      text = "#" + frame.conversation_id + " " + (alerts.dataset[frame.level] || frame.level) +
+        " · " + frame.metric.replace("_", " ");
+    } else {
+      if (frame.agent_id === null ? !isAdmin : frame.agent_id !== myId) return;
+      text = "#" + frame.conversation_id + " " + frame.text;
+    }
+    const line = document.createElement("a");
+    line.className = "alert alert-" + (frame.level || frame.kind);
+    line.href = "/inbox/c/" + frame.conversation_id;
+    line.textContent = text;
+    alerts.prepend(line);
+    while (alerts.children.length > 5) alerts.lastElementChild.remove();
+    if ("Notification" in window && Notification.permission === "granted") {
+      const note = new Notification("RelayDesk", { body: text, tag: frame.type + frame.conversation_id });
+      note.onclick = function () { window.focus(); location.href = line.href; };
+    }
+  }
+
+  const toggle = document.getElementById("notify-toggle");
+  if (toggle && "Notification" in window && Notification.permission === "default") {
+    toggle.hidden = false;
+    toggle.addEventListener("click", function () {
+      Notification.requestPermission().then(function () { toggle.hidden = true; });
     });
   }
 
