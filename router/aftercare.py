@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -25,6 +26,7 @@ from knowledge import chinese_script
 from router.conversations import AuthorKind, ConversationStatus, Direction
 from router.events import AgentAlert, ConversationChanged, MessageAdded
 from router.handoff import Handoffs
+from router.sla import SlaPolicies
 from router.storage import Conversation, Message, Scheduled
 from router.work import Work
 
@@ -86,10 +88,14 @@ class Aftercare:
     ) -> None:
         self.handoffs = handoffs
         self.promises = handoffs.promises
-        self.policies = handoffs.promises.policies
         self._texts = texts
         self._secret = secret
         self._public_url = public_url.rstrip("/")
+
+    @property
+    def policies(self) -> SlaPolicies:
+        """The promises in force (an admin may change them while the service runs)."""
+        return self.promises.policies
 
     # -- the signed survey link --------------------------------------------------------
 
@@ -274,29 +280,50 @@ class Aftercare:
 
     # -- scheduled work --------------------------------------------------------------
 
-    async def run(self, w: Work, item: Scheduled) -> str:
-        """Do one due item in this unit of work: ``done``, ``postponed`` (outside business
-        hours) or ``skipped`` (nothing to do any more); claimed by a conditional UPDATE."""
-        conversation = await w.repo.conversation(item.conversation_id)
-        if conversation is None:
-            await w.repo.finish_scheduled(item.id, now=w.now, status="cancelled")
-            return "skipped"
-        if item.kind == "follow_up":
-            policy = self.promises.policy_of(conversation)
-            opens = policy.calendar.next_open(w.now)
-            if opens is not None and opens > w.now:
-                await w.repo.postpone_scheduled(item.id, opens)
-                return "postponed"
-            if conversation.status is not ConversationStatus.RESOLVED:
+    async def run(self, w: Work, items: Sequence[Scheduled]) -> list[str]:
+        """Do due items in this unit of work, each ``done``, ``postponed`` (a follow-up
+        outside business hours) or ``skipped`` (reopened meanwhile, gone, or done by
+        another node: the conditional UPDATE that claims them says which)."""
+        conversations = await w.repo.conversations_by_id([i.conversation_id for i in items])
+        outcome: dict[int, str] = {}
+        claim: list[Scheduled] = []
+        for item in items:
+            conversation = conversations.get(item.conversation_id)
+            if conversation is None:
+                await w.repo.finish_scheduled(item.id, now=w.now, status="cancelled")
+                outcome[item.id] = "skipped"
+            elif (
+                item.kind == "follow_up" and conversation.status is not ConversationStatus.RESOLVED
+            ):
                 # Reopened meanwhile: people are on it, nothing to ask.
                 await w.repo.finish_scheduled(item.id, now=w.now, status="cancelled")
-                return "skipped"
-            if not await w.repo.finish_scheduled(item.id, now=w.now):
-                return "skipped"  # another node did it
-            await self._follow_up(w, conversation, item)
-            return "done"
-        if not await w.repo.finish_scheduled(item.id, now=w.now):
-            return "skipped"
+                outcome[item.id] = "skipped"
+            elif item.kind == "follow_up" and not self._open_now(conversation, w.now):
+                opens = self.promises.policy_of(conversation).calendar.next_open(w.now)
+                if opens is not None:
+                    await w.repo.postpone_scheduled(item.id, opens)
+                outcome[item.id] = "postponed"
+            else:
+                claim.append(item)
+        claimed = await w.repo.finish_many([i.id for i in claim], now=w.now)
+        mine = [i for i in claim if i.id in claimed]
+        follow_ups = [i for i in mine if i.kind == "follow_up"]
+        last_in = await w.repo.last_messages(
+            [i.conversation_id for i in follow_ups], direction=Direction.IN
+        )
+        for item in mine:
+            conversation = conversations[item.conversation_id]
+            if item.kind == "follow_up":
+                await self._follow_up(w, conversation, item, last_in.get(conversation.id))
+            else:
+                await self._remind(w, conversation, item)
+        await w.repo.mark_followed_up([i.conversation_id for i in follow_ups], w.now)
+        return [outcome.get(i.id, "done" if i.id in claimed else "skipped") for i in items]
+
+    def _open_now(self, conversation: Conversation, now: datetime) -> bool:
+        return self.promises.policy_of(conversation).calendar.is_open(now)
+
+    async def _remind(self, w: Work, conversation: Conversation, item: Scheduled) -> None:
         w.publish(
             AgentAlert(
                 agent_id=item.agent_id,
@@ -316,12 +343,11 @@ class Aftercare:
             now=w.now,
         )
         w.publish(MessageAdded(conversation.id, note.id, "system", "note"))
-        return "done"
 
-    async def _follow_up(self, w: Work, conversation: Conversation, item: Scheduled) -> None:
+    async def _follow_up(
+        self, w: Work, conversation: Conversation, item: Scheduled, last_in: Message | None
+    ) -> None:
         language = conversation.language or "en"
-        messages = await w.repo.messages(conversation.id)
-        last_in = next((m for m in reversed(messages) if m.direction is Direction.IN), None)
         script = chinese_script(last_in.text) if last_in else None
         text = item.text or BotTexts.pick(self._texts.follow_up, language).format(
             ticket=conversation.id
@@ -332,7 +358,6 @@ class Aftercare:
             author=AuthorKind.SYSTEM,
             kind="follow_up",
         )
-        await w.repo.set_promise_fields(conversation.id, follow_up_at=w.now)
         logger.info("conversation %s: follow-up %s sent", conversation.id, item.id)
 
     async def schedule(

@@ -73,6 +73,7 @@ from router.keys import (
     RELOAD_BOT,
     ROUTER,
     SCHEDULER,
+    SLA_SETTINGS,
     SMTP_RECEIVER,
     TIMEZONE,
 )
@@ -82,6 +83,7 @@ from router.outbox import OutboxDispatcher
 from router.pipeline import Router
 from router.promises import Promises
 from router.scheduler import Scheduler
+from router.sla_settings import SlaSettings
 from router.storage import Database
 from router.survey import survey_routes
 from router.visitor_stream import StoredVisitorStream
@@ -247,7 +249,10 @@ def _core(config: Config, clock: Callable[[], datetime], secret: bytes) -> Lifec
             batch_size=o.batch_size,
         )
         units = Units(db=db, outbox=dispatcher, events=events, clock=clock)
-        handoffs = Handoffs(promises=Promises(sla_policies(config)), texts=bot.texts)
+        promises = Promises(sla_policies(config))
+        settings = SlaSettings(db=db, base=config.sla, promises=promises, clock=clock)
+        await settings.refresh()  # what an admin saved wins over config.yaml
+        handoffs = Handoffs(promises=promises, texts=bot.texts)
         aftercare = Aftercare(
             handoffs=handoffs,
             texts=bot.texts,
@@ -273,11 +278,14 @@ def _core(config: Config, clock: Callable[[], datetime], secret: bytes) -> Lifec
         app[DISPATCHER] = dispatcher
         app[DESK] = HumanDesk(units=units, handoffs=handoffs, texts=bot.texts, aftercare=aftercare)
         app[AFTERCARE] = aftercare
+        app[SLA_SETTINGS] = settings
         app[SCHEDULER] = Scheduler(
             units=units,
-            promises=handoffs.promises,
+            promises=promises,
             aftercare=aftercare,
             interval=config.sla.check_seconds,
+            # Another node's admin may have changed the promises.
+            before=settings.refresh,
         )
         dispatcher.start()
         yield
@@ -306,7 +314,7 @@ def _alerting(config: Config, email: EmailChannel | None) -> Lifecycle:
         notifier = Notifier(
             db=app[DATABASE],
             send=email.notify if email is not None else None,
-            supervisor=config.sla.supervisor_email or None,
+            supervisor=lambda: app[AFTERCARE].policies.supervisor_email,
             zone=config.sla.zone,
             inbox_url=config.server.public_url,
         )

@@ -43,6 +43,7 @@ from router.config import (
     Config,
     ConfigError,
     KnowledgeConfig,
+    SlaConfig,
     SlaPolicyConfig,
     parse_minutes,
 )
@@ -63,6 +64,7 @@ __all__ = [
     "calendar",
     "channel_rules",
     "load_secret",
+    "policies_from",
     "retry_policy",
     "sla_policies",
     "utc_now",
@@ -167,8 +169,12 @@ def _policy(spec: SlaPolicyConfig, calendars: dict[str, BusinessCalendar]) -> Sl
 
 
 def sla_policies(config: Config) -> SlaPolicies:
-    """The promises: calendars, policies in order, and the default policy."""
-    sla = config.sla
+    """The promises of config.yaml: calendars, policies in order, the default policy."""
+    return policies_from(config.sla)
+
+
+def policies_from(sla: SlaConfig) -> SlaPolicies:
+    """The promises of one ``sla`` section (config.yaml's, or what an admin saved)."""
     calendars = {name: calendar(name, spec, sla.zone) for name, spec in sla.calendars.items()}
     calendars.setdefault("default", BusinessCalendar.open_always("default", sla.zone))
     simple = SlaPolicies.simple(sla.first_response_minutes, sla.zone, calendar=calendars["default"])

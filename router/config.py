@@ -33,6 +33,7 @@ __all__ = [
     "StorageConfig",
     "TelegramConfig",
     "WebChatConfig",
+    "explain",
     "load_config",
 ]
 
@@ -523,7 +524,7 @@ _PLAIN_REASONS = {
 }
 
 
-def _explain(error: ValidationError) -> str:
+def explain(error: ValidationError) -> str:
     lines = []
     for item in error.errors():
         path = ".".join(str(part) for part in item["loc"]) or "<root>"
@@ -582,5 +583,5 @@ def load_config(path: Path | str, *, env: Mapping[str, str] | None = None) -> Co
     try:
         config = Config.model_validate(_substitute(raw, env, ""))
     except ValidationError as exc:
-        raise ConfigError(f"{path}: invalid configuration\n{_explain(exc)}") from exc
+        raise ConfigError(f"{path}: invalid configuration\n{explain(exc)}") from exc
     return _resolve_paths(config, path.parent.resolve())

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from router.outbox import OutboxDispatcher
     from router.pipeline import Router
     from router.scheduler import Scheduler
+    from router.sla_settings import SlaSettings
     from router.storage import Database
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "RELOAD_BOT",
     "ROUTER",
     "SCHEDULER",
+    "SLA_SETTINGS",
     "SMTP_RECEIVER",
     "TIMEZONE",
 ]
@@ -82,3 +84,4 @@ RELOAD_BOT: web.AppKey[Callable[[], Awaitable[None]]] = web.AppKey("reload_bot")
 AFTERCARE: web.AppKey[Aftercare] = web.AppKey("aftercare")
 SCHEDULER: web.AppKey[Scheduler] = web.AppKey("scheduler")
 NOTIFIER: web.AppKey[Notifier] = web.AppKey("notifier")
+SLA_SETTINGS: web.AppKey[SlaSettings] = web.AppKey("sla_settings")

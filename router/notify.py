@@ -38,7 +38,7 @@ class Notifier:
         *,
         db: Database,
         send: Send | None,
-        supervisor: str | None,
+        supervisor: Callable[[], str | None],
         zone: ZoneInfo,
         inbox_url: str = "",
     ) -> None:
@@ -82,13 +82,15 @@ class Notifier:
             + self._link(alert.conversation_id)
         )
         recipients = await self._emails(alert.assignee_id)
-        if self._supervisor:
-            recipients.append(self._supervisor)
+        supervisor = self._supervisor()
+        if supervisor:
+            recipients.append(supervisor)
         await self._mail(recipients, subject, text)
 
     async def _agent(self, alert: AgentAlert) -> None:
         if alert.agent_id is None:
-            recipients = [self._supervisor] if self._supervisor else []
+            supervisor = self._supervisor()
+            recipients = [supervisor] if supervisor else []
         else:
             recipients = await self._emails(alert.agent_id)
         subject = f"[RelayDesk] #{alert.conversation_id}: {alert.kind.replace('_', ' ')}"

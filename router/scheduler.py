@@ -13,10 +13,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from router.aftercare import Aftercare
 from router.promises import Alert, Promises
+from router.storage import Scheduled
 from router.work import Units
 
 __all__ = ["Scheduler", "SweepResult"]
@@ -43,6 +45,7 @@ class Scheduler:
         aftercare: Aftercare,
         interval: float = 30.0,
         batch_size: int = 100,
+        before: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         self._units = units
         self._promises = promises
@@ -50,8 +53,11 @@ class Scheduler:
         self._interval = interval
         self._batch_size = batch_size
         self._task: asyncio.Task[None] | None = None
+        self._before = before
 
     async def run_due(self) -> SweepResult:
+        if self._before is not None:
+            await self._before()
         result = SweepResult()
         async with self._units.write() as w:
             result.alerts = await self._promises.sweep(w, limit=self._batch_size)
@@ -59,19 +65,30 @@ class Scheduler:
             async with self._units.db.read() as repo:
                 due = await repo.due_scheduled(self._units.clock(), self._batch_size)
             progress = 0
-            for item in due:
-                try:
-                    async with self._units.write() as w:
-                        outcome = await self._aftercare.run(w, item)
-                except Exception:
-                    logger.exception(
-                        "scheduled %s %s failed; tried again later", item.kind, item.id
-                    )
-                    outcome = "skipped"
+            for outcome in await self._run_batch(due):
                 setattr(result, outcome, getattr(result, outcome) + 1)
                 progress += outcome != "skipped"
             if len(due) < self._batch_size or not progress:
                 return result
+
+    async def _run_batch(self, due: list[Scheduled]) -> list[str]:
+        """All of ``due`` in one unit of work (one commit); if that fails, each in a unit
+        of its own, so one bad item holds up nobody else."""
+        if not due:
+            return []
+        try:
+            async with self._units.write() as w:
+                return await self._aftercare.run(w, due)
+        except Exception:
+            if len(due) == 1:
+                logger.exception(
+                    "scheduled %s %s failed; tried again later", due[0].kind, due[0].id
+                )
+                return ["skipped"]
+        outcomes = []
+        for item in due:
+            outcomes.extend(await self._run_batch([item]))
+        return outcomes
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="scheduler")

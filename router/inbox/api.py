@@ -25,7 +25,8 @@ from router.events import (
 )
 from router.inbox import presenters
 from router.inbox.accounts import hash_token
-from router.keys import AFTERCARE, ATTACHMENTS, CLOCK, DATABASE, DESK, EVENT_BUS
+from router.keys import AFTERCARE, ATTACHMENTS, CLOCK, DATABASE, DESK, EVENT_BUS, SLA_SETTINGS
+from router.sla_settings import SettingsRefused
 from router.storage import Agent
 
 __all__ = [
@@ -335,6 +336,19 @@ async def promises(request: web.Request) -> web.Response:
     return _json(presenters.sla_policies(policies, request.app[CLOCK]()))
 
 
+async def change_promises(request: web.Request) -> web.Response:
+    """Admins: replace the SLA section (calendars, policies, survey) on every node."""
+    agent = await _agent(request)
+    if not agent.is_admin:
+        raise ApiError(403, "forbidden", "only admins change business hours and promises")
+    body = await _json_body(request)
+    try:
+        policies = await request.app[SLA_SETTINGS].save(body, agent)
+    except SettingsRefused as exc:
+        raise ApiError(400, "invalid_settings", "; ".join(exc.reasons)) from exc
+    return _json(presenters.sla_policies(policies, request.app[CLOCK]()))
+
+
 def agent_routes() -> list[web.RouteDef]:
     base = "/api/agent"
     one = base + "/conversations/{conversation_id}"
@@ -357,4 +371,5 @@ def agent_routes() -> list[web.RouteDef]:
         web.post(one + "/scheduled", schedule),
         web.post(one + "/scheduled/{item_id}/cancel", cancel_scheduled),
         web.get(base + "/sla", promises),
+        web.put(base + "/sla", change_promises),
     ]

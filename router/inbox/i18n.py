@@ -106,6 +106,21 @@ _EN = {
     "notifications": "Turn on notifications",
     "alert_warning": "due soon",
     "alert_breach": "promise missed",
+    "sla_settings": "Business hours and promises",
+    "calendars": "Calendars",
+    "policies": "Policies",
+    "timezone": "Time zone",
+    "open_now": "Open now",
+    "next_open": "Next opening",
+    "yes": "yes",
+    "no": "no",
+    "sla_edit": "Settings (YAML, the sla section of config.yaml)",
+    "sla_hint": "Calendars (hours, holidays, make-up working days), policies, the "
+    "supervisor's address and the survey. Saved here, they replace config.yaml's on every "
+    "node.",
+    "sla_edited": "An admin's version is in force.",
+    "sla_saved": "Saved: in force now.",
+    "sla_refused": "Not saved:",
 }
 
 _ZH = {
@@ -207,6 +222,20 @@ _ZH = {
     "notifications": "开启通知",
     "alert_warning": "即将超时",
     "alert_breach": "已超时",
+    "sla_settings": "工作时间与服务时限",
+    "calendars": "工作日历",
+    "policies": "时限规则",
+    "timezone": "时区",
+    "open_now": "当前营业",
+    "next_open": "下次上班",
+    "yes": "是",
+    "no": "否",
+    "sla_edit": "设置（YAML，即 config.yaml 的 sla 部分）",
+    "sla_hint": "工作日历（工作时间、节假日、调休上班日）、时限规则、主管邮箱和满意度调查。"
+    "在这里保存后，所有节点都以此为准，替代 config.yaml 中的设置。",
+    "sla_edited": "当前生效的是管理员保存的版本。",
+    "sla_saved": "已保存，立即生效。",
+    "sla_refused": "未保存：",
 }
 
 _TEXTS = {"en": _EN, "zh": _ZH}

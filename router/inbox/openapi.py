@@ -82,6 +82,11 @@ def _op(summary: str, *, ok: str = "200", params: list[Any] | None = None, **ext
     return operation
 
 
+def _with_forbidden(operation: Any) -> Any:
+    operation["responses"]["403"] = _ERROR
+    return operation
+
+
 def openapi_document() -> dict[str, Any]:
     base = "/api/agent"
     one = base + "/conversations/{conversation_id}"
@@ -208,7 +213,17 @@ def openapi_document() -> dict[str, Any]:
             )
         },
         base + "/sla": {
-            "get": _op("Business calendars and SLA policies, and whether each calendar is open")
+            "get": _op("Business calendars and SLA policies, and whether each calendar is open"),
+            "put": _with_forbidden(
+                _op(
+                    "Admins: replace the sla section (as in config.yaml, without check_seconds "
+                    "and holiday_files) on every node; 400 names each wrong key",
+                    requestBody={
+                        "required": True,
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    },
+                )
+            ),
         },
         base + "/events": {
             "get": _op(

@@ -234,6 +234,10 @@ def scheduled(item: Scheduled) -> dict[str, Any]:
     }
 
 
+def _local(moment: datetime | None, zone: Any) -> str | None:
+    return None if moment is None else moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+
+
 def _minutes(value: timedelta | None) -> float | None:
     return None if value is None else value.total_seconds() / 60
 
@@ -248,6 +252,7 @@ def sla_policies(policies: SlaPolicies, now: datetime) -> dict[str, Any]:
                 "always_open": c.always_open,
                 "open_now": c.is_open(now),
                 "next_open": time(c.next_open(now)),
+                "next_open_local": _local(c.next_open(now), c.zone),
             }
             for c in calendars.values()
         ],

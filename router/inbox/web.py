@@ -19,6 +19,7 @@ from knowledge import KnowledgeError, learn
 from router.conversations import Priority
 from router.desk import HumanDesk
 from router.errors import DeskError, NotYours, StaleView, page_error
+from router.inbox import presenters
 from router.inbox.accounts import LoginRefused, TooManyAttempts
 from router.inbox.i18n import LANGUAGES, pick_language, texts
 from router.inbox.live import live
@@ -40,6 +41,7 @@ from router.inbox.session import (
 from router.inbox.views import conversation_view, queue_view
 from router.keys import (
     ACCOUNTS,
+    AFTERCARE,
     BOT,
     CLIENT_ADDRESSES,
     CLOCK,
@@ -47,7 +49,9 @@ from router.keys import (
     DESK,
     KNOWLEDGE_PATH,
     RELOAD_BOT,
+    SLA_SETTINGS,
 )
+from router.sla_settings import SettingsRefused
 from router.storage import Agent
 
 __all__ = ["inbox_routes"]
@@ -404,6 +408,47 @@ async def admin_page(request: web.Request) -> web.Response:
     return render(request, "admin.html", viewer, agents=agents, notice=request.query.get("notice"))
 
 
+async def admin_sla_page(request: web.Request) -> web.Response:
+    viewer = await page_viewer(request)
+    require_admin(viewer)
+    return _sla_page(request, viewer)
+
+
+def _sla_page(
+    request: web.Request,
+    viewer: Viewer,
+    *,
+    status: int = 200,
+    text: str | None = None,
+    errors: list[str] | None = None,
+    saved: bool = False,
+) -> web.Response:
+    settings = request.app[SLA_SETTINGS]
+    overview = presenters.sla_policies(request.app[AFTERCARE].policies, request.app[CLOCK]())
+    return render(
+        request,
+        "admin_sla.html",
+        viewer,
+        status=status,
+        text=settings.as_yaml() if text is None else text,
+        errors=errors or [],
+        saved=saved,
+        edited=settings.edited,
+        overview=overview,
+    )
+
+
+async def admin_sla_save(request: web.Request) -> web.Response:
+    viewer, form = await posted_form(request)
+    require_admin(viewer)
+    text = form.get("settings", "")
+    try:
+        await request.app[SLA_SETTINGS].save(text, viewer.agent)
+    except SettingsRefused as exc:
+        return _sla_page(request, viewer, status=400, text=text, errors=exc.reasons)
+    return _sla_page(request, viewer, saved=True)
+
+
 async def admin_add(request: web.Request) -> web.Response:
     viewer, form = await posted_form(request)
     require_admin(viewer)
@@ -471,6 +516,8 @@ def inbox_routes() -> list[web.AbstractRouteDef]:
         web.get("/inbox/kb", knowledge_search),
         web.get("/inbox/admin", admin_page),
         web.post("/inbox/admin/agents", admin_add),
+        web.get("/inbox/admin/sla", admin_sla_page),
+        web.post("/inbox/admin/sla", admin_sla_save),
         web.post("/inbox/admin/agents/{agent_id}/{action}", admin_change),
         web.get("/inbox/ws", live),
         web.static("/inbox/static", STATIC),

@@ -32,6 +32,7 @@ __all__ = [
     "OutboxRow",
     "ScheduledRow",
     "SessionRow",
+    "SettingRow",
     "SlaTimerRow",
     "WebChatFrameRow",
 ]
@@ -300,3 +301,14 @@ class ScheduledRow(Base):
     created_by: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
     created_at: Mapped[datetime]
     done_at: Mapped[datetime | None]
+
+
+class SettingRow(Base):
+    """Settings an admin changes while the service runs (the SLA section), over config.yaml."""
+
+    __tablename__ = "settings"
+
+    key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime]
+    updated_by: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))

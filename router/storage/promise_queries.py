@@ -15,7 +15,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.storage.mapping import conversation_record
-from router.storage.models import ConversationRow, ScheduledRow, SlaTimerRow
+from router.storage.models import ConversationRow, ScheduledRow, SettingRow, SlaTimerRow
 from router.storage.records import Conversation, Scheduled, SlaTimer
 
 __all__ = ["PromiseQueries"]
@@ -252,6 +252,25 @@ class PromiseQueries:
         )
         return None if row is None else conversation_record(row)
 
+    # -- settings an admin edits --------------------------------------------------------
+
+    async def setting(self, key: str) -> tuple[dict[str, Any], datetime] | None:
+        row = await self.session.get(SettingRow, key)
+        return None if row is None else (dict(row.value), row.updated_at)
+
+    async def setting_changed_at(self, key: str) -> datetime | None:
+        return await self.session.scalar(select(SettingRow.updated_at).where(SettingRow.key == key))
+
+    async def put_setting(
+        self, key: str, value: dict[str, Any], *, now: datetime, agent_id: int | None
+    ) -> None:
+        row = await self.session.get(SettingRow, key)
+        if row is None:
+            self.session.add(SettingRow(key=key, value=value, updated_at=now, updated_by=agent_id))
+        else:
+            row.value, row.updated_at, row.updated_by = value, now, agent_id
+        await self.session.flush()
+
     # -- scheduled work --------------------------------------------------------------
 
     async def schedule(
@@ -309,6 +328,37 @@ class PromiseQueries:
             .execution_options(synchronize_session=False)
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def finish_many(self, item_ids: Sequence[int], *, now: datetime) -> set[int]:
+        """pending → done for those of ``item_ids`` still pending; returns those (the
+        claim: another node's concurrent sweep gets the rest, never the same)."""
+        if not item_ids:
+            return set()
+        result = await self.session.execute(
+            update(ScheduledRow)
+            .where(ScheduledRow.id.in_(list(item_ids)), ScheduledRow.status == "pending")
+            .values(status="done", done_at=now)
+            .returning(ScheduledRow.id)
+            .execution_options(synchronize_session=False)
+        )
+        return {int(i) for i in result.scalars()}
+
+    async def conversations_by_id(self, conversation_ids: Sequence[int]) -> dict[int, Conversation]:
+        if not conversation_ids:
+            return {}
+        rows = await self.session.scalars(
+            select(ConversationRow).where(ConversationRow.id.in_(list(set(conversation_ids))))
+        )
+        return {r.id: conversation_record(r) for r in rows}
+
+    async def mark_followed_up(self, conversation_ids: Sequence[int], now: datetime) -> None:
+        if conversation_ids:
+            await self.session.execute(
+                update(ConversationRow)
+                .where(ConversationRow.id.in_(list(conversation_ids)))
+                .values(follow_up_at=now)
+                .execution_options(synchronize_session=False)
+            )
 
     async def postpone_scheduled(self, item_id: int, due_at: datetime) -> None:
         await self.session.execute(

@@ -96,3 +96,35 @@ async def test_a_warning_reaches_the_agent_live_and_the_conversation_shows_its_c
     await item.get_by_role("button", name="Cancel").click()
     await expect(page.locator("#later li.scheduled-cancelled")).to_contain_text("cancelled")
     assert watch.problems == []
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+async def test_an_admin_adds_a_day_off_on_the_admin_page(
+    desk: Service, browser: Browser, size: str
+) -> None:
+    await add_inbox_agent(desk, "Lead", admin=True)
+    watch = Watch()
+    context = await browser.new_context(viewport=SIZES[size])  # type: ignore[arg-type]
+    page = await sign_in(context, desk, "Lead", watch)
+    await page.goto(str(desk.client.make_url("/inbox/admin")))
+    await page.locator("#sla-link").click()
+    await expect(page.locator("tr[data-calendar=default]")).to_contain_text("Asia/Shanghai")
+    text = page.locator("#sla-text")
+    original = await text.input_value()
+    assert "09:00-21:00" in original
+
+    await text.fill(original.replace("09:00-21:00", "9 to 5"))
+    await page.locator("#sla-save").click()
+    await expect(page.locator("#sla-errors")).to_contain_text("sla.calendars.default")
+    await expect(text).to_have_value(original.replace("09:00-21:00", "9 to 5"))
+
+    await text.fill(original.replace("holidays: []", "holidays: ['2026-11-26']"))
+    await page.locator("#sla-save").click()
+    await expect(page.locator("#saved")).to_be_visible()
+    await expect(page.locator("tr[data-calendar=default]")).to_contain_text("2026-11-27 09:00")
+    await page.screenshot(path=str(ARTIFACTS / f"admin-sla-{size}.png"), full_page=True)
+    memory = desk.memory
+    await memory.inject(memory.message("talk to a person", external_id="after-edit"))
+    [ack] = await memory.wait_for_sent(1)
+    assert "open at 09:00 tomorrow" in ack.text
+    assert watch.problems == []

@@ -1,4 +1,4 @@
-"""promises: SLA timers, scheduled follow-ups and reminders, satisfaction, agent email
+"""promises: SLA timers, scheduled work, satisfaction, agent email, admin settings
 
 Revision ID: 0006
 Revises: 0005
@@ -81,9 +81,21 @@ def upgrade() -> None:
     )
     op.create_index("ix_scheduled_conversation_id", "scheduled", ["conversation_id"])
     op.create_index("ix_scheduled_due", "scheduled", ["status", "due_at"])
+    op.create_table(
+        "settings",
+        sa.Column("key", sa.String(length=40), nullable=False),
+        sa.Column("value", sa.JSON(), nullable=False),
+        sa.Column("updated_at", _WHEN, nullable=False),
+        sa.Column("updated_by", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["updated_by"], ["agents.id"], name="fk_settings_updated_by_agents"
+        ),
+        sa.PrimaryKeyConstraint("key", name="pk_settings"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("settings")
     op.drop_table("scheduled")
     op.drop_table("sla_timers")
     with op.batch_alter_table("handoffs", schema=None) as batch_op:
