@@ -26,6 +26,7 @@ from knowledge import chinese_script
 from router.conversations import AuthorKind, ConversationStatus, Direction
 from router.events import AgentAlert, ConversationChanged, MessageAdded
 from router.handoff import Handoffs
+from router.metrics import SURVEYS
 from router.sla import SlaPolicies
 from router.storage import Conversation, Message, Scheduled
 from router.work import Work
@@ -191,6 +192,7 @@ class Aftercare:
             choices=choices,
         )
         await w.repo.set_promise_fields(conversation.id, survey_asked_at=w.now)
+        SURVEYS.labels("sent", "").inc()
 
     # -- answers ---------------------------------------------------------------------
 
@@ -261,6 +263,7 @@ class Aftercare:
         ):
             return False
         logger.info("conversation %s rated %s via %s", conversation.id, rating.score, via)
+        SURVEYS.labels("answered", str(rating.score)).inc()
         w.publish(
             ConversationChanged(
                 conversation.id, conversation.status.value, conversation.assignee_id

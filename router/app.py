@@ -68,6 +68,7 @@ from router.keys import (
     EVENT_BUS,
     IMAP_POLLERS,
     KNOWLEDGE_PATH,
+    METRICS_TOKEN,
     NOTIFIER,
     PRESENCE,
     RELOAD_BOT,
@@ -77,6 +78,7 @@ from router.keys import (
     SMTP_RECEIVER,
     TIMEZONE,
 )
+from router.metrics import KNOWLEDGE_RELOADS
 from router.notify import Notifier
 from router.ops import ops_routes
 from router.outbox import OutboxDispatcher
@@ -119,6 +121,7 @@ def create_app(
     app[DATABASE] = db
     app[EVENT_BUS] = events
     app[CLOCK] = clock
+    app[METRICS_TOKEN] = config.server.metrics_token
     app[TIMEZONE] = config.sla.zone
     app[CLIENT_ADDRESSES] = addresses
     app[ATTACHMENTS] = config.server.data_dir / "attachments"
@@ -269,6 +272,7 @@ def _core(config: Config, clock: Callable[[], datetime], secret: bytes) -> Lifec
 
         async def reload_now() -> None:
             bot.matcher = await asyncio.to_thread(build_matcher, config.knowledge)
+            KNOWLEDGE_RELOADS.labels("ok").inc()
             logger.info("knowledge base reloaded: %d entries", len(bot.matcher))
             await events.publish(KnowledgeReloaded(len(bot.matcher)))
 
@@ -428,9 +432,11 @@ async def _reload_knowledge(bot: Bot, knowledge: KnowledgeConfig, events: EventB
                 logger.error("knowledge base not reloaded, the previous one stays: %s", exc)
             else:
                 logger.exception("knowledge base not reloaded, the previous one stays")
+            KNOWLEDGE_RELOADS.labels("failed").inc()
             await events.publish(KnowledgeReloaded(len(bot.matcher), str(exc)))
             continue
         bot.matcher = matcher
+        KNOWLEDGE_RELOADS.labels("ok").inc()
         logger.info("knowledge base reloaded: %d entries from %s", len(matcher), path)
         await events.publish(KnowledgeReloaded(len(matcher)))
 

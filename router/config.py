@@ -52,6 +52,9 @@ class ServerConfig(_Model):
     # Signs web-chat visitor tokens. Empty: a random key is created once in data_dir.
     secret_key: str = ""
     data_dir: Path = Path("./data")
+    # Prometheus scrapes /metrics with "Authorization: Bearer <this>"; empty: open
+    # (bind to a private address, or keep the proxy from forwarding it).
+    metrics_token: str = ""
     # Where customers reach this service (https://support.example.com), for links in
     # mail (the satisfaction survey); empty: no links, mail asks for a reply instead.
     public_url: str = Field(default="", pattern=r"^(https?://[^\s?#]+)?$")

@@ -48,6 +48,7 @@ __all__ = [
     "EVENT_BUS",
     "IMAP_POLLERS",
     "KNOWLEDGE_PATH",
+    "METRICS_TOKEN",
     "NOTIFIER",
     "PRESENCE",
     "RELOAD_BOT",
@@ -85,3 +86,5 @@ AFTERCARE: web.AppKey[Aftercare] = web.AppKey("aftercare")
 SCHEDULER: web.AppKey[Scheduler] = web.AppKey("scheduler")
 NOTIFIER: web.AppKey[Notifier] = web.AppKey("notifier")
 SLA_SETTINGS: web.AppKey[SlaSettings] = web.AppKey("sla_settings")
+# Guards /metrics when set (server.metrics_token).
+METRICS_TOKEN: web.AppKey[str] = web.AppKey("metrics_token", str)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
 
-from router.keys import CHANNELS, DATABASE, DISPATCHER, EVENT_BUS, IMAP_POLLERS
+from router.keys import CHANNELS, CLOCK, DATABASE, IMAP_POLLERS, METRICS_TOKEN, PRESENCE
+from router.metrics import Snapshot, exposition
 
 __all__ = ["ops_routes"]
 
@@ -53,18 +56,30 @@ async def _health(request: web.Request) -> web.Response:
 
 
 async def _metrics(request: web.Request) -> web.Response:
+    """Prometheus text format; behind a bearer token when ``server.metrics_token`` is set."""
     app = request.app
+    token = app[METRICS_TOKEN]
+    if token:
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip(), token):
+            raise web.HTTPUnauthorized(
+                text="send 'Authorization: Bearer <server.metrics_token>'",
+                headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+            )
     async with app[DATABASE].read() as repo:
         conversations = await repo.count_by_status()
         outbox = await repo.count_outbox_by_status()
-    lines = ["# TYPE relaydesk_conversations gauge"]
-    lines += [
-        f'relaydesk_conversations{{status="{s}"}} {n}' for s, n in sorted(conversations.items())
-    ]
-    lines.append("# TYPE relaydesk_outbox gauge")
-    lines += [f'relaydesk_outbox{{status="{s}"}} {n}' for s, n in sorted(outbox.items())]
-    lines.append("# TYPE relaydesk_replies_delivered_total counter")
-    lines.append(f"relaydesk_replies_delivered_total {app[DISPATCHER].delivered}")
-    lines.append("# TYPE relaydesk_events_published_total counter")
-    lines.append(f"relaydesk_events_published_total {app[EVENT_BUS].published}")
-    return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
+        oldest = await repo.oldest_pending()
+    webchat = app[CHANNELS].get("webchat")
+    sockets = {
+        "webchat": getattr(webchat, "connected", 0),
+        "inbox": app[PRESENCE].connected,
+    }
+    snapshot = Snapshot(
+        conversations=conversations,
+        outbox=outbox,
+        oldest_pending=oldest,
+        now=app[CLOCK](),
+        sockets=sockets,
+    )
+    return web.Response(body=exposition(snapshot), headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -24,6 +24,7 @@ from channels.base import (
     TransientDeliveryError,
 )
 from router.events import DeliveryFailed, Event, EventBus, MessageDelivered
+from router.metrics import DELIVERIES
 from router.storage import Database, Message, OutboxItem, Repositories
 
 __all__ = ["OutboxDispatcher", "RetryPolicy"]
@@ -300,6 +301,7 @@ class OutboxDispatcher:
                     await repo.mark_unreachable(
                         item.address.channel, item.address.recipient_id, now
                     )
+                DELIVERIES.labels(item.address.channel, "dead" if dead else "retry").inc()
                 if dead:
                     await repo.mark_dead(item.id, error=outcome.error)
                     logger.error(
@@ -326,5 +328,7 @@ class OutboxDispatcher:
                     )
                 events.append(DeliveryFailed(item.conversation_id, item.id, outcome.error, dead))
         self.delivered += len(sent)
+        for item in sent:
+            DELIVERIES.labels(item.address.channel, "sent").inc()
         events.extend(MessageDelivered(i.conversation_id, i.id, i.message_id) for i in sent)
         await self._events.publish(*events)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -20,6 +21,7 @@ from router.conversations import AuthorKind, ConversationStatus, Direction
 from router.events import MessageAdded
 from router.handoff import Handoffs
 from router.inbound import storable
+from router.metrics import BOT_DECISIONS, INGEST_SECONDS, INGESTED
 from router.rules import ChannelRules, fail_bounced, find_thread
 from router.storage import Conversation, Message, Repositories
 from router.work import Units, Work
@@ -64,8 +66,13 @@ class Router:
         inbound = storable(inbound)
         self._in_flight += 1
         self._idle.clear()
+        started = time.perf_counter()
         try:
-            return await self._ingest(inbound)
+            receipt = await self._ingest(inbound)
+            if not receipt.duplicate:
+                INGESTED.labels(inbound.channel).inc()
+                INGEST_SECONDS.labels(inbound.channel).observe(time.perf_counter() - started)
+            return receipt
         finally:
             self._in_flight -= 1
             if self._in_flight == 0:
@@ -247,6 +254,7 @@ class Router:
         misses: int | None = None
         if conversation.status is ConversationStatus.BOT:
             decision = await self._decide(w, conversation, inbound)
+            BOT_DECISIONS.labels(decision.kind.value, decision.reason).inc()
             language = decision.language
             misses = conversation.bot_misses + 1 if decision.is_miss else 0
             logger.info(

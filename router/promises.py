@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 from router.conversations import ConversationStatus, Priority
 from router.events import ConversationChanged, SlaAlert
+from router.metrics import SLA_ALERTS
 from router.sla import Escalation, Metric, SlaPolicies, SlaPolicy
 from router.storage import Conversation, SlaTimer
 from router.work import Work
@@ -215,6 +216,7 @@ class Promises:
             timer.due_at.isoformat(),
             f", escalated: {escalated}" if escalated else "",
         )
+        SLA_ALERTS.labels(timer.metric, level).inc()
         w.publish(
             SlaAlert(
                 conversation_id=conversation.id,

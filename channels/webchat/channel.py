@@ -235,8 +235,13 @@ class WebChatChannel:
         )
         self._on_message = None
 
+    @property
+    def connected(self) -> int:
+        """Open visitor websockets on this node."""
+        return sum(len(live.sockets) for live in self._live.values())
+
     def health(self) -> ChannelHealth:
-        connected = sum(len(live.sockets) for live in self._live.values())
+        connected = self.connected
         return ChannelHealth(ok=self._accepting, detail=f"{connected} connected")
 
     async def send(self, outbound: OutboundMessage) -> None:

@@ -33,6 +33,11 @@ class Presence:
     # Called with an agent id when that agent comes online (auto-assignment drains).
     on_online: list[Callable[[int], Any]] = field(default_factory=list)
 
+    @property
+    def connected(self) -> int:
+        """Open inbox websockets on this node."""
+        return len(self._connections)
+
     def connect(self, agent_id: int, name: str, send: Callable[[dict[str, Any]], Any]) -> int:
         was_online = agent_id in self.online()
         self._next += 1

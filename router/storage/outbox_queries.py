@@ -244,6 +244,12 @@ class OutboxQueries:
         )
         return [outbox_record(r) for r in rows]
 
+    async def oldest_pending(self) -> datetime | None:
+        """When the oldest reply still waiting to be delivered was queued."""
+        return await self.session.scalar(
+            select(func.min(OutboxRow.created_at)).where(OutboxRow.status == "pending")
+        )
+
     async def count_outbox_by_status(self) -> dict[str, int]:
         rows = await self.session.execute(
             select(OutboxRow.status, func.count()).group_by(OutboxRow.status)
