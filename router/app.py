@@ -53,6 +53,7 @@ from router.inbox import (
     inbox_routes,
     openapi_route,
 )
+from router.inbox.reports_web import report_routes
 from router.keys import (
     ACCOUNTS,
     AFTERCARE,
@@ -181,7 +182,14 @@ def create_app(
         )
     app.cleanup_ctx.extend(_named(name, lifecycle) for name, lifecycle in lifecycles)
     app.add_routes(
-        [*ops_routes(), *agent_routes(), *inbox_routes(), *survey_routes(), openapi_route()]
+        [
+            *ops_routes(),
+            *agent_routes(),
+            *report_routes(),
+            *inbox_routes(),
+            *survey_routes(),
+            openapi_route(),
+        ]
     )
     return app
 

@@ -19,11 +19,12 @@ from bot.evaluation import evaluate, read_labelled, tune
 from knowledge import KnowledgeError, find_collisions
 from knowledge.semantic import ModelNotInstalled
 from router.app import create_app
-from router.builders import build_bot, build_matcher, build_telegram, utc_now
-from router.config import Config, ConfigError, load_config
+from router.builders import build_bot, build_matcher, build_telegram, policies_from, utc_now
+from router.config import Config, ConfigError, SlaConfig, load_config
 from router.inbox import Accounts
 from router.logs import config_secrets, configure_logging
-from router.storage import Database
+from router.reports import DEFINITIONS, build_report, period
+from router.storage import Database, ReportFilter
 
 __all__ = ["main"]
 
@@ -52,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     add.add_argument("name")
     add.add_argument("--admin", action="store_true", help="may manage agents in the inbox")
+    add.add_argument("--lead", action="store_true", help="an agent who also sees the reports")
     add.add_argument(
         "--password-stdin",
         action="store_true",
@@ -69,6 +71,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     email.add_argument("name")
     email.add_argument("address", help="an email address; '' to stop mailing this agent")
+
+    report = commands.add_parser(
+        "report", help="the reports (volume, the bot, people, satisfaction) for a period"
+    )
+    report.add_argument(
+        "--from", dest="start", help="first day, e.g. 2026-11-01 (default: 6 days ago)"
+    )
+    report.add_argument("--to", dest="end", help="last day, inclusive (default: today)")
+    report.add_argument("--format", choices=["json", "csv"], default="json")
+    report.add_argument(
+        "--table", help="with --format csv: one table (default: all, one after another)"
+    )
+    for name in ("channel", "language", "tag"):
+        report.add_argument(f"--{name}")
+    report.add_argument("--agent", type=int, help="an agent's id")
 
     telegram = commands.add_parser("telegram", help="the Telegram channel")
     telegram_commands = telegram.add_subparsers(dest="telegram_command", required=True)
@@ -127,7 +144,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.agents_command == "add":
                 password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
                 return asyncio.run(
-                    _agents_add(config, args.name, password=password, admin=args.admin)
+                    _agents_add(
+                        config,
+                        args.name,
+                        password=password,
+                        role="admin" if args.admin else "lead" if args.lead else "agent",
+                    )
                 )
             if args.agents_command == "list":
                 return asyncio.run(_agents_list(config))
@@ -139,6 +161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         if args.command == "telegram":
             return asyncio.run(_telegram_set_webhook(config, args.url))
+        if args.command == "report":
+            return asyncio.run(_report(config, args))
         if args.command == "kb" and args.semantic:
             config = config.model_copy(
                 update={"knowledge": config.knowledge.model_copy(update={"semantic": True})}
@@ -221,7 +245,7 @@ async def _db_upgrade(config: Config) -> int:
 
 
 async def _agents_add(
-    config: Config, name: str, *, password: str | None = None, admin: bool = False
+    config: Config, name: str, *, password: str | None = None, role: str = "agent"
 ) -> int:
     name = name.strip()
     if not name:
@@ -230,13 +254,12 @@ async def _agents_add(
     db = await _database(config)
     try:
         accounts = Accounts(db=db, clock=utc_now)
-        token = await accounts.create(name, password, role="admin" if admin else "agent")
+        token = await accounts.create(name, password, role=role)
     except ValueError as exc:
         print(f"relaydesk: {exc}", file=sys.stderr)
         return 2
     finally:
         await db.dispose()
-    role = "admin" if admin else "agent"
     print(f"{role} {name} added. API token (shown once):", file=sys.stderr)
     print(token)
     return 0
@@ -297,6 +320,68 @@ async def _agents_list(config: Config) -> int:
         state = "active" if agent.active else "disabled"
         print(f"{agent.id}\t{agent.name}\t{agent.role}\t{state}\t{agent.created_at:%Y-%m-%d}")
     return 0
+
+
+async def _report(config: Config, args: argparse.Namespace) -> int:
+    """The reports of a period on stdout, JSON or CSV; a progress bar on a terminal."""
+    try:
+        start, end = period(args.start, args.end, config.sla.zone, utc_now())
+    except ValueError as exc:
+        print(f"relaydesk: --from/--to: {exc}", file=sys.stderr)
+        return 2
+    db = await _database(config)
+    try:
+        async with db.read() as repo:
+            names = {a.id: a.name for a in await repo.agents()}
+            stored = await repo.setting("sla")
+        sla = config.sla
+        if stored is not None:  # what an admin saved in the inbox is in force
+            sla = SlaConfig.model_validate({**stored[0], "check_seconds": sla.check_seconds})
+        report = await build_report(
+            db,
+            policies_from(sla),
+            ReportFilter(
+                start=start,
+                end=end,
+                channel=args.channel,
+                agent_id=args.agent,
+                language=args.language,
+                tag=args.tag,
+            ),
+            zone=config.sla.zone,
+            now=utc_now(),
+            agent_names=names,
+            progress=_report_progress,
+        )
+    finally:
+        await db.dispose()
+    if args.format == "json":
+        print(
+            json.dumps({**report.figures, "definitions": DEFINITIONS}, ensure_ascii=False, indent=2)
+        )
+        return 0
+    tables = list(report.tables())
+    if args.table and args.table not in tables:
+        print(f"relaydesk: --table is one of {', '.join(tables)}", file=sys.stderr)
+        return 2
+    for index, table in enumerate([args.table] if args.table else tables):
+        if not args.table:
+            print(("\n" if index else "") + f"# {table}")
+        sys.stdout.write(report.csv(table))
+    return 0
+
+
+def _report_progress(done: int, total: int) -> None:
+    if not sys.stderr.isatty():
+        return
+    width = 30
+    filled = width * done // total
+    print(
+        f"\rreport [{'#' * filled}{'.' * (width - filled)}] {done}/{total}",
+        end="\n" if done == total else "",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _progress(done: int, total: int) -> None:

@@ -109,6 +109,7 @@ class ApiError(web.HTTPException):
         self, status: int, code: str, message: str, *, headers: Mapping[str, str] | None = None
     ) -> None:
         self.status_code = status
+        self.message = message
         super().__init__(
             headers=headers,
             text=json.dumps({"error": {"code": code, "message": message}}),

@@ -212,8 +212,8 @@ class Accounts:
 
     async def create(self, name: str, password: str | None, *, role: str = "agent") -> str:
         """A new agent; returns its API token (for integrations)."""
-        if role not in ("agent", "admin"):
-            raise ValueError("role must be agent or admin")
+        if role not in ("agent", "lead", "admin"):
+            raise ValueError("role must be agent, lead (sees the reports) or admin")
         password_hash = None if password is None else await self.hash_password(password)
         api_token = secrets.token_urlsafe(32)
         async with self._db.write() as repo:

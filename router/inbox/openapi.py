@@ -82,6 +82,27 @@ def _op(summary: str, *, ok: str = "200", params: list[Any] | None = None, **ext
     return operation
 
 
+REPORT_TABLES = (
+    "volume_by_channel",
+    "heatmap",
+    "bot_outcomes",
+    "handoffs_by_reason",
+    "response_times",
+    "sla_attainment",
+    "backlog",
+    "satisfaction",
+    "comments",
+)
+_REPORT_FILTERS = [
+    {"name": "from", "in": "query", "schema": {"type": "string", "format": "date"}},
+    {"name": "to", "in": "query", "schema": {"type": "string", "format": "date"}},
+    {"name": "channel", "in": "query", "schema": {"type": "string"}},
+    {"name": "agent", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+    {"name": "language", "in": "query", "schema": {"type": "string"}},
+    {"name": "tag", "in": "query", "schema": {"type": "string"}},
+]
+
+
 def _with_forbidden(operation: Any) -> Any:
     operation["responses"]["403"] = _ERROR
     return operation
@@ -224,6 +245,52 @@ def openapi_document() -> dict[str, Any]:
                     },
                 )
             ),
+        },
+        base + "/reports": {
+            "get": _with_forbidden(
+                _op(
+                    "Leads and admins: the reports (volume, the bot, people, satisfaction) "
+                    "with each figure's definition",
+                    params=_REPORT_FILTERS,
+                )
+            )
+        },
+        base + "/reports/conversations": {
+            "get": _with_forbidden(
+                _op(
+                    "The conversations behind one figure (figure: channel, heatmap, "
+                    "bot_outcome, handoff_reason, reopened, sla_missed, csat_score)",
+                    params=[
+                        {"name": "figure", "in": "query", "schema": {"type": "string"}},
+                        {"name": "key", "in": "query", "schema": {"type": "string"}},
+                        *_REPORT_FILTERS,
+                    ],
+                )
+            )
+        },
+        base + "/reports/{table}.csv": {
+            "get": {
+                "summary": "One table of the reports as CSV",
+                "parameters": [
+                    {
+                        "name": "table",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "enum": list(REPORT_TABLES)},
+                    },
+                    *_REPORT_FILTERS,
+                ],
+                "responses": {
+                    "200": {
+                        "description": "the table",
+                        "content": {"text/csv": {"schema": {"type": "string"}}},
+                    },
+                    "400": _ERROR,
+                    "401": _ERROR,
+                    "403": _ERROR,
+                    "404": _ERROR,
+                },
+            }
         },
         base + "/events": {
             "get": _op(

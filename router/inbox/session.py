@@ -49,6 +49,8 @@ TEMPLATES = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+# A status, priority, reason or outcome code in the page's language: {{ label(t, code) }}.
+TEMPLATES.globals["label"] = lambda t, code: t.get(f"code_{code}", code) if code else ""
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"

@@ -13,6 +13,7 @@ from router.storage.records import (
     Scheduled,
     SlaTimer,
 )
+from router.storage.report_queries import ReportFilter
 from router.storage.repositories import Repositories
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "Message",
     "OutboxItem",
     "QueueFilter",
+    "ReportFilter",
     "Repositories",
     "Scheduled",
     "SlaTimer",

@@ -53,6 +53,11 @@ class Agent:
     def is_admin(self) -> bool:
         return self.role == "admin"
 
+    @property
+    def sees_reports(self) -> bool:
+        """Admins and leads (agents with the reporting role) see the reports."""
+        return self.role in ("admin", "lead")
+
 
 @dataclass(frozen=True, slots=True)
 class Conversation:

@@ -15,6 +15,7 @@ from router.storage.conversation_queries import ConversationQueries
 from router.storage.inbox_queries import InboxQueries
 from router.storage.outbox_queries import OutboxQueries
 from router.storage.promise_queries import PromiseQueries
+from router.storage.report_queries import ReportQueries
 from router.storage.webchat_queries import WebChatQueries
 
 __all__ = ["Repositories"]
@@ -27,6 +28,7 @@ class Repositories(
     InboxQueries,
     OutboxQueries,
     PromiseQueries,
+    ReportQueries,
     WebChatQueries,
 ):
     """All queries of one unit of work."""

@@ -101,11 +101,11 @@ async def test_two_agents_and_a_customer_work_one_handoff_together(
 
     # Ana opens it first; Li Wei sees her there, then claims it.
     await ana.locator("#queue-rows a").first.click()
-    await expect(ana.locator("#status")).to_have_text("queued")
+    await expect(ana.locator("#status")).to_have_attribute("data-status", "queued")
     await li.locator("#queue-rows a").first.click()
     await expect(li.locator("#presence")).to_contain_text("Ana")
     await li.locator("#claim").click()
-    await expect(li.locator("#status")).to_have_text("assigned")
+    await expect(li.locator("#status")).to_have_attribute("data-status", "assigned")
     # Ana's open page shows the claim live; her reply is stopped and her draft kept.
     await expect(ana.locator("#assignee")).to_have_text("Li Wei")
     await ana.locator("#reply-text").fill("Ana here, I can help!")
@@ -121,7 +121,7 @@ async def test_two_agents_and_a_customer_work_one_handoff_together(
     await li.screenshot(path=str(ARTIFACTS / "inbox-conversation.png"), full_page=True)
 
     await li.locator("#resolve").click()
-    await expect(li.locator("#status")).to_have_text("resolved")
+    await expect(li.locator("#status")).to_have_attribute("data-status", "resolved")
     for page in (li, ana):
         await page.goto(str(inbox.client.make_url("/inbox?tab=resolved")))
         await expect(page.locator("#queue-rows tr.row")).to_have_count(1)

@@ -227,7 +227,7 @@ async def test_agents_assign_tag_prioritise_resolve_and_reopen(
     assert 'id="status">resolved<' in await ana.get(one)
     assert (await li.post(one + "/reopen"))[0] == 303
     page = await li.get(one)
-    assert 'id="status">assigned<' in page and 'id="assignee">Li Wei<' in page
+    assert 'data-status="assigned">assigned<' in page and 'id="assignee">Li Wei<' in page
     await li.post(one + "/note", {"text": "Called the customer; parts ordered."})
     assert "Called the customer; parts ordered." in await ana.get(one)
 

@@ -1,0 +1,201 @@
+"""Reports for leads and admins: the page at /inbox/reports, its CSV tables and
+drill-downs, and the same figures as JSON under /api/agent/reports."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from router.errors import ApiError
+from router.inbox.api import _agent, _json
+from router.inbox.i18n import texts
+from router.inbox.presenters import summary
+from router.inbox.session import Viewer, page_viewer, render
+from router.keys import AFTERCARE, CLOCK, DATABASE, TIMEZONE
+from router.reports import DEFINITIONS, Report, build_report, period
+from router.storage import Agent, ReportFilter
+
+__all__ = ["report_routes"]
+
+_FILTERS = ("from", "to", "channel", "agent", "language", "tag")
+
+
+def _where(query: Mapping[str, str], request: web.Request) -> ReportFilter:
+    zone = request.app[TIMEZONE]
+    try:
+        start, end = period(
+            query.get("from") or None, query.get("to") or None, zone, request.app[CLOCK]()
+        )
+    except ValueError as exc:
+        raise ApiError(
+            400, "invalid_query", f"from/to: dates like 2026-11-01, at most a year ({exc})"
+        ) from exc
+    agent = query.get("agent", "")
+    if agent and (not agent.isascii() or not agent.isdigit() or len(agent) > 12):
+        raise ApiError(400, "invalid_query", "agent must be an agent's id")
+    return ReportFilter(
+        start=start,
+        end=end,
+        channel=query.get("channel") or None,
+        agent_id=int(agent) if agent else None,
+        language=query.get("language") or None,
+        tag=(query.get("tag") or "").strip()[:40] or None,
+    )
+
+
+async def _report(request: web.Request, where: ReportFilter) -> tuple[Report, dict[int, str]]:
+    async with request.app[DATABASE].read() as repo:
+        names = {a.id: a.name for a in await repo.agents()}
+    report = await build_report(
+        request.app[DATABASE],
+        request.app[AFTERCARE].policies,
+        where,
+        zone=request.app[TIMEZONE],
+        now=request.app[CLOCK](),
+        agent_names=names,
+    )
+    return report, names
+
+
+def _may_see(agent: Agent) -> None:
+    if not agent.sees_reports:
+        raise ApiError(403, "forbidden", "reports are for leads and admins")
+
+
+# -- the JSON API ---------------------------------------------------------------------
+
+
+async def api_report(request: web.Request) -> web.Response:
+    """``?from=2026-11-01&to=2026-11-30&channel=&agent=&language=&tag=`` (default: the
+    last 7 days in the desk's time zone)."""
+    _may_see(await _agent(request))
+    report, _ = await _report(request, _where(request.query, request))
+    return _json({**report.figures, "definitions": DEFINITIONS})
+
+
+async def api_drill(request: web.Request) -> web.Response:
+    """The conversations behind one figure: ``?figure=bot_outcome&key=assumed`` (and the
+    report's filters)."""
+    _may_see(await _agent(request))
+    report, names = await _report(request, _where(request.query, request))
+    ids = report.conversations(request.query.get("figure", ""), request.query.get("key", ""))
+    return _json({"conversations": await _summaries(request, ids, names)})
+
+
+async def api_csv(request: web.Request) -> web.Response:
+    _may_see(await _agent(request))
+    return await _csv(request)
+
+
+async def _csv(request: web.Request) -> web.Response:
+    report, _ = await _report(request, _where(request.query, request))
+    table = request.match_info["table"]
+    if table not in report.tables():
+        raise ApiError(404, "not_found", f"no table {table}; tables: {', '.join(report.tables())}")
+    return web.Response(
+        text=report.csv(table),
+        content_type="text/csv",
+        charset="utf-8",
+        headers={"Content-Disposition": f'attachment; filename="relaydesk-{table}.csv"'},
+    )
+
+
+async def _summaries(request: web.Request, ids: list[int], names: dict[int, str]) -> list[Any]:
+    async with request.app[DATABASE].read() as repo:
+        found = await repo.conversations_by_id(ids[:500])
+    return [summary(found[i], None, names) for i in ids[:500] if i in found]
+
+
+# -- the page -------------------------------------------------------------------------
+
+
+def _viewer_may_see(viewer: Viewer) -> None:
+    if not viewer.agent.sees_reports:
+        raise web.HTTPForbidden(text=texts(viewer.lang)["no_reports"])
+
+
+async def page(request: web.Request) -> web.Response:
+    viewer = await page_viewer(request)
+    _viewer_may_see(viewer)
+    try:
+        where = _where(request.query, request)
+    except ApiError as exc:
+        raise web.HTTPBadRequest(text=exc.message) from exc
+    report, names = await _report(request, where)
+    zone = request.app[TIMEZONE]
+    query = {k: v for k, v in request.query.items() if k in _FILTERS and v}
+    shown = {
+        "from": where.start.astimezone(zone).date().isoformat(),
+        "to": (where.end.astimezone(zone) - timedelta(days=1)).date().isoformat(),
+    }
+    return render(
+        request,
+        "reports.html",
+        viewer,
+        figures=report.figures,
+        definitions={k: v[viewer.lang] for k, v in DEFINITIONS.items()},
+        tables=list(report.tables()),
+        query=urlencode(query),
+        filters={**query, **shown},
+        agents=sorted(names.items(), key=lambda kv: kv[1]),
+        data=json.dumps(
+            {
+                "figures": report.figures,
+                "query": query,
+                "lang": viewer.lang,
+                "labels": {
+                    k.removeprefix("code_"): v
+                    for k, v in texts(viewer.lang).items()
+                    if k.startswith("code_")
+                },
+            },
+            ensure_ascii=False,
+        ).replace("</", "<\\/"),
+    )
+
+
+async def page_drill(request: web.Request) -> web.Response:
+    viewer = await page_viewer(request)
+    _viewer_may_see(viewer)
+    try:
+        where = _where(request.query, request)
+    except ApiError as exc:
+        raise web.HTTPBadRequest(text=exc.message) from exc
+    report, names = await _report(request, where)
+    figure, key = request.query.get("figure", ""), request.query.get("key", "")
+    conversations = await _summaries(request, report.conversations(figure, key), names)
+    query = {k: v for k, v in request.query.items() if k in _FILTERS and v}
+    return render(
+        request,
+        "report_drill.html",
+        viewer,
+        figure=figure,
+        key=key,
+        conversations=conversations,
+        back="/inbox/reports?" + urlencode(query),
+    )
+
+
+async def page_csv(request: web.Request) -> web.Response:
+    viewer = await page_viewer(request)
+    _viewer_may_see(viewer)
+    try:
+        return await _csv(request)
+    except ApiError as exc:
+        raise web.HTTPNotFound(text=exc.message) from exc
+
+
+def report_routes() -> list[web.RouteDef]:
+    return [
+        web.get("/api/agent/reports", api_report),
+        web.get("/api/agent/reports/conversations", api_drill),
+        web.get("/api/agent/reports/{table}.csv", api_csv),
+        web.get("/inbox/reports", page),
+        web.get("/inbox/reports/conversations", page_drill),
+        web.get("/inbox/reports/{table}.csv", page_csv),
+    ]

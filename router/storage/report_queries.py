@@ -1,0 +1,201 @@
+"""What the reports read: conversations of a period, with filters, in few queries."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import String, cast, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from router.storage.models import (
+    ConversationRow,
+    HandoffRow,
+    MessageRow,
+    SlaTimerRow,
+)
+
+__all__ = ["ReportFilter", "ReportQueries", "ReportRow"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReportFilter:
+    """Conversations opened in [start, end), narrowed by channel, agent, language, tag."""
+
+    start: datetime
+    end: datetime
+    channel: str | None = None
+    agent_id: int | None = None
+    language: str | None = None
+    tag: str | None = None
+
+    def apply(self, query: Any) -> Any:
+        query = query.where(
+            ConversationRow.created_at >= self.start, ConversationRow.created_at < self.end
+        )
+        if self.channel:
+            query = query.where(ConversationRow.channel == self.channel)
+        if self.agent_id is not None:
+            query = query.where(ConversationRow.assignee_id == self.agent_id)
+        if self.language:
+            query = query.where(ConversationRow.language == self.language)
+        if self.tag:
+            query = query.where(cast(ConversationRow.tags, String).like(f'%"{self.tag}"%'))
+        return query
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRow:
+    """One conversation as the reports see it."""
+
+    id: int
+    contact_id: int
+    channel: str
+    status: str
+    assignee_id: int | None
+    created_at: datetime
+    updated_at: datetime
+    handed_off_at: datetime | None
+    resolved_at: datetime | None
+    csat_score: int | None
+    csat_comment: str | None
+    survey_asked: bool
+
+
+class ReportQueries:
+    session: AsyncSession
+
+    async def report_rows(self, where: ReportFilter) -> list[ReportRow]:
+        c = ConversationRow
+        query = where.apply(
+            select(
+                c.id,
+                c.contact_id,
+                c.channel,
+                c.status,
+                c.assignee_id,
+                c.created_at,
+                c.updated_at,
+                c.handed_off_at,
+                c.resolved_at,
+                c.csat_score,
+                c.csat_comment,
+                c.survey_asked_at.is_not(None),
+            )
+        ).order_by(c.id)
+        rows = await self.session.execute(query)
+        return [ReportRow(*row) for row in rows.all()]
+
+    async def first_conversation_of(self, contact_ids: Sequence[int]) -> dict[int, datetime]:
+        """When each contact first wrote (to tell new contacts from returning ones)."""
+        if not contact_ids:
+            return {}
+        rows = await self.session.execute(
+            select(ConversationRow.contact_id, func.min(ConversationRow.created_at))
+            .where(ConversationRow.contact_id.in_(list(set(contact_ids))))
+            .group_by(ConversationRow.contact_id)
+        )
+        return {int(contact): first for contact, first in rows.all()}
+
+    async def inbound_times(self, where: ReportFilter) -> list[tuple[int, str, datetime]]:
+        """Customer messages of the period's conversations: (conversation, channel, when)."""
+        m = MessageRow
+        query = where.apply(
+            select(m.conversation_id, ConversationRow.channel, m.created_at)
+            .join(ConversationRow, ConversationRow.id == m.conversation_id)
+            .where(m.direction == "in")
+        )
+        return [(int(i), str(ch), at) for i, ch, at in (await self.session.execute(query)).all()]
+
+    async def bot_messages(self, where: ReportFilter) -> list[tuple[int, str | None, str | None]]:
+        """The bot's messages: (conversation, kind, reason)."""
+        m = MessageRow
+        query = where.apply(
+            select(m.conversation_id, m.kind, m.extras["reason"].as_string())
+            .join(ConversationRow, ConversationRow.id == m.conversation_id)
+            .where(m.author_kind == "bot")
+        )
+        return [(int(i), k, r) for i, k, r in (await self.session.execute(query)).all()]
+
+    async def choices_taken(self, where: ReportFilter) -> list[str]:
+        m = MessageRow
+        query = where.apply(
+            select(m.extras["choice"].as_string())
+            .join(ConversationRow, ConversationRow.id == m.conversation_id)
+            .where(m.direction == "in", m.extras["choice"].as_string().is_not(None))
+        )
+        return [str(c) for c in (await self.session.scalars(query)).all() if c]
+
+    async def report_handoffs(self, where: ReportFilter) -> list[tuple[int, str, datetime]]:
+        """Handoffs of the period's conversations: (conversation, reason, when)."""
+        h = HandoffRow
+        query = where.apply(
+            select(h.conversation_id, h.reason, h.created_at).join(
+                ConversationRow, ConversationRow.id == h.conversation_id
+            )
+        ).order_by(h.id)
+        return [(int(i), str(r), at) for i, r, at in (await self.session.execute(query)).all()]
+
+    async def report_timers(
+        self, where: ReportFilter
+    ) -> list[tuple[int, str, str, datetime, datetime | None, str | None, float | None]]:
+        """Promises of the period's conversations: (conversation, policy, metric, started,
+        stopped, outcome, late seconds)."""
+        t = SlaTimerRow
+        query = where.apply(
+            select(
+                t.conversation_id,
+                t.policy,
+                t.metric,
+                t.started_at,
+                t.stopped_at,
+                t.outcome,
+                t.late_seconds,
+            ).join(ConversationRow, ConversationRow.id == t.conversation_id)
+        ).order_by(t.id)
+        return [tuple(row) for row in (await self.session.execute(query)).all()]
+
+    async def contact_messages(
+        self, contact_ids: Sequence[int]
+    ) -> dict[int, list[tuple[int, datetime]]]:
+        """Every customer message of these contacts, on any channel: contact →
+        [(conversation, when)] (to see who came back)."""
+        if not contact_ids:
+            return {}
+        m, c = MessageRow, ConversationRow
+        rows = await self.session.execute(
+            select(c.contact_id, m.conversation_id, m.created_at)
+            .join(c, c.id == m.conversation_id)
+            .where(c.contact_id.in_(list(set(contact_ids))), m.direction == "in")
+        )
+        found: dict[int, list[tuple[int, datetime]]] = {}
+        for contact, conversation, at in rows.all():
+            found.setdefault(int(contact), []).append((int(conversation), at))
+        return found
+
+    async def backlog_at(self, moments: Sequence[datetime], where: ReportFilter) -> list[int]:
+        """Conversations with people (handed off, not resolved) at each moment."""
+        counts = []
+        for moment in moments:
+            c = ConversationRow
+            query = select(func.count()).where(
+                c.handed_off_at.is_not(None),
+                c.handed_off_at <= moment,
+                (c.resolved_at.is_(None)) | (c.resolved_at > moment),
+            )
+            if where.channel:
+                query = query.where(c.channel == where.channel)
+            if where.agent_id is not None:
+                query = query.where(c.assignee_id == where.agent_id)
+            if where.language:
+                query = query.where(c.language == where.language)
+            counts.append(int(await self.session.scalar(query) or 0))
+        return counts
+
+    async def count_all(self) -> tuple[int, int]:
+        """Plain counts of conversations and messages (the benchmark's floor)."""
+        conversations = await self.session.scalar(select(func.count()).select_from(ConversationRow))
+        messages = await self.session.scalar(select(func.count()).select_from(MessageRow))
+        return int(conversations or 0), int(messages or 0)

@@ -1,0 +1,67 @@
+"""The reports page in a real browser at phone and desktop widths: charts drawn with
+ECharts, a definition a click away, a drill-down to the conversations behind a bar,
+words in the agent's language; screenshots go to docs/."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, expect
+
+from tests.browser.test_inbox_page import Watch, sign_in
+from tests.support.inbox import add_inbox_agent
+from tests.support.service import ROOT, Service, running_service
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+SIZES = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1440, "height": 900}}
+
+
+@pytest.fixture
+async def desk(tmp_path: Path) -> AsyncIterator[Service]:
+    async with running_service(tmp_path / "svc") as service:
+        await add_inbox_agent(service, "Lead")
+        async with service.db.write() as repo:
+            lead = await repo.agent_by_name("Lead")
+            assert lead is not None
+        from sqlalchemy import update
+
+        from router.storage.models import AgentRow
+
+        async with service.db.write() as repo:
+            await repo.session.execute(update(AgentRow).values(role="lead"))
+        memory = service.memory
+        for n, text in enumerate(
+            ["How long is the warranty?", "talk to a person", "转人工", "How do I get an invoice?"]
+        ):
+            await memory.inject(memory.message(text, external_id=f"h{n}", sender=f"c{n}"))
+        yield service
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+async def test_a_lead_reads_the_reports_and_drills_into_a_bar(
+    desk: Service, browser: Browser, size: str
+) -> None:
+    watch = Watch()
+    context = await browser.new_context(viewport=SIZES[size])  # type: ignore[arg-type]
+    page = await sign_in(context, desk, "Lead", watch)
+    await page.locator("#reports-link").click()
+    await expect(page.locator("body[data-charts='6']")).to_have_count(1)
+    await expect(page.locator("#total-conversations")).to_have_text("4")
+    await expect(page.locator("#chart-outcomes svg")).to_have_count(1)
+    definition = page.locator("#bot details.definition").nth(1)
+    await definition.locator("summary").click()
+    await expect(definition).to_contain_text("did not write again")
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    assert width <= SIZES[size]["width"] + 1, "nothing runs off the screen"
+    await page.screenshot(path=str(ROOT / "docs" / f"reports-{size}.png"), full_page=True)
+
+    await page.locator('[data-outcome="handed_off"] a').click()
+    await expect(page.locator("#drill tr.row")).to_have_count(2)
+
+    await page.goto(str(desk.client.make_url("/inbox/reports")))
+    await page.locator("#switch-language").click()
+    await expect(page.locator('[data-outcome="handed_off"] th')).to_have_text("转人工")
+    assert watch.problems == []
