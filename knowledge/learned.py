@@ -36,23 +36,34 @@ def _read(path: Path) -> list[dict[str, Any]]:
     return [d for d in document if isinstance(d, dict)]
 
 
-def learn(folder: Path, *, question: str, answer: str, extends: str | None = None) -> str:
-    """Record ``question`` (with ``answer`` for a new entry); returns the entry id."""
+def learn(
+    folder: Path,
+    *,
+    question: str,
+    answer: str,
+    extends: str | None = None,
+    more: list[str] | None = None,
+) -> str:
+    """Record ``question`` and the phrasings in ``more`` (with ``answer`` for a new
+    entry); returns the entry id."""
     question = question.strip()
     if not question:
         raise KnowledgeError("the question is empty")
+    phrasings = [question] + [
+        q.strip() for q in more or () if q.strip() and q.strip() != question
+    ]
     if not folder.is_dir():
         raise KnowledgeError(f"{folder}: the knowledge base is not a folder; cannot learn")
     path = folder / LEARNED_FILE
     entries = _read(path)
-    language = detect_language(question)
     if extends is not None:
         for item in entries:
             if item.get("extends") == extends:
-                item.setdefault("questions", []).append(question)
+                known = item.setdefault("questions", [])
+                known.extend(q for q in phrasings if q not in known)
                 break
         else:
-            entries.append({"extends": extends, "questions": [question]})
+            entries.append({"extends": extends, "questions": phrasings})
         entry_id = extends
     else:
         if not answer.strip():
@@ -63,7 +74,7 @@ def learn(folder: Path, *, question: str, answer: str, extends: str | None = Non
             {
                 "id": entry_id,
                 "tags": ["learned"],
-                "questions": {language: [question]},
+                "questions": _by_language(phrasings),
                 "answer": {detect_language(answer): answer.strip()},
             }
         )
@@ -73,3 +84,10 @@ def learn(folder: Path, *, question: str, answer: str, extends: str | None = Non
     )
     os.replace(temporary, path)
     return entry_id
+
+
+def _by_language(questions: list[str]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {}
+    for question in questions:
+        grouped.setdefault(detect_language(question), []).append(question)
+    return grouped

@@ -268,6 +268,15 @@ def openapi_document() -> dict[str, Any]:
                 )
             )
         },
+        base + "/reports/gaps": {
+            "get": _with_forbidden(
+                _op(
+                    "Leads and admins: questions the bot could not answer, grouped into "
+                    "clusters (examples, the closest entry, agents' answers), biggest first",
+                    params=_REPORT_FILTERS,
+                )
+            )
+        },
         base + "/reports/{table}.csv": {
             "get": {
                 "summary": "One table of the reports as CSV",

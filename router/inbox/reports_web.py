@@ -3,7 +3,9 @@ drill-downs, and the same figures as JSON under /api/agent/reports."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
@@ -11,16 +13,20 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from knowledge import KnowledgeError, learn
 from router.errors import ApiError
 from router.inbox.api import _agent, _json
 from router.inbox.i18n import texts
 from router.inbox.presenters import summary
-from router.inbox.session import Viewer, page_viewer, render
-from router.keys import AFTERCARE, CLOCK, DATABASE, TIMEZONE
+from router.inbox.session import Viewer, page_viewer, posted_form, render, require_admin
+from router.kb_gaps import find_gaps
+from router.keys import AFTERCARE, BOT, CLOCK, DATABASE, KNOWLEDGE_PATH, RELOAD_BOT, TIMEZONE
 from router.reports import DEFINITIONS, Report, build_report, period
 from router.storage import Agent, ReportFilter
 
 __all__ = ["report_routes"]
+
+logger = logging.getLogger(__name__)
 
 _FILTERS = ("from", "to", "channel", "agent", "language", "tag")
 
@@ -190,6 +196,81 @@ async def page_csv(request: web.Request) -> web.Response:
         raise web.HTTPNotFound(text=exc.message) from exc
 
 
+# -- knowledge-base gaps ----------------------------------------------------------------
+
+
+async def _gaps(request: web.Request, where: ReportFilter) -> list[Any]:
+    bot = request.app[BOT]
+    clusters = await find_gaps(
+        request.app[DATABASE],
+        bot.matcher,
+        where,
+        low_rating=request.app[AFTERCARE].policies.low_rating,
+    )
+    return [c.as_json(bot.matcher) for c in clusters]
+
+
+async def api_gaps(request: web.Request) -> web.Response:
+    """The questions the bot could not answer, grouped, biggest first."""
+    _may_see(await _agent(request))
+    return _json({"clusters": await _gaps(request, _where(request.query, request))})
+
+
+async def page_gaps(request: web.Request) -> web.Response:
+    viewer = await page_viewer(request)
+    _viewer_may_see(viewer)
+    try:
+        where = _where(request.query, request)
+    except ApiError as exc:
+        raise web.HTTPBadRequest(text=exc.message) from exc
+    query = {k: v for k, v in request.query.items() if k in _FILTERS and v}
+    return render(
+        request,
+        "report_gaps.html",
+        viewer,
+        clusters=await _gaps(request, where),
+        query=urlencode(query),
+        notice=request.query.get("notice"),
+    )
+
+
+async def publish_gap(request: web.Request) -> web.Response:
+    """An admin publishes a drafted entry, or adds the phrasings to an existing one; the
+    bot reloads."""
+    viewer, form = await posted_form(request)
+    require_admin(viewer)
+    questions = [q.strip()[:300] for q in form.get("questions", "").splitlines() if q.strip()]
+    answer = form.get("answer", "").strip()[:4000]
+    extends = form.get("extends", "").strip() or None
+    bot = request.app[BOT]
+    if extends is not None and bot.matcher.entry(extends) is None:
+        raise web.HTTPBadRequest(text=f"no entry {extends}")
+    t = texts(viewer.lang)
+    try:
+        if not questions:
+            raise KnowledgeError(t["gap_no_questions"])
+        entry_id = await asyncio.to_thread(
+            learn,
+            request.app[KNOWLEDGE_PATH],
+            question=questions[0],
+            answer=answer,
+            extends=extends,
+            more=questions[1:],
+        )
+        await request.app[RELOAD_BOT]()
+    except KnowledgeError as exc:
+        raise web.HTTPSeeOther("/inbox/reports/gaps?" + urlencode({"notice": str(exc)})) from exc
+    logger.info(
+        "%s published %d phrasing(s) into %s from the gap report",
+        viewer.agent.name,
+        len(questions),
+        entry_id,
+    )
+    raise web.HTTPSeeOther(
+        "/inbox/reports/gaps?" + urlencode({"notice": t["gap_published"].format(entry=entry_id)})
+    )
+
+
 def report_routes() -> list[web.RouteDef]:
     return [
         web.get("/api/agent/reports", api_report),
@@ -198,4 +279,7 @@ def report_routes() -> list[web.RouteDef]:
         web.get("/inbox/reports", page),
         web.get("/inbox/reports/conversations", page_drill),
         web.get("/inbox/reports/{table}.csv", page_csv),
+        web.get("/api/agent/reports/gaps", api_gaps),
+        web.get("/inbox/reports/gaps", page_gaps),
+        web.post("/inbox/reports/gaps/publish", publish_gap),
     ]

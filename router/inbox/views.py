@@ -16,6 +16,7 @@ from router.inbox.session import (
     Viewer,
     conversation_id_of,
 )
+from router.kb_gaps import without_greeting
 from router.keys import CLOCK, DATABASE, DESK, TIMEZONE
 from router.storage import Conversation, Message, QueueFilter
 
@@ -151,6 +152,14 @@ async def conversation_view(request: web.Request, viewer: Viewer) -> dict[str, A
     failed = {i: d for i, d in deliveries.items() if d.status == "dead"}
     messages = []
     previous_customer: Message | None = None
+    question = next(
+        (
+            h.context.get("customer_text")
+            for h in reversed(detail.handoffs)
+            if isinstance(h.context.get("customer_text"), str)
+        ),
+        None,
+    )
     for m in detail.messages:
         who = {
             "customer": contact_name,
@@ -170,12 +179,15 @@ async def conversation_view(request: web.Request, viewer: Viewer) -> dict[str, A
                 "flag": m.extras.get("flag"),
                 "failed": failed[m.id].last_error if m.id in failed else None,
                 "delivery_id": failed[m.id].id if m.id in failed else None,
-                # An agent's answer to a customer's question can teach the bot.
-                "faq_question": previous_customer.text[:300]
+                # An agent's answer to a customer's question can teach the bot: the
+                # question that brought the customer to people (not their last line),
+                # and the answer without the greeting, both for the agent to edit.
+                "faq_question": (question or previous_customer.text)[:300]
                 if m.author_kind.value == "agent"
                 and m.direction is Direction.OUT
                 and previous_customer is not None
                 else None,
+                "faq_answer": without_greeting(m.text),
             }
         )
         if m.direction is Direction.IN:

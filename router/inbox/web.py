@@ -350,9 +350,11 @@ async def save_faq(request: web.Request) -> web.Response:
     if answer is None or answer.author_kind.value != "agent":
         raise web.HTTPBadRequest(text="pick an agent's reply")
     bot = request.app[BOT]
+    # What the agent kept of their reply (the greeting gone); by default all of it.
+    text = form.get("answer", "").strip()[:4000] or answer.text
     # The same answer text as an entry's: a new phrasing of that entry.
     same = next(
-        (e for e in bot.matcher.entries if answer.text.strip() in dict(e.answers).values()),
+        (e for e in bot.matcher.entries if text.strip() in dict(e.answers).values()),
         None,
     )
     try:
@@ -360,7 +362,7 @@ async def save_faq(request: web.Request) -> web.Response:
             learn,
             request.app[KNOWLEDGE_PATH],
             question=question,
-            answer=answer.text,
+            answer=text,
             extends=same.id if same else None,
         )
         await request.app[RELOAD_BOT]()

@@ -10,12 +10,14 @@ from typing import Any
 from sqlalchemy import String, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from router.storage.mapping import message_record
 from router.storage.models import (
     ConversationRow,
     HandoffRow,
     MessageRow,
     SlaTimerRow,
 )
+from router.storage.records import Message
 
 __all__ = ["ReportFilter", "ReportQueries", "ReportRow"]
 
@@ -193,6 +195,37 @@ class ReportQueries:
                 query = query.where(c.language == where.language)
             counts.append(int(await self.session.scalar(query) or 0))
         return counts
+
+    async def messages_of(self, conversation_ids: Sequence[int]) -> dict[int, list[Message]]:
+        """Every message of these conversations, in order, in one query."""
+        found: dict[int, list[Message]] = {}
+        for start in range(0, len(conversation_ids), 5000):
+            chunk = list(conversation_ids[start : start + 5000])
+            rows = await self.session.scalars(
+                select(MessageRow)
+                .where(MessageRow.conversation_id.in_(chunk))
+                .order_by(MessageRow.conversation_id, MessageRow.id)
+            )
+            for row in rows:
+                found.setdefault(row.conversation_id, []).append(message_record(row))
+        return found
+
+    async def handoff_candidates(self, conversation_ids: Sequence[int]) -> dict[int, str]:
+        """The entry the bot came closest to at each conversation's first handoff."""
+        found: dict[int, str] = {}
+        for start in range(0, len(conversation_ids), 5000):
+            chunk = list(conversation_ids[start : start + 5000])
+            rows = await self.session.execute(
+                select(HandoffRow.conversation_id, HandoffRow.candidates)
+                .where(HandoffRow.conversation_id.in_(chunk))
+                .order_by(HandoffRow.id)
+            )
+            for conversation_id, candidates in rows.all():
+                if conversation_id not in found and candidates:
+                    best = candidates[0]
+                    if isinstance(best, dict) and isinstance(best.get("id"), str):
+                        found[int(conversation_id)] = best["id"]
+        return found
 
     async def count_all(self) -> tuple[int, int]:
         """Plain counts of conversations and messages (the benchmark's floor)."""

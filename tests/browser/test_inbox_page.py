@@ -184,19 +184,25 @@ async def test_save_as_faq_teaches_the_bot_for_the_next_customer(
     first = await customer_chat(browser, inbox, watch)
     await say(first, question)
     await expect(first.locator(".msg.system").last).to_contain_text("will answer by")
+    # The customer's last line is not their question.
+    await say(first, "My order number is 1234.")
+    await expect(first.locator(".msg.customer.pending")).to_have_count(0)
 
     li = await sign_in(await browser.new_context(), inbox, "Li Wei", watch)
     await li.locator("#queue-rows a").first.click()
     await li.locator("#claim").click()
     answer = "Yes: company gift vouchers are accepted at checkout, under Payment → Voucher."
-    await li.locator("#reply-text").fill(answer)
+    await li.locator("#reply-text").fill("Hello, this is Li Wei.\n" + answer)
     await li.locator("#send-reply").click()
     await expect(first.locator(".msg.agent").last).to_contain_text("company gift vouchers")
     faq = li.locator(".faq-form")
     await expect(faq.locator("input[name=question]")).to_have_value(question)
+    # The greeting is not part of the bot's answer; the agent may edit what is.
+    await expect(faq.locator("textarea[name=answer]")).to_have_value(answer)
     await faq.locator("button").click()
     await expect(li.locator("#notice")).to_contain_text("Saved to the knowledge base")
-    assert "gift voucher" in (kb_copy / "learned.yaml").read_text("utf-8")
+    learned = (kb_copy / "learned.yaml").read_text("utf-8")
+    assert "gift voucher" in learned and "Li Wei" not in learned
 
     second = await customer_chat(await browser.new_context(), inbox, watch)
     await say(second, question)

@@ -1,0 +1,272 @@
+"""What customers ask that the knowledge base cannot answer, offline.
+
+The gap questions of a period: those handed to people because the bot was not sure
+(or did not understand), those a customer asked again after a bot answer (it did
+not help), those whose conversation was rated low, and those behind a clarification
+nobody picked. They are grouped with the knowledge base's own normaliser (width,
+case and script folded: simplified = traditional; synonyms applied) into clusters of
+the same question (average-linkage clustering of rapidfuzz token-set similarities,
+scipy), ranked by volume and trend. Each cluster shows example questions, the entry
+the bot came closest to, and what agents actually answered: the makings of a new
+entry, or of new phrasings for an existing one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import pairwise
+from typing import Any
+
+import numpy as np
+from rapidfuzz import fuzz, process
+from scipy.cluster.hierarchy import fcluster, linkage
+from scipy.spatial.distance import squareform
+
+from knowledge import Matcher, Normaliser
+from router.conversations import AuthorKind, Direction
+from router.storage import Database, Message, ReportFilter
+
+__all__ = [
+    "GapCluster",
+    "GapQuestion",
+    "cluster_questions",
+    "find_gaps",
+    "without_greeting",
+]
+
+# Handoffs that say the bot did not know (not: the customer asked for a person).
+UNSURE = {
+    "low_confidence",
+    "below_answer_threshold",
+    "no_match",
+    "too_many_misses",
+    "close_candidates",
+    "reply_after_answer",
+}
+# Questions at least this similar (0-100, average linkage) are one cluster; chosen on
+# tests/data/kb_gaps.yaml.
+SIMILARITY = 55.0
+
+
+@dataclass(frozen=True, slots=True)
+class GapQuestion:
+    text: str
+    conversation_id: int
+    source: str  # unsure, asked_again, rated_low, clarify_unpicked
+    at: datetime
+    closest: str | None = None  # the entry the bot came closest to
+    agent_answer: str | None = None
+
+
+@dataclass
+class GapCluster:
+    questions: list[GapQuestion]
+    closest: str | None = None
+    answers: list[str] = field(default_factory=list)
+    trend: int = 0
+
+    @property
+    def size(self) -> int:
+        return len(self.questions)
+
+    def as_json(self, matcher: Matcher | None = None) -> dict[str, Any]:
+        entry = matcher.entry(self.closest) if matcher is not None and self.closest else None
+        return {
+            "size": self.size,
+            "trend": self.trend,
+            "examples": [q.text for q in self.questions[:10]],
+            "sources": dict(Counter(q.source for q in self.questions)),
+            "conversations": sorted({q.conversation_id for q in self.questions}),
+            "closest_entry": self.closest,
+            "closest_question": entry.questions[0] if entry and entry.questions else None,
+            "agent_answers": self.answers[:5],
+        }
+
+
+_GREETING = re.compile(
+    r"^\s*(您好|你好|亲|hi|hello|hey|dear|good (morning|afternoon|evening))\b[^\n]{0,40}$",
+    re.IGNORECASE,
+)
+
+
+_INTRODUCTION = re.compile(
+    r"^(我是[^，,。\n]{1,10}[，,。]|(i'm|i am|this is|my name is) [^,.\n]{1,25}[,.])\s*",
+    re.IGNORECASE,
+)
+
+
+def without_greeting(text: str) -> str:
+    """An agent's reply without a first line that only greets ("您好，我是李伟")."""
+    lines = text.strip().splitlines()
+    while len(lines) > 1 and (_GREETING.match(lines[0]) or not lines[0].strip()):
+        lines = lines[1:]
+    if len(lines) == 1:
+        first, _, rest = lines[0].partition("，") if "，" in lines[0] else lines[0].partition(", ")
+        if _GREETING.match(first) and len(rest) > 10:
+            lines = [rest.strip()]
+    text = "\n".join(lines).strip()
+    introduced = _INTRODUCTION.match(text)
+    return (
+        text[introduced.end() :].strip()
+        if introduced and len(text) > introduced.end() + 10
+        else text
+    )
+
+
+def cluster_questions(
+    texts: Sequence[str], normaliser: Normaliser, *, similarity: float = SIMILARITY
+) -> list[int]:
+    """A cluster label for each text; equal labels: the same question."""
+    if not texts:
+        return []
+    if len(texts) == 1:
+        return [0]
+    forms = [" ".join(_features(normaliser, t)) for t in texts]
+    scores = process.cdist(forms, forms, scorer=fuzz.token_set_ratio, workers=1)
+    distance = 100.0 - np.asarray(scores, dtype=np.float64)
+    np.fill_diagonal(distance, 0.0)
+    distance = np.maximum(distance, distance.T)
+    tree = linkage(squareform(distance, checks=False), method="average")
+    labels = fcluster(tree, t=100.0 - similarity, criterion="distance")
+    return [int(label) - 1 for label in labels]
+
+
+def _features(normaliser: Normaliser, text: str) -> list[str]:
+    """Content tokens, and for Chinese the character pairs too (words, roughly)."""
+    tokens = normaliser.tokens(text)
+    pairs = [
+        a + b
+        for a, b in pairwise(tokens)
+        if len(a) == 1 and len(b) == 1 and not a.isascii() and not b.isascii()
+    ]
+    return tokens + pairs
+
+
+async def find_gaps(
+    db: Database,
+    matcher: Matcher,
+    where: ReportFilter,
+    *,
+    low_rating: int = 2,
+    limit: int = 50,
+) -> list[GapCluster]:
+    """The clusters of gap questions in ``where``, biggest first."""
+    async with db.read() as repo:
+        rows = await repo.report_rows(where)
+        handoffs = await repo.report_handoffs(where)
+        ids = [r.id for r in rows]
+        messages = await repo.messages_of(ids)
+        candidates = await repo.handoff_candidates(ids)
+    rated_low = {r.id for r in rows if r.csat_score is not None and r.csat_score <= low_rating}
+    unsure = {cid for cid, reason, _ in handoffs if reason in UNSURE}
+    questions: list[GapQuestion] = []
+    for conversation_id, thread in messages.items():
+        questions.extend(
+            _gap_questions(
+                conversation_id,
+                thread,
+                unsure=conversation_id in unsure,
+                rated_low=conversation_id in rated_low,
+                closest=candidates.get(conversation_id),
+            )
+        )
+    if not questions:
+        return []
+    labels = cluster_questions([q.text for q in questions], matcher.normaliser)
+    grouped: dict[int, list[GapQuestion]] = defaultdict(list)
+    for label, question in zip(labels, questions, strict=True):
+        grouped[label].append(question)
+    middle = where.start + (where.end - where.start) / 2
+    clusters = []
+    for members in grouped.values():
+        members.sort(key=lambda q: q.at, reverse=True)
+        closest = Counter(q.closest for q in members if q.closest).most_common(1)
+        answers = Counter(q.agent_answer for q in members if q.agent_answer)
+        clusters.append(
+            GapCluster(
+                questions=members,
+                closest=closest[0][0] if closest else _closest(matcher, members[0].text),
+                answers=[a for a, _ in answers.most_common()],
+                trend=sum(1 if q.at >= middle else -1 for q in members),
+            )
+        )
+    clusters.sort(key=lambda c: (c.size, c.trend), reverse=True)
+    return clusters[:limit]
+
+
+def _closest(matcher: Matcher, text: str) -> str | None:
+    found = matcher.match(text, limit=1)
+    return found[0].entry_id if found else None
+
+
+def _gap_questions(
+    conversation_id: int,
+    thread: Sequence[Message],
+    *,
+    unsure: bool,
+    rated_low: bool,
+    closest: str | None,
+) -> list[GapQuestion]:
+    said = [m for m in thread if m.direction is not Direction.NOTE]
+    customer = [m for m in said if m.direction is Direction.IN and not m.extras.get("choice")]
+    agent = next(
+        (
+            without_greeting(m.text)
+            for m in said
+            if m.author_kind is AuthorKind.AGENT and len(m.text) > 15
+        ),
+        None,
+    )
+    found: list[GapQuestion] = []
+
+    def add(message: Message, source: str) -> None:
+        if message.text.strip() and not any(q.text == message.text for q in found):
+            found.append(
+                GapQuestion(
+                    text=message.text.strip()[:300],
+                    conversation_id=conversation_id,
+                    source=source,
+                    at=message.created_at,
+                    closest=closest,
+                    agent_answer=agent,
+                )
+            )
+
+    if unsure and customer:
+        trigger = _before(said, lambda m: m.author_kind is AuthorKind.SYSTEM and m.kind == "ack")
+        add(trigger or customer[-1], "unsure")
+    for index, m in enumerate(said):
+        if m.author_kind is not AuthorKind.BOT:
+            continue
+        before = next((p for p in reversed(said[:index]) if p.direction is Direction.IN), None)
+        after = next((n for n in said[index + 1 :] if n.direction is Direction.IN), None)
+        if before is None or before.extras.get("choice"):
+            continue
+        if m.kind == "clarify" and (after is None or not after.extras.get("choice")):
+            add(before, "clarify_unpicked")
+        if (
+            m.kind == "answer"
+            and m.extras.get("reason") == "match"
+            and after is not None
+            and not after.extras.get("choice")
+            and _same_question(before.text, after.text)
+        ):
+            add(after, "asked_again")
+    if rated_low and customer:
+        add(customer[0], "rated_low")
+    return found
+
+
+def _same_question(first: str, second: str) -> bool:
+    return fuzz.token_set_ratio(first.casefold(), second.casefold()) >= 60
+
+
+def _before(thread: Sequence[Message], marker: Any) -> Message | None:
+    for index, message in enumerate(thread):
+        if marker(message):
+            return next((p for p in reversed(thread[:index]) if p.direction is Direction.IN), None)
+    return None
