@@ -27,8 +27,8 @@ from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import squareform
 
 from knowledge import Matcher, Normaliser
-from router.conversations import AuthorKind, Direction
-from router.storage import Database, Message, ReportFilter
+from router.storage import Database, ReportFilter
+from router.storage.report_queries import Said
 
 __all__ = [
     "GapCluster",
@@ -50,6 +50,7 @@ UNSURE = {
 # Questions at least this similar (0-100, average linkage) are one cluster; chosen on
 # tests/data/kb_gaps.yaml.
 SIMILARITY = 55.0
+MAX_FORMS = 3000
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,16 +124,28 @@ def cluster_questions(
     """A cluster label for each text; equal labels: the same question."""
     if not texts:
         return []
-    if len(texts) == 1:
-        return [0]
     forms = [" ".join(_features(normaliser, t)) for t in texts]
-    scores = process.cdist(forms, forms, scorer=fuzz.token_set_ratio, workers=1)
-    distance = 100.0 - np.asarray(scores, dtype=np.float64)
-    np.fill_diagonal(distance, 0.0)
-    distance = np.maximum(distance, distance.T)
-    tree = linkage(squareform(distance, checks=False), method="average")
-    labels = fcluster(tree, t=100.0 - similarity, criterion="distance")
-    return [int(label) - 1 for label in labels]
+    # The same matching form is the same question: cluster each form once, the most
+    # asked first, at most MAX_FORMS of them (pairwise work grows with the square).
+    counts = Counter(forms)
+    unique = [form for form, _ in counts.most_common(MAX_FORMS)]
+    label_of: dict[str, int] = {}
+    if len(unique) == 1:
+        label_of[unique[0]] = 0
+    else:
+        scores = process.cdist(unique, unique, scorer=fuzz.token_set_ratio, workers=1)
+        distance = 100.0 - np.asarray(scores, dtype=np.float64)
+        np.fill_diagonal(distance, 0.0)
+        distance = np.maximum(distance, distance.T)
+        tree = linkage(squareform(distance, checks=False), method="average")
+        labels = fcluster(tree, t=100.0 - similarity, criterion="distance")
+        label_of = {form: int(label) - 1 for form, label in zip(unique, labels, strict=True)}
+    rare = len(set(label_of.values()))
+    for form in counts:
+        if form not in label_of:  # beyond MAX_FORMS: asked once or twice, on its own
+            label_of[form] = rare
+            rare += 1
+    return [label_of[form] for form in forms]
 
 
 def _features(normaliser: Normaliser, text: str) -> list[str]:
@@ -159,7 +172,7 @@ async def find_gaps(
         rows = await repo.report_rows(where)
         handoffs = await repo.report_handoffs(where)
         ids = [r.id for r in rows]
-        messages = await repo.messages_of(ids)
+        messages = await repo.said_in(ids)
         candidates = await repo.handoff_candidates(ids)
     rated_low = {r.id for r in rows if r.csat_score is not None and r.csat_score <= low_rating}
     unsure = {cid for cid, reason, _ in handoffs if reason in UNSURE}
@@ -205,45 +218,40 @@ def _closest(matcher: Matcher, text: str) -> str | None:
 
 def _gap_questions(
     conversation_id: int,
-    thread: Sequence[Message],
+    said: Sequence[Said],
     *,
     unsure: bool,
     rated_low: bool,
     closest: str | None,
 ) -> list[GapQuestion]:
-    said = [m for m in thread if m.direction is not Direction.NOTE]
-    customer = [m for m in said if m.direction is Direction.IN and not m.extras.get("choice")]
+    customer = [m for m in said if m.direction == "in" and not m.extras.get("choice")]
     agent = next(
-        (
-            without_greeting(m.text)
-            for m in said
-            if m.author_kind is AuthorKind.AGENT and len(m.text) > 15
-        ),
+        (without_greeting(m.text) for m in said if m.author == "agent" and len(m.text) > 15),
         None,
     )
     found: list[GapQuestion] = []
 
-    def add(message: Message, source: str) -> None:
-        if message.text.strip() and not any(q.text == message.text for q in found):
+    def add(message: Said, source: str) -> None:
+        if message.text.strip() and not any(q.text == message.text.strip() for q in found):
             found.append(
                 GapQuestion(
                     text=message.text.strip()[:300],
                     conversation_id=conversation_id,
                     source=source,
-                    at=message.created_at,
+                    at=message.at,
                     closest=closest,
                     agent_answer=agent,
                 )
             )
 
     if unsure and customer:
-        trigger = _before(said, lambda m: m.author_kind is AuthorKind.SYSTEM and m.kind == "ack")
+        trigger = _before(said, lambda m: m.author == "system" and m.kind == "ack")
         add(trigger or customer[-1], "unsure")
     for index, m in enumerate(said):
-        if m.author_kind is not AuthorKind.BOT:
+        if m.author != "bot":
             continue
-        before = next((p for p in reversed(said[:index]) if p.direction is Direction.IN), None)
-        after = next((n for n in said[index + 1 :] if n.direction is Direction.IN), None)
+        before = next((p for p in reversed(said[:index]) if p.direction == "in"), None)
+        after = next((n for n in said[index + 1 :] if n.direction == "in"), None)
         if before is None or before.extras.get("choice"):
             continue
         if m.kind == "clarify" and (after is None or not after.extras.get("choice")):
@@ -265,8 +273,8 @@ def _same_question(first: str, second: str) -> bool:
     return fuzz.token_set_ratio(first.casefold(), second.casefold()) >= 60
 
 
-def _before(thread: Sequence[Message], marker: Any) -> Message | None:
+def _before(thread: Sequence[Said], marker: Any) -> Said | None:
     for index, message in enumerate(thread):
         if marker(message):
-            return next((p for p in reversed(thread[:index]) if p.direction is Direction.IN), None)
+            return next((p for p in reversed(thread[:index]) if p.direction == "in"), None)
     return None

@@ -209,7 +209,11 @@ async def build_report(
         advance()
         bot_only = [r for r in rows if r.handed_off_at is None]
         window = timedelta(hours=return_hours)
-        written = await repo.contact_messages([r.contact_id for r in bot_only])
+        written = await repo.contact_messages(
+            [r.contact_id for r in bot_only],
+            min((r.updated_at for r in bot_only), default=where.start),
+            max((r.updated_at for r in bot_only), default=where.start) + window,
+        )
         # Came back: wrote again (another conversation, any channel) within the window.
         returned = {
             r.id

@@ -130,6 +130,7 @@ class ConversationRow(Base):
         Index("ix_conversations_thread", "channel", "thread_key", "status"),
         Index("ix_conversations_queue", "status", "sla_due_at", "priority"),
         Index("ix_conversations_topic", "contact_id", "topic"),
+        Index("ix_conversations_created", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -173,6 +174,7 @@ class MessageRow(Base):
     __table_args__ = (
         UniqueConstraint("channel", "external_id", name="uq_messages_channel_external_id"),
         Index("ix_messages_conversation", "conversation_id", "id"),
+        Index("ix_messages_created", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

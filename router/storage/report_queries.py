@@ -5,21 +5,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import String, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from router.storage.mapping import message_record
 from router.storage.models import (
     ConversationRow,
     HandoffRow,
     MessageRow,
     SlaTimerRow,
 )
-from router.storage.records import Message
 
-__all__ = ["ReportFilter", "ReportQueries", "ReportRow"]
+__all__ = ["ReportFilter", "ReportQueries", "ReportRow", "Said"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,6 +62,17 @@ class ReportRow:
     csat_score: int | None
     csat_comment: str | None
     survey_asked: bool
+
+
+class Said(NamedTuple):
+    """A message as the gap report reads it."""
+
+    direction: str
+    author: str
+    kind: str | None
+    text: str
+    extras: dict[str, Any]
+    at: datetime
 
 
 class ReportQueries:
@@ -160,17 +169,22 @@ class ReportQueries:
         return [tuple(row) for row in (await self.session.execute(query)).all()]
 
     async def contact_messages(
-        self, contact_ids: Sequence[int]
+        self, contact_ids: Sequence[int], since: datetime, until: datetime
     ) -> dict[int, list[tuple[int, datetime]]]:
-        """Every customer message of these contacts, on any channel: contact →
-        [(conversation, when)] (to see who came back)."""
+        """The customer messages of these contacts written in [since, until], on any
+        channel: contact → [(conversation, when)] (to see who came back)."""
         if not contact_ids:
             return {}
         m, c = MessageRow, ConversationRow
         rows = await self.session.execute(
             select(c.contact_id, m.conversation_id, m.created_at)
             .join(c, c.id == m.conversation_id)
-            .where(c.contact_id.in_(list(set(contact_ids))), m.direction == "in")
+            .where(
+                c.contact_id.in_(list(set(contact_ids))),
+                m.direction == "in",
+                m.created_at > since,
+                m.created_at <= until,
+            )
         )
         found: dict[int, list[tuple[int, datetime]]] = {}
         for contact, conversation, at in rows.all():
@@ -178,36 +192,64 @@ class ReportQueries:
         return found
 
     async def backlog_at(self, moments: Sequence[datetime], where: ReportFilter) -> list[int]:
-        """Conversations with people (handed off, not resolved) at each moment."""
+        """Conversations with people (handed off, not resolved) at each moment, from one
+        query over the conversations that were open with people during the period."""
+        if not moments:
+            return []
+        c = ConversationRow
+        query = select(c.handed_off_at, c.resolved_at).where(
+            c.handed_off_at.is_not(None),
+            c.handed_off_at <= max(moments),
+            (c.resolved_at.is_(None)) | (c.resolved_at > min(moments)),
+        )
+        if where.channel:
+            query = query.where(c.channel == where.channel)
+        if where.agent_id is not None:
+            query = query.where(c.assignee_id == where.agent_id)
+        if where.language:
+            query = query.where(c.language == where.language)
+        if where.tag:
+            query = query.where(cast(c.tags, String).like(f'%"{where.tag}"%'))
+        spans: list[tuple[datetime, datetime | None]] = [
+            (opened, closed)
+            for opened, closed in (await self.session.execute(query)).all()
+            if opened is not None
+        ]
         counts = []
         for moment in moments:
-            c = ConversationRow
-            query = select(func.count()).where(
-                c.handed_off_at.is_not(None),
-                c.handed_off_at <= moment,
-                (c.resolved_at.is_(None)) | (c.resolved_at > moment),
+            counts.append(
+                sum(
+                    1
+                    for opened, closed in spans
+                    if opened <= moment and (closed is None or closed > moment)
+                )
             )
-            if where.channel:
-                query = query.where(c.channel == where.channel)
-            if where.agent_id is not None:
-                query = query.where(c.assignee_id == where.agent_id)
-            if where.language:
-                query = query.where(c.language == where.language)
-            counts.append(int(await self.session.scalar(query) or 0))
         return counts
 
-    async def messages_of(self, conversation_ids: Sequence[int]) -> dict[int, list[Message]]:
-        """Every message of these conversations, in order, in one query."""
-        found: dict[int, list[Message]] = {}
+    async def said_in(self, conversation_ids: Sequence[int]) -> dict[int, list[Said]]:
+        """What was said in these conversations (notes aside), in order: just the columns
+        the gap report reads, without building whole records."""
+        m = MessageRow
+        found: dict[int, list[Said]] = {}
         for start in range(0, len(conversation_ids), 5000):
             chunk = list(conversation_ids[start : start + 5000])
-            rows = await self.session.scalars(
-                select(MessageRow)
-                .where(MessageRow.conversation_id.in_(chunk))
-                .order_by(MessageRow.conversation_id, MessageRow.id)
+            rows = await self.session.execute(
+                select(
+                    m.conversation_id,
+                    m.direction,
+                    m.author_kind,
+                    m.kind,
+                    m.text,
+                    m.extras,
+                    m.created_at,
+                )
+                .where(m.conversation_id.in_(chunk), m.direction != "note")
+                .order_by(m.conversation_id, m.id)
             )
-            for row in rows:
-                found.setdefault(row.conversation_id, []).append(message_record(row))
+            for conversation_id, direction, author, kind, text, extras, at in rows.all():
+                found.setdefault(conversation_id, []).append(
+                    Said(direction, author, kind, text, extras or {}, at)
+                )
         return found
 
     async def handoff_candidates(self, conversation_ids: Sequence[int]) -> dict[int, str]:

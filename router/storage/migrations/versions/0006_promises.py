@@ -81,6 +81,8 @@ def upgrade() -> None:
     )
     op.create_index("ix_scheduled_conversation_id", "scheduled", ["conversation_id"])
     op.create_index("ix_scheduled_due", "scheduled", ["status", "due_at"])
+    op.create_index("ix_conversations_created", "conversations", ["created_at"])
+    op.create_index("ix_messages_created", "messages", ["created_at"])
     op.create_table(
         "settings",
         sa.Column("key", sa.String(length=40), nullable=False),
@@ -96,6 +98,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("settings")
+    op.drop_index("ix_messages_created", table_name="messages")
+    op.drop_index("ix_conversations_created", table_name="conversations")
     op.drop_table("scheduled")
     op.drop_table("sla_timers")
     with op.batch_alter_table("handoffs", schema=None) as batch_op:
