@@ -51,6 +51,7 @@ bench: install semantic
 	$(BIN)/python bench/kb_bench.py
 	$(BIN)/python bench/bot_bench.py
 	$(BIN)/python bench/sla_bench.py
+	$(BIN)/python bench/report_bench.py $(if $(RELAYDESK_TEST_PG_URL),--pg $(RELAYDESK_TEST_PG_URL))
 	$(BIN)/python bench/storage_bench.py $(if $(RELAYDESK_TEST_PG_URL),--pg $(RELAYDESK_TEST_PG_URL))
 
 clean:
