@@ -42,7 +42,7 @@ from router.builders import (
 from router.config import Config, KnowledgeConfig
 from router.desk import HumanDesk
 from router.errors import error_middleware
-from router.events import AgentTyping, EventBus, KnowledgeReloaded
+from router.events import AgentTyping, EventBus, FrameStored, KnowledgeReloaded, Resync
 from router.handoff import Handoffs
 from router.inbox import (
     Accounts,
@@ -83,6 +83,7 @@ from router.metrics import KNOWLEDGE_RELOADS
 from router.notify import Notifier
 from router.ops import ops_routes
 from router.outbox import OutboxDispatcher
+from router.pg_events import PgEventBus
 from router.pipeline import Router
 from router.promises import Promises
 from router.scheduler import Scheduler
@@ -117,7 +118,8 @@ def create_app(
     app = web.Application(middlewares=[error_middleware], client_max_size=1024**2)
     # The engine connects on first use; the storage lifecycle migrates and disposes of it.
     db = database or Database(config.storage.url, echo=config.storage.echo)
-    events = EventBus()
+    # Several nodes share PostgreSQL: their events travel by LISTEN/NOTIFY.
+    events: EventBus = EventBus() if db.is_sqlite else PgEventBus(db.engine)
     addresses = ClientAddresses(config.server.trusted_proxies)
     app[DATABASE] = db
     app[EVENT_BUS] = events
@@ -139,7 +141,7 @@ def create_app(
     channels: dict[str, ChannelAdapter] = {}
     # Signs visitor tokens and keys our Message-IDs: read (or made) once.
     secret = load_secret(config)
-    stream = StoredVisitorStream(db=db, clock=clock)
+    stream = StoredVisitorStream(db=db, clock=clock, events=events)
     webchat: WebChatChannel | None = None
     if config.channels.webchat.enabled:
         webchat = build_webchat(config, secret=secret, stream=stream, addresses=addresses)
@@ -162,6 +164,7 @@ def create_app(
 
     lifecycles: list[tuple[str, Lifecycle]] = [
         ("storage", _storage(config, migrate=database is None)),
+        ("event bus", _event_bus()),
         ("core", _core(config, clock, secret)),
         ("scheduler", _scheduling(config)),
         ("alerts", _alerting(config, email)),
@@ -235,6 +238,21 @@ def _storage(config: Config, *, migrate: bool) -> Lifecycle:
             await db.dispose()
 
     return storage
+
+
+def _event_bus() -> Lifecycle:
+    """Listen to the other nodes' events (PostgreSQL); nothing to do on one node."""
+
+    async def listening(app: web.Application) -> AsyncIterator[None]:
+        bus = app[EVENT_BUS]
+        if not isinstance(bus, PgEventBus):
+            yield
+            return
+        bus.start()
+        yield
+        await bus.stop()
+
+    return listening
 
 
 def _core(config: Config, clock: Callable[[], datetime], secret: bytes) -> Lifecycle:
@@ -466,13 +484,18 @@ def _pruning(stream: StoredVisitorStream, older_than: timedelta) -> Lifecycle:
 
 
 def _typing_bridge(webchat: WebChatChannel) -> Lifecycle:
-    """Shows web-chat visitors that an agent is typing (events → channel; channels never
-    see the bus)."""
+    """Shows web-chat visitors that an agent is typing, and what another node stored for
+    a visitor connected here (events → channel; channels never see the bus)."""
 
     async def forward(app: web.Application) -> None:
-        async with app[EVENT_BUS].subscribe() as events:
+        bus = app[EVENT_BUS]
+        async with bus.subscribe() as events:
             async for event in events:
                 if isinstance(event, AgentTyping) and event.reply_channel == webchat.name:
                     await webchat.show_typing(event.recipient_id)
+                elif isinstance(event, FrameStored) and event.node != bus.node_id:
+                    await webchat.stored_elsewhere(event.visitor_id)
+                elif isinstance(event, Resync):
+                    await webchat.stored_elsewhere(None)
 
     return _background("webchat-typing-bridge", forward)

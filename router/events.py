@@ -1,28 +1,34 @@
 """The event bus: what happened, for whoever is watching (agents' screens, web-chat pages).
 
 Events are published after the transaction that caused them committed. The
-in-process bus here serves one node; a PostgreSQL LISTEN/NOTIFY bus with the
-same interface carries them between nodes.
+in-process bus here serves one node; ``router.pg_events`` (PostgreSQL
+LISTEN/NOTIFY, the same interface) carries them between nodes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 __all__ = [
+    "EVENT_TYPES",
     "AgentAlert",
     "AgentTyping",
     "ConversationChanged",
     "DeliveryFailed",
     "Event",
     "EventBus",
+    "FrameStored",
     "KnowledgeReloaded",
     "MessageAdded",
     "MessageDelivered",
+    "Resync",
     "SlaAlert",
     "Subscription",
 ]
@@ -102,6 +108,22 @@ class AgentAlert:
     text: str
 
 
+@dataclass(frozen=True, slots=True)
+class FrameStored:
+    """A web-chat frame was stored for ``visitor_id`` (by node ``node``): a node where the
+    visitor is connected shows it."""
+
+    visitor_id: str
+    seq: int
+    node: str
+
+
+@dataclass(frozen=True, slots=True)
+class Resync:
+    """This node may have missed other nodes' events (its listener reconnected):
+    whoever shows live state reads it again."""
+
+
 Event = (
     MessageAdded
     | ConversationChanged
@@ -111,7 +133,25 @@ Event = (
     | KnowledgeReloaded
     | SlaAlert
     | AgentAlert
+    | FrameStored
+    | Resync
 )
+
+# What may travel between nodes, by name.
+EVENT_TYPES: dict[str, type] = {
+    t.__name__: t
+    for t in (
+        MessageAdded,
+        ConversationChanged,
+        MessageDelivered,
+        DeliveryFailed,
+        AgentTyping,
+        KnowledgeReloaded,
+        SlaAlert,
+        AgentAlert,
+        FrameStored,
+    )
+}
 
 
 class Subscription:
@@ -140,12 +180,20 @@ class Subscription:
 
 
 class EventBus:
-    """In-process publish/subscribe."""
+    """In-process publish/subscribe (one node; ``router.pg_events`` spans several)."""
 
     def __init__(self, *, queue_size: int = 1000) -> None:
         self._queue_size = queue_size
         self._subscribers: set[Subscription] = set()
         self.published = 0
+        self.node_id = uuid.uuid4().hex[:12]
+
+    async def notify_in(self, session: AsyncSession, events: list[Event]) -> None:
+        """Tell other nodes inside the caller's transaction (nothing to tell here)."""
+
+    async def publish_local(self, *events: Event) -> None:
+        """To this node's subscribers only (the other nodes heard by ``notify_in``)."""
+        await EventBus.publish(self, *events)
 
     async def publish(self, *events: Event) -> None:
         for event in events:

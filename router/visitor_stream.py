@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
+from router.events import EventBus, FrameStored
 from router.storage import Database
 
 __all__ = ["StoredVisitorStream"]
@@ -20,9 +21,12 @@ logger = logging.getLogger(__name__)
 class StoredVisitorStream:
     """The web-chat channel's ``VisitorStream`` on our database."""
 
-    def __init__(self, *, db: Database, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self, *, db: Database, clock: Callable[[], datetime], events: EventBus | None = None
+    ) -> None:
         self._db = db
         self._clock = clock
+        self._events = events or EventBus()
 
     async def append(
         self, visitor_id: str, frame_id: str, frame: Mapping[str, Any]
@@ -30,7 +34,13 @@ class StoredVisitorStream:
         for _ in range(5):
             try:
                 async with self._db.write() as repo:
-                    return await repo.append_frame(visitor_id, frame_id, dict(frame), self._clock())
+                    seq, new = await repo.append_frame(
+                        visitor_id, frame_id, dict(frame), self._clock()
+                    )
+                    if new:  # a node where the visitor is connected shows it
+                        stored = FrameStored(visitor_id, seq, self._events.node_id)
+                        await self._events.notify_in(repo.session, [stored])
+                    return seq, new
             except IntegrityError:
                 # Another node numbered a frame for this visitor at the same moment.
                 continue

@@ -100,10 +100,13 @@ class Units:
         async with self.db.write() as repo:
             work = Work(repo=repo, now=self.clock(), _outbox=self.outbox)
             yield work
+            # Other nodes hear of it when, and only when, this commits.
+            if work.events:
+                await self.events.notify_in(repo.session, work.events)
         await self.finish(work)
 
     async def finish(self, work: Work) -> None:
-        """What a committed unit leaves to do: send its replies, publish its events."""
+        """What a committed unit leaves to do: send its replies, publish its events here."""
         self.outbox.deliver_now(work.outgoing)
         if work.events:
-            await self.events.publish(*work.events)
+            await self.events.publish_local(*work.events)

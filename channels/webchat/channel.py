@@ -153,12 +153,14 @@ class _Live:
     """A visitor with open tabs (or a delivery in progress): the only per-visitor memory.
     ``lock`` keeps numbering and sending in one order, and a replay whole."""
 
-    __slots__ = ("lock", "sockets", "users")
+    __slots__ = ("lock", "shown", "sockets", "users")
 
     def __init__(self) -> None:
         self.sockets: set[web.WebSocketResponse] = set()
         self.lock = asyncio.Lock()
         self.users = 0
+        # The newest frame this node showed the visitor's open tabs.
+        self.shown = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,8 +303,31 @@ class WebChatChannel:
         # A frame stored before was shown then, or is replayed on the reconnect that
         # follows whatever interrupted it: never twice.
         if new and live.sockets:
+            if seq > live.shown + 1:  # another node stored frames in between: those first
+                await self._show_stored(visitor_id, live, upto=seq - 1)
             numbered = {**frame, "seq": seq}
             await asyncio.gather(*(_send_quietly(ws, numbered) for ws in live.sockets))
+            live.shown = max(live.shown, seq)
+
+    async def stored_elsewhere(self, visitor_id: str | None = None) -> None:
+        """Another node stored frames for ``visitor_id`` (None: perhaps for anyone here,
+        after missed news): show its open tabs what they have not seen, in order."""
+        wanted = [visitor_id] if visitor_id is not None else list(self._live)
+        for visitor in wanted:
+            live = self._live.get(visitor)
+            if live is None or not live.sockets:
+                continue
+            async with live.lock:
+                await self._show_stored(visitor, live)
+
+    async def _show_stored(self, visitor_id: str, live: _Live, upto: int | None = None) -> None:
+        frames = await self._stream.after(visitor_id, live.shown, self._settings.history_frames)
+        for frame in frames:
+            seq = int(frame["seq"])
+            if upto is not None and seq > upto:
+                break
+            await asyncio.gather(*(_send_quietly(ws, frame) for ws in live.sockets))
+            live.shown = max(live.shown, seq)
 
     # -- HTTP ----------------------------------------------------------------------
 
@@ -426,6 +451,7 @@ class WebChatChannel:
                 for frame in missed:
                     await ws.send_json(frame)
                 live.sockets.add(ws)
+                live.shown = max(live.shown, missed[-1]["seq"] if missed else last_seq)
         except Exception:
             self._let_go(caller.visitor_id, live)
             logger.exception("web chat: visitor %s could not be replayed", caller.visitor_id)

@@ -20,9 +20,7 @@ from aiohttp import web
 from channels.base import encodable
 from router.conversations import ConversationStatus
 from router.errors import ApiError
-from router.events import (
-    Subscription,
-)
+from router.events import FrameStored, Subscription
 from router.inbox import presenters
 from router.inbox.accounts import hash_token
 from router.keys import AFTERCARE, ATTACHMENTS, CLOCK, DATABASE, DESK, EVENT_BUS, SLA_SETTINGS
@@ -256,7 +254,8 @@ async def events(request: web.Request) -> web.WebSocketResponse:
 
 async def _pump(ws: web.WebSocketResponse, subscription: Subscription) -> None:
     async for event in subscription:
-        await ws.send_str(_dumps(presenters.event_frame(event)))
+        if not isinstance(event, FrameStored):  # the web-chat stream's own business
+            await ws.send_str(_dumps(presenters.event_frame(event)))
 
 
 async def deliveries(request: web.Request) -> web.Response:

@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from router.events import AgentTyping, Event, KnowledgeReloaded
+from router.events import AgentTyping, Event, FrameStored, KnowledgeReloaded
 from router.inbox import presenters
 from router.inbox.session import (
     current_viewer,
@@ -23,7 +23,7 @@ __all__ = ["live"]
 def _frame(event: Event) -> dict[str, Any] | None:
     """What agents' screens hear of: everything but typing (for customers) and knowledge
     reloads (for operators)."""
-    if isinstance(event, AgentTyping | KnowledgeReloaded):
+    if isinstance(event, AgentTyping | KnowledgeReloaded | FrameStored):
         return None
     return presenters.event_frame(event)
 

@@ -20,6 +20,7 @@ from router.events import (
     KnowledgeReloaded,
     MessageAdded,
     MessageDelivered,
+    Resync,
     SlaAlert,
 )
 from router.sla import SlaPolicies
@@ -48,6 +49,7 @@ _EVENT_NAMES: Mapping[type, str] = {
     KnowledgeReloaded: "knowledge_reloaded",
     SlaAlert: "sla_alert",
     AgentAlert: "agent_alert",
+    Resync: "resync",
 }
 
 

@@ -224,7 +224,7 @@ async def test_agents_assign_tag_prioritise_resolve_and_reopen(
     assert f"/inbox/c/{conversation_id}" in await ana.get("/inbox?tab=mine&tag=vip")
     assert f"/inbox/c/{conversation_id}" not in await ana.get("/inbox?tab=mine&tag=other")
     assert (await ana.post(one + "/resolve"))[0] == 303
-    assert 'id="status">resolved<' in await ana.get(one)
+    assert 'data-status="resolved">resolved<' in await ana.get(one)
     assert (await li.post(one + "/reopen"))[0] == 303
     page = await li.get(one)
     assert 'data-status="assigned">assigned<' in page and 'id="assignee">Li Wei<' in page

@@ -1,0 +1,176 @@
+"""Several `relaydesk serve` processes on one PostgreSQL: what one node stores, a visitor
+or an agent connected to another node sees, live (LISTEN/NOTIFY)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from sqlalchemy import make_url, text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from router.builders import utc_now
+from router.inbox import hash_token
+from router.storage import Database
+from tests.conftest import PG_URL
+from tests.support.service import STRICT, make_config
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+
+SECRET = "nodes-share-this-secret-0123456789"
+
+
+@pytest.fixture
+async def shared_database() -> AsyncIterator[str]:
+    """A PostgreSQL database of its own, for processes that cannot take a schema option."""
+    if not PG_URL:
+        message = "RELAYDESK_TEST_PG_URL is not set: the several-node tests cannot run"
+        if STRICT:
+            pytest.fail(message)
+        pytest.skip(message)
+    name = f"relaydesk_nodes_{uuid.uuid4().hex[:10]}"
+    admin = create_async_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as connection:
+        await connection.execute(text(f"CREATE DATABASE {name}"))
+    try:
+        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        async with admin.connect() as connection:
+            await connection.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :name AND pid <> pg_backend_pid()"
+                ),
+                {"name": name},
+            )
+            await connection.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+        await admin.dispose()
+
+
+@asynccontextmanager
+async def node(folder: Path, url: str) -> AsyncIterator[str]:
+    """One `relaydesk serve` on ``url``; yields its base URL."""
+    make_config(
+        folder,
+        {"storage": {"url": url, "auto_upgrade": True}, "server": {"secret_key": SECRET}},
+    )
+    process = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "router.cli", "--config", str(folder / "config.yaml")),
+        *("serve", "--port", "0"),
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stderr is not None
+    drain: asyncio.Task[None] | None = None
+    try:
+        async with asyncio.timeout(60):
+            while True:
+                line = (await process.stderr.readline()).decode()
+                assert line, "relaydesk serve exited before listening"
+                if match := re.search(r"listening on (http://\S+)", line):
+                    break
+
+        async def keep_reading() -> None:  # a full pipe would stop the process
+            assert process.stderr is not None
+            while await process.stderr.readline():
+                pass
+
+        drain = asyncio.create_task(keep_reading())
+        yield match.group(1)
+    finally:
+        if process.returncode is None:
+            process.terminate()
+            try:
+                async with asyncio.timeout(20):
+                    await process.wait()
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+        if drain is not None:
+            drain.cancel()
+
+
+async def agent_token(url: str, name: str) -> str:
+    token = secrets.token_urlsafe(24)
+    db = Database(url)
+    async with db.write() as repo:
+        await repo.add_agent(name=name, token_hash=hash_token(token), now=utc_now())
+    await db.dispose()
+    return token
+
+
+async def next_frame(ws: aiohttp.ClientWebSocketResponse, **wanted: Any) -> dict[str, Any]:
+    while True:
+        frame = await ws.receive_json(timeout=15)
+        if all(frame.get(k) == v for k, v in wanted.items()):
+            return dict(frame)
+
+
+async def test_a_reply_from_another_node_reaches_the_visitor_and_queues_are_shared(
+    shared_database: str, tmp_path: Path
+) -> None:
+    async with (
+        node(tmp_path / "a", shared_database) as a,
+        node(tmp_path / "b", shared_database) as b,
+    ):
+        token = await agent_token(shared_database, "ana")
+        headers = {"Authorization": f"Bearer {token}"}
+        async with aiohttp.ClientSession() as http:
+            # Ana watches from node B; the customer chats on node A.
+            async with http.ws_connect(f"{b}/api/agent/events", headers=headers) as feed:
+                async with http.ws_connect(f"{a}/api/chat/ws") as visitor:
+                    await visitor.send_json({"type": "hello", "token": None})
+                    welcome = await next_frame(visitor, type="welcome")
+                    await visitor.send_json(
+                        {"type": "message", "client_id": "q1", "text": "talk to a person"}
+                    )
+                    notice = await next_frame(visitor, type="message", author="system")
+                    changed = await next_frame(feed, type="conversation_changed", status="queued")
+                    cid = changed["conversation_id"]
+                    assert f"#{cid}" in notice["text"]
+
+                    async with http.post(
+                        f"{b}/api/agent/conversations/{cid}/claim", headers=headers
+                    ) as claimed:
+                        assert claimed.status == 200
+                    async with http.post(
+                        f"{b}/api/agent/conversations/{cid}/reply",
+                        headers=headers,
+                        json={"text": "Hello from node B"},
+                    ) as replied:
+                        assert replied.status == 202
+                    reply = await next_frame(visitor, type="message", author="agent")
+                    assert reply["text"] == "Hello from node B"
+                    assert reply["seq"] == notice["seq"] + 1 or reply["seq"] > notice["seq"]
+                    last_seq = reply["seq"]
+
+                # The visitor's tab comes back on node B and misses nothing, twice nothing.
+                async with http.ws_connect(f"{b}/api/chat/ws") as moved:
+                    await moved.send_json(
+                        {
+                            "type": "hello",
+                            "token": welcome["visitor"]["token"],
+                            "last_seq": last_seq,
+                            "epoch": welcome["epoch"],
+                        }
+                    )
+                    again = await next_frame(moved, type="welcome")
+                    assert again["visitor"]["id"] == welcome["visitor"]["id"]
+                    assert again["seq"] == last_seq  # nothing to replay
+                    # Now the reply is sent from node A, where the visitor no longer is.
+                    async with http.post(
+                        f"{a}/api/agent/conversations/{cid}/reply",
+                        headers=headers,
+                        json={"text": "And from node A"},
+                    ) as replied:
+                        assert replied.status == 202
+                    later = await next_frame(moved, type="message", author="agent")
+                    assert later["text"] == "And from node A" and later["seq"] == last_seq + 1
