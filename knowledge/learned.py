@@ -49,9 +49,7 @@ def learn(
     question = question.strip()
     if not question:
         raise KnowledgeError("the question is empty")
-    phrasings = [question] + [
-        q.strip() for q in more or () if q.strip() and q.strip() != question
-    ]
+    phrasings = [question] + [q.strip() for q in more or () if q.strip() and q.strip() != question]
     if not folder.is_dir():
         raise KnowledgeError(f"{folder}: the knowledge base is not a folder; cannot learn")
     path = folder / LEARNED_FILE

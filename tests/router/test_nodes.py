@@ -123,8 +123,8 @@ async def test_a_reply_from_another_node_reaches_the_visitor_and_queues_are_shar
     ):
         token = await agent_token(shared_database, "ana")
         headers = {"Authorization": f"Bearer {token}"}
-        async with aiohttp.ClientSession() as http:
-            # Ana watches from node B; the customer chats on node A.
+        # Ana watches from node B; the customer chats on node A.
+        async with aiohttp.ClientSession() as http:  # noqa: SIM117 (one session, two sockets)
             async with http.ws_connect(f"{b}/api/agent/events", headers=headers) as feed:
                 async with http.ws_connect(f"{a}/api/chat/ws") as visitor:
                     await visitor.send_json({"type": "hello", "token": None})
