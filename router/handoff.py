@@ -3,11 +3,11 @@
 A handoff puts the conversation in the human queue with its promise (the SLA
 policy's timers, ``router.promises``), records why and with what context (the
 bot's candidates and scores, the language, the customer's earlier conversations
-on every channel), and tells the
-customer that a person will answer and by when, in business hours (outside them:
-when the desk opens), in their language and script. The pipeline (the bot gave up),
-split (a mail that belongs on its own) and reopen (back to the queue) use it, so
-every queued conversation carries the same context.
+on every channel), and tells the customer that a person will answer and by when,
+in business hours (outside them: when the desk opens), in their language and
+script. The pipeline (the bot gave up), split (a mail that belongs on its own) and
+reopen (back to the queue) use it, so every queued conversation carries the same
+context.
 """
 
 from __future__ import annotations
