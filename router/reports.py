@@ -198,7 +198,7 @@ async def build_report(
     async with db.read() as repo:
         rows = await repo.report_rows(where)
         advance()
-        firsts = await repo.first_conversation_of([r.contact_id for r in rows])
+        firsts = await repo.first_conversation_of(where)
         inbound = await repo.inbound_times(where)
         advance()
         bot_messages = await repo.bot_messages(where)
@@ -210,7 +210,7 @@ async def build_report(
         bot_only = [r for r in rows if r.handed_off_at is None]
         window = timedelta(hours=return_hours)
         written = await repo.contact_messages(
-            [r.contact_id for r in bot_only],
+            where,
             min((r.updated_at for r in bot_only), default=where.start),
             max((r.updated_at for r in bot_only), default=where.start) + window,
         )

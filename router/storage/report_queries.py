@@ -99,14 +99,15 @@ class ReportQueries:
         rows = await self.session.execute(query)
         return [ReportRow(*row) for row in rows.all()]
 
-    async def first_conversation_of(self, contact_ids: Sequence[int]) -> dict[int, datetime]:
-        """When each contact first wrote (to tell new contacts from returning ones)."""
-        if not contact_ids:
-            return {}
+    async def first_conversation_of(self, where: ReportFilter) -> dict[int, datetime]:
+        """When each contact of the period's conversations first wrote (new or returning)."""
+        c = ConversationRow
+        # Not correlated: the same table, but a list of its own.
+        contacts = where.apply(select(c.contact_id)).correlate(None).scalar_subquery()
         rows = await self.session.execute(
-            select(ConversationRow.contact_id, func.min(ConversationRow.created_at))
-            .where(ConversationRow.contact_id.in_(list(set(contact_ids))))
-            .group_by(ConversationRow.contact_id)
+            select(c.contact_id, func.min(c.created_at))
+            .where(c.contact_id.in_(contacts))
+            .group_by(c.contact_id)
         )
         return {int(contact): first for contact, first in rows.all()}
 
@@ -169,18 +170,17 @@ class ReportQueries:
         return [tuple(row) for row in (await self.session.execute(query)).all()]
 
     async def contact_messages(
-        self, contact_ids: Sequence[int], since: datetime, until: datetime
+        self, where: ReportFilter, since: datetime, until: datetime
     ) -> dict[int, list[tuple[int, datetime]]]:
-        """The customer messages of these contacts written in [since, until], on any
-        channel: contact → [(conversation, when)] (to see who came back)."""
-        if not contact_ids:
-            return {}
+        """The customer messages written in [since, until], on any channel, by contacts
+        of the period's bot-only conversations: contact → [(conversation, when)]."""
         m, c = MessageRow, ConversationRow
+        contacts = where.apply(select(c.contact_id).where(c.handed_off_at.is_(None)))
         rows = await self.session.execute(
             select(c.contact_id, m.conversation_id, m.created_at)
             .join(c, c.id == m.conversation_id)
             .where(
-                c.contact_id.in_(list(set(contact_ids))),
+                c.contact_id.in_(contacts.correlate(None).scalar_subquery()),
                 m.direction == "in",
                 m.created_at > since,
                 m.created_at <= until,
