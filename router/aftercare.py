@@ -16,7 +16,7 @@ import hashlib
 import hmac
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -314,12 +314,20 @@ class Aftercare:
         last_in = await w.repo.last_messages(
             [i.conversation_id for i in follow_ups], direction=Direction.IN
         )
+        await w.say_many(
+            [
+                (
+                    conversations[i.conversation_id],
+                    self._follow_up_text(conversations[i.conversation_id], i, last_in),
+                )
+                for i in follow_ups
+            ],
+            author=AuthorKind.SYSTEM,
+            kind="follow_up",
+        )
         for item in mine:
-            conversation = conversations[item.conversation_id]
-            if item.kind == "follow_up":
-                await self._follow_up(w, conversation, item, last_in.get(conversation.id))
-            else:
-                await self._remind(w, conversation, item)
+            if item.kind != "follow_up":
+                await self._remind(w, conversations[item.conversation_id], item)
         await w.repo.mark_followed_up([i.conversation_id for i in follow_ups], w.now)
         return [outcome.get(i.id, "done" if i.id in claimed else "skipped") for i in items]
 
@@ -347,21 +355,18 @@ class Aftercare:
         )
         w.publish(MessageAdded(conversation.id, note.id, "system", "note"))
 
-    async def _follow_up(
-        self, w: Work, conversation: Conversation, item: Scheduled, last_in: Message | None
-    ) -> None:
+    def _follow_up_text(
+        self, conversation: Conversation, item: Scheduled, last_in: Mapping[int, Message]
+    ) -> str:
+        """The follow-up in the customer's language and script (an agent's own text as
+        they wrote it)."""
         language = conversation.language or "en"
-        script = chinese_script(last_in.text) if last_in else None
+        customer = last_in.get(conversation.id)
+        script = chinese_script(customer.text) if customer else None
         text = item.text or BotTexts.pick(self._texts.follow_up, language).format(
             ticket=conversation.id
         )
-        await w.say(
-            conversation,
-            BotTexts.in_script(text, language, script),
-            author=AuthorKind.SYSTEM,
-            kind="follow_up",
-        )
-        logger.info("conversation %s: follow-up %s sent", conversation.id, item.id)
+        return BotTexts.in_script(text, language, script)
 
     async def schedule(
         self,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -129,6 +129,20 @@ class OutboxDispatcher:
             now=now,
             lease_until=self._lease_from(now),
             subject=subject,
+            give_up_at=self._policy.give_up_at(now),
+        )
+
+    async def enqueue_many(
+        self,
+        repo: Repositories,
+        queued: Sequence[tuple[Message, ChannelAddress, str | None]],
+        now: datetime,
+    ) -> list[OutboxItem]:
+        """``enqueue`` for several messages in one statement."""
+        return await repo.enqueue_many(
+            queued,
+            now=now,
+            lease_until=self._lease_from(now),
             give_up_at=self._policy.give_up_at(now),
         )
 

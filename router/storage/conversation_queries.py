@@ -458,6 +458,60 @@ class ConversationQueries:
             extras=dict(extras or {}),
         )
 
+    async def add_outgoing(
+        self,
+        said: Sequence[tuple[int, str]],
+        *,
+        author_kind: AuthorKind,
+        kind: str,
+        channel_of: dict[int, str],
+        now: datetime,
+    ) -> list[Message]:
+        """Several outgoing messages without choices or extras — ``(conversation id,
+        text)`` — in one statement (scheduled work sends them by the hundred)."""
+        table = cast(Table, MessageRow.__table__)
+        values = [
+            {
+                "conversation_id": conversation_id,
+                "direction": Direction.OUT.value,
+                "author_kind": author_kind.value,
+                "author_agent_id": None,
+                "kind": kind,
+                "text": text,
+                "html": None,
+                "channel": channel_of[conversation_id],
+                "external_id": None,
+                "entry_id": None,
+                "choices": None,
+                "extras": None,
+                "attachments": None,
+                "created_at": now,
+            }
+            for conversation_id, text in said
+        ]
+        result = await self.session.execute(
+            insert(table).returning(table.c.id, sort_by_parameter_order=True), values
+        )
+        return [
+            Message(
+                id=int(message_id),
+                conversation_id=conversation_id,
+                direction=Direction.OUT,
+                author_kind=author_kind,
+                author_agent_id=None,
+                kind=kind,
+                text=text,
+                channel=channel_of[conversation_id],
+                external_id=None,
+                entry_id=None,
+                choices=(),
+                created_at=now,
+                attachments=(),
+                extras={},
+            )
+            for (conversation_id, text), message_id in zip(said, result.scalars(), strict=True)
+        ]
+
     async def messages(self, conversation_id: int) -> list[Message]:
         rows = await self.session.scalars(
             select(MessageRow)

@@ -48,52 +48,77 @@ class OutboxQueries:
         counted), so the caller may send it right after commit without another
         round trip; if this node dies first, the lease runs out and any node retries.
         """
-        key = f"msg-{message.id}"
-        kind = message.kind or "system"
-        attempts = 0 if lease_until is None else 1
-        next_attempt_at = lease_until or now
-        values = {
-            "conversation_id": message.conversation_id,
-            "message_id": message.id,
-            "idempotency_key": key,
-            "channel": address.channel,
-            "recipient": address.recipient_id,
-            "thread": address.thread_id,
-            "kind": kind,
-            "text": message.text,
-            "choices": dump_choices(message.choices),
-            "subject": subject,
-            "status": "pending",
-            "attempts": attempts,
-            "next_attempt_at": next_attempt_at,
-            "created_at": now,
-            "give_up_at": give_up_at,
-        }
-        outbox_id = await self.session.scalar(
-            # A Core insert of the table, its values as parameters: compiled once and
-            # cached, without the ORM's bulk-insert machinery on every message.
-            insert(cast(Table, OutboxRow.__table__)).returning(OutboxRow.__table__.c.id),
-            values,
-        )
-        assert outbox_id is not None
-        return OutboxItem(
-            id=outbox_id,
-            conversation_id=message.conversation_id,
-            message_id=message.id,
-            idempotency_key=key,
-            address=address,
-            kind=kind,
-            text=message.text,
-            choices=message.choices,
-            status="pending",
-            attempts=attempts,
-            next_attempt_at=next_attempt_at,
-            last_error=None,
-            created_at=now,
-            sent_at=None,
-            subject=subject,
+        [item] = await self.enqueue_many(
+            [(message, address, subject)],
+            now=now,
+            lease_until=lease_until,
             give_up_at=give_up_at,
         )
+        return item
+
+    async def enqueue_many(
+        self,
+        queued: Sequence[tuple[Message, ChannelAddress, str | None]],
+        *,
+        now: datetime,
+        lease_until: datetime | None = None,
+        give_up_at: datetime | None = None,
+    ) -> list[OutboxItem]:
+        """``enqueue`` for several (message, address, subject) in one statement."""
+        attempts = 0 if lease_until is None else 1
+        next_attempt_at = lease_until or now
+        items = [
+            OutboxItem(
+                id=0,
+                conversation_id=message.conversation_id,
+                message_id=message.id,
+                idempotency_key=f"msg-{message.id}",
+                address=address,
+                kind=message.kind or "system",
+                text=message.text,
+                choices=message.choices,
+                status="pending",
+                attempts=attempts,
+                next_attempt_at=next_attempt_at,
+                last_error=None,
+                created_at=now,
+                sent_at=None,
+                subject=subject,
+                give_up_at=give_up_at,
+            )
+            for message, address, subject in queued
+        ]
+        values = [
+            {
+                "conversation_id": i.conversation_id,
+                "message_id": i.message_id,
+                "idempotency_key": i.idempotency_key,
+                "channel": i.address.channel,
+                "recipient": i.address.recipient_id,
+                "thread": i.address.thread_id,
+                "kind": i.kind,
+                "text": i.text,
+                "choices": dump_choices(i.choices),
+                "subject": i.subject,
+                "status": "pending",
+                "attempts": attempts,
+                "next_attempt_at": next_attempt_at,
+                "created_at": now,
+                "give_up_at": give_up_at,
+            }
+            for i in items
+        ]
+        table = cast(Table, OutboxRow.__table__)
+        # A Core insert of the table, its values as parameters: compiled once and cached;
+        # several rows go in one statement with their ids back in order.
+        if len(values) == 1:
+            ids = [await self.session.scalar(insert(table).returning(table.c.id), values[0])]
+        else:
+            result = await self.session.execute(
+                insert(table).returning(table.c.id, sort_by_parameter_order=True), values
+            )
+            ids = list(result.scalars())
+        return [replace(item, id=int(i)) for item, i in zip(items, ids, strict=True)]
 
     async def claim_due(
         self, *, now: datetime, lease_until: datetime, limit: int
