@@ -489,9 +489,14 @@ class ConversationQueries:
             }
             for conversation_id, text in said
         ]
+        # One multi-row INSERT; rows come back in no promised order, so each id is
+        # matched to its (conversation, text) (two alike are interchangeable).
         result = await self.session.execute(
-            insert(table).returning(table.c.id, sort_by_parameter_order=True), values
+            insert(table).returning(table.c.id, table.c.conversation_id, table.c.text), values
         )
+        ids: dict[tuple[int, str], list[int]] = {}
+        for message_id, conversation_id, text in result.all():
+            ids.setdefault((int(conversation_id), str(text)), []).append(int(message_id))
         return [
             Message(
                 id=int(message_id),
@@ -509,7 +514,8 @@ class ConversationQueries:
                 attachments=(),
                 extras={},
             )
-            for (conversation_id, text), message_id in zip(said, result.scalars(), strict=True)
+            for conversation_id, text in said
+            for message_id in [ids[(conversation_id, text)].pop()]
         ]
 
     async def messages(self, conversation_id: int) -> list[Message]:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from typing import cast as as_type
 
 from sqlalchemy import String, cast, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,6 +23,11 @@ from router.storage.models import (
 from router.storage.records import Contact, Conversation, Message
 
 __all__ = ["InboxQueries", "QueueFilter"]
+
+
+def as_row(row: Any) -> MessageRow:
+    """A Core row of ``messages`` read like the ORM row (the same named columns)."""
+    return as_type(MessageRow, row)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -134,8 +140,10 @@ class InboxQueries:
             .where(MessageRow.conversation_id.in_(list(conversation_ids)), wanted)
             .group_by(MessageRow.conversation_id)
         )
-        rows = await self.session.scalars(select(MessageRow).where(MessageRow.id.in_(newest)))
-        return {r.conversation_id: message_record(r) for r in rows}
+        # Core rows (no ORM identity map to fill): they have the same named columns.
+        table = MessageRow.__table__
+        rows = await self.session.execute(select(table).where(table.c.id.in_(newest)))
+        return {r.conversation_id: message_record(as_row(r)) for r in rows.all()}
 
     async def contacts(self, contact_ids: Sequence[int]) -> dict[int, Contact]:
         if not contact_ids:

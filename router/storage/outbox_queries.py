@@ -114,10 +114,12 @@ class OutboxQueries:
         if len(values) == 1:
             ids = [await self.session.scalar(insert(table).returning(table.c.id), values[0])]
         else:
+            # One multi-row INSERT; each row's id is found by its message (unique).
             result = await self.session.execute(
-                insert(table).returning(table.c.id, sort_by_parameter_order=True), values
+                insert(table).returning(table.c.id, table.c.message_id), values
             )
-            ids = list(result.scalars())
+            by_message = {int(message): int(row) for row, message in result.all()}
+            ids = [by_message[item.message_id] for item in items]
         return [replace(item, id=int(i)) for item, i in zip(items, ids, strict=True)]
 
     async def claim_due(

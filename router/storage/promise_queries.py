@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -346,10 +346,12 @@ class PromiseQueries:
     async def conversations_by_id(self, conversation_ids: Sequence[int]) -> dict[int, Conversation]:
         if not conversation_ids:
             return {}
-        rows = await self.session.scalars(
-            select(ConversationRow).where(ConversationRow.id.in_(list(set(conversation_ids))))
+        # Core rows (no ORM identity map to fill): they have the same named columns.
+        table = ConversationRow.__table__
+        rows = await self.session.execute(
+            select(table).where(table.c.id.in_(list(set(conversation_ids))))
         )
-        return {r.id: conversation_record(r) for r in rows}
+        return {r.id: conversation_record(cast(ConversationRow, r)) for r in rows.all()}
 
     async def mark_followed_up(self, conversation_ids: Sequence[int], now: datetime) -> None:
         if conversation_ids:
