@@ -367,24 +367,3 @@ class Aftercare:
             ticket=conversation.id
         )
         return BotTexts.in_script(text, language, script)
-
-    async def schedule(
-        self,
-        w: Work,
-        conversation: Conversation,
-        *,
-        kind: str,
-        due_at: datetime,
-        text: str | None,
-        agent_id: int | None,
-        created_by: int | None,
-    ) -> Scheduled:
-        return await w.repo.schedule(
-            conversation_id=conversation.id,
-            kind=kind,
-            due_at=due_at,
-            text=text,
-            agent_id=agent_id,
-            created_by=created_by,
-            now=w.now,
-        )

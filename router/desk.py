@@ -295,14 +295,14 @@ class HumanDesk:
             raise NotAllowed(f"{kind!r}: schedule a follow_up or a reminder")
         async with self._units.write() as w:
             conversation = await _found(w.repo, conversation_id)
-            item = await self._aftercare.schedule(
-                w,
-                conversation,
+            item = await w.repo.schedule(
+                conversation_id=conversation.id,
                 kind=kind,
                 due_at=due_at,
                 text=text,
                 agent_id=agent.id,
                 created_by=agent.id,
+                now=w.now,
             )
             w.publish(
                 ConversationChanged(

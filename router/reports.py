@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -167,6 +167,7 @@ class Report:
         return tables
 
     def csv(self, table: str) -> str:
+        """One table as CSV; KeyError for a table there is not."""
         out = io.StringIO()
         writer = csv.writer(out)
         for row in self.tables()[table]:
@@ -447,7 +448,3 @@ def period(
         datetime.combine(first, time(0), tzinfo=zone),
         datetime.combine(last + timedelta(days=1), time(0), tzinfo=zone),
     )
-
-
-def iter_tables(report: Report) -> Iterable[str]:
-    return report.tables().keys()

@@ -13,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from router.storage import Database
+from tests.support.mail import Relay
 from tests.support.service import STRICT, Service, running_service
 
 PG_URL = os.environ.get("RELAYDESK_TEST_PG_URL", "")
@@ -59,6 +60,15 @@ async def postgres(tmp_path: Path) -> AsyncIterator[Database]:
     """A migrated, empty PostgreSQL schema, for what only PostgreSQL does (several nodes)."""
     async with _database("postgres", tmp_path) as db:
         yield db
+
+
+@pytest.fixture
+async def relay() -> AsyncIterator[Relay]:
+    """A recording SMTP relay on a free loopback port (replies, alerts, surveys by mail)."""
+    server = Relay()
+    await server.start()
+    yield server
+    await server.stop()
 
 
 @pytest.fixture

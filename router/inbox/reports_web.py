@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -31,7 +30,8 @@ logger = logging.getLogger(__name__)
 _FILTERS = ("from", "to", "channel", "agent", "language", "tag")
 
 
-def _where(query: Mapping[str, str], request: web.Request) -> ReportFilter:
+def _where(request: web.Request) -> ReportFilter:
+    query = request.query
     zone = request.app[TIMEZONE]
     try:
         start, end = period(
@@ -80,7 +80,7 @@ async def api_report(request: web.Request) -> web.Response:
     """``?from=2026-11-01&to=2026-11-30&channel=&agent=&language=&tag=`` (default: the
     last 7 days in the desk's time zone)."""
     _may_see(await _agent(request))
-    report, _ = await _report(request, _where(request.query, request))
+    report, _ = await _report(request, _where(request))
     return _json({**report.figures, "definitions": DEFINITIONS})
 
 
@@ -88,7 +88,7 @@ async def api_drill(request: web.Request) -> web.Response:
     """The conversations behind one figure: ``?figure=bot_outcome&key=assumed`` (and the
     report's filters)."""
     _may_see(await _agent(request))
-    report, names = await _report(request, _where(request.query, request))
+    report, names = await _report(request, _where(request))
     ids = report.conversations(request.query.get("figure", ""), request.query.get("key", ""))
     return _json({"conversations": await _summaries(request, ids, names)})
 
@@ -99,12 +99,15 @@ async def api_csv(request: web.Request) -> web.Response:
 
 
 async def _csv(request: web.Request) -> web.Response:
-    report, _ = await _report(request, _where(request.query, request))
+    report, _ = await _report(request, _where(request))
     table = request.match_info["table"]
-    if table not in report.tables():
-        raise ApiError(404, "not_found", f"no table {table}; tables: {', '.join(report.tables())}")
+    try:
+        text = report.csv(table)
+    except KeyError as exc:
+        known = ", ".join(report.tables())
+        raise ApiError(404, "not_found", f"no table {table}; tables: {known}") from exc
     return web.Response(
-        text=report.csv(table),
+        text=text,
         content_type="text/csv",
         charset="utf-8",
         headers={"Content-Disposition": f'attachment; filename="relaydesk-{table}.csv"'},
@@ -125,16 +128,26 @@ def _viewer_may_see(viewer: Viewer) -> None:
         raise web.HTTPForbidden(text=texts(viewer.lang)["no_reports"])
 
 
-async def page(request: web.Request) -> web.Response:
+def _query(request: web.Request) -> dict[str, str]:
+    """The report filters given, to carry into links."""
+    return {k: v for k, v in request.query.items() if k in _FILTERS and v}
+
+
+async def _page_where(request: web.Request) -> tuple[Viewer, ReportFilter]:
+    """A lead's or admin's page request and its filters (a 400 page when they are wrong)."""
     viewer = await page_viewer(request)
     _viewer_may_see(viewer)
     try:
-        where = _where(request.query, request)
+        return viewer, _where(request)
     except ApiError as exc:
         raise web.HTTPBadRequest(text=exc.message) from exc
+
+
+async def page(request: web.Request) -> web.Response:
+    viewer, where = await _page_where(request)
     report, names = await _report(request, where)
     zone = request.app[TIMEZONE]
-    query = {k: v for k, v in request.query.items() if k in _FILTERS and v}
+    query = _query(request)
     shown = {
         "from": where.start.astimezone(zone).date().isoformat(),
         "to": (where.end.astimezone(zone) - timedelta(days=1)).date().isoformat(),
@@ -166,16 +179,11 @@ async def page(request: web.Request) -> web.Response:
 
 
 async def page_drill(request: web.Request) -> web.Response:
-    viewer = await page_viewer(request)
-    _viewer_may_see(viewer)
-    try:
-        where = _where(request.query, request)
-    except ApiError as exc:
-        raise web.HTTPBadRequest(text=exc.message) from exc
+    viewer, where = await _page_where(request)
     report, names = await _report(request, where)
     figure, key = request.query.get("figure", ""), request.query.get("key", "")
     conversations = await _summaries(request, report.conversations(figure, key), names)
-    query = {k: v for k, v in request.query.items() if k in _FILTERS and v}
+    query = _query(request)
     return render(
         request,
         "report_drill.html",
@@ -213,17 +221,12 @@ async def _gaps(request: web.Request, where: ReportFilter) -> list[Any]:
 async def api_gaps(request: web.Request) -> web.Response:
     """The questions the bot could not answer, grouped, biggest first."""
     _may_see(await _agent(request))
-    return _json({"clusters": await _gaps(request, _where(request.query, request))})
+    return _json({"clusters": await _gaps(request, _where(request))})
 
 
 async def page_gaps(request: web.Request) -> web.Response:
-    viewer = await page_viewer(request)
-    _viewer_may_see(viewer)
-    try:
-        where = _where(request.query, request)
-    except ApiError as exc:
-        raise web.HTTPBadRequest(text=exc.message) from exc
-    query = {k: v for k, v in request.query.items() if k in _FILTERS and v}
+    viewer, where = await _page_where(request)
+    query = _query(request)
     return render(
         request,
         "report_gaps.html",

@@ -18,6 +18,8 @@ from router.storage.models import (
     ConversationRow,
     MessageRow,
     OutboxRow,
+    ScheduledRow,
+    SlaTimerRow,
 )
 from router.storage.records import (
     Agent,
@@ -25,6 +27,8 @@ from router.storage.records import (
     Conversation,
     Message,
     OutboxItem,
+    Scheduled,
+    SlaTimer,
 )
 
 __all__ = [
@@ -35,6 +39,8 @@ __all__ = [
     "dump_choices",
     "message_record",
     "outbox_record",
+    "scheduled_record",
+    "timer_record",
 ]
 
 
@@ -145,4 +151,37 @@ def agent_record(row: AgentRow) -> Agent:
 def contact_record(row: ContactRow) -> Contact:
     return Contact(
         id=row.id, display_name=row.display_name, email=row.email, created_at=row.created_at
+    )
+
+
+def timer_record(row: SlaTimerRow) -> SlaTimer:
+    return SlaTimer(
+        id=row.id,
+        conversation_id=row.conversation_id,
+        policy=row.policy,
+        metric=row.metric,
+        started_at=row.started_at,
+        due_at=row.due_at,
+        remaining_seconds=row.remaining_seconds,
+        warn_at=row.warn_at,
+        warned_at=row.warned_at,
+        breached_at=row.breached_at,
+        stopped_at=row.stopped_at,
+        outcome=row.outcome,
+        late_seconds=row.late_seconds,
+    )
+
+
+def scheduled_record(row: ScheduledRow) -> Scheduled:
+    return Scheduled(
+        id=row.id,
+        conversation_id=row.conversation_id,
+        kind=row.kind,
+        due_at=row.due_at,
+        status=row.status,
+        text=row.text,
+        agent_id=row.agent_id,
+        created_by=row.created_by,
+        created_at=row.created_at,
+        done_at=row.done_at,
     )

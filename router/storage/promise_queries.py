@@ -14,44 +14,11 @@ from typing import Any, cast
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from router.storage.mapping import conversation_record
+from router.storage.mapping import conversation_record, scheduled_record, timer_record
 from router.storage.models import ConversationRow, ScheduledRow, SettingRow, SlaTimerRow
 from router.storage.records import Conversation, Scheduled, SlaTimer
 
 __all__ = ["PromiseQueries"]
-
-
-def _timer(row: SlaTimerRow) -> SlaTimer:
-    return SlaTimer(
-        id=row.id,
-        conversation_id=row.conversation_id,
-        policy=row.policy,
-        metric=row.metric,
-        started_at=row.started_at,
-        due_at=row.due_at,
-        remaining_seconds=row.remaining_seconds,
-        warn_at=row.warn_at,
-        warned_at=row.warned_at,
-        breached_at=row.breached_at,
-        stopped_at=row.stopped_at,
-        outcome=row.outcome,
-        late_seconds=row.late_seconds,
-    )
-
-
-def _scheduled(row: ScheduledRow) -> Scheduled:
-    return Scheduled(
-        id=row.id,
-        conversation_id=row.conversation_id,
-        kind=row.kind,
-        due_at=row.due_at,
-        status=row.status,
-        text=row.text,
-        agent_id=row.agent_id,
-        created_by=row.created_by,
-        created_at=row.created_at,
-        done_at=row.done_at,
-    )
 
 
 class PromiseQueries:
@@ -89,7 +56,7 @@ class PromiseQueries:
         )
         if metrics is not None:
             query = query.where(SlaTimerRow.metric.in_(list(metrics)))
-        return [_timer(r) for r in await self.session.scalars(query.order_by(SlaTimerRow.id))]
+        return [timer_record(r) for r in await self.session.scalars(query.order_by(SlaTimerRow.id))]
 
     async def timers(self, conversation_id: int) -> list[SlaTimer]:
         rows = await self.session.scalars(
@@ -97,7 +64,7 @@ class PromiseQueries:
             .where(SlaTimerRow.conversation_id == conversation_id)
             .order_by(SlaTimerRow.id)
         )
-        return [_timer(r) for r in rows]
+        return [timer_record(r) for r in rows]
 
     async def stop_timer(
         self, timer_id: int, *, now: datetime, outcome: str, late_seconds: float
@@ -140,7 +107,7 @@ class PromiseQueries:
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
-        return [_timer(r) for r in rows]
+        return [timer_record(r) for r in rows]
 
     async def timers_breached(self, now: datetime, limit: int) -> list[SlaTimer]:
         rows = await self.session.scalars(
@@ -154,7 +121,7 @@ class PromiseQueries:
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
-        return [_timer(r) for r in rows]
+        return [timer_record(r) for r in rows]
 
     async def mark_timer(self, timer_id: int, field: str, now: datetime) -> bool:
         """Set ``warned_at`` or ``breached_at`` once; False if another node did."""
@@ -296,7 +263,7 @@ class PromiseQueries:
         )
         self.session.add(row)
         await self.session.flush()
-        return _scheduled(row)
+        return scheduled_record(row)
 
     async def scheduled_for(self, conversation_id: int) -> list[Scheduled]:
         rows = await self.session.scalars(
@@ -304,11 +271,11 @@ class PromiseQueries:
             .where(ScheduledRow.conversation_id == conversation_id)
             .order_by(ScheduledRow.due_at, ScheduledRow.id)
         )
-        return [_scheduled(r) for r in rows]
+        return [scheduled_record(r) for r in rows]
 
     async def scheduled_item(self, item_id: int) -> Scheduled | None:
         row = await self.session.get(ScheduledRow, item_id)
-        return None if row is None else _scheduled(row)
+        return None if row is None else scheduled_record(row)
 
     async def due_scheduled(self, now: datetime, limit: int) -> list[Scheduled]:
         rows = await self.session.scalars(
@@ -317,7 +284,7 @@ class PromiseQueries:
             .order_by(ScheduledRow.due_at, ScheduledRow.id)
             .limit(limit)
         )
-        return [_scheduled(r) for r in rows]
+        return [scheduled_record(r) for r in rows]
 
     async def finish_scheduled(self, item_id: int, *, now: datetime, status: str = "done") -> bool:
         """pending → done or cancelled, once; False if it was not pending any more."""

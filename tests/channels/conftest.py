@@ -13,14 +13,6 @@ from tests.support.service import Service, running_service
 
 
 @pytest.fixture
-async def relay() -> AsyncIterator[Relay]:
-    server = Relay()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
 async def mail(database: Database, tmp_path: Path, relay: Relay) -> AsyncIterator[Service]:
     """The service with email on (SMTP receiver on a free port), replies to ``relay``."""
     from tests.channels.test_email import email_overrides

@@ -48,14 +48,6 @@ def settings(relay_port: int, **sla: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-async def relay() -> AsyncIterator[Relay]:
-    server = Relay()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(at("2026-11-26T10:00"))
 

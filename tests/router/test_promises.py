@@ -57,14 +57,6 @@ def promises(relay_port: int) -> dict[str, Any]:
 
 
 @pytest.fixture
-async def relay() -> AsyncIterator[Relay]:
-    server = Relay()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(at("2026-11-26T05:57"))
 
