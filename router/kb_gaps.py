@@ -17,7 +17,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from itertools import pairwise
 from typing import Any
 
@@ -28,7 +28,7 @@ from scipy.spatial.distance import squareform
 
 from knowledge import Matcher, Normaliser
 from router.storage import Database, ReportFilter
-from router.storage.report_queries import Said
+from router.storage.report_queries import Turn
 
 __all__ = [
     "GapCluster",
@@ -60,7 +60,6 @@ class GapQuestion:
     source: str  # unsure, asked_again, rated_low, clarify_unpicked
     at: datetime
     closest: str | None = None  # the entry the bot came closest to
-    agent_answer: str | None = None
 
 
 @dataclass
@@ -124,7 +123,12 @@ def cluster_questions(
     """A cluster label for each text; equal labels: the same question."""
     if not texts:
         return []
-    forms = [" ".join(_features(normaliser, t)) for t in texts]
+    # A text asked many times is normalised once.
+    form_of: dict[str, str] = {}
+    for text in texts:
+        if text not in form_of:
+            form_of[text] = " ".join(_features(normaliser, text))
+    forms = [form_of[text] for text in texts]
     # The same matching form is the same question: cluster each form once, the most
     # asked first, at most MAX_FORMS of them (pairwise work grows with the square).
     counts = Counter(forms)
@@ -171,22 +175,24 @@ async def find_gaps(
     async with db.read() as repo:
         rows = await repo.report_rows(where)
         handoffs = await repo.report_handoffs(where)
-        ids = [r.id for r in rows]
-        messages = await repo.said_in(ids)
-        candidates = await repo.handoff_candidates(ids)
+        turns = await repo.turns_in(where)
+        agents = await repo.first_agent_replies(where)
+        candidates = await repo.handoff_candidates(where)
     rated_low = {r.id for r in rows if r.csat_score is not None and r.csat_score <= low_rating}
     unsure = {cid for cid, reason, _ in handoffs if reason in UNSURE}
     questions: list[GapQuestion] = []
-    for conversation_id, thread in messages.items():
-        questions.extend(
-            _gap_questions(
-                conversation_id,
-                thread,
-                unsure=conversation_id in unsure,
-                rated_low=conversation_id in rated_low,
-                closest=candidates.get(conversation_id),
-            )
+    answers: dict[int, str] = {}
+    for conversation_id, thread in turns.items():
+        found = _gap_questions(
+            conversation_id,
+            thread,
+            unsure=conversation_id in unsure,
+            rated_low=conversation_id in rated_low,
+            closest=candidates.get(conversation_id),
         )
+        if found and conversation_id in agents:
+            answers[conversation_id] = without_greeting(agents[conversation_id])
+        questions.extend(found)
     if not questions:
         return []
     labels = cluster_questions([q.text for q in questions], matcher.normaliser)
@@ -198,12 +204,12 @@ async def find_gaps(
     for members in grouped.values():
         members.sort(key=lambda q: q.at, reverse=True)
         closest = Counter(q.closest for q in members if q.closest).most_common(1)
-        answers = Counter(q.agent_answer for q in members if q.agent_answer)
+        said = Counter(answers[q.conversation_id] for q in members if q.conversation_id in answers)
         clusters.append(
             GapCluster(
                 questions=members,
                 closest=closest[0][0] if closest else _closest(matcher, members[0].text),
-                answers=[a for a, _ in answers.most_common()],
+                answers=[a for a, _ in said.most_common()],
                 trend=sum(1 if q.at >= middle else -1 for q in members),
             )
         )
@@ -218,50 +224,42 @@ def _closest(matcher: Matcher, text: str) -> str | None:
 
 def _gap_questions(
     conversation_id: int,
-    said: Sequence[Said],
+    turns: Sequence[Turn],
     *,
     unsure: bool,
     rated_low: bool,
     closest: str | None,
 ) -> list[GapQuestion]:
-    customer = [m for m in said if m.direction == "in" and not m.extras.get("choice")]
-    agent = next(
-        (without_greeting(m.text) for m in said if m.author == "agent" and len(m.text) > 15),
-        None,
-    )
     found: list[GapQuestion] = []
 
-    def add(message: Said, source: str) -> None:
-        if message.text.strip() and not any(q.text == message.text.strip() for q in found):
-            found.append(
-                GapQuestion(
-                    text=message.text.strip()[:300],
-                    conversation_id=conversation_id,
-                    source=source,
-                    at=message.at,
-                    closest=closest,
-                    agent_answer=agent,
-                )
+    def add(turn: Turn, source: str) -> None:
+        text = turn.text.strip()[:300]
+        if not text or any(q.text == text for q in found):
+            return
+        found.append(
+            GapQuestion(
+                text=text,
+                conversation_id=conversation_id,
+                source=source,
+                at=datetime.fromtimestamp(turn.at, UTC),
+                closest=closest,
             )
+        )
 
+    customer = [t for t in turns if not t.choice]
     if unsure and customer:
-        trigger = _before(said, lambda m: m.author == "system" and m.kind == "ack")
-        add(trigger or customer[-1], "unsure")
-    for index, m in enumerate(said):
-        if m.author != "bot":
+        # The message the handoff notice answered; else the customer's last.
+        add(next((t for t in turns if t.acknowledged), customer[-1]), "unsure")
+    for turn, after in zip(turns, [*turns[1:], None], strict=True):
+        if turn.choice:
             continue
-        before = next((p for p in reversed(said[:index]) if p.direction == "in"), None)
-        after = next((n for n in said[index + 1 :] if n.direction == "in"), None)
-        if before is None or before.extras.get("choice"):
-            continue
-        if m.kind == "clarify" and (after is None or not after.extras.get("choice")):
-            add(before, "clarify_unpicked")
+        if turn.clarified and (after is None or not after.choice):
+            add(turn, "clarify_unpicked")
         if (
-            m.kind == "answer"
-            and m.extras.get("reason") == "match"
+            turn.answered
             and after is not None
-            and not after.extras.get("choice")
-            and _same_question(before.text, after.text)
+            and not after.choice
+            and _same_question(turn.text, after.text)
         ):
             add(after, "asked_again")
     if rated_low and customer:
@@ -270,11 +268,4 @@ def _gap_questions(
 
 
 def _same_question(first: str, second: str) -> bool:
-    return fuzz.token_set_ratio(first.casefold(), second.casefold()) >= 60
-
-
-def _before(thread: Sequence[Said], marker: Any) -> Said | None:
-    for index, message in enumerate(thread):
-        if marker(message):
-            return next((p for p in reversed(thread[:index]) if p.direction == "in"), None)
-    return None
+    return fuzz.token_set_ratio(first.casefold(), second.casefold(), score_cutoff=60) >= 60

@@ -17,14 +17,21 @@ import io
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from router.sla import SlaPolicies
 from router.storage import Database, ReportFilter
 
-__all__ = ["DEFINITIONS", "Report", "build_report", "percentile"]
+__all__ = [
+    "DEFINITIONS",
+    "Report",
+    "build_report",
+    "conversations_behind",
+    "heatmap_conversations",
+    "percentile",
+]
 
 BOT_ANSWERS = {"match", "choice"}
 REOPEN_REASONS = {"reopened", "follow_up_reply"}
@@ -196,34 +203,18 @@ async def build_report(
         if progress is not None:
             progress(step, steps)
 
+    window = timedelta(hours=return_hours)
     async with db.read() as repo:
-        rows = await repo.report_rows(where)
+        rows = await repo.report_rows(where, history=True)
         advance()
-        firsts = await repo.first_conversation_of(where)
-        inbound = await repo.inbound_times(where)
+        inbound = await repo.inbound_by_quarter(where)
         advance()
-        bot_messages = await repo.bot_messages(where)
+        bot_turns = await repo.bot_turns(where, sorted(BOT_ANSWERS))
         choices = await repo.choices_taken(where)
         advance()
         handoffs = await repo.report_handoffs(where)
         timers = await repo.report_timers(where)
         advance()
-        bot_only = [r for r in rows if r.handed_off_at is None]
-        window = timedelta(hours=return_hours)
-        written = await repo.contact_messages(
-            where,
-            min((r.updated_at for r in bot_only), default=where.start),
-            max((r.updated_at for r in bot_only), default=where.start) + window,
-        )
-        # Came back: wrote again (another conversation, any channel) within the window.
-        returned = {
-            r.id
-            for r in bot_only
-            if any(
-                other != r.id and r.updated_at < at <= r.updated_at + window
-                for other, at in written.get(r.contact_id, ())
-            )
-        }
         advance()
         days = _days(where.start, where.end, zone)
         backlog = await repo.backlog_at([end for _, end in days], where)
@@ -241,30 +232,35 @@ async def build_report(
     for r in rows:
         by_channel[r.channel] += 1
         add("channel", r.channel, r.id)
-        (new if firsts.get(r.contact_id) == r.created_at else returning).add(r.contact_id)
-    messages_by_channel: Counter[str] = Counter(ch for _, ch, _ in inbound)
+        (new if r.first_of_contact else returning).add(r.contact_id)
+    messages_by_channel: Counter[str] = Counter()
     heat: Counter[tuple[int, int]] = Counter()
-    for conversation_id, _, at in inbound:
-        local = at.astimezone(zone)
-        heat[(local.weekday(), local.hour)] += 1
-        add("heatmap", f"{local.weekday()}-{local.hour}", conversation_id)
-    for key in behind.get("heatmap", {}):
-        behind["heatmap"][key] = sorted(set(behind["heatmap"][key]))
+    for channel, quarter, count in inbound:
+        messages_by_channel[channel] += count
+        local = datetime.fromtimestamp(quarter * 900, zone)
+        heat[(local.weekday(), local.hour)] += count
+    # A heatmap cell's conversations are read when asked for (``heatmap_conversations``).
+    # Came back: wrote again (another conversation, any channel) within the window.
+    returned = {
+        r.id
+        for r in rows
+        if r.next_write_at is not None and r.next_write_at <= r.updated_at + window
+    }
 
     # -- the bot ---------------------------------------------------------------------
-    answered: set[int] = set()
-    thanked: set[int] = set()
-    clarifications = 0
-    for conversation_id, kind, reason in bot_messages:
-        if kind == "answer" and reason in BOT_ANSWERS:
-            answered.add(conversation_id)
-        if reason == "thanks" and conversation_id in answered:
-            thanked.add(conversation_id)
-        if kind == "clarify":
-            clarifications += 1
+    answered = {t.conversation_id for t in bot_turns if t.first_answer_id is not None}
+    # Thanked the bot after one of its answers.
+    thanked = {
+        t.conversation_id
+        for t in bot_turns
+        if t.first_answer_id is not None
+        and t.last_thanks_id is not None
+        and t.last_thanks_id > t.first_answer_id
+    }
+    clarifications = sum(t.clarifications for t in bot_turns)
     outcomes: Counter[str] = Counter()
     for r in rows:
-        if r.handed_off_at is not None:
+        if r.handed_off:
             outcome = "handed_off"
         elif r.id in thanked:
             outcome = "confirmed"
@@ -418,6 +414,49 @@ async def build_report(
     advance()
     advance()
     return report
+
+
+async def conversations_behind(
+    db: Database,
+    policies: SlaPolicies,
+    where: ReportFilter,
+    figure: str,
+    key: str,
+    *,
+    zone: ZoneInfo,
+    now: datetime,
+    return_hours: float = 24.0,
+) -> list[int]:
+    """The conversations behind one figure of the report (the drill-down)."""
+    if figure == "heatmap":
+        return await heatmap_conversations(db, where, key, zone=zone)
+    report = await build_report(
+        db, policies, where, zone=zone, now=now, agent_names={}, return_hours=return_hours
+    )
+    return report.conversations(figure, key)
+
+
+async def heatmap_conversations(
+    db: Database, where: ReportFilter, key: str, *, zone: ZoneInfo
+) -> list[int]:
+    """The conversations with a customer message in one heatmap cell (``"weekday-hour"``,
+    Monday = 0, local time)."""
+    weekday, _, hour = key.partition("-")
+    if not (weekday.isascii() and weekday.isdigit() and hour.isascii() and hour.isdigit()):
+        return []
+    if int(weekday) > 6 or int(hour) > 23:
+        return []
+    spans: set[tuple[datetime, datetime]] = set()
+    for day, _ in _days(where.start, where.end, zone):
+        if day.weekday() != int(weekday):
+            continue
+        for fold in (0, 1):  # the hour a clock change repeats is two spans
+            local = datetime.combine(day, time(int(hour)), tzinfo=zone).replace(fold=fold)
+            begins = local.astimezone(UTC)
+            if begins.astimezone(zone).hour == int(hour):  # not skipped by a change
+                spans.add((max(begins, where.start), min(begins + timedelta(hours=1), where.end)))
+    async with db.read() as repo:
+        return await repo.inbound_between(where, sorted(s for s in spans if s[0] < s[1]))
 
 
 def _days(start: datetime, end: datetime, zone: ZoneInfo) -> list[tuple[date, datetime]]:

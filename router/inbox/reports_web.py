@@ -20,7 +20,7 @@ from router.inbox.presenters import summary
 from router.inbox.session import Viewer, page_viewer, posted_form, render, require_admin
 from router.kb_gaps import find_gaps
 from router.keys import AFTERCARE, BOT, CLOCK, DATABASE, KNOWLEDGE_PATH, RELOAD_BOT, TIMEZONE
-from router.reports import DEFINITIONS, Report, build_report, period
+from router.reports import DEFINITIONS, Report, build_report, conversations_behind, period
 from router.storage import Agent, ReportFilter
 
 __all__ = ["report_routes"]
@@ -68,6 +68,22 @@ async def _report(request: web.Request, where: ReportFilter) -> tuple[Report, di
     return report, names
 
 
+async def _behind(request: web.Request, where: ReportFilter) -> tuple[list[int], dict[int, str]]:
+    """The conversations behind ``?figure=…&key=…``, and the agents' names."""
+    async with request.app[DATABASE].read() as repo:
+        names = {a.id: a.name for a in await repo.agents()}
+    ids = await conversations_behind(
+        request.app[DATABASE],
+        request.app[AFTERCARE].policies,
+        where,
+        request.query.get("figure", ""),
+        request.query.get("key", ""),
+        zone=request.app[TIMEZONE],
+        now=request.app[CLOCK](),
+    )
+    return ids, names
+
+
 def _may_see(agent: Agent) -> None:
     if not agent.sees_reports:
         raise ApiError(403, "forbidden", "reports are for leads and admins")
@@ -88,8 +104,7 @@ async def api_drill(request: web.Request) -> web.Response:
     """The conversations behind one figure: ``?figure=bot_outcome&key=assumed`` (and the
     report's filters)."""
     _may_see(await _agent(request))
-    report, names = await _report(request, _where(request))
-    ids = report.conversations(request.query.get("figure", ""), request.query.get("key", ""))
+    ids, names = await _behind(request, _where(request))
     return _json({"conversations": await _summaries(request, ids, names)})
 
 
@@ -180,9 +195,9 @@ async def page(request: web.Request) -> web.Response:
 
 async def page_drill(request: web.Request) -> web.Response:
     viewer, where = await _page_where(request)
-    report, names = await _report(request, where)
     figure, key = request.query.get("figure", ""), request.query.get("key", "")
-    conversations = await _summaries(request, report.conversations(figure, key), names)
+    ids, names = await _behind(request, where)
+    conversations = await _summaries(request, ids, names)
     query = _query(request)
     return render(
         request,

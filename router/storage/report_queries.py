@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import String, cast, func, select
+from sqlalchemy import String, and_, case, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
+from router.storage.dialect import epoch_seconds, quarter_hour
 from router.storage.models import (
     ConversationRow,
     HandoffRow,
@@ -17,7 +20,7 @@ from router.storage.models import (
     SlaTimerRow,
 )
 
-__all__ = ["ReportFilter", "ReportQueries", "ReportRow", "Said"]
+__all__ = ["BotTurns", "ReportFilter", "ReportQueries", "ReportRow", "Turn"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -45,6 +48,20 @@ class ReportFilter:
             query = query.where(cast(ConversationRow.tags, String).like(f'%"{self.tag}"%'))
         return query
 
+    def has(self, conversation_id: Any) -> Any:
+        """``conversation_id IN`` the period's conversations: a condition for the rows
+        that hang off conversations (messages, handoffs, promises). A subquery rather
+        than a join, so that SQLite starts from the period's conversations (by their
+        ``created_at`` index) instead of walking every message."""
+        ids = self.apply(select(ConversationRow.id)).correlate(None).scalar_subquery()
+        return conversation_id.in_(ids)
+
+    def said(self) -> Any:
+        """The messages of the period's conversations: ``has`` plus the bound that no
+        message is older than its conversation, which lets PostgreSQL read the period's
+        messages by their ``created_at`` index instead of scanning them all."""
+        return and_(self.has(MessageRow.conversation_id), MessageRow.created_at >= self.start)
+
 
 @dataclass(frozen=True, slots=True)
 class ReportRow:
@@ -57,97 +74,164 @@ class ReportRow:
     assignee_id: int | None
     created_at: datetime
     updated_at: datetime
-    handed_off_at: datetime | None
-    resolved_at: datetime | None
+    handed_off: bool
     csat_score: int | None
     csat_comment: str | None
     survey_asked: bool
+    # With ``history``: no earlier conversation of the contact (a new contact), and for a
+    # conversation never handed off, when the contact next wrote in another one.
+    first_of_contact: bool = True
+    next_write_at: datetime | None = None
 
 
-class Said(NamedTuple):
-    """A message as the gap report reads it."""
+class Turn(NamedTuple):
+    """One customer message and what came after it until the next (the gap report's
+    unit)."""
 
-    direction: str
-    author: str
-    kind: str | None
     text: str
-    extras: dict[str, Any]
-    at: datetime
+    choice: str | None  # the offered choice the message picked, if it did
+    at: float  # seconds since 1970, UTC
+    answered: bool  # the bot answered it with a matched entry
+    clarified: bool  # the bot asked which entry was meant
+    acknowledged: bool  # the handoff notice came after it
+
+
+# What followed a customer's message, as bits.
+_ANSWERED, _CLARIFIED, _SENT_ACK = 1, 2, 4
+
+
+class BotTurns(NamedTuple):
+    """What the bot did in one conversation, summed up by the database."""
+
+    conversation_id: int
+    first_answer_id: int | None  # its first answer of one of the given reasons
+    last_thanks_id: int | None  # its last reply to a customer's thanks
+    clarifications: int
 
 
 class ReportQueries:
     session: AsyncSession
 
-    async def report_rows(self, where: ReportFilter) -> list[ReportRow]:
+    async def report_rows(self, where: ReportFilter, *, history: bool = False) -> list[ReportRow]:
+        """The period's conversations; with ``history`` also what the contact did before
+        and after (``first_of_contact``, ``next_write_at``), asked of the database per
+        conversation so that no other conversation's rows come back."""
         c = ConversationRow
-        query = where.apply(
-            select(
-                c.id,
-                c.contact_id,
-                c.channel,
-                c.status,
-                c.assignee_id,
-                c.created_at,
-                c.updated_at,
-                c.handed_off_at,
-                c.resolved_at,
-                c.csat_score,
-                c.csat_comment,
-                c.survey_asked_at.is_not(None),
+        columns: list[Any] = [
+            c.id,
+            c.contact_id,
+            c.channel,
+            c.status,
+            c.assignee_id,
+            c.created_at,
+            c.updated_at,
+            c.handed_off_at.is_not(None),
+            c.csat_score,
+            c.csat_comment,
+            c.survey_asked_at.is_not(None),
+        ]
+        if history:
+            earlier = aliased(ConversationRow)
+            columns.append(
+                ~select(earlier.id)
+                .where(earlier.contact_id == c.contact_id, earlier.created_at < c.created_at)
+                .correlate(c)
+                .exists()
             )
-        ).order_by(c.id)
-        rows = await self.session.execute(query)
+            columns.append(case((c.handed_off_at.is_(None), self._next_write(c))))
+        rows = await self.session.execute(where.apply(select(*columns)).order_by(c.id))
         return [ReportRow(*row) for row in rows.all()]
 
-    async def first_conversation_of(self, where: ReportFilter) -> dict[int, datetime]:
-        """When each contact of the period's conversations first wrote (new or returning)."""
-        c = ConversationRow
-        # Not correlated: the same table, but a list of its own.
-        contacts = where.apply(select(c.contact_id)).correlate(None).scalar_subquery()
-        rows = await self.session.execute(
-            select(c.contact_id, func.min(c.created_at))
-            .where(c.contact_id.in_(contacts))
-            .group_by(c.contact_id)
+    @staticmethod
+    def _next_write(c: Any) -> Any:
+        """When the contact of conversation ``c`` next wrote in another conversation after
+        ``c``'s last activity. A message after that moment lies in a conversation updated
+        after it too: that narrows the conversations whose messages are looked at."""
+        other, m = aliased(ConversationRow), MessageRow
+        return (
+            select(func.min(m.created_at))
+            .join(other, other.id == m.conversation_id)
+            .where(
+                other.contact_id == c.contact_id,
+                other.id != c.id,
+                other.updated_at > c.updated_at,
+                m.direction == "in",
+                m.created_at > c.updated_at,
+            )
+            .correlate(c)
+            .scalar_subquery()
         )
-        return {int(contact): first for contact, first in rows.all()}
 
-    async def inbound_times(self, where: ReportFilter) -> list[tuple[int, str, datetime]]:
-        """Customer messages of the period's conversations: (conversation, channel, when)."""
+    async def inbound_by_quarter(self, where: ReportFilter) -> list[tuple[str, int, int]]:
+        """Customer messages of the period's conversations counted by the channel they
+        came in on and quarter hour since 1970 (UTC): (channel, quarter, count). Every
+        time zone's local hours are made of whole quarters, so the caller places them in
+        its own zone."""
         m = MessageRow
-        query = where.apply(
-            select(m.conversation_id, ConversationRow.channel, m.created_at)
-            .join(ConversationRow, ConversationRow.id == m.conversation_id)
-            .where(m.direction == "in")
+        quarter = quarter_hour(m.created_at)
+        query = (
+            select(m.channel, quarter, func.count())
+            .where(m.direction == "in", where.said())
+            .group_by(m.channel, quarter)
         )
-        return [(int(i), str(ch), at) for i, ch, at in (await self.session.execute(query)).all()]
+        return [(str(ch), int(q), int(n)) for ch, q, n in (await self.session.execute(query)).all()]
 
-    async def bot_messages(self, where: ReportFilter) -> list[tuple[int, str | None, str | None]]:
-        """The bot's messages: (conversation, kind, reason)."""
+    async def inbound_between(
+        self, where: ReportFilter, spans: Sequence[tuple[datetime, datetime]]
+    ) -> list[int]:
+        """The period's conversations with a customer message in one of the ``[from, to)``
+        spans (a heatmap cell's drill-down), by id."""
+        if not spans:
+            return []
         m = MessageRow
-        query = where.apply(
-            select(m.conversation_id, m.kind, m.extras["reason"].as_string())
-            .join(ConversationRow, ConversationRow.id == m.conversation_id)
-            .where(m.author_kind == "bot")
+        query = (
+            select(m.conversation_id)
+            .distinct()
+            .where(
+                where.said(),
+                m.direction == "in",
+                or_(*(and_(m.created_at >= a, m.created_at < b) for a, b in spans)),
+            )
+            .order_by(m.conversation_id)
         )
-        return [(int(i), k, r) for i, k, r in (await self.session.execute(query)).all()]
+        return [int(i) for i in (await self.session.scalars(query)).all()]
 
-    async def choices_taken(self, where: ReportFilter) -> list[str]:
+    async def bot_turns(self, where: ReportFilter, answer_reasons: Sequence[str]) -> list[BotTurns]:
+        """The bot's messages of the period's conversations, summed per conversation."""
         m = MessageRow
-        query = where.apply(
-            select(m.extras["choice"].as_string())
-            .join(ConversationRow, ConversationRow.id == m.conversation_id)
-            .where(m.direction == "in", m.extras["choice"].as_string().is_not(None))
+        reason = m.extras["reason"].as_string()
+        answer = and_(m.kind == "answer", reason.in_(list(answer_reasons)))
+        query = (
+            select(
+                m.conversation_id,
+                func.min(case((answer, m.id))),
+                func.max(case((reason == "thanks", m.id))),
+                func.count(case((m.kind == "clarify", 1))),
+            )
+            .where(m.author_kind == "bot", where.said())
+            .group_by(m.conversation_id)
         )
-        return [str(c) for c in (await self.session.scalars(query)).all() if c]
+        return [BotTurns(int(i), a, t, int(n)) for i, a, t, n in await self.session.execute(query)]
+
+    async def choices_taken(self, where: ReportFilter) -> dict[str, int]:
+        """Which offered choice customers took, and how often."""
+        m = MessageRow
+        choice = m.extras["choice"].as_string()
+        query = (
+            select(choice, func.count())
+            .where(m.direction == "in", choice.is_not(None), where.said())
+            .group_by(choice)
+        )
+        return {str(c): int(n) for c, n in (await self.session.execute(query)).all() if c}
 
     async def report_handoffs(self, where: ReportFilter) -> list[tuple[int, str, datetime]]:
         """Handoffs of the period's conversations: (conversation, reason, when)."""
         h = HandoffRow
-        query = where.apply(
-            select(h.conversation_id, h.reason, h.created_at).join(
-                ConversationRow, ConversationRow.id == h.conversation_id
-            )
-        ).order_by(h.id)
+        query = (
+            select(h.conversation_id, h.reason, h.created_at)
+            .where(where.has(h.conversation_id))
+            .order_by(h.id)
+        )
         return [(int(i), str(r), at) for i, r, at in (await self.session.execute(query)).all()]
 
     async def report_timers(
@@ -156,7 +240,7 @@ class ReportQueries:
         """Promises of the period's conversations: (conversation, policy, metric, started,
         stopped, outcome, late seconds)."""
         t = SlaTimerRow
-        query = where.apply(
+        query = (
             select(
                 t.conversation_id,
                 t.policy,
@@ -165,31 +249,16 @@ class ReportQueries:
                 t.stopped_at,
                 t.outcome,
                 t.late_seconds,
-            ).join(ConversationRow, ConversationRow.id == t.conversation_id)
-        ).order_by(t.id)
-        return [tuple(row) for row in (await self.session.execute(query)).all()]
-
-    async def contact_messages(
-        self, where: ReportFilter, since: datetime, until: datetime
-    ) -> dict[int, list[tuple[int, datetime]]]:
-        """The customer messages written in [since, until], on any channel, by contacts
-        of the period's bot-only conversations: contact → [(conversation, when)]."""
-        m, c = MessageRow, ConversationRow
-        contacts = where.apply(select(c.contact_id).where(c.handed_off_at.is_(None)))
-        rows = await self.session.execute(
-            select(c.contact_id, m.conversation_id, m.created_at)
-            .join(c, c.id == m.conversation_id)
-            .where(
-                c.contact_id.in_(contacts.correlate(None).scalar_subquery()),
-                m.direction == "in",
-                m.created_at > since,
-                m.created_at <= until,
             )
+            .where(where.has(t.conversation_id))
+            .order_by(t.id)
         )
-        found: dict[int, list[tuple[int, datetime]]] = {}
-        for contact, conversation, at in rows.all():
-            found.setdefault(int(contact), []).append((int(conversation), at))
-        return found
+        return [
+            (int(i), str(policy), str(metric), started, stopped, outcome, late)
+            for i, policy, metric, started, stopped, outcome, late in (
+                await self.session.execute(query)
+            ).all()
+        ]
 
     async def backlog_at(self, moments: Sequence[datetime], where: ReportFilter) -> list[int]:
         """Conversations with people (handed off, not resolved) at each moment, from one
@@ -226,47 +295,105 @@ class ReportQueries:
             )
         return counts
 
-    async def said_in(self, conversation_ids: Sequence[int]) -> dict[int, list[Said]]:
-        """What was said in these conversations (notes aside), in order: just the columns
-        the gap report reads, without building whole records."""
-        m = MessageRow
-        found: dict[int, list[Said]] = {}
-        for start in range(0, len(conversation_ids), 5000):
-            chunk = list(conversation_ids[start : start + 5000])
-            rows = await self.session.execute(
-                select(
-                    m.conversation_id,
-                    m.direction,
-                    m.author_kind,
-                    m.kind,
-                    m.text,
-                    m.extras,
-                    m.created_at,
-                )
-                .where(m.conversation_id.in_(chunk), m.direction != "note")
-                .order_by(m.conversation_id, m.id)
-            )
-            for conversation_id, direction, author, kind, text, extras, at in rows.all():
-                found.setdefault(conversation_id, []).append(
-                    Said(direction, author, kind, text, extras or {}, at)
-                )
-        return found
+    async def turns_in(self, where: ReportFilter) -> dict[int, list[Turn]]:
+        """The period's conversations as turns, in order: each customer message with what
+        the bot and the desk did after it (until the customer's next message).
 
-    async def handoff_candidates(self, conversation_ids: Sequence[int]) -> dict[int, str]:
+        Two plain queries (no ORM objects; there is a row per message): the customer's
+        messages, and the bot's answers and clarifications and the handoff notices
+        reduced to a code, placed into their turns here by id. Cheaper than the
+        database numbering turns with a window function, which on SQLite costs more
+        than reading both."""
+        m = MessageRow
+        reason = m.extras["reason"].as_string()
+        code = case(
+            (m.kind == "clarify", _CLARIFIED),
+            (m.kind == "ack", _SENT_ACK),
+            (reason == "match", _ANSWERED),
+            else_=0,
+        )
+        connection = await self.session.connection()
+        said = await connection.execute(
+            select(
+                m.conversation_id,
+                m.id,
+                m.text,
+                m.extras["choice"].as_string(),
+                epoch_seconds(m.created_at),
+            )
+            .where(where.said(), m.direction == "in")
+            .order_by(m.conversation_id, m.id)
+        )
+        rows: dict[int, list[Any]] = {}
+        ids: dict[int, list[int]] = {}
+        for row in said.all():
+            rows.setdefault(row[0], []).append(row)
+            ids.setdefault(row[0], []).append(row[1])
+        flags: dict[int, list[int]] = {c: [0] * len(found) for c, found in ids.items()}
+        done = await connection.execute(
+            select(m.conversation_id, m.id, code).where(
+                where.said(),
+                or_(
+                    and_(m.author_kind == "bot", m.kind.in_(["answer", "clarify"])),
+                    and_(m.author_kind == "system", m.kind == "ack"),
+                ),
+            )
+        )
+        for conversation_id, message_id, what in done.all():
+            if what and conversation_id in ids:
+                # The turn of the customer's last message before this one (none before
+                # their first message).
+                index = bisect_left(ids[conversation_id], message_id) - 1
+                if index >= 0:
+                    flags[conversation_id][index] |= what
+        return {
+            conversation_id: [
+                Turn(
+                    text,
+                    choice,
+                    seconds,
+                    bool(f & _ANSWERED),
+                    bool(f & _CLARIFIED),
+                    bool(f & _SENT_ACK),
+                )
+                for (_, _, text, choice, seconds), f in zip(
+                    found, flags[conversation_id], strict=True
+                )
+            ]
+            for conversation_id, found in rows.items()
+        }
+
+    async def first_agent_replies(self, where: ReportFilter) -> dict[int, str]:
+        """Each of the period's conversations' first agent reply of some substance."""
+        m = MessageRow
+        first = (
+            select(func.min(m.id))
+            .where(
+                where.said(),
+                m.author_kind == "agent",
+                m.direction == "out",
+                func.length(m.text) > 15,
+            )
+            .group_by(m.conversation_id)
+        )
+        rows = await self.session.execute(
+            select(m.conversation_id, m.text).where(m.id.in_(first.scalar_subquery()))
+        )
+        return {int(i): str(t) for i, t in rows.all()}
+
+    async def handoff_candidates(self, where: ReportFilter) -> dict[int, str]:
         """The entry the bot came closest to at each conversation's first handoff."""
         found: dict[int, str] = {}
-        for start in range(0, len(conversation_ids), 5000):
-            chunk = list(conversation_ids[start : start + 5000])
-            rows = await self.session.execute(
-                select(HandoffRow.conversation_id, HandoffRow.candidates)
-                .where(HandoffRow.conversation_id.in_(chunk))
-                .order_by(HandoffRow.id)
-            )
-            for conversation_id, candidates in rows.all():
-                if conversation_id not in found and candidates:
-                    best = candidates[0]
-                    if isinstance(best, dict) and isinstance(best.get("id"), str):
-                        found[int(conversation_id)] = best["id"]
+        rows = await self.session.execute(
+            select(HandoffRow.conversation_id, HandoffRow.candidates)
+            .where(where.has(HandoffRow.conversation_id))
+            .order_by(HandoffRow.id)
+        )
+        for conversation_id, candidates in rows.all():
+            if conversation_id not in found and candidates:
+                best = candidates[0]
+                if isinstance(best, dict) and isinstance(best.get("id"), str):
+                    found[int(conversation_id)] = best["id"]
         return found
 
     async def count_all(self) -> tuple[int, int]:
