@@ -12,17 +12,20 @@ hours of each conversation's SLA policy.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from collections import Counter, defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from router.sla import SlaPolicies
-from router.storage import Database, ReportFilter
+from router.storage import Database, ReportFilter, Repositories
+
+_T = TypeVar("_T")
 
 __all__ = [
     "DEFINITIONS",
@@ -194,7 +197,7 @@ async def build_report(
     progress: Callable[[int, int], None] | None = None,
 ) -> Report:
     """The report for ``where``; ``progress(done, total)`` hears of each step."""
-    steps = 8
+    steps = 9
     step = 0
 
     def advance() -> None:
@@ -204,21 +207,28 @@ async def build_report(
             progress(step, steps)
 
     window = timedelta(hours=return_hours)
-    async with db.read() as repo:
-        rows = await repo.report_rows(where, history=True)
+    days = _days(where.start, where.end, zone)
+
+    async def read(query: Callable[[Repositories], Awaitable[_T]]) -> _T:
+        async with db.read() as repo:
+            found = await query(repo)
         advance()
-        inbound = await repo.inbound_by_quarter(where)
-        advance()
-        bot_turns = await repo.bot_turns(where, sorted(BOT_ANSWERS))
-        choices = await repo.choices_taken(where)
-        advance()
-        handoffs = await repo.report_handoffs(where)
-        timers = await repo.report_timers(where)
-        advance()
-        advance()
-        days = _days(where.start, where.end, zone)
-        backlog = await repo.backlog_at([end for _, end in days], where)
-        advance()
+        return found
+
+    # Independent reads, each in its own read unit, side by side: the database works on
+    # several at once (SQLite on its reader threads, PostgreSQL on its backends) while
+    # this thread turns the first results into figures.
+    (rows, inbound, bot_turns, choices, handoffs, timers), backlog = await asyncio.gather(
+        asyncio.gather(
+            read(lambda repo: repo.report_rows(where, history=True)),
+            read(lambda repo: repo.inbound_by_quarter(where)),
+            read(lambda repo: repo.bot_turns(where, sorted(BOT_ANSWERS))),
+            read(lambda repo: repo.choices_taken(where)),
+            read(lambda repo: repo.report_handoffs(where)),
+            read(lambda repo: repo.report_timers(where)),
+        ),
+        read(lambda repo: repo.backlog_at([end for _, end in days], where)),
+    )
     report = Report(figures={})
     behind = report.behind
 

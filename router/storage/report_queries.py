@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -279,21 +279,19 @@ class ReportQueries:
             query = query.where(c.language == where.language)
         if where.tag:
             query = query.where(cast(c.tags, String).like(f'%"{where.tag}"%'))
-        spans: list[tuple[datetime, datetime | None]] = [
-            (opened, closed)
-            for opened, closed in (await self.session.execute(query)).all()
-            if opened is not None
-        ]
-        counts = []
-        for moment in moments:
-            counts.append(
-                sum(
-                    1
-                    for opened, closed in spans
-                    if opened <= moment and (closed is None or closed > moment)
-                )
-            )
-        return counts
+        opened: list[datetime] = []
+        closed: list[datetime] = []
+        for began, ended in (await self.session.execute(query)).all():
+            if began is None or (ended is not None and ended < began):
+                continue  # never open with people (a resolution older than the handoff)
+            opened.append(began)
+            if ended is not None:
+                closed.append(ended)
+        opened.sort()
+        closed.sort()
+        # Open at a moment: opened by then, less those closed by then (a conversation
+        # is closed only after it opened).
+        return [bisect_right(opened, t) - bisect_right(closed, t) for t in moments]
 
     async def turns_in(self, where: ReportFilter) -> dict[int, list[Turn]]:
         """The period's conversations as turns, in order: each customer message with what
