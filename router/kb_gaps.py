@@ -13,13 +13,15 @@ entry, or of new phrasings for an existing one.
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from rapidfuzz import fuzz, process
@@ -27,16 +29,21 @@ from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import squareform
 
 from knowledge import Matcher, Normaliser
-from router.storage import Database, ReportFilter
-from router.storage.report_queries import Turn
+from router.storage import Database, ReportFilter, Repositories
+from router.storage.gap_queries import ScannedGap, Turn
 
 __all__ = [
     "GapCluster",
     "GapQuestion",
     "cluster_questions",
     "find_gaps",
+    "keep_gaps_current",
+    "scan_gaps",
+    "scanned_questions",
     "without_greeting",
 ]
+
+_T = TypeVar("_T")
 
 # Handoffs that say the bot did not know (not: the customer asked for a person).
 UNSURE = {
@@ -51,6 +58,9 @@ UNSURE = {
 # tests/data/kb_gaps.yaml.
 SIMILARITY = 55.0
 MAX_FORMS = 3000
+# A conversation is scanned once it has been quiet this long (sooner, it would be
+# scanned again at every message); until then the report reads it itself.
+SETTLE = timedelta(minutes=10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,25 +181,47 @@ async def find_gaps(
     low_rating: int = 2,
     limit: int = 50,
 ) -> list[GapCluster]:
-    """The clusters of gap questions in ``where``, biggest first."""
-    async with db.read() as repo:
-        rows = await repo.report_rows(where)
-        handoffs = await repo.report_handoffs(where)
-        turns = await repo.turns_in(where)
-        agents = await repo.first_agent_replies(where)
-        candidates = await repo.handoff_candidates(where)
+    """The clusters of gap questions in ``where``, biggest first.
+
+    What the gap scan kept is read as it is; conversations it has not seen since they
+    last changed are read message by message here, and so are those handed off unsure
+    or rated low (what they add depends on the handoff and the rating, not only on
+    what was said)."""
+
+    async def read(query: Callable[[Repositories], Awaitable[_T]]) -> _T:
+        async with db.read() as repo:
+            return await query(repo)
+
+    # Independent reads side by side, each its own read unit (as the reports do).
+    (rows, handoffs, kept), (turns, agents, candidates) = await asyncio.gather(
+        asyncio.gather(
+            read(lambda repo: repo.report_rows(where)),
+            read(lambda repo: repo.report_handoffs(where)),
+            read(lambda repo: repo.scanned_gaps(where)),
+        ),
+        asyncio.gather(
+            read(
+                lambda repo: repo.unkept_turns(where, unsure=sorted(UNSURE), low_rating=low_rating)
+            ),
+            read(lambda repo: repo.first_agent_replies(where)),
+            read(lambda repo: repo.handoff_candidates(where)),
+        ),
+    )
     rated_low = {r.id for r in rows if r.csat_score is not None and r.csat_score <= low_rating}
     unsure = {cid for cid, reason, _ in handoffs if reason in UNSURE}
     questions: list[GapQuestion] = []
     answers: dict[int, str] = {}
-    for conversation_id, thread in turns.items():
-        found = _gap_questions(
-            conversation_id,
-            thread,
-            unsure=conversation_id in unsure,
-            rated_low=conversation_id in rated_low,
-            closest=candidates.get(conversation_id),
-        )
+    for conversation_id in (r.id for r in rows):
+        if conversation_id in turns:
+            found = _gap_questions(
+                conversation_id,
+                turns[conversation_id],
+                unsure=conversation_id in unsure,
+                rated_low=conversation_id in rated_low,
+                closest=candidates.get(conversation_id),
+            )
+        else:
+            found = _questions(conversation_id, kept.get(conversation_id, ()), candidates)
         if found and conversation_id in agents:
             answers[conversation_id] = without_greeting(agents[conversation_id])
         questions.extend(found)
@@ -217,9 +249,70 @@ async def find_gaps(
     return clusters[:limit]
 
 
+async def scan_gaps(
+    db: Database, *, now: datetime, settle: timedelta = SETTLE, limit: int = 100
+) -> int:
+    """Find and keep the gap questions of up to ``limit`` conversations that changed
+    since their last scan and have been quiet for ``settle``; how many were scanned.
+
+    Run by the scheduler on every node: a conversation's scan is kept by a conditional
+    UPDATE, so two nodes scanning it keep one, and one that changed meanwhile is
+    scanned again at the next sweep."""
+    async with db.read() as repo:
+        due = await repo.gap_scan_due(now - settle, limit)
+        turns = await repo.turns_of([d.conversation_id for d in due]) if due else {}
+    if not due:
+        return 0
+    async with db.write() as repo:
+        for item in due:
+            await repo.store_gap_scan(item, scanned_questions(turns.get(item.conversation_id, ())))
+    return len(due)
+
+
+async def keep_gaps_current(
+    db: Database, clock: Callable[[], datetime], *, seconds: float = 2.0, batch: int = 100
+) -> int:
+    """Gap scans in small batches (short write units) for up to ``seconds``: after an
+    upgrade or a busy day the backlog goes down by thousands of conversations a sweep
+    without holding the database's writer for long. How many were scanned."""
+    deadline = time.monotonic() + seconds
+    scanned = 0
+    while True:
+        found = await scan_gaps(db, now=clock(), limit=batch)
+        scanned += found
+        if found < batch or time.monotonic() >= deadline:
+            return scanned
+
+
 def _closest(matcher: Matcher, text: str) -> str | None:
     found = matcher.match(text, limit=1)
     return found[0].entry_id if found else None
+
+
+def scanned_questions(turns: Sequence[Turn]) -> list[ScannedGap]:
+    """What a conversation's messages alone say the bot did not answer: a question
+    asked again right after the bot's answer, one left at a clarification nobody
+    picked. Each text once."""
+    found: list[ScannedGap] = []
+    for turn, after in zip(turns, [*turns[1:], None], strict=False):
+        if turn.choice:
+            continue
+        if turn.clarified and (after is None or not after.choice):
+            _keep(found, "clarify_unpicked", turn)
+        if (
+            turn.answered
+            and after is not None
+            and not after.choice
+            and _same_question(turn.text, after.text)
+        ):
+            _keep(found, "asked_again", after)
+    return found
+
+
+def _keep(found: list[ScannedGap], source: str, turn: Turn) -> None:
+    text = turn.text.strip()[:300]
+    if text and all(q.text != text for q in found):
+        found.append(ScannedGap(source, text, datetime.fromtimestamp(turn.at, UTC)))
 
 
 def _gap_questions(
@@ -230,41 +323,32 @@ def _gap_questions(
     rated_low: bool,
     closest: str | None,
 ) -> list[GapQuestion]:
-    found: list[GapQuestion] = []
-
-    def add(turn: Turn, source: str) -> None:
-        text = turn.text.strip()[:300]
-        if not text or any(q.text == text for q in found):
-            return
-        found.append(
-            GapQuestion(
-                text=text,
-                conversation_id=conversation_id,
-                source=source,
-                at=datetime.fromtimestamp(turn.at, UTC),
-                closest=closest,
-            )
-        )
-
+    found: list[ScannedGap] = []
     customer = [t for t in turns if not t.choice]
     if unsure and customer:
         # The message the handoff notice answered; else the customer's last.
-        add(next((t for t in turns if t.acknowledged), customer[-1]), "unsure")
-    for turn, after in zip(turns, [*turns[1:], None], strict=True):
-        if turn.choice:
-            continue
-        if turn.clarified and (after is None or not after.choice):
-            add(turn, "clarify_unpicked")
-        if (
-            turn.answered
-            and after is not None
-            and not after.choice
-            and _same_question(turn.text, after.text)
-        ):
-            add(after, "asked_again")
+        _keep(found, "unsure", next((t for t in turns if t.acknowledged), customer[-1]))
+    for question in scanned_questions(turns):
+        if all(q.text != question.text for q in found):
+            found.append(question)
     if rated_low and customer:
-        add(customer[0], "rated_low")
-    return found
+        _keep(found, "rated_low", customer[0])
+    return _questions(conversation_id, found, {conversation_id: closest} if closest else {})
+
+
+def _questions(
+    conversation_id: int, found: Sequence[ScannedGap], closest: dict[int, str]
+) -> list[GapQuestion]:
+    return [
+        GapQuestion(
+            text=q.text,
+            conversation_id=conversation_id,
+            source=q.source,
+            at=q.at,
+            closest=closest.get(conversation_id),
+        )
+        for q in found
+    ]
 
 
 def _same_question(first: str, second: str) -> bool:

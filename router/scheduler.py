@@ -1,4 +1,5 @@
-"""Time-driven work: SLA warnings and breaches, follow-ups and reminders when due.
+"""Time-driven work: SLA warnings and breaches, follow-ups and reminders when due, and
+periodic upkeep (the knowledge-base gap scan).
 
 ``run_due`` does everything due at the clock's now, each item in a unit of work of
 its own, claimed by a conditional UPDATE (``FOR UPDATE SKIP LOCKED`` on PostgreSQL):
@@ -13,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from router.aftercare import Aftercare
@@ -46,6 +47,7 @@ class Scheduler:
         interval: float = 30.0,
         batch_size: int = 100,
         before: Callable[[], Awaitable[object]] | None = None,
+        chores: Sequence[Callable[[], Awaitable[object]]] = (),
     ) -> None:
         self._units = units
         self._promises = promises
@@ -54,6 +56,8 @@ class Scheduler:
         self._batch_size = batch_size
         self._task: asyncio.Task[None] | None = None
         self._before = before
+        # Periodic upkeep after each sweep (the gap scan), each on its own.
+        self._chores = tuple(chores)
 
     async def run_due(self) -> SweepResult:
         if self._before is not None:
@@ -105,5 +109,10 @@ class Scheduler:
                 await self.run_due()
             except Exception:
                 logger.exception("scheduler: sweep failed; again in %.0f s", self._interval)
+            for chore in self._chores:
+                try:
+                    await chore()
+                except Exception:
+                    logger.exception("scheduler: %s failed; again in %.0f s", chore, self._interval)
             # A periodic chore: what it does is claimed in the database, not timed here.
             await asyncio.sleep(self._interval)

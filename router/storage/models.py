@@ -26,6 +26,7 @@ __all__ = [
     "Base",
     "ContactRow",
     "ConversationRow",
+    "GapQuestionRow",
     "HandoffRow",
     "IdentityRow",
     "MessageRow",
@@ -167,6 +168,9 @@ class ConversationRow(Base):
     csat_at: Mapped[datetime | None]
     # The last follow-up (回访) sent: a reply to it within the window reopens.
     follow_up_at: Mapped[datetime | None]
+    # The ``updated_at`` its gap questions were last found at (router.kb_gaps): stale
+    # while ``updated_at`` is later.
+    gaps_scanned_at: Mapped[datetime | None]
 
 
 class MessageRow(Base):
@@ -256,6 +260,21 @@ class WebChatFrameRow(Base):
     frame_id: Mapped[str] = mapped_column(String(120))
     frame: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]
+
+
+class GapQuestionRow(Base):
+    """A question of a conversation's messages that the bot did not answer to the
+    customer's satisfaction: asked again right after an answer, or left at a
+    clarification nobody picked. Found by the gap scan, read by the gap report."""
+
+    __tablename__ = "gap_questions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
+    # asked_again or clarify_unpicked
+    source: Mapped[str] = mapped_column(String(20))
+    text: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime]
 
 
 class SlaTimerRow(Base):

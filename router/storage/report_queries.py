@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,7 +12,7 @@ from sqlalchemy import String, and_, case, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from router.storage.dialect import epoch_seconds, quarter_hour
+from router.storage.dialect import quarter_hour
 from router.storage.models import (
     ConversationRow,
     HandoffRow,
@@ -20,7 +20,7 @@ from router.storage.models import (
     SlaTimerRow,
 )
 
-__all__ = ["BotTurns", "ReportFilter", "ReportQueries", "ReportRow", "Turn"]
+__all__ = ["BotTurns", "ReportFilter", "ReportQueries", "ReportRow"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -82,22 +82,8 @@ class ReportRow:
     # conversation never handed off, when the contact next wrote in another one.
     first_of_contact: bool = True
     next_write_at: datetime | None = None
-
-
-class Turn(NamedTuple):
-    """One customer message and what came after it until the next (the gap report's
-    unit)."""
-
-    text: str
-    choice: str | None  # the offered choice the message picked, if it did
-    at: float  # seconds since 1970, UTC
-    answered: bool  # the bot answered it with a matched entry
-    clarified: bool  # the bot asked which entry was meant
-    acknowledged: bool  # the handoff notice came after it
-
-
-# What followed a customer's message, as bits.
-_ANSWERED, _CLARIFIED, _SENT_ACK = 1, 2, 4
+    # Its gap questions were found since it last changed (router.kb_gaps).
+    gaps_scanned: bool = False
 
 
 class BotTurns(NamedTuple):
@@ -139,8 +125,15 @@ class ReportQueries:
                 .exists()
             )
             columns.append(case((c.handed_off_at.is_(None), self._next_write(c))))
+        columns.append(and_(c.gaps_scanned_at.is_not(None), c.gaps_scanned_at >= c.updated_at))
         rows = await self.session.execute(where.apply(select(*columns)).order_by(c.id))
-        return [ReportRow(*row) for row in rows.all()]
+        # Without history the two columns it would have read take their defaults.
+        plain = [] if history else [True, None]
+        found = []
+        for row in rows.all():
+            values: Any = (*row[:-1], *plain, row[-1])
+            found.append(ReportRow(*values))
+        return found
 
     @staticmethod
     def _next_write(c: Any) -> Any:
@@ -292,107 +285,6 @@ class ReportQueries:
         # Open at a moment: opened by then, less those closed by then (a conversation
         # is closed only after it opened).
         return [bisect_right(opened, t) - bisect_right(closed, t) for t in moments]
-
-    async def turns_in(self, where: ReportFilter) -> dict[int, list[Turn]]:
-        """The period's conversations as turns, in order: each customer message with what
-        the bot and the desk did after it (until the customer's next message).
-
-        Two plain queries (no ORM objects; there is a row per message): the customer's
-        messages, and the bot's answers and clarifications and the handoff notices
-        reduced to a code, placed into their turns here by id. Cheaper than the
-        database numbering turns with a window function, which on SQLite costs more
-        than reading both."""
-        m = MessageRow
-        reason = m.extras["reason"].as_string()
-        code = case(
-            (m.kind == "clarify", _CLARIFIED),
-            (m.kind == "ack", _SENT_ACK),
-            (reason == "match", _ANSWERED),
-            else_=0,
-        )
-        connection = await self.session.connection()
-        said = await connection.execute(
-            select(
-                m.conversation_id,
-                m.id,
-                m.text,
-                m.extras["choice"].as_string(),
-                epoch_seconds(m.created_at),
-            )
-            .where(where.said(), m.direction == "in")
-            .order_by(m.conversation_id, m.id)
-        )
-        rows: dict[int, list[Any]] = {}
-        ids: dict[int, list[int]] = {}
-        for row in said.all():
-            rows.setdefault(row[0], []).append(row)
-            ids.setdefault(row[0], []).append(row[1])
-        flags: dict[int, list[int]] = {c: [0] * len(found) for c, found in ids.items()}
-        done = await connection.execute(
-            select(m.conversation_id, m.id, code).where(
-                where.said(),
-                or_(
-                    and_(m.author_kind == "bot", m.kind.in_(["answer", "clarify"])),
-                    and_(m.author_kind == "system", m.kind == "ack"),
-                ),
-            )
-        )
-        for conversation_id, message_id, what in done.all():
-            if what and conversation_id in ids:
-                # The turn of the customer's last message before this one (none before
-                # their first message).
-                index = bisect_left(ids[conversation_id], message_id) - 1
-                if index >= 0:
-                    flags[conversation_id][index] |= what
-        return {
-            conversation_id: [
-                Turn(
-                    text,
-                    choice,
-                    seconds,
-                    bool(f & _ANSWERED),
-                    bool(f & _CLARIFIED),
-                    bool(f & _SENT_ACK),
-                )
-                for (_, _, text, choice, seconds), f in zip(
-                    found, flags[conversation_id], strict=True
-                )
-            ]
-            for conversation_id, found in rows.items()
-        }
-
-    async def first_agent_replies(self, where: ReportFilter) -> dict[int, str]:
-        """Each of the period's conversations' first agent reply of some substance."""
-        m = MessageRow
-        first = (
-            select(func.min(m.id))
-            .where(
-                where.said(),
-                m.author_kind == "agent",
-                m.direction == "out",
-                func.length(m.text) > 15,
-            )
-            .group_by(m.conversation_id)
-        )
-        rows = await self.session.execute(
-            select(m.conversation_id, m.text).where(m.id.in_(first.scalar_subquery()))
-        )
-        return {int(i): str(t) for i, t in rows.all()}
-
-    async def handoff_candidates(self, where: ReportFilter) -> dict[int, str]:
-        """The entry the bot came closest to at each conversation's first handoff."""
-        found: dict[int, str] = {}
-        rows = await self.session.execute(
-            select(HandoffRow.conversation_id, HandoffRow.candidates)
-            .where(where.has(HandoffRow.conversation_id))
-            .order_by(HandoffRow.id)
-        )
-        for conversation_id, candidates in rows.all():
-            if conversation_id not in found and candidates:
-                best = candidates[0]
-                if isinstance(best, dict) and isinstance(best.get("id"), str):
-                    found[int(conversation_id)] = best["id"]
-        return found
 
     async def count_all(self) -> tuple[int, int]:
         """Plain counts of conversations and messages (the benchmark's floor)."""

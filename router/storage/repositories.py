@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from router.storage.agent_queries import AgentQueries
 from router.storage.contact_queries import ContactQueries
 from router.storage.conversation_queries import ConversationQueries
+from router.storage.gap_queries import GapQueries
 from router.storage.inbox_queries import InboxQueries
 from router.storage.outbox_queries import OutboxQueries
 from router.storage.promise_queries import PromiseQueries
@@ -25,6 +26,7 @@ class Repositories(
     AgentQueries,
     ContactQueries,
     ConversationQueries,
+    GapQueries,
     InboxQueries,
     OutboxQueries,
     PromiseQueries,
