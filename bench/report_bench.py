@@ -8,15 +8,20 @@ promises, ratings and handoffs; the rest of the messages customer and bot turns)
 written once per backend. Then, in one run: the reports of the last 30 days and the
 gap view of the last 30 days (the work behind /inbox/reports and /inbox/reports/gaps),
 p50/p95 over 7 runs each, against ``SELECT count(*)`` over conversations and messages
-on the same database (p95 of 7). Target: p95 ≤ 500 ms. A whole year's report is
-measured once, for the record. Details go to bench/results/report.json and
-report.md; the last line printed is the headline.
+on the same database (p95 of 7). Target: p95 ≤ 500 ms. The gap view is measured
+after the gap scan has seen the history (as the scheduler keeps it in the
+background) and, for the record, before (3 runs: every message read, as just after
+an upgrade); the scan's own time is given too. A heatmap cell's drill-down, and a
+whole year's report and gap view, once each. As in `relaydesk serve`, the start-up
+heap is frozen (gc.freeze) before measuring. Details go to bench/results/report.json
+and report.md; the last line printed is the headline.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import platform
@@ -38,8 +43,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from knowledge import Matcher, Normaliser, load_folder, load_synonyms  # noqa: E402
-from router.kb_gaps import find_gaps  # noqa: E402
-from router.reports import build_report  # noqa: E402
+from router.kb_gaps import find_gaps, scan_gaps  # noqa: E402
+from router.reports import build_report, heatmap_conversations  # noqa: E402
 from router.sla import SlaPolicies  # noqa: E402
 from router.storage import Database, ReportFilter  # noqa: E402
 from router.storage.models import (  # noqa: E402
@@ -175,6 +180,14 @@ async def seed(db: Database, conversations: int, messages: int) -> None:
                 await session.execute(insert(SlaTimerRow), timers)
 
 
+async def _analyze(db: Database) -> None:
+    """PostgreSQL plans from statistics that autovacuum keeps on a live database; a
+    table bulk-loaded a moment ago has none yet, so take them as autovacuum would."""
+    if db.dialect == "postgresql":
+        async with db.write() as repo:
+            await repo.session.execute(text("ANALYZE"))
+
+
 async def timed(action: Callable[[], Awaitable[Any]], runs: int = 7) -> dict[str, float]:
     took = []
     for _ in range(runs):
@@ -192,6 +205,7 @@ async def measure(db: Database, args: argparse.Namespace) -> dict[str, Any]:
     began = time.perf_counter()
     await seed(db, args.conversations, args.messages)
     seeded = time.perf_counter() - began
+    await _analyze(db)
     policies = SlaPolicies.simple({"low": 240, "normal": 60, "high": 15, "urgent": 5}, ZONE)
     kb = ROOT / "knowledge" / "demo"
     matcher = Matcher(load_folder(kb), normaliser=Normaliser(load_synonyms(kb)))
@@ -208,19 +222,45 @@ async def measure(db: Database, args: argparse.Namespace) -> dict[str, Any]:
     async def gaps() -> Any:
         return await find_gaps(db, matcher, month)
 
+    async def heatmap_cell() -> Any:
+        return await heatmap_conversations(db, month, "2-10", zone=ZONE)
+
+    # As `relaydesk serve` does once it has started (router.app): what start-up made
+    # is moved out of the garbage collector's sight.
+    gc.collect()
+    gc.freeze()
     sample = await report()
+    # Before the gap scan has seen anything (just after an upgrade): every conversation
+    # is read message by message.
+    cold = await timed(gaps, runs=3)
+    scan_began = time.perf_counter()
+    scanned = 0
+    while found_now := await scan_gaps(db, now=NOW, limit=2000):
+        scanned += found_now
+    scan_seconds = time.perf_counter() - scan_began
+    await _analyze(db)
     found = await gaps()
     year_began = time.perf_counter()
     await report(year)
-    return {
+    year_ms = (time.perf_counter() - year_began) * 1000
+    year_gaps_began = time.perf_counter()
+    await find_gaps(db, matcher, year)
+    year_gaps_ms = (time.perf_counter() - year_gaps_began) * 1000
+    results = {
         "seeded_seconds": seeded,
         "month_conversations": sample.figures["volume"]["conversations"],
         "gap_clusters": len(found),
+        "gap_scan": {"conversations": scanned, "seconds": scan_seconds},
         "count": await timed(count),
         "report_30_days": await timed(report),
         "gaps_30_days": await timed(gaps),
-        "report_whole_year_ms": (time.perf_counter() - year_began) * 1000,
+        "gaps_30_days_before_scan": cold,
+        "heatmap_cell_drill_down": await timed(heatmap_cell),
+        "report_whole_year_ms": year_ms,
+        "gaps_whole_year_ms": year_gaps_ms,
     }
+    gc.unfreeze()
+    return results
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
@@ -269,8 +309,9 @@ def main() -> None:
         "last 30 days.",
         "",
         "| backend | conversations in 30 days | `count(*)` p95 | reports p50 / p95 | × count | "
-        "gap view p50 / p95 | × count | whole-year report | target |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "gap view p50 / p95 | × count | gap view before the scan p50 | heatmap cell p95 | "
+        "whole-year report / gap view | gap scan | target |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     headline = 0.0
     for backend in ("sqlite", "postgres"):
@@ -286,7 +327,11 @@ def main() -> None:
             f"| {r['report_30_days']['p95_ms'] / count:.1f} "
             f"| {r['gaps_30_days']['p50_ms']:.0f} / {r['gaps_30_days']['p95_ms']:.0f} ms "
             f"| {r['gaps_30_days']['p95_ms'] / count:.1f} "
-            f"| {r['report_whole_year_ms'] / 1000:.1f} s | p95 ≤ 500 ms |"
+            f"| {r['gaps_30_days_before_scan']['p50_ms']:.0f} ms "
+            f"| {r['heatmap_cell_drill_down']['p95_ms']:.0f} ms "
+            f"| {r['report_whole_year_ms'] / 1000:.1f} s / {r['gaps_whole_year_ms'] / 1000:.1f} s "
+            f"| {r['gap_scan']['conversations']} in {r['gap_scan']['seconds']:.0f} s "
+            "| p95 ≤ 500 ms |"
         )
     lines.append("")
     (RESULTS / "report.md").write_text("\n".join(lines))

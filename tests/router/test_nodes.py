@@ -4,9 +4,11 @@ or an agent connected to another node sees, live (LISTEN/NOTIFY)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import secrets
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,6 +17,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -22,6 +25,7 @@ from router.builders import utc_now
 from router.inbox import hash_token
 from router.storage import Database
 from tests.conftest import PG_URL
+from tests.support.load import BRIDGE, LoadSettings, Node, node_config, signed
 from tests.support.service import STRICT, make_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -174,3 +178,73 @@ async def test_a_reply_from_another_node_reaches_the_visitor_and_queues_are_shar
                         assert replied.status == 202
                     later = await next_frame(moved, type="message", author="agent")
                     assert later["text"] == "And from node A" and later["seq"] == last_seq + 1
+
+
+async def test_a_node_killed_while_sending_leaves_its_reply_to_another_after_the_lease(
+    shared_database: str, tmp_path: Path
+) -> None:
+    """Node A claims a reply and hangs in the middle of sending it; kill -9. Node B sends
+    it once A's lease has run out, with the same idempotency key."""
+    settings = LoadSettings(folder=tmp_path, database=shared_database)
+    first_attempt, delivered, released = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    claimed_at = 0.0
+    deliveries: list[tuple[str, float]] = []
+
+    async def receive(request: web.Request) -> web.Response:
+        nonlocal claimed_at
+        reply = json.loads(await request.read())
+        if not first_attempt.is_set():
+            claimed_at = time.monotonic()
+            first_attempt.set()
+            await released.wait()  # node A's attempt: never answered
+            return web.json_response({"ok": False}, status=503)
+        deliveries.append((reply["idempotency_key"], time.monotonic()))
+        delivered.set()
+        return web.json_response({"ok": True})
+
+    receiver = web.Application()
+    receiver.router.add_post("/replies", receive)
+    runner = web.AppRunner(receiver)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    outbound = f"http://127.0.0.1:{port}/replies"
+    a = Node(tmp_path / "a", node_config(settings, tmp_path / "a", outbound))
+    b = Node(tmp_path / "b", node_config(settings, tmp_path / "b", outbound))
+    try:
+        await a.start()
+        body = json.dumps(
+            {"message_id": "m1", "sender": {"id": "+86138"}, "text": "How long is the warranty?"}
+        ).encode()
+        async with aiohttp.ClientSession() as http:
+            headers = signed(settings.bridge_secret, body)
+            url = f"http://127.0.0.1:{a.port}/api/channels/{BRIDGE}/messages"
+            async with http.post(url, data=body, headers=headers) as response:
+                assert response.status == 200
+        async with asyncio.timeout(15):
+            await first_attempt.wait()  # A holds the reply, mid-send
+        await b.start()
+        await a.kill()
+        async with asyncio.timeout(30):
+            await delivered.wait()
+        key, when = deliveries[0]
+        # B waited for A's lease (3 s from A's claim) to run out.
+        assert when - claimed_at >= 2.9
+        engine = create_async_engine(shared_database)
+        for _ in range(100):  # B records the delivery just after the receiver answered
+            async with engine.connect() as connection:
+                rows = (
+                    await connection.execute(text("SELECT idempotency_key, status FROM outbox"))
+                ).all()
+            if rows and rows[0][1] != "pending":
+                break
+            await asyncio.sleep(0.05)
+        await engine.dispose()
+        # Sent, and a sent row is never claimed again: it went out once.
+        assert [(k, s) for k, s in rows] == [(key, "sent")]
+        assert [k for k, _ in deliveries] == [key]
+    finally:
+        released.set()
+        await asyncio.gather(a.stop(), b.stop())
+        await runner.cleanup()

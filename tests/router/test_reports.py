@@ -16,7 +16,7 @@ from router.config import CalendarConfig
 from router.conversations import AuthorKind, Direction, Priority
 from router.inbox import hash_token
 from router.inbox.openapi import REPORT_TABLES
-from router.reports import Report, build_report, percentile
+from router.reports import Report, build_report, heatmap_conversations, percentile
 from router.sla import SlaPolicies, SlaPolicy
 from router.storage import Database, ReportFilter
 from tests.support.service import make_config, running_service
@@ -209,6 +209,14 @@ async def test_every_figure_matches_a_hand_count(database: Database) -> None:
     assert f["volume"]["contacts"] == {"new": 8, "returning": 0}  # ben and cai: one each
     assert f["volume"]["messages_by_channel"] == {"email": 1, "webchat": 10}  # + eve's pick
     assert [0, 10, 1] in f["volume"]["heatmap"]  # Monday 10:00, Amy
+    week = ReportFilter(start=MONDAY, end=MONDAY + timedelta(days=7))
+    # A cell's conversations are read when asked for; Wednesday 10:00 is Eve's question
+    # and her pick, one conversation.
+    assert await heatmap_conversations(database, week, "0-10", zone=SHANGHAI) == [confirmed]
+    assert await heatmap_conversations(database, week, "2-10", zone=SHANGHAI) == [clarified]
+    assert await heatmap_conversations(database, week, "2-11", zone=SHANGHAI) == []
+    for nonsense in ("7-10", "0-24", "x", "-1-3", "٣-10"):
+        assert await heatmap_conversations(database, week, nonsense, zone=SHANGHAI) == []
 
     bot = f["bot"]
     assert bot["outcomes"] == {
