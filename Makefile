@@ -6,6 +6,8 @@ STAMP := $(VENV)/.installed
 
 SEMANTIC := $(VENV)/.semantic
 
+,:= ,
+
 .PHONY: install semantic run test lint typecheck bench clean
 
 install: $(STAMP)
@@ -53,6 +55,7 @@ bench: install semantic
 	$(BIN)/python bench/sla_bench.py
 	$(BIN)/python bench/report_bench.py $(if $(RELAYDESK_TEST_PG_URL),--pg $(RELAYDESK_TEST_PG_URL))
 	$(BIN)/python bench/storage_bench.py $(if $(RELAYDESK_TEST_PG_URL),--pg $(RELAYDESK_TEST_PG_URL))
+	$(BIN)/python bench/load.py $(if $(RELAYDESK_TEST_PG_URL),--nodes 1$(,)2$(,)4 --pg $(RELAYDESK_TEST_PG_URL))
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

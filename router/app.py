@@ -150,10 +150,18 @@ def create_app(
         channels[webchat.name] = webchat
         app.add_routes(webchat.routes())
         app.on_shutdown.append(_closing_visitors(webchat))
+    polling: Lifecycle | None = None
     if config.channels.telegram.enabled:
         telegram = build_telegram(config)
         channels[telegram.name] = telegram
         app.add_routes(telegram.routes())
+        if config.channels.telegram.mode == "polling":
+            # One node at a time polls (Telegram allows one getUpdates per bot).
+            poll = telegram.poll
+            polling = _background(
+                "telegram-polling",
+                lambda app: app[DATABASE].while_leader("telegram-polling", poll),
+            )
     email = build_email(config, secret=secret) if config.channels.email.enabled else None
     if email is not None:
         channels[email.name] = email
@@ -175,6 +183,8 @@ def create_app(
         reloading = _background("knowledge-reload", _reloading(config.knowledge))
         lifecycles.append(("knowledge reload", reloading))
     lifecycles += [("auto-assignment", _auto_assignment(config)), ("channels", _channels())]
+    if polling is not None:
+        lifecycles.append(("telegram polling", polling))
     if email is not None:
         lifecycles.append(("mail intake", _mail_intake(config, email)))
     if webchat is not None:

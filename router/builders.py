@@ -236,6 +236,8 @@ def build_telegram(config: Config) -> TelegramChannel:
             per_second=t.messages_per_second,
             max_file_bytes=t.max_file_mb * 1024 * 1024,
             poll_timeout=t.poll_timeout_seconds,
+            # router.app polls on the node that leads "telegram-polling".
+            poll_on_start=False,
         )
     )
 

@@ -81,6 +81,9 @@ class TelegramSettings:
     per_second: float = 30.0
     max_file_bytes: int = 20 * 1024 * 1024
     poll_timeout: int = 30
+    # Polling mode: start() begins polling itself; False leaves ``poll()`` to the owner
+    # (RelayDesk runs it on the node that holds the leader lock).
+    poll_on_start: bool = True
 
     def __post_init__(self) -> None:
         if not self.token:
@@ -134,13 +137,25 @@ class TelegramChannel:
         self._on_message = on_message
         await self._app.initialize()  # getMe: a wrong token fails here, loudly
         self._healthy, self._detail = True, f"@{self._app.bot.username} ({self._settings.mode})"
-        if self._settings.mode == "polling":
-            if self._take_poll_lock():
-                await self._app.bot.delete_webhook()
-                self._poller = asyncio.create_task(self._poll(), name="telegram-polling")
-            else:
-                self._detail += ", another process polls"
-                logger.warning("telegram: another process is polling; this one only sends")
+        if self._settings.mode == "polling" and self._settings.poll_on_start:
+            self._poller = asyncio.create_task(self.poll(), name="telegram-polling")
+
+    async def poll(self) -> None:
+        """Take updates with getUpdates until cancelled (polling mode). Telegram allows one
+        poller per bot: a lock file keeps a second process on this machine out (it returns
+        at once, and only sends); across machines, run this on one node at a time."""
+        if not self._take_poll_lock():
+            self._detail = f"@{self._app.bot.username} (polling), another process polls"
+            logger.warning("telegram: another process is polling; this one only sends")
+            return
+        try:
+            await self._app.bot.delete_webhook()
+            self._detail = f"@{self._app.bot.username} (polling, this process polls)"
+            await self._poll()
+        finally:
+            if self._poll_lock is not None:
+                os.close(self._poll_lock)
+                self._poll_lock = None
 
     async def stop(self) -> None:
         if self._poller is not None:

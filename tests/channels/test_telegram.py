@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestServer
 
 from channels.base import InboundMessage, InboundReceipt
 from channels.telegram import TelegramChannel, TelegramSettings
+from router.storage import Database
 from tests.support.service import Service, make_config, running_service
 from tests.support.telegram_api import FakeTelegram
 
@@ -336,3 +337,26 @@ async def test_a_shared_contact_reaches_the_agent(
     _, detail = await webhook.api("ana", "GET", "/api/agent/conversations/1")
     shared = detail["messages"][0]
     assert "+8613800000000" in shared["text"] and shared["extras"]["phone"] == "+8613800000000"
+
+
+@pytest.mark.postgres
+async def test_with_two_nodes_polling_one_polls_at_a_time_and_answers_once(
+    tmp_path: Path, telegram_api: FakeTelegram, postgres: Database
+) -> None:
+    overrides = telegram_overrides(telegram_api, "polling")
+    async with (
+        running_service(tmp_path / "a", overrides=overrides, database=postgres),
+        running_service(tmp_path / "b", overrides=overrides, database=postgres),
+    ):
+        update = telegram_api.text_update("How long is the warranty?", message_id=91)
+        await telegram_api.push(update)
+        [answer] = await telegram_api.wait_for_sent(1)
+        assert "warranty" in answer.text.lower()
+        await telegram_api.wait_until_confirmed(update["update_id"])
+        await telegram_api.push(telegram_api.text_update("How do I get an invoice?"))
+        sent = await telegram_api.wait_for_sent(2)
+        assert "invoice" in sent[1].text.lower()
+        # Long polls of a second each, several in a row: two pollers would have overlapped.
+        await telegram_api.wait_for_polls(telegram_api.polls + 4)
+    assert telegram_api.most_pollers == 1
+    assert len(telegram_api.sent) == 2

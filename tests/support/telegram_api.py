@@ -38,6 +38,10 @@ class FakeTelegram:
     webhook: dict[str, str] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)
     send_attempts: int = 0
+    # The most getUpdates calls that were waiting at once (Telegram allows one).
+    most_pollers: int = 0
+    polls: int = 0
+    _pollers: int = 0
     _updates: list[dict[str, Any]] = field(default_factory=list)
     _failures: deque[tuple[int, int | None]] = field(default_factory=deque)
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
@@ -69,6 +73,11 @@ class FakeTelegram:
     async def wait_for_callback_answers(self, count: int, *, within: float = 10.0) -> None:
         async with asyncio.timeout(within), self._changed:
             await self._changed.wait_for(lambda: len(self.callback_answers) >= count)
+
+    async def wait_for_polls(self, count: int, *, within: float = 15.0) -> None:
+        """Until ``count`` getUpdates calls have come in, from whoever polls."""
+        async with asyncio.timeout(within), self._changed:
+            await self._changed.wait_for(lambda: self.polls >= count)
 
     async def wait_until_confirmed(self, update_id: int, *, within: float = 10.0) -> None:
         """Until a getUpdates call has confirmed ``update_id`` (offset past it)."""
@@ -184,13 +193,24 @@ class FakeTelegram:
     async def _getUpdates(self, params: dict[str, Any]) -> web.Response:
         offset = int(params.get("offset") or 0)
         timeout = float(params.get("timeout") or 0)
+        self._pollers += 1
+        self.most_pollers = max(self.most_pollers, self._pollers)
+        async with self._changed:
+            self.polls += 1
+            self._changed.notify_all()
+        try:
+            return await self._long_poll(offset, timeout)
+        finally:
+            self._pollers -= 1
+
+    async def _long_poll(self, offset: int, wait: float) -> web.Response:
         async with self._changed:
             # An offset confirms every update before it: Telegram forgets them.
             self._updates = [u for u in self._updates if u["update_id"] >= offset]
             self._changed.notify_all()
-            if not self._updates and timeout:
+            if not self._updates and wait:
                 try:
-                    async with asyncio.timeout(min(timeout, 5.0)):
+                    async with asyncio.timeout(min(wait, 5.0)):
                         await self._changed.wait_for(lambda: bool(self._updates))
                 except TimeoutError:
                     pass
