@@ -17,11 +17,11 @@ import asyncio
 import re
 import time
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 from rapidfuzz import fuzz, process
@@ -29,7 +29,7 @@ from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import squareform
 
 from knowledge import Matcher, Normaliser
-from router.storage import Database, ReportFilter, Repositories
+from router.storage import Database, ReportFilter
 from router.storage.gap_queries import ScannedGap, Turn
 
 __all__ = [
@@ -42,8 +42,6 @@ __all__ = [
     "scanned_questions",
     "without_greeting",
 ]
-
-_T = TypeVar("_T")
 
 # Handoffs that say the bot did not know (not: the customer asked for a person).
 UNSURE = {
@@ -188,10 +186,7 @@ async def find_gaps(
     or rated low (what they add depends on the handoff and the rating, not only on
     what was said)."""
 
-    async def read(query: Callable[[Repositories], Awaitable[_T]]) -> _T:
-        async with db.read() as repo:
-            return await query(repo)
-
+    read = db.reading
     # Independent reads side by side, each its own read unit (as the reports do).
     (rows, handoffs, kept), (turns, agents, candidates) = await asyncio.gather(
         asyncio.gather(

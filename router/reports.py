@@ -210,8 +210,7 @@ async def build_report(
     days = _days(where.start, where.end, zone)
 
     async def read(query: Callable[[Repositories], Awaitable[_T]]) -> _T:
-        async with db.read() as repo:
-            found = await query(repo)
+        found = await db.reading(query)
         advance()
         return found
 

@@ -54,9 +54,13 @@ def _where(request: web.Request) -> ReportFilter:
     )
 
 
-async def _report(request: web.Request, where: ReportFilter) -> tuple[Report, dict[int, str]]:
+async def _agent_names(request: web.Request) -> dict[int, str]:
     async with request.app[DATABASE].read() as repo:
-        names = {a.id: a.name for a in await repo.agents()}
+        return {a.id: a.name for a in await repo.agents()}
+
+
+async def _report(request: web.Request, where: ReportFilter) -> tuple[Report, dict[int, str]]:
+    names = await _agent_names(request)
     report = await build_report(
         request.app[DATABASE],
         request.app[AFTERCARE].policies,
@@ -70,8 +74,7 @@ async def _report(request: web.Request, where: ReportFilter) -> tuple[Report, di
 
 async def _behind(request: web.Request, where: ReportFilter) -> tuple[list[int], dict[int, str]]:
     """The conversations behind ``?figure=…&key=…``, and the agents' names."""
-    async with request.app[DATABASE].read() as repo:
-        names = {a.id: a.name for a in await repo.agents()}
+    names = await _agent_names(request)
     ids = await conversations_behind(
         request.app[DATABASE],
         request.app[AFTERCARE].policies,

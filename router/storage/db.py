@@ -8,7 +8,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
@@ -26,6 +26,8 @@ from router.storage.inline_sqlite import inline_connector
 from router.storage.repositories import Repositories
 
 __all__ = ["Database"]
+
+_T = TypeVar("_T")
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +107,13 @@ class Database:
         """A unit of work that only reads; never blocks writers."""
         async with self.sessions() as session, session.begin():
             yield Repositories(session)
+
+    async def reading(self, query: Callable[[Repositories], Awaitable[_T]]) -> _T:
+        """``query`` in a read unit of its own: several side by side (``asyncio.gather``)
+        run at once on the database (SQLite's reader threads, PostgreSQL's backends),
+        each in its own snapshot."""
+        async with self.read() as repo:
+            return await query(repo)
 
     async def while_leader(
         self, name: str, work: Callable[[], Awaitable[None]], *, retry: float = 15.0
