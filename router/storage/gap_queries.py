@@ -54,10 +54,6 @@ class GapScanDue(NamedTuple):
 class GapQueries:
     session: AsyncSession
 
-    async def turns_in(self, where: ReportFilter) -> dict[int, list[Turn]]:
-        """The period's conversations as turns (``turns_of``)."""
-        return await self._turns(where.said())
-
     async def turns_of(self, conversation_ids: Sequence[int]) -> dict[int, list[Turn]]:
         """These conversations as turns, in order: each customer message with what the
         bot and the desk did after it (until the customer's next message)."""
