@@ -28,17 +28,16 @@ import os
 import platform
 import sys
 import tempfile
-import uuid
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import make_url, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support.load import LoadSettings, run_load  # noqa: E402
+from tests.support.load import LoadSettings, run_load, scratch_database  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 
@@ -66,24 +65,8 @@ async def one(args: argparse.Namespace, nodes: int, folder: Path) -> dict[str, A
     if not args.pg:
         url = f"sqlite+aiosqlite:///{folder / 'relaydesk.db'}"
         return await _measured(args, nodes, folder, url, None)
-    name = f"relaydesk_load_{uuid.uuid4().hex[:8]}"
-    admin = create_async_engine(args.pg, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as connection:
-        await connection.execute(text(f"CREATE DATABASE {name}"))
-    url = make_url(args.pg).set(database=name).render_as_string(hide_password=False)
-    try:
+    async with scratch_database(args.pg, "relaydesk_load") as url:
         return await _measured(args, nodes, folder, url, url)
-    finally:
-        async with admin.connect() as connection:
-            await connection.execute(
-                text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = :name AND pid <> pg_backend_pid()"
-                ),
-                {"name": name},
-            )
-            await connection.execute(text(f"DROP DATABASE IF EXISTS {name}"))
-        await admin.dispose()
 
 
 async def _measured(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from datetime import datetime, timedelta
@@ -195,7 +194,6 @@ def create_app(
                 _pruning(stream, timedelta(days=config.channels.webchat.token_ttl_days)),
             )
         )
-    lifecycles.append(("start-up heap frozen", _frozen_heap))
     app.cleanup_ctx.extend(_named(name, lifecycle) for name, lifecycle in lifecycles)
     app.add_routes(
         [
@@ -216,18 +214,6 @@ def _closing_visitors(webchat: WebChatChannel) -> Callable[[web.Application], Aw
         await webchat.stop()
 
     return close
-
-
-async def _frozen_heap(_: web.Application) -> AsyncIterator[None]:
-    """Once everything has started, the objects made so far (the knowledge base, the
-    matcher, the app) are moved out of the garbage collector's sight: they live as long
-    as the process, and a full collection would otherwise walk them all every time a
-    request makes many objects (a month's report: measured 1.5-2x slower without;
-    bench/report_bench.py)."""
-    gc.collect()
-    gc.freeze()
-    yield
-    gc.unfreeze()
 
 
 def _named(name: str, lifecycle: Lifecycle) -> Lifecycle:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import re
@@ -209,6 +210,12 @@ async def _run_server(config: Config, *, host: str, port: int) -> None:
         loop.add_signal_handler(signum, stop.set)
     try:
         await web.TCPSite(runner, host, port).start()
+        # What start-up made (the knowledge base, the matcher, the app) lives as long as
+        # the process: out of the garbage collector's sight, a full collection no longer
+        # walks it every time a request makes many objects (a month's report: 1.5-2x
+        # faster; bench/report_bench.py does the same).
+        gc.collect()
+        gc.freeze()
         for address in runner.addresses:
             logger.info("listening on http://%s:%s", *address[:2])
         await stop.wait()

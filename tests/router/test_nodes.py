@@ -9,7 +9,6 @@ import re
 import secrets
 import sys
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,14 +17,21 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from sqlalchemy import make_url, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from router.builders import utc_now
 from router.inbox import hash_token
 from router.storage import Database
 from tests.conftest import PG_URL
-from tests.support.load import BRIDGE, LoadSettings, Node, node_config, signed
+from tests.support.load import (
+    BRIDGE,
+    LoadSettings,
+    Node,
+    node_config,
+    scratch_database,
+    signed,
+)
 from tests.support.service import STRICT, make_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -41,23 +47,8 @@ async def shared_database() -> AsyncIterator[str]:
         if STRICT:
             pytest.fail(message)
         pytest.skip(message)
-    name = f"relaydesk_nodes_{uuid.uuid4().hex[:10]}"
-    admin = create_async_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as connection:
-        await connection.execute(text(f"CREATE DATABASE {name}"))
-    try:
-        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        async with admin.connect() as connection:
-            await connection.execute(
-                text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = :name AND pid <> pg_backend_pid()"
-                ),
-                {"name": name},
-            )
-            await connection.execute(text(f"DROP DATABASE IF EXISTS {name}"))
-        await admin.dispose()
+    async with scratch_database(PG_URL, "relaydesk_nodes") as url:
+        yield url
 
 
 @asynccontextmanager

@@ -36,7 +36,7 @@ from typing import Any
 import aiohttp
 import yaml
 from aiohttp import web
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 DEMO_KB = Path(__file__).resolve().parents[2] / "knowledge" / "demo"
@@ -84,6 +84,29 @@ class Ledger:
     delivered: Counter[str] = field(default_factory=Counter)
     reconnects: int = 0
     resent: int = 0
+
+
+@contextlib.asynccontextmanager
+async def scratch_database(admin_url: str, prefix: str) -> AsyncIterator[str]:
+    """A PostgreSQL database of its own next to ``admin_url``'s (for processes that take
+    a URL, not a schema option); dropped afterwards, connections and all."""
+    name = f"{prefix}_{secrets.token_hex(5)}"
+    admin = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as connection:
+        await connection.execute(text(f"CREATE DATABASE {name}"))
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        async with admin.connect() as connection:
+            await connection.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :name AND pid <> pg_backend_pid()"
+                ),
+                {"name": name},
+            )
+            await connection.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+        await admin.dispose()
 
 
 # -- the nodes and the proxy ------------------------------------------------------------
