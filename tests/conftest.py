@@ -13,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from router.storage import Database
+from tests.support.load import scratch_database
 from tests.support.mail import Relay
 from tests.support.service import STRICT, Service, running_service
 
@@ -60,6 +61,19 @@ async def postgres(tmp_path: Path) -> AsyncIterator[Database]:
     """A migrated, empty PostgreSQL schema, for what only PostgreSQL does (several nodes)."""
     async with _database("postgres", tmp_path) as db:
         yield db
+
+
+@pytest.fixture
+async def shared_database() -> AsyncIterator[str]:
+    """A PostgreSQL database of its own, for `relaydesk serve` processes (they take a
+    URL, not a schema option)."""
+    if not PG_URL:
+        message = "RELAYDESK_TEST_PG_URL is not set: the several-node tests cannot run"
+        if STRICT:
+            pytest.fail(message)
+        pytest.skip(message)
+    async with scratch_database(PG_URL, "relaydesk_nodes") as url:
+        yield url
 
 
 @pytest.fixture

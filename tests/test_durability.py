@@ -8,14 +8,11 @@ CI size (about 1,000 messages, two kills); the full size is `bench/load.py --kil
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import PG_URL
-from tests.support.load import LoadSettings, run_load, scratch_database
-from tests.support.service import STRICT
+from tests.support.load import LoadSettings, run_load
 
 pytestmark = pytest.mark.slow
 
@@ -44,25 +41,14 @@ async def test_one_node_on_sqlite_killed_twice_loses_nothing(tmp_path: Path) -> 
     )
 
 
-@pytest.fixture
-async def nodes_database() -> AsyncIterator[str]:
-    if not PG_URL:
-        message = "RELAYDESK_TEST_PG_URL is not set: the several-node load cannot run"
-        if STRICT:
-            pytest.fail(message)
-        pytest.skip(message)
-    async with scratch_database(PG_URL, "relaydesk_load") as url:
-        yield url
-
-
 @pytest.mark.postgres
 async def test_three_nodes_on_postgresql_with_two_killed_lose_nothing(
-    nodes_database: str, tmp_path: Path
+    shared_database: str, tmp_path: Path
 ) -> None:
     await assert_nothing_lost(
         LoadSettings(
             folder=tmp_path,
-            database=nodes_database,
+            database=shared_database,
             nodes=3,
             messages=1000,
             visitors=8,

@@ -23,32 +23,18 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from router.builders import utc_now
 from router.inbox import hash_token
 from router.storage import Database
-from tests.conftest import PG_URL
 from tests.support.load import (
     BRIDGE,
     LoadSettings,
     Node,
     node_config,
-    scratch_database,
     signed,
 )
-from tests.support.service import STRICT, make_config
+from tests.support.service import make_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 SECRET = "nodes-share-this-secret-0123456789"
-
-
-@pytest.fixture
-async def shared_database() -> AsyncIterator[str]:
-    """A PostgreSQL database of its own, for processes that cannot take a schema option."""
-    if not PG_URL:
-        message = "RELAYDESK_TEST_PG_URL is not set: the several-node tests cannot run"
-        if STRICT:
-            pytest.fail(message)
-        pytest.skip(message)
-    async with scratch_database(PG_URL, "relaydesk_nodes") as url:
-        yield url
 
 
 @asynccontextmanager
