@@ -182,9 +182,8 @@ async def find_gaps(
     """The clusters of gap questions in ``where``, biggest first.
 
     What the gap scan kept is read as it is; conversations it has not seen since they
-    last changed are read message by message here, and so are those handed off unsure
-    or rated low (what they add depends on the handoff and the rating, not only on
-    what was said)."""
+    last changed are read message by message here, and so are those rated low (a
+    rating does not change the conversation: the scan does not know of it)."""
 
     read = db.reading
     # Independent reads side by side, each its own read unit (as the reports do).
@@ -195,9 +194,7 @@ async def find_gaps(
             read(lambda repo: repo.scanned_gaps(where)),
         ),
         asyncio.gather(
-            read(
-                lambda repo: repo.unkept_turns(where, unsure=sorted(UNSURE), low_rating=low_rating)
-            ),
+            read(lambda repo: repo.unkept_turns(where, low_rating=low_rating)),
             read(lambda repo: repo.first_agent_replies(where)),
             read(lambda repo: repo.handoff_candidates(where)),
         ),
@@ -255,12 +252,17 @@ async def scan_gaps(
     scanned again at the next sweep."""
     async with db.read() as repo:
         due = await repo.gap_scan_due(now - settle, limit)
-        turns = await repo.turns_of([d.conversation_id for d in due]) if due else {}
+        ids = [d.conversation_id for d in due]
+        turns = await repo.turns_of(ids) if due else {}
+        unsure = await repo.handed_off_for(ids, sorted(UNSURE)) if due else set()
     if not due:
         return 0
     async with db.write() as repo:
         for item in due:
-            await repo.store_gap_scan(item, scanned_questions(turns.get(item.conversation_id, ())))
+            found = scanned_questions(
+                turns.get(item.conversation_id, ()), unsure=item.conversation_id in unsure
+            )
+            await repo.store_gap_scan(item, found)
     return len(due)
 
 
@@ -284,11 +286,15 @@ def _closest(matcher: Matcher, text: str) -> str | None:
     return found[0].entry_id if found else None
 
 
-def scanned_questions(turns: Sequence[Turn]) -> list[ScannedGap]:
-    """What a conversation's messages alone say the bot did not answer: a question
-    asked again right after the bot's answer, one left at a clarification nobody
-    picked. Each text once."""
+def scanned_questions(turns: Sequence[Turn], *, unsure: bool = False) -> list[ScannedGap]:
+    """What a conversation says the bot did not answer: the question it handed to
+    people unsure (if ``unsure``), a question asked again right after the bot's answer,
+    one left at a clarification nobody picked. Each text once."""
     found: list[ScannedGap] = []
+    customer = [t for t in turns if not t.choice]
+    if unsure and customer:
+        # The message the handoff notice answered; else the customer's last.
+        _keep(found, "unsure", next((t for t in turns if t.acknowledged), customer[-1]))
     for turn, after in zip(turns, [*turns[1:], None], strict=False):
         if turn.choice:
             continue
@@ -318,14 +324,8 @@ def _gap_questions(
     rated_low: bool,
     closest: str | None,
 ) -> list[GapQuestion]:
-    found: list[ScannedGap] = []
+    found = scanned_questions(turns, unsure=unsure)
     customer = [t for t in turns if not t.choice]
-    if unsure and customer:
-        # The message the handoff notice answered; else the customer's last.
-        _keep(found, "unsure", next((t for t in turns if t.acknowledged), customer[-1]))
-    for question in scanned_questions(turns):
-        if all(q.text != question.text for q in found):
-            found.append(question)
     if rated_low and customer:
         _keep(found, "rated_low", customer[0])
     return _questions(conversation_id, found, {conversation_id: closest} if closest else {})

@@ -38,7 +38,7 @@ _ANSWERED, _CLARIFIED, _SENT_ACK = 1, 2, 4
 class ScannedGap(NamedTuple):
     """A gap question the scan found in a conversation's messages."""
 
-    source: str  # asked_again or clarify_unpicked
+    source: str  # unsure, asked_again or clarify_unpicked
     text: str
     at: datetime
 
@@ -63,20 +63,31 @@ class GapQueries:
             found.update(await self._turns(MessageRow.conversation_id.in_(chunk)))
         return found
 
-    async def unkept_turns(
-        self, where: ReportFilter, *, unsure: Sequence[str], low_rating: int
-    ) -> dict[int, list[Turn]]:
+    async def handed_off_for(
+        self, conversation_ids: Sequence[int], reasons: Sequence[str]
+    ) -> set[int]:
+        """Which of these conversations were handed off for one of ``reasons``."""
+        h = HandoffRow
+        found: set[int] = set()
+        for start in range(0, len(conversation_ids), 5000):
+            chunk = list(conversation_ids[start : start + 5000])
+            rows = await self.session.execute(
+                select(h.conversation_id)
+                .where(h.conversation_id.in_(chunk), h.reason.in_(list(reasons)))
+                .distinct()
+            )
+            found.update(int(i) for (i,) in rows.all())
+        return found
+
+    async def unkept_turns(self, where: ReportFilter, *, low_rating: int) -> dict[int, list[Turn]]:
         """The turns of the period's conversations whose gaps a report must find itself:
-        changed since their last gap scan, handed off for one of the ``unsure`` reasons,
-        or rated ``low_rating`` or lower."""
-        c, h = ConversationRow, HandoffRow
+        changed since their last gap scan, or rated ``low_rating`` or lower (a rating
+        does not change the conversation, so the scan cannot know of it)."""
+        c = ConversationRow
         fresh = and_(c.gaps_scanned_at.is_not(None), c.gaps_scanned_at >= c.updated_at)
-        handed_off_unsure = (
-            select(h.id).where(h.conversation_id == c.id, h.reason.in_(list(unsure))).exists()
-        )
         ids = (
             where.apply(select(c.id))
-            .where(or_(~fresh, c.csat_score <= low_rating, handed_off_unsure))
+            .where(or_(~fresh, c.csat_score <= low_rating))
             .scalar_subquery()
         )
         return await self._turns(

@@ -207,3 +207,24 @@ async def test_questions_of_unsure_handoffs_and_low_ratings_follow_the_handoff_a
     assert [(q.conversation_id, q.text, q.closest) for q in unsure] == [
         (ids["helped"], "thanks", "warranty")
     ]
+    # Once the handed-off conversation has settled, the scan keeps its question: the
+    # report no longer reads its messages, and finds the same.
+    assert await scan_gaps(database, now=NOW + timedelta(minutes=15)) == 1
+    async with database.read() as repo:
+        assert [(q.source, q.text) for q in (await repo.scanned_gaps(MONTH))[ids["helped"]]] == [
+            ("unsure", "thanks")
+        ]
+        assert await repo.unkept_turns(MONTH, low_rating=2) == {}
+    assert shape(await find_gaps(database, matcher(), MONTH)) == shape(found)
+    # A low rating changes nothing the scan sees; the report finds the rated
+    # conversation's first question all the same.
+    async with database.write() as repo:
+        await repo.set_promise_fields(ids["asked_again"], survey_asked_at=NOW)
+        assert await repo.record_rating(ids["asked_again"], score=1, comment=None, now=NOW)
+    rated = [
+        (q.conversation_id, q.text)
+        for c in await find_gaps(database, matcher(), MONTH)
+        for q in c.questions
+        if q.source == "rated_low"
+    ]
+    assert rated == [(ids["asked_again"], "can I buy a gift card for my friend")]
