@@ -47,6 +47,7 @@ from router.handoff import Handoffs
 from router.inbox import (
     Accounts,
     AutoAssigner,
+    DatabaseThrottles,
     LoginLimiter,
     Presence,
     agent_routes,
@@ -88,6 +89,7 @@ from router.pg_events import PgEventBus
 from router.pipeline import Router
 from router.promises import Promises
 from router.scheduler import Scheduler
+from router.shared_limits import DatabaseRateLimits, forget_full_buckets
 from router.sla_settings import SlaSettings
 from router.storage import Database
 from router.survey import survey_routes
@@ -130,12 +132,13 @@ def create_app(
     app[CLIENT_ADDRESSES] = addresses
     app[ATTACHMENTS] = config.server.data_dir / "attachments"
     app[KNOWLEDGE_PATH] = config.knowledge.path
-    app[PRESENCE] = Presence()
+    app[PRESENCE] = Presence(db, events)
     app[ACCOUNTS] = Accounts(
         db=db,
         clock=clock,
         session_hours=config.inbox.session_hours,
-        limiter=LoginLimiter(attempts=config.inbox.login_attempts),
+        # Counted in the database: across nodes, and through restarts.
+        limiter=LoginLimiter(attempts=config.inbox.login_attempts, store=DatabaseThrottles(db)),
         secure_cookies=config.inbox.secure_cookies,
     )
 
@@ -145,7 +148,14 @@ def create_app(
     stream = StoredVisitorStream(db=db, clock=clock, events=events)
     webchat: WebChatChannel | None = None
     if config.channels.webchat.enabled:
-        webchat = build_webchat(config, secret=secret, stream=stream, addresses=addresses)
+        webchat = build_webchat(
+            config,
+            secret=secret,
+            stream=stream,
+            addresses=addresses,
+            # Several nodes count a visitor's messages together (one node: in memory).
+            limits=None if db.is_sqlite else DatabaseRateLimits(db),
+        )
         channels[webchat.name] = webchat
         app.add_routes(webchat.routes())
         app.on_shutdown.append(_closing_visitors(webchat))
@@ -174,6 +184,7 @@ def create_app(
     lifecycles: list[tuple[str, Lifecycle]] = [
         ("storage", _storage(config, migrate=database is None)),
         ("event bus", _event_bus()),
+        ("presence", _presence()),
         ("core", _core(config, clock, secret)),
         ("scheduler", _scheduling(config)),
         ("alerts", _alerting(config, email)),
@@ -327,7 +338,10 @@ def _core(config: Config, clock: Callable[[], datetime], secret: bytes) -> Lifec
             interval=config.sla.check_seconds,
             # Another node's admin may have changed the promises.
             before=settings.refresh,
-            chores=[lambda: keep_gaps_current(units.db, units.clock)],
+            chores=[
+                lambda: keep_gaps_current(units.db, units.clock),
+                lambda: forget_full_buckets(units.db),
+            ],
         )
         dispatcher.start()
         yield
@@ -365,6 +379,18 @@ def _alerting(config: Config, email: EmailChannel | None) -> Lifecycle:
             yield
 
     return alerting
+
+
+def _presence() -> Lifecycle:
+    """Inbox presence, shared by the nodes through the database and the event bus."""
+
+    async def sharing(app: web.Application) -> AsyncIterator[None]:
+        presence = app[PRESENCE]
+        presence.start()
+        yield
+        await presence.stop()
+
+    return sharing
 
 
 def _auto_assignment(config: Config) -> Lifecycle:

@@ -26,7 +26,7 @@ from channels.email import (
 )
 from channels.http import ClientAddresses
 from channels.telegram import TelegramChannel, TelegramSettings
-from channels.webchat import VisitorStream, WebChatChannel, WebChatSettings
+from channels.webchat import RateLimits, VisitorStream, WebChatChannel, WebChatSettings
 from knowledge import Matcher, Normaliser, load_folder, load_synonyms
 from knowledge.semantic import load_encoder
 from router.calendars import (
@@ -200,7 +200,12 @@ def retry_policy(config: Config) -> RetryPolicy:
 
 
 def build_webchat(
-    config: Config, *, secret: bytes, stream: VisitorStream, addresses: ClientAddresses
+    config: Config,
+    *,
+    secret: bytes,
+    stream: VisitorStream,
+    addresses: ClientAddresses,
+    limits: RateLimits | None = None,
 ) -> WebChatChannel:
     wc = config.channels.webchat
     return WebChatChannel(
@@ -218,6 +223,7 @@ def build_webchat(
         ),
         stream=stream,
         addresses=addresses,
+        limits=limits,
     )
 
 

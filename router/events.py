@@ -28,6 +28,7 @@ __all__ = [
     "KnowledgeReloaded",
     "MessageAdded",
     "MessageDelivered",
+    "PresenceChanged",
     "Resync",
     "SlaAlert",
     "Subscription",
@@ -119,6 +120,16 @@ class FrameStored:
 
 
 @dataclass(frozen=True, slots=True)
+class PresenceChanged:
+    """Who looks at ``conversation_id`` (or types in it) changed, or agent ``agent_id``
+    came ``online``: each node reads the presence table and tells its own screens."""
+
+    conversation_id: int | None
+    agent_id: int
+    online: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Resync:
     """This node may have missed other nodes' events (its listener reconnected):
     whoever shows live state reads it again."""
@@ -134,6 +145,7 @@ Event = (
     | SlaAlert
     | AgentAlert
     | FrameStored
+    | PresenceChanged
     | Resync
 )
 
@@ -150,6 +162,7 @@ EVENT_TYPES: dict[str, type] = {
         SlaAlert,
         AgentAlert,
         FrameStored,
+        PresenceChanged,
     )
 }
 

@@ -45,7 +45,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import WSMsgType, web
 
@@ -64,7 +64,7 @@ from channels.http import ClientAddresses
 from channels.webchat.stream import MemoryVisitorStream, VisitorStream
 from channels.webchat.tokens import VisitorTokens
 
-__all__ = ["WebChatChannel", "WebChatSettings"]
+__all__ = ["MemoryRateLimits", "RateLimits", "WebChatChannel", "WebChatSettings"]
 
 logger = logging.getLogger(__name__)
 
@@ -130,23 +130,34 @@ class _Bucket:
         return (1.0 - self.level) / self.rate
 
 
-class _Buckets:
-    """One bucket per key, the least recently used forgotten past ``_MAX_BUCKETS``."""
+class RateLimits(Protocol):
+    """Token buckets by key, shared by whoever serves web chat (one process's memory, or
+    the database when several nodes do)."""
 
-    def __init__(self, burst: int, per_minute: int) -> None:
-        self._burst = burst
-        self._per_minute = per_minute
+    async def take(self, *buckets: tuple[str, int, int]) -> float:
+        """A token from each (key, burst, per minute) bucket; 0 if every one had one,
+        else the seconds until all will (a refused take still spends the others')."""
+        ...
+
+
+class MemoryRateLimits:
+    """Buckets in this process, the least recently used forgotten past ``_MAX_BUCKETS``."""
+
+    def __init__(self) -> None:
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
 
-    def take(self, key: str) -> float:
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            bucket = self._buckets[key] = _Bucket(self._burst, self._per_minute)
-            if len(self._buckets) > _MAX_BUCKETS:
-                self._buckets.popitem(last=False)
-        else:
-            self._buckets.move_to_end(key)
-        return bucket.take()
+    async def take(self, *buckets: tuple[str, int, int]) -> float:
+        wait = 0.0
+        for key, burst, per_minute in buckets:
+            bucket = self._buckets.get(key)
+            if bucket is None:
+                bucket = self._buckets[key] = _Bucket(burst, per_minute)
+                if len(self._buckets) > _MAX_BUCKETS:
+                    self._buckets.popitem(last=False)
+            else:
+                self._buckets.move_to_end(key)
+            wait = max(wait, bucket.take())
+        return wait
 
 
 class _Live:
@@ -189,6 +200,7 @@ class WebChatChannel:
         settings: WebChatSettings,
         stream: VisitorStream | None = None,
         addresses: ClientAddresses | None = None,
+        limits: RateLimits | None = None,
     ) -> None:
         self._settings = settings
         self._tokens = VisitorTokens(secret=settings.secret, ttl_seconds=settings.token_ttl_seconds)
@@ -197,14 +209,16 @@ class WebChatChannel:
         # The stream is stored, so its numbering lives as long as the secret does.
         self._epoch = hashlib.sha256(b"relaydesk-stream:" + settings.secret).hexdigest()[:8]
         self._live: dict[str, _Live] = {}
-        self._visitor_buckets = _Buckets(settings.burst, settings.per_minute)
+        self._limits: RateLimits = limits or MemoryRateLimits()
+        self._visitor_limit = (settings.burst, settings.per_minute)
         # An address may burst a quarter of its minute (a shop's office behind one NAT).
-        self._address_buckets = _Buckets(
+        self._address_limit = (
             max(1, settings.address_messages_per_minute // 4),
             settings.address_messages_per_minute,
         )
-        self._new_visitor_buckets = _Buckets(
-            settings.new_visitors_per_minute, settings.new_visitors_per_minute
+        self._new_visitor_limit = (
+            settings.new_visitors_per_minute,
+            settings.new_visitors_per_minute,
         )
         self._on_message: InboundHandler | None = None
         self._accepting = False
@@ -407,7 +421,7 @@ class WebChatChannel:
             token = hello.get("token")
             visitor_id = self._tokens.verify(token, now=now) if isinstance(token, str) else None
             if visitor_id is None:
-                wait = self._new_visitor_buckets.take(address)
+                wait = await self._limits.take(("new:" + address, *self._new_visitor_limit))
                 if wait > 0:
                     logger.warning("web chat: too many new visitors from %s", address)
                     await self._error(
@@ -526,9 +540,9 @@ class WebChatChannel:
                 f"(this one has {len(text)})",
                 client_id,
             )
-        wait = max(
-            self._visitor_buckets.take(caller.visitor_id),
-            self._address_buckets.take(caller.address),
+        wait = await self._limits.take(
+            ("visitor:" + caller.visitor_id, *self._visitor_limit),
+            ("address:" + caller.address, *self._address_limit),
         )
         if wait > 0:
             raise _FrameError(

@@ -7,16 +7,27 @@ import hashlib
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from router.storage import Agent, Database
+from router.storage import Agent, Database, Repositories
+from router.storage.shared_queries import LoginThrottle
 
-__all__ = ["Accounts", "LoginLimiter", "LoginRefused", "TooManyAttempts", "hash_token"]
+__all__ = [
+    "Accounts",
+    "DatabaseThrottles",
+    "LoginLimiter",
+    "LoginRefused",
+    "MemoryThrottles",
+    "TooManyAttempts",
+    "hash_token",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +56,119 @@ class _Throttle:
     next_allowed: float = 0.0
 
 
+class ThrottleBook(Protocol):
+    """Where the login limiter keeps its counts, for one attempt: loaded, changed and
+    saved as one unit (two nodes counting the same name take turns)."""
+
+    async def load(self, keys: list[str]) -> dict[str, _Throttle]: ...
+    async def save(self, throttles: dict[str, _Throttle]) -> None: ...
+    async def drop(self, keys: list[str]) -> None: ...
+    async def trusted(self, key: str) -> bool: ...
+    async def trust(self, key: str, now: float) -> None: ...
+    async def forget(self, now: float, window: float) -> None: ...
+
+
+class ThrottleStore(Protocol):
+    def book(self) -> AbstractAsyncContextManager[ThrottleBook]: ...
+
+
+class MemoryThrottles:
+    """The counts in this process (one node; the tests)."""
+
+    def __init__(self) -> None:
+        self._throttles: dict[str, _Throttle] = {}
+        # (name, address) keys that signed in, with when.
+        self._trusted: dict[str, float] = {}
+        self._lock = asyncio.Lock()
+
+    @asynccontextmanager
+    async def book(self) -> AsyncIterator[ThrottleBook]:
+        async with self._lock:
+            yield self
+
+    async def load(self, keys: list[str]) -> dict[str, _Throttle]:
+        return {
+            k: _Throttle(t.failures, t.last, t.next_allowed)
+            for k in keys
+            if (t := self._throttles.get(k)) is not None
+        }
+
+    async def save(self, throttles: dict[str, _Throttle]) -> None:
+        self._throttles.update(throttles)
+
+    async def drop(self, keys: list[str]) -> None:
+        for key in keys:
+            self._throttles.pop(key, None)
+
+    async def trusted(self, key: str) -> bool:
+        return key in self._trusted
+
+    async def trust(self, key: str, now: float) -> None:
+        self._trusted[key] = now
+
+    async def forget(self, now: float, window: float) -> None:
+        if len(self._throttles) > 10_000:
+            # Someone is trying many names or addresses: forget what has expired.
+            for key in [k for k, t in self._throttles.items() if now - t.last > window]:
+                del self._throttles[key]
+        if len(self._trusted) > 10_000:
+            for pair in sorted(self._trusted, key=self._trusted.__getitem__)[:5_000]:
+                del self._trusted[pair]
+
+
+class DatabaseThrottles:
+    """The counts in the database, shared by every node: a guesser spreading attempts
+    over the nodes behind a balancer is counted once. Keys are stored as their SHA-256
+    (no agent name or address in the table); trusted pairs are kept for 90 days."""
+
+    TRUST_SECONDS = 90 * 86400.0
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    @asynccontextmanager
+    async def book(self) -> AsyncIterator[ThrottleBook]:
+        async with self._db.write() as repo:
+            yield _DatabaseBook(repo, self.TRUST_SECONDS)
+
+
+class _DatabaseBook:
+    def __init__(self, repo: Repositories, trust_seconds: float) -> None:
+        self._repo = repo
+        self._trust_seconds = trust_seconds
+
+    async def load(self, keys: list[str]) -> dict[str, _Throttle]:
+        hashed = {_hashed(k): k for k in keys}
+        found = await self._repo.lock_login_throttles(list(hashed))
+        return {hashed[h]: _Throttle(*t) for h, t in found.items()}
+
+    async def save(self, throttles: dict[str, _Throttle]) -> None:
+        await self._repo.save_login_throttles(
+            {
+                _hashed(k): LoginThrottle(t.failures, t.last, t.next_allowed)
+                for k, t in throttles.items()
+            }
+        )
+
+    async def drop(self, keys: list[str]) -> None:
+        await self._repo.drop_login_throttles([_hashed(k) for k in keys])
+
+    async def trusted(self, key: str) -> bool:
+        return await self._repo.login_trusted(_hashed(key))
+
+    async def trust(self, key: str, now: float) -> None:
+        await self._repo.trust_login(_hashed(key), now)
+
+    async def forget(self, now: float, window: float) -> None:
+        await self._repo.forget_login_throttles(
+            counts_before=now - window, trust_before=now - self._trust_seconds
+        )
+
+
+def _hashed(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 class LoginLimiter:
     """Growing delays after failed logins, never a lock a stranger can set off.
 
@@ -60,7 +184,8 @@ class LoginLimiter:
       signed in from before: a stranger cannot lock an agent out.
 
     A success clears the name's counts. Nothing is kept after ``window`` seconds
-    without attempts. In-process: each node counts its own.
+    without attempts. The counts live in ``store``: this process's memory by default,
+    the database (``DatabaseThrottles``) when several nodes serve the inbox.
     """
 
     def __init__(
@@ -70,24 +195,25 @@ class LoginLimiter:
         window: float = 900.0,
         max_delay: float = 900.0,
         name_max_delay: float = 30.0,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
+        store: ThrottleStore | None = None,
     ) -> None:
         self._free = attempts
         self._window = window
         self._max_delay = max_delay
         self._name_max_delay = name_max_delay
         self._clock = clock
-        self._throttles: dict[str, _Throttle] = {}
-        # (name, address) pairs that signed in: the name-wide delay spares them.
-        self._trusted: dict[tuple[str, str], float] = {}
+        self._store: ThrottleStore = store or MemoryThrottles()
 
-    def _keys(self, name: str, address: str) -> list[tuple[str, int, float]]:
+    async def _keys(
+        self, book: ThrottleBook, name: str, address: str
+    ) -> list[tuple[str, int, float]]:
         name = name.casefold()
         keys = [
             (f"pair:{name}\x00{address}", self._free, self._max_delay),
             (f"address:{address}", self._free * 4, self._max_delay),
         ]
-        if (name, address) not in self._trusted:
+        if not await book.trusted(f"trusted:{name}\x00{address}"):
             keys.append((f"name:{name}", self._free * 2, self._name_max_delay))
         return keys
 
@@ -96,50 +222,39 @@ class LoginLimiter:
             return 0.0
         return float(min(cap, 2.0 ** min(failures - free, 30)))
 
-    def attempt(self, name: str, address: str) -> None:
+    async def attempt(self, name: str, address: str) -> None:
         """Count an attempt now, before its password is checked; TooManyAttempts if
         one of its keys must still wait."""
         now = self._clock()
-        self._forget(now)
-        keys = self._keys(name, address)
-        throttles = []
-        for key, _, _ in keys:
-            throttle = self._throttles.get(key)
-            if throttle is not None and now - throttle.last > self._window:
-                throttle = None
-                del self._throttles[key]
-            throttles.append(throttle)
-        wait = max((t.next_allowed - now for t in throttles if t is not None), default=0.0)
-        if wait > 0:
-            raise TooManyAttempts(wait)
-        for (key, free, cap), throttle in zip(keys, throttles, strict=True):
-            if throttle is None:
-                throttle = self._throttles[key] = _Throttle()
-            throttle.failures += 1
-            throttle.last = now
-            throttle.next_allowed = now + self._delay(throttle.failures, free, cap)
+        async with self._store.book() as book:
+            await book.forget(now, self._window)
+            keys = await self._keys(book, name, address)
+            found = await book.load([key for key, _, _ in keys])
+            # A count without attempts for ``window`` is forgotten.
+            live = {k: t for k, t in found.items() if now - t.last <= self._window}
+            wait = max((t.next_allowed - now for t in live.values()), default=0.0)
+            if wait > 0:
+                raise TooManyAttempts(wait)
+            for key, free, cap in keys:
+                throttle = live.setdefault(key, _Throttle())
+                throttle.failures += 1
+                throttle.last = now
+                throttle.next_allowed = now + self._delay(throttle.failures, free, cap)
+            await book.save(live)
 
-    def succeeded(self, name: str, address: str) -> None:
+    async def succeeded(self, name: str, address: str) -> None:
         """The attempt was right: the name's counts go, the address keeps the others'."""
         folded = name.casefold()
-        self._throttles.pop(f"pair:{folded}\x00{address}", None)
-        self._throttles.pop(f"name:{folded}", None)
-        shared = self._throttles.get(f"address:{address}")
-        if shared is not None:
-            shared.failures = max(shared.failures - 1, 0)
-            shared.next_allowed = shared.last + self._delay(
-                shared.failures, self._free * 4, self._max_delay
-            )
-        self._trusted[(folded, address)] = self._clock()
-
-    def _forget(self, now: float) -> None:
-        if len(self._throttles) > 10_000:
-            # Someone is trying many names or addresses: forget what has expired.
-            for key in [k for k, t in self._throttles.items() if now - t.last > self._window]:
-                del self._throttles[key]
-        if len(self._trusted) > 10_000:
-            for pair in sorted(self._trusted, key=self._trusted.__getitem__)[:5_000]:
-                del self._trusted[pair]
+        async with self._store.book() as book:
+            await book.drop([f"pair:{folded}\x00{address}", f"name:{folded}"])
+            shared = (await book.load([f"address:{address}"])).get(f"address:{address}")
+            if shared is not None:
+                shared.failures = max(shared.failures - 1, 0)
+                shared.next_allowed = shared.last + self._delay(
+                    shared.failures, self._free * 4, self._max_delay
+                )
+                await book.save({f"address:{address}": shared})
+            await book.trust(f"trusted:{folded}\x00{address}", self._clock())
 
 
 class Accounts:
@@ -172,7 +287,7 @@ class Accounts:
 
     async def login(self, name: str, password: str, *, address: str) -> tuple[Agent, str, str]:
         """A new session for ``name``: (agent, session token, CSRF token)."""
-        self.limiter.attempt(name, address)
+        await self.limiter.attempt(name, address)
         async with self._db.read() as repo:
             found = await repo.password_hash(name)
         ok = False
@@ -184,7 +299,7 @@ class Accounts:
         if not ok or found is None or not found[0].active:
             logger.warning("failed inbox login for %r from %s", name, address)
             raise LoginRefused("wrong name or password")
-        self.limiter.succeeded(name, address)
+        await self.limiter.succeeded(name, address)
         agent = found[0]
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
         now = self._clock()

@@ -1,8 +1,9 @@
 """Auto-assignment: queued conversations go to online agents in turn, up to a capacity.
 
-Runs whenever a conversation is queued or closed, or an agent comes online.
-Each node assigns among the agents connected to it; the claim-style update in
-``HumanDesk.assign`` keeps two nodes from giving one conversation twice.
+Runs whenever a conversation is queued or closed, or an agent comes online (on any
+node: presence is shared). One round at a time across the nodes (a lock in the
+database), among every online agent, with their load counted in SQL; the claim-style
+update in ``HumanDesk.assign`` keeps a conversation from being given twice anyway.
 """
 
 from __future__ import annotations
@@ -82,7 +83,11 @@ class AutoAssigner:
 
     async def drain(self) -> int:
         """Assign what the online agents have room for; returns how many were assigned."""
-        online = sorted(self._presence.online())
+        async with self._db.exclusively("auto-assign"):
+            return await self._drain()
+
+    async def _drain(self) -> int:
+        online = sorted(await self._presence.online())
         if not online:
             return 0
         async with self._db.read() as repo:

@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from router.events import AgentTyping, Event, FrameStored, KnowledgeReloaded
+from router.events import AgentTyping, Event, FrameStored, KnowledgeReloaded, PresenceChanged
 from router.inbox import presenters
 from router.inbox.session import (
     current_viewer,
@@ -21,9 +21,9 @@ __all__ = ["live"]
 
 
 def _frame(event: Event) -> dict[str, Any] | None:
-    """What agents' screens hear of: everything but typing (for customers) and knowledge
-    reloads (for operators)."""
-    if isinstance(event, AgentTyping | KnowledgeReloaded | FrameStored):
+    """What agents' screens hear of: everything but typing (for customers), knowledge
+    reloads (for operators) and presence changes (``Presence`` sends the snapshots)."""
+    if isinstance(event, AgentTyping | KnowledgeReloaded | FrameStored | PresenceChanged):
         return None
     return presenters.event_frame(event)
 
@@ -44,7 +44,7 @@ async def live(request: web.Request) -> web.WebSocketResponse:
             outgoing.put_nowait(frame)
 
     presence = request.app[PRESENCE]
-    handle = presence.connect(viewer.agent.id, viewer.agent.name, send)
+    handle = await presence.connect(viewer.agent.id, viewer.agent.name, send)
 
     async def pump() -> None:
         async with request.app[EVENT_BUS].subscribe() as events:
@@ -80,13 +80,13 @@ async def live(request: web.Request) -> web.WebSocketResponse:
                 continue
             if frame.get("type") == "viewing":
                 conversation = frame.get("conversation_id")
-                presence.view(handle, conversation if isinstance(conversation, int) else None)
+                await presence.view(handle, conversation if isinstance(conversation, int) else None)
                 if isinstance(conversation, int):
-                    send(presence.snapshot(conversation))
+                    send(await presence.snapshot(conversation))
             elif frame.get("type") == "typing":
-                presence.typing(handle)
+                await presence.typing(handle)
     finally:
-        presence.disconnect(handle)
+        await presence.disconnect(handle)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, ConnectionError):
             await task

@@ -82,6 +82,7 @@ class Database:
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write_sessions = async_sessionmaker(self._write_engine, expire_on_commit=False)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        self._local_locks: dict[str, asyncio.Lock] = {}
 
     @property
     def write_engine(self) -> AsyncEngine:
@@ -115,6 +116,23 @@ class Database:
         async with self.read() as repo:
             return await query(repo)
 
+    @asynccontextmanager
+    async def exclusively(self, name: str) -> AsyncIterator[None]:
+        """The block runs on one node at a time: the others wait for it (PostgreSQL: an
+        advisory lock ``name`` held by a transaction of its own; SQLite, one node: a
+        lock in this process)."""
+        if self.is_sqlite:
+            lock = self._local_locks.setdefault(name, asyncio.Lock())
+            async with lock:
+                yield
+            return
+        # A transaction's lock: it goes with the transaction's end, whatever ends it.
+        async with self.engine.begin() as connection:
+            await connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(name)}
+            )
+            yield
+
     async def while_leader(
         self, name: str, work: Callable[[], Awaitable[None]], *, retry: float = 15.0
     ) -> None:
@@ -128,8 +146,7 @@ class Database:
         if self.is_sqlite:
             await work()
             return
-        key = int.from_bytes(hashlib.sha256(f"relaydesk:{name}".encode()).digest()[:8], "big")
-        key -= 1 << 63  # a signed 64-bit key
+        key = _lock_key(name)
         while True:
             try:
                 async with self.engine.connect() as connection:
@@ -181,6 +198,12 @@ class Database:
         if self._write_engine is not self.engine:
             await self._write_engine.dispose()
         await self.engine.dispose()
+
+
+def _lock_key(name: str) -> int:
+    """An advisory lock's key for ``name``: a signed 64-bit number."""
+    key = int.from_bytes(hashlib.sha256(f"relaydesk:{name}".encode()).digest()[:8], "big")
+    return key - (1 << 63)
 
 
 def alembic_config() -> AlembicConfig:

@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -29,8 +30,11 @@ __all__ = [
     "GapQuestionRow",
     "HandoffRow",
     "IdentityRow",
+    "LoginThrottleRow",
     "MessageRow",
     "OutboxRow",
+    "PresenceRow",
+    "RateBucketRow",
     "ScheduledRow",
     "SessionRow",
     "SettingRow",
@@ -333,3 +337,52 @@ class SettingRow(Base):
     value: Mapped[dict[str, Any]]
     updated_at: Mapped[datetime]
     updated_by: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
+
+
+class PresenceRow(Base):
+    """One open inbox (an agent's websocket on a node): who, what they look at, until
+    when they type. Shared by the nodes; its node refreshes ``seen_at`` and removes it
+    at the disconnect, and a row left by a node that died is ignored once stale.
+
+    Times are seconds since 1970 by the nodes' clocks."""
+
+    __tablename__ = "presence"
+    __table_args__ = (UniqueConstraint("node", "handle", name="uq_presence_node"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    node: Mapped[str] = mapped_column(String(32))
+    handle: Mapped[int] = mapped_column(Integer)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    viewing: Mapped[int | None] = mapped_column(Integer, index=True)
+    typing_until: Mapped[float | None] = mapped_column(Float)
+    seen_at: Mapped[float] = mapped_column(Float, index=True)
+
+
+class LoginThrottleRow(Base):
+    """A failed-login count of one key of the login limiter (a name from an address,
+    an address, a name), or a name and address that signed in (``trusted``). The key
+    is the SHA-256 of what is counted; times are seconds since 1970."""
+
+    __tablename__ = "login_throttles"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    last: Mapped[float] = mapped_column(Float, index=True)
+    next_allowed: Mapped[float] = mapped_column(Float)
+    trusted: Mapped[bool] = mapped_column(Boolean)
+
+
+class RateBucketRow(Base):
+    """A token bucket shared by the nodes (web-chat messages per visitor and address,
+    new chats per address): ``level`` tokens at ``stamp`` (seconds since 1970 by the
+    database's clock), full again at ``full_at``; ``passed``: whether the last take
+    got a token."""
+
+    __tablename__ = "rate_buckets"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    level: Mapped[float] = mapped_column(Float)
+    stamp: Mapped[float] = mapped_column(Float)
+    full_at: Mapped[float] = mapped_column(Float, index=True)
+    passed: Mapped[bool] = mapped_column(Boolean)

@@ -17,6 +17,7 @@ from router.storage.inbox_queries import InboxQueries
 from router.storage.outbox_queries import OutboxQueries
 from router.storage.promise_queries import PromiseQueries
 from router.storage.report_queries import ReportQueries
+from router.storage.shared_queries import SharedStateQueries
 from router.storage.webchat_queries import WebChatQueries
 
 __all__ = ["Repositories"]
@@ -31,6 +32,7 @@ class Repositories(
     OutboxQueries,
     PromiseQueries,
     ReportQueries,
+    SharedStateQueries,
     WebChatQueries,
 ):
     """All queries of one unit of work."""

@@ -11,10 +11,12 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from sqlalchemy import text
 
-from router.inbox import LoginLimiter
+from router.inbox import DatabaseThrottles, LoginLimiter
 from router.inbox.accounts import LoginRefused, TooManyAttempts
 from router.keys import ACCOUNTS
+from router.storage import Database
 from tests.support.inbox import PASSWORD, InboxSession, add_inbox_agent
 from tests.support.service import Service, running_service
 from tests.support.webchat import Visitor
@@ -293,21 +295,47 @@ async def test_a_stranger_cannot_lock_an_agent_out(service: Service) -> None:
         assert waiting.retry_after <= 30
 
 
-def test_delays_grow_with_each_failure_and_expire() -> None:
+@pytest.mark.parametrize("kept", ["memory", "database"])
+async def test_delays_grow_with_each_failure_and_expire(kept: str, database: Database) -> None:
     now = [1000.0]
-    limiter = LoginLimiter(attempts=2, window=900, clock=lambda: now[0])
+    store = DatabaseThrottles(database) if kept == "database" else None
+    limiter = LoginLimiter(attempts=2, window=900, clock=lambda: now[0], store=store)
     waits = []
     for _ in range(6):
         try:
-            limiter.attempt("ana", "1.2.3.4")
+            await limiter.attempt("ana", "1.2.3.4")
             waits.append(0.0)
         except TooManyAttempts as exc:
             waits.append(round(exc.retry_after))
             now[0] += exc.retry_after
-            limiter.attempt("ana", "1.2.3.4")
+            await limiter.attempt("ana", "1.2.3.4")
     assert waits == [0, 0, 1, 2, 4, 8]
     now[0] += 901
-    limiter.attempt("ana", "1.2.3.4")  # forgotten after the window
+    await limiter.attempt("ana", "1.2.3.4")  # forgotten after the window
+
+
+async def test_the_login_limits_count_every_node_s_attempts(database: Database) -> None:
+    """Two nodes (two limiters on one database): a guesser alternating between them is
+    slowed down as if there were one; a success on either clears the name's counts."""
+    now = [1000.0]
+    nodes = [
+        LoginLimiter(attempts=3, clock=lambda: now[0], store=DatabaseThrottles(database))
+        for _ in range(2)
+    ]
+    for n in range(3):
+        await nodes[n % 2].attempt("Ana", "203.0.113.9")
+    with pytest.raises(TooManyAttempts):
+        await nodes[1].attempt("ana", "203.0.113.9")
+    with pytest.raises(TooManyAttempts):
+        await nodes[0].attempt("ANA", "203.0.113.9")
+    now[0] += 2
+    await nodes[0].attempt("ana", "203.0.113.9")
+    await nodes[0].succeeded("ana", "203.0.113.9")
+    await nodes[1].attempt("ana", "203.0.113.9")  # counts cleared
+    # Nothing of the name or the address is stored as it is.
+    async with database.read() as repo:
+        keys = (await repo.session.execute(text("SELECT key FROM login_throttles"))).all()
+    assert keys and all("ana" not in k and "203.0" not in k for (k,) in keys)
 
 
 async def test_a_cross_site_login_form_and_a_foreign_websocket_are_refused(

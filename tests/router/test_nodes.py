@@ -21,8 +21,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from router.builders import utc_now
-from router.inbox import hash_token
+from router.inbox import Accounts, hash_token
 from router.storage import Database
+from tests.support.inbox import PASSWORD
 from tests.support.load import (
     BRIDGE,
     LoadSettings,
@@ -38,11 +39,17 @@ SECRET = "nodes-share-this-secret-0123456789"
 
 
 @asynccontextmanager
-async def node(folder: Path, url: str) -> AsyncIterator[str]:
+async def node(
+    folder: Path, url: str, overrides: dict[str, Any] | None = None
+) -> AsyncIterator[str]:
     """One `relaydesk serve` on ``url``; yields its base URL."""
     make_config(
         folder,
-        {"storage": {"url": url, "auto_upgrade": True}, "server": {"secret_key": SECRET}},
+        {
+            "storage": {"url": url, "auto_upgrade": True},
+            "server": {"secret_key": SECRET},
+            **(overrides or {}),
+        },
     )
     process = await asyncio.create_subprocess_exec(
         *(sys.executable, "-m", "router.cli", "--config", str(folder / "config.yaml")),
@@ -225,3 +232,139 @@ async def test_a_node_killed_while_sending_leaves_its_reply_to_another_after_the
         released.set()
         await asyncio.gather(a.stop(), b.stop())
         await runner.cleanup()
+
+
+async def inbox_agent(url: str, base: str, name: str) -> aiohttp.ClientSession:
+    """An agent with a password, signed in to the inbox at ``base``: its HTTP session."""
+    db = Database(url)
+    await Accounts(db=db, clock=utc_now).create(name, PASSWORD)
+    await db.dispose()
+    http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+    async with http.post(
+        f"{base}/inbox/login", data={"name": name, "password": PASSWORD}, allow_redirects=False
+    ) as response:
+        assert response.status == 303
+    return http
+
+
+async def handed_off(base: str, http: aiohttp.ClientSession, customer: str) -> None:
+    """A web-chat customer at ``base`` asks for a person (and is told they are queued)."""
+    async with http.ws_connect(f"{base}/api/chat/ws") as visitor:
+        await visitor.send_json({"type": "hello", "token": None})
+        await next_frame(visitor, type="welcome")
+        await visitor.send_json(
+            {"type": "message", "client_id": customer, "text": "talk to a person"}
+        )
+        await next_frame(visitor, type="message", author="system")
+
+
+async def test_agents_on_different_nodes_see_each_other_view_and_type(
+    shared_database: str, tmp_path: Path
+) -> None:
+    async with (
+        node(tmp_path / "a", shared_database) as a,
+        node(tmp_path / "b", shared_database) as b,
+    ):
+        ana = await inbox_agent(shared_database, a, "Ana")
+        bo = await inbox_agent(shared_database, b, "Bo")
+        async with aiohttp.ClientSession() as http:
+            await handed_off(a, http, "c1")
+        db = Database(shared_database)
+        async with db.read() as repo:
+            (cid,) = (await repo.session.execute(text("SELECT id FROM conversations"))).one()
+        await db.dispose()
+        try:
+            async with (
+                ana.ws_connect(f"{a}/inbox/ws") as ana_live,
+                bo.ws_connect(f"{b}/inbox/ws") as bo_live,
+            ):
+                await ana_live.send_json({"type": "viewing", "conversation_id": cid})
+                assert (await next_frame(ana_live, type="presence"))["viewing"] == ["Ana"]
+                # Bo opens the same conversation on node B: Ana, on node A, sees him...
+                await bo_live.send_json({"type": "viewing", "conversation_id": cid})
+                seen = await next_frame(ana_live, type="presence", viewing=["Ana", "Bo"])
+                assert seen["typing"] == []
+                # ...and sees him typing, and stop.
+                await bo_live.send_json({"type": "typing"})
+                await next_frame(ana_live, type="presence", typing=["Bo"])
+                await next_frame(ana_live, type="presence", typing=[], viewing=["Ana", "Bo"])
+                # Bo closes his inbox: he is gone from Ana's screen.
+                await bo_live.close()
+                await next_frame(ana_live, type="presence", viewing=["Ana"])
+        finally:
+            await ana.close()
+            await bo.close()
+
+
+async def test_one_assigner_at_a_time_gives_an_agent_on_another_node_only_her_capacity(
+    shared_database: str, tmp_path: Path
+) -> None:
+    assigning = {"inbox": {"auto_assign": True, "capacity": 1}}
+    async with (
+        node(tmp_path / "a", shared_database, assigning) as a,
+        node(tmp_path / "b", shared_database, assigning) as b,
+    ):
+        ana = await inbox_agent(shared_database, a, "Ana")
+        try:
+            async with ana.ws_connect(f"{a}/inbox/ws") as ana_live:
+                # Ana is online on node A only; customers ask for people on both nodes at
+                # once, so both nodes' assigners run.
+                async with aiohttp.ClientSession() as http:
+                    await asyncio.gather(
+                        *(handed_off(a if n % 2 else b, http, f"c{n}") for n in range(4))
+                    )
+                frame = await next_frame(ana_live, type="conversation_changed", status="assigned")
+                db = Database(shared_database)
+                try:
+                    # Every queued conversation's change has been seen by now or is not
+                    # coming: wait until all four are queued or assigned, then count.
+                    for _ in range(200):
+                        async with db.read() as repo:
+                            rows = (
+                                await repo.session.execute(
+                                    text("SELECT status, assignee_id FROM conversations")
+                                )
+                            ).all()
+                        if len(rows) == 4 and all(s in ("queued", "assigned") for s, _ in rows):
+                            break
+                        await asyncio.sleep(0.05)
+                    async with db.read() as repo:
+                        rows = (
+                            await repo.session.execute(
+                                text("SELECT status, assignee_id FROM conversations")
+                            )
+                        ).all()
+                finally:
+                    await db.dispose()
+                assigned = [r for r in rows if r[0] == "assigned"]
+                assert len(assigned) == 1 and assigned[0][1] is not None
+                assert frame["conversation_id"] is not None
+                assert sorted(s for s, _ in rows) == ["assigned", "queued", "queued", "queued"]
+        finally:
+            await ana.close()
+
+
+async def test_a_visitor_s_rate_limit_counts_the_messages_sent_to_every_node(
+    shared_database: str, tmp_path: Path
+) -> None:
+    strict = {"channels": {"webchat": {"rate_limit": {"burst": 2, "per_minute": 1}}}}
+    async with (
+        node(tmp_path / "a", shared_database, strict) as a,
+        node(tmp_path / "b", shared_database, strict) as b,
+        aiohttp.ClientSession() as http,
+    ):
+        async with http.ws_connect(f"{a}/api/chat/ws") as first:
+            await first.send_json({"type": "hello", "token": None})
+            welcome = await next_frame(first, type="welcome")
+            for n in range(2):
+                await first.send_json({"type": "message", "client_id": f"m{n}", "text": "hi"})
+                await next_frame(first, type="ack", client_id=f"m{n}")
+        # The same visitor on node B has no fresh allowance there.
+        async with http.ws_connect(f"{b}/api/chat/ws") as second:
+            await second.send_json(
+                {"type": "hello", "token": welcome["visitor"]["token"], "epoch": welcome["epoch"]}
+            )
+            await next_frame(second, type="welcome")
+            await second.send_json({"type": "message", "client_id": "m2", "text": "hi again"})
+            refused = await next_frame(second, type="error")
+            assert refused["code"] == "rate_limited" and refused["client_id"] == "m2"
