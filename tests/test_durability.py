@@ -1,5 +1,6 @@
 """kill -9 under load: real `relaydesk serve` processes behind a round-robin proxy,
-web-chat visitors and bridge customers following the documented protocols, nodes
+web-chat visitors, bridge customers, mail customers (SMTP) and Telegram chats (webhook)
+following the documented protocols, nodes
 killed at random moments and restarted. Nothing acknowledged is lost or stored twice,
 every reply the service made reaches its customer once, every conversation is valid.
 
@@ -25,6 +26,9 @@ async def assert_nothing_lost(settings: LoadSettings) -> None:
     assert result.ok, f"faults {figures['fault_examples']}, counts {figures['counts']}"
     # The kills happened while customers were connected or had a message in flight.
     assert figures["reconnects"] + figures["resent"] > 0
+    # Every channel carried its share, and answers came back on each.
+    for channel, carried in figures["by_channel"].items():
+        assert carried["acked"] > 0 and carried["reply_ms"]["p50"] is not None, channel
 
 
 async def test_one_node_on_sqlite_killed_twice_loses_nothing(tmp_path: Path) -> None:
@@ -33,8 +37,10 @@ async def test_one_node_on_sqlite_killed_twice_loses_nothing(tmp_path: Path) -> 
             folder=tmp_path,
             database=f"sqlite+aiosqlite:///{tmp_path / 'relaydesk.db'}",
             messages=1000,
-            visitors=8,
-            bridge_senders=8,
+            visitors=6,
+            bridge_senders=6,
+            mail_senders=4,
+            telegram_chats=4,
             kills=2,
             seconds=240,
         )
@@ -51,8 +57,10 @@ async def test_three_nodes_on_postgresql_with_two_killed_lose_nothing(
             database=shared_database,
             nodes=3,
             messages=1000,
-            visitors=8,
-            bridge_senders=8,
+            visitors=6,
+            bridge_senders=6,
+            mail_senders=4,
+            telegram_chats=4,
             kills=2,
             seconds=240,
         )

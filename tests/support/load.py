@@ -6,10 +6,15 @@ Loopback only, bounded in count and time: it stops by itself. Web-chat visitors
 follow the documented protocol (resend an unacknowledged message with the same
 ``client_id``; skip frames at or below the last ``seq`` seen; reconnect on a gap);
 bridge senders resend an unanswered message with the same ``message_id`` and the
-bridge's receiver delivers each ``idempotency_key`` once. After the load, the
+bridge's receiver delivers each ``idempotency_key`` once; mail customers' providers
+retry a mail the receiver did not take with the same Message-ID, and Telegram posts
+an update until it is answered 200 (the same update_id). After the load, the
 harness waits for every reply to be delivered and checks the ledger against the
 database: nothing acknowledged is missing or stored twice, every reply the
-service made reached its customer, none was shown twice.
+service made reached its customer, none was shown twice (email and Telegram replies
+are counted per customer: their copies carry no key the harness can read back, and
+the Bot API has none at all, so a Telegram reply sent again around a kill is counted
+in ``figures()["telegram_resent"]``, not as a fault).
 
 Used by ``bench/load.py`` (figures) and ``tests/test_durability.py`` (CI size).
 """
@@ -18,8 +23,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email
 import hashlib
 import hmac
+import itertools
 import json
 import random
 import re
@@ -30,17 +37,22 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import aiosmtplib
 import yaml
 from aiohttp import web
+from aiosmtpd.smtp import SMTP
 from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 DEMO_KB = Path(__file__).resolve().parents[2] / "knowledge" / "demo"
 BRIDGE = "loadbridge"
+CHANNELS = ("webchat", BRIDGE, "email", "telegram")
+SUPPORT = "support@load.example"
 QUESTIONS = [
     "How do I return an item?",
     "怎么申请退货？",
@@ -63,11 +75,14 @@ class LoadSettings:
     messages: int = 1000  # customer messages in all, shared by the customers
     visitors: int = 10  # web-chat customers
     bridge_senders: int = 10  # customers writing through the signed bridge
+    mail_senders: int = 0  # customers mailing the SMTP receiver
+    telegram_chats: int = 0  # customers whose messages Telegram posts to the webhook
     kills: int = 0  # kill -9 of a random node at random moments, each restarted
     seconds: float = 300.0  # the whole run stops by then, finished or not
     seed: int = 1
     secret: str = field(default_factory=lambda: secrets.token_hex(16))
     bridge_secret: str = field(default_factory=lambda: secrets.token_hex(16))
+    telegram_secret: str = field(default_factory=lambda: secrets.token_hex(16))
 
 
 @dataclass
@@ -75,15 +90,21 @@ class Ledger:
     """What the customers sent, had acknowledged and received."""
 
     sent: Counter[str] = field(default_factory=Counter)  # per channel
-    acked: dict[str, set[str]] = field(default_factory=lambda: {"webchat": set(), BRIDGE: set()})
-    ack_ms: dict[str, list[float]] = field(default_factory=lambda: {"webchat": [], BRIDGE: []})
-    reply_ms: dict[str, list[float]] = field(default_factory=lambda: {"webchat": [], BRIDGE: []})
+    acked: dict[str, set[str]] = field(default_factory=lambda: {c: set() for c in CHANNELS})
+    ack_ms: dict[str, list[float]] = field(default_factory=lambda: {c: [] for c in CHANNELS})
+    reply_ms: dict[str, list[float]] = field(default_factory=lambda: {c: [] for c in CHANNELS})
     # web chat: visitor id → frame ids shown (a list: a frame shown twice is a fault)
     shown: dict[str, list[str]] = field(default_factory=dict)
     # bridge: idempotency key → deliveries (the bridge shows each key once)
     delivered: Counter[str] = field(default_factory=Counter)
+    # email: (recipient, Message-ID) → mails received (a mail client shows one per id)
+    mailed: Counter[tuple[str, str]] = field(default_factory=Counter)
+    # telegram: chat id → messages sent to it (the Bot API has no idempotency key)
+    texted: Counter[str] = field(default_factory=Counter)
     reconnects: int = 0
     resent: int = 0
+    # Telegram messages received beyond the replies the service recorded as sent.
+    telegram_resent: int = 0
 
 
 @contextlib.asynccontextmanager
@@ -121,6 +142,7 @@ class Node:
         (folder / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
         self.process: asyncio.subprocess.Process | None = None
         self.port = 0
+        self.smtp_port = 0
         self._drain: asyncio.Task[None] | None = None
         self.log = folder / "serve.log"
 
@@ -138,6 +160,8 @@ class Node:
                     if not line:
                         raise RuntimeError(f"relaydesk serve exited; see {self.log}")
                     log.write(line)
+                    if match := re.search(r"SMTP receiver listening on [\d.]+:(\d+)", line):
+                        self.smtp_port = int(match.group(1))
                     if match := re.search(r"listening on http://[\d.]+:(\d+)", line):
                         self.port = int(match.group(1))
                         break
@@ -180,8 +204,9 @@ class Proxy:
     """Round-robin TCP proxy over the live nodes: each new connection goes to the
     next node that accepts it (HTTP and websockets alike; no sticky sessions)."""
 
-    def __init__(self, nodes: list[Node]) -> None:
+    def __init__(self, nodes: list[Node], *, smtp: bool = False) -> None:
         self._nodes = nodes
+        self._smtp = smtp  # to the nodes' SMTP receivers rather than their HTTP
         self._next = 0
         self._server: asyncio.Server | None = None
         self.port = 0
@@ -203,10 +228,11 @@ class Proxy:
         for _ in range(len(self._nodes) * 2):
             node = self._nodes[self._next % len(self._nodes)]
             self._next += 1
-            if not node.alive or not node.port:
+            port = node.smtp_port if self._smtp else node.port
+            if not node.alive or not port:
                 continue
             with contextlib.suppress(OSError):
-                upstream = await asyncio.open_connection("127.0.0.1", node.port)
+                upstream = await asyncio.open_connection("127.0.0.1", port)
                 break
         if upstream is None:
             writer.close()
@@ -444,11 +470,181 @@ async def bridge_receiver(
         await runner.cleanup()
 
 
+async def mail_say(
+    smtp_port: int, ledger: Ledger, sender: str, n: int, words: str, replies: dict[str, float]
+) -> None:
+    """Mail until the receiver says 250 (the same Message-ID every time: a provider
+    retrying a mail it could not hand over)."""
+    mail = EmailMessage()
+    mail["From"] = sender
+    mail["To"] = SUPPORT
+    mail["Subject"] = f"Question {n}"
+    mail["Message-ID"] = message_id = f"<{sender.split('@')[0]}-{n}@customers.example>"
+    mail.set_content(words)
+    began = time.perf_counter()
+    ledger.sent["email"] += 1
+    attempt = 0
+    while True:
+        if attempt:
+            ledger.resent += 1
+        attempt += 1
+        replies[sender] = time.perf_counter()
+        try:
+            await aiosmtplib.send(mail, hostname="127.0.0.1", port=smtp_port, timeout=20)
+            break
+        except (aiosmtplib.SMTPException, OSError, TimeoutError):
+            await asyncio.sleep(0.2)
+    ledger.acked["email"].add(message_id.strip("<>"))
+    ledger.ack_ms["email"].append((time.perf_counter() - began) * 1000)
+
+
+@dataclass
+class MailSink:
+    """The relay the nodes send replies through: counts each mail by Message-ID."""
+
+    ledger: Ledger
+    replies: dict[str, float]
+    port: int = 0
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        mail = email.message_from_bytes(envelope.original_content or envelope.content)
+        for recipient in envelope.rcpt_tos:
+            self.ledger.mailed[(recipient, str(mail["Message-ID"]))] += 1
+            if recipient in self.replies:
+                began = self.replies.pop(recipient)
+                self.ledger.reply_ms["email"].append((time.perf_counter() - began) * 1000)
+        return "250 2.0.0 queued"
+
+
+@contextlib.asynccontextmanager
+async def mail_sink(ledger: Ledger, replies: dict[str, float]) -> AsyncIterator[MailSink]:
+    sink = MailSink(ledger, replies)
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: SMTP(sink, decode_data=False, enable_SMTPUTF8=True), "127.0.0.1", 0
+    )
+    sink.port = int(server.sockets[0].getsockname()[1])
+    try:
+        yield sink
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def telegram_say(
+    http: aiohttp.ClientSession,
+    base: str,
+    settings: LoadSettings,
+    ledger: Ledger,
+    chat: int,
+    n: int,
+    words: str,
+    replies: dict[str, float],
+) -> None:
+    """Post the update until answered 200, as Telegram retries a webhook (the same
+    update every time)."""
+    update = {
+        "update_id": chat * 10_000 + n,
+        "message": {
+            "message_id": n + 1,
+            "date": int(time.time()),
+            "chat": {"id": chat, "type": "private", "first_name": "Mei"},
+            "from": {"id": chat, "is_bot": False, "first_name": "Mei", "language_code": "en"},
+            "text": words,
+        },
+    }
+    began = time.perf_counter()
+    ledger.sent["telegram"] += 1
+    attempt = 0
+    while True:
+        if attempt:
+            ledger.resent += 1
+        attempt += 1
+        replies[str(chat)] = time.perf_counter()
+        try:
+            async with http.post(
+                f"{base}/telegram/webhook",
+                json=update,
+                headers={"X-Telegram-Bot-Api-Secret-Token": settings.telegram_secret},
+                timeout=aiohttp.ClientTimeout(total=20),
+            ) as response:
+                if response.status == 200:
+                    break
+        except (aiohttp.ClientError, OSError, TimeoutError):
+            pass
+        await asyncio.sleep(0.2)
+    ledger.acked["telegram"].add(f"{chat}:{n + 1}")
+    ledger.ack_ms["telegram"].append((time.perf_counter() - began) * 1000)
+
+
+@contextlib.asynccontextmanager
+async def telegram_api(ledger: Ledger, replies: dict[str, float]) -> AsyncIterator[tuple[str, str]]:
+    """The Bot API the nodes send replies to: counts each message by chat."""
+    token = "4242:LOAD-TOKEN"
+    sent = itertools.count(1)
+
+    async def method(request: web.Request) -> web.Response:
+        if request.match_info["token"] != token:
+            return web.json_response({"ok": False, "error_code": 401}, status=401)
+        name = request.match_info["method"]
+        params: dict[str, Any] = dict(await request.post())
+        if request.content_type == "application/json":
+            params = await request.json()
+        if name == "getMe":
+            return web.json_response(
+                {
+                    "ok": True,
+                    "result": {
+                        "id": 4242,
+                        "is_bot": True,
+                        "first_name": "Load",
+                        "username": "load_bot",
+                    },
+                }
+            )
+        if name == "sendMessage":
+            chat = str(params["chat_id"])
+            ledger.texted[chat] += 1
+            if chat in replies:
+                ledger.reply_ms["telegram"].append((time.perf_counter() - replies.pop(chat)) * 1000)
+            return web.json_response(
+                {
+                    "ok": True,
+                    "result": {
+                        "message_id": next(sent),
+                        "date": int(time.time()),
+                        "chat": {"id": int(chat), "type": "private"},
+                        "text": str(params.get("text", "")),
+                    },
+                }
+            )
+        return web.json_response({"ok": True, "result": True})
+
+    app = web.Application()
+    app.router.add_route("*", "/bot{token}/{method}", method)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}", token
+    finally:
+        await runner.cleanup()
+
+
 # -- a run ----------------------------------------------------------------------------
 
 
-def node_config(settings: LoadSettings, folder: Path, outbound_url: str) -> dict[str, Any]:
-    return {
+def node_config(
+    settings: LoadSettings,
+    folder: Path,
+    outbound_url: str,
+    *,
+    relay_port: int = 0,
+    telegram: tuple[str, str] | None = None,
+) -> dict[str, Any]:
+    config: dict[str, Any] = {
         "server": {"data_dir": str(folder / "data"), "secret_key": settings.secret},
         "storage": {"url": settings.database, "auto_upgrade": True},
         "knowledge": {"path": str(DEMO_KB)},
@@ -468,6 +664,27 @@ def node_config(settings: LoadSettings, folder: Path, outbound_url: str) -> dict
             "api": {BRIDGE: {"secret": settings.bridge_secret, "outbound_url": outbound_url}},
         },
     }
+    if relay_port:
+        config["channels"]["email"] = {
+            "enabled": True,
+            "addresses": [SUPPORT],
+            "relay": {"host": "127.0.0.1", "port": relay_port, "security": "none"},
+            "smtp": {"enabled": True, "port": 0},
+            # Every customer question gets its answer (the loop guard is not under test).
+            "auto_replies_per_hour": 100_000,
+        }
+    if telegram is not None:
+        api, token = telegram
+        config["channels"]["telegram"] = {
+            "enabled": True,
+            "token": token,
+            "mode": "webhook",
+            "webhook_secret": settings.telegram_secret,
+            "api_base_url": api,
+            "per_chat_interval_seconds": 0,
+            "messages_per_second": 10_000,
+        }
+    return config
 
 
 @dataclass
@@ -515,6 +732,8 @@ class LoadResult:
                 }
                 for channel in ledger.acked
             },
+            "mail_copies": sum(self.ledger.mailed.values()) - len(self.ledger.mailed),
+            "telegram_resent": self.ledger.telegram_resent,
             "faults": {k: len(v) for k, v in self.faults.items()},
             "fault_examples": {k: v[:5] for k, v in self.faults.items() if v},
             "counts": self.counts,
@@ -532,26 +751,42 @@ async def run_load(settings: LoadSettings) -> LoadResult:
     replies: dict[str, float] = {}
     began = time.perf_counter()
     deadline = began + settings.seconds
-    async with bridge_receiver(settings, ledger, replies) as outbound_url:
+    async with (
+        bridge_receiver(settings, ledger, replies) as outbound_url,
+        mail_sink(ledger, replies) as sink,
+        telegram_api(ledger, replies) as telegram,
+    ):
         nodes = [
             Node(
                 settings.folder / f"node{n}",
-                node_config(settings, settings.folder / f"node{n}", outbound_url),
+                node_config(
+                    settings,
+                    settings.folder / f"node{n}",
+                    outbound_url,
+                    relay_port=sink.port if settings.mail_senders else 0,
+                    telegram=telegram if settings.telegram_chats else None,
+                ),
             )
             for n in range(settings.nodes)
         ]
         # The first node migrates the database before the others start.
         await nodes[0].start()
         await asyncio.gather(*(n.start() for n in nodes[1:]))
-        proxy = Proxy(nodes)
+        proxy, smtp_proxy = Proxy(nodes), Proxy(nodes, smtp=True)
         await proxy.start()
+        await smtp_proxy.start()
         base = f"http://127.0.0.1:{proxy.port}"
         finished = False
         try:
             async with aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=0, force_close=True)
             ) as http:
-                customers = settings.visitors + settings.bridge_senders
+                customers = (
+                    settings.visitors
+                    + settings.bridge_senders
+                    + settings.mail_senders
+                    + settings.telegram_chats
+                )
                 plan = [rng.choice(QUESTIONS) for _ in range(settings.messages)]
                 per = [plan[i::customers] for i in range(customers)]
                 visitors = [Visitor(base, f"v{i}", ledger) for i in range(settings.visitors)]
@@ -578,6 +813,20 @@ async def run_load(settings: LoadSettings) -> LoadResult:
                             replies,
                         )
 
+                async def mail(index: int, words: list[str]) -> None:
+                    for n, text_ in enumerate(words):
+                        if time.perf_counter() > deadline:
+                            return
+                        sender = f"customer{index}@customers.example"
+                        await mail_say(smtp_proxy.port, ledger, sender, n, text_, replies)
+
+                async def chat_on_telegram(index: int, words: list[str]) -> None:
+                    for n, text_ in enumerate(words):
+                        if time.perf_counter() > deadline:
+                            return
+                        chat = 900_000 + index
+                        await telegram_say(http, base, settings, ledger, chat, n, text_, replies)
+
                 async def killer() -> None:
                     # Each kill when a random share of the messages has been acknowledged.
                     marks = sorted(
@@ -599,6 +848,22 @@ async def run_load(settings: LoadSettings) -> LoadResult:
                         bridge(i, per[settings.visitors + i])
                         for i in range(settings.bridge_senders)
                     ),
+                    *(
+                        mail(i, per[settings.visitors + settings.bridge_senders + i])
+                        for i in range(settings.mail_senders)
+                    ),
+                    *(
+                        chat_on_telegram(
+                            i,
+                            per[
+                                settings.visitors
+                                + settings.bridge_senders
+                                + settings.mail_senders
+                                + i
+                            ],
+                        )
+                        for i in range(settings.telegram_chats)
+                    ),
                 ]
                 kills = asyncio.create_task(killer())
                 await asyncio.gather(*work)
@@ -614,6 +879,7 @@ async def run_load(settings: LoadSettings) -> LoadResult:
                 faults = await _check(settings, ledger, visitors)
         finally:
             await proxy.stop()
+            await smtp_proxy.stop()
             await asyncio.gather(*(n.stop() for n in nodes))
     return LoadResult(
         settings=settings,
@@ -691,6 +957,21 @@ async def _check(
             faults["reply_lost"].append(f"webchat:{recipient}:{key}")
         elif channel == BRIDGE and ledger.delivered[key] == 0:
             faults["reply_lost"].append(f"{BRIDGE}:{recipient}:{key}")
+    # Email and Telegram replies carry no key the harness can read back: count them per
+    # customer. A mail sent twice has one Message-ID (mail clients show it once); a
+    # Telegram message sent twice around a kill shows twice (the Bot API has no
+    # idempotency key), so those are counted, not faulted.
+    made: Counter[tuple[str, str]] = Counter(
+        (channel, recipient) for channel, recipient, _, status in outbox if status == "sent"
+    )
+    mailed = Counter(recipient for recipient, _ in ledger.mailed)
+    for (channel, recipient), count in made.items():
+        got = mailed[recipient] if channel == "email" else ledger.texted[recipient]
+        if channel in ("email", "telegram") and got < count:
+            faults["reply_lost"].append(f"{channel}:{recipient}:{count - got} of {count}")
+    ledger.telegram_resent = sum(ledger.texted.values()) - sum(
+        n for (channel, _), n in made.items() if channel == "telegram"
+    )
     for visitor, frames in shown.items():
         faults["reply_shown_twice"] += [f"{visitor}:{f}" for f, n in frames.items() if n > 1]
     valid = {"bot", "queued", "assigned", "resolved", "open", "pending", "waiting"}
