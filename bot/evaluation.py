@@ -8,14 +8,33 @@ the knowledge base cannot answer the query.
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from bot.policy import Bot, BotSettings, DecisionKind, ScoredCandidate, choose
+from knowledge import chinese_script
 
-__all__ = ["LabelledQuery", "Report", "evaluate", "read_labelled", "tune"]
+__all__ = [
+    "MIN_ANSWERABLE",
+    "MIN_UNANSWERABLE",
+    "LabelledQuery",
+    "Report",
+    "evaluate",
+    "read_labelled",
+    "sample_warnings",
+    "script_of",
+    "tune",
+]
+
+# Called with (done, total) as the queries are matched.
+Progress = Callable[[int, int], None]
+# Below these, a rate measured on the sample is too uncertain to choose thresholds by
+# (with 100 answerable questions, 95% of the time a true 90% reads 84-94%).
+MIN_ANSWERABLE = 100
+MIN_UNANSWERABLE = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +66,9 @@ class Report:
     oos_answered: float
     thresholds: dict[str, float]
     groups: dict[str, dict[str, float]] = field(default_factory=dict)
+    # The same rates per script of the query: hans (simplified), hant (traditional),
+    # latin; with how many queries of each (``queries``, ``answerable``).
+    scripts: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -116,10 +138,53 @@ def _rates(outcomes: Sequence[_Outcome]) -> dict[str, float]:
     }
 
 
-def evaluate(bot: Bot, queries: Sequence[LabelledQuery]) -> Report:
+def script_of(text: str) -> str:
+    """``hans``, ``hant`` or ``latin``: how a query is written (for per-script rates)."""
+    script = chinese_script(text)
+    return "latin" if script is None else script.split("-")[0]
+
+
+def _margin(successes: float, total: int) -> float:
+    """Half the width of the 95% Wilson interval of a rate, in points of 1."""
+    if total == 0:
+        return 1.0
+    z = 1.96
+    p = successes / total
+    spread = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total))
+    return spread / (1 + z * z / total)
+
+
+def sample_warnings(report: Report) -> list[str]:
+    """Why the rates of ``report`` are not to be trusted yet (too few questions)."""
+    warnings = []
+    for count, minimum, what, rate in (
+        (report.answerable, MIN_ANSWERABLE, "answerable", report.in_scope_accuracy),
+        (report.unanswerable, MIN_UNANSWERABLE, "unanswerable", report.oos_recall),
+    ):
+        if count < minimum:
+            margin = _margin(rate * count, count)
+            warnings.append(
+                f"only {count} {what} questions (want {minimum}+): a rate measured on them "
+                f"is uncertain by ±{margin:.0%}; label more before trusting or tuning"
+            )
+    for script, rates in report.scripts.items():
+        if 0 < rates["answerable"] < 30:
+            warnings.append(
+                f"only {rates['answerable']:.0f} answerable {script} questions: its rates "
+                "are a rough guide"
+            )
+    return warnings
+
+
+def evaluate(
+    bot: Bot, queries: Sequence[LabelledQuery], *, progress: Progress | None = None
+) -> Report:
     """Run every query through the whole bot (signals included) with its settings."""
     outcomes = []
-    for item in queries:
+    scripts: dict[str, list[_Outcome]] = {}
+    for done, item in enumerate(queries, start=1):
+        if progress is not None and (done % 50 == 0 or done == len(queries)):
+            progress(done, len(queries))
         decision = bot.decide(item.query)
         outcomes.append(
             _Outcome(
@@ -130,6 +195,7 @@ def evaluate(bot: Bot, queries: Sequence[LabelledQuery]) -> Report:
                 choices=tuple(c.id for c in decision.choices),
             )
         )
+        scripts.setdefault(script_of(item.query), []).append(outcomes[-1])
     groups = {
         group: _rates([o for o in outcomes if o.group == group])
         for group in sorted({o.group for o in outcomes if o.group})
@@ -145,6 +211,14 @@ def evaluate(bot: Bot, queries: Sequence[LabelledQuery]) -> Report:
             "margin": s.clarify_margin,
         },
         groups=groups,
+        scripts={
+            script: {
+                **_rates(found),
+                "queries": len(found),
+                "answerable": sum(1 for o in found if o.expected is not None),
+            }
+            for script, found in sorted(scripts.items())
+        },
         **_rates(outcomes),
     )
 
@@ -159,6 +233,7 @@ def tune(
     *,
     max_wrong: float = 0.02,
     min_oos_recall: float = 0.9,
+    progress: Progress | None = None,
 ) -> tuple[BotSettings, bool]:
     """The thresholds and margin with the most right answers within both targets.
 
@@ -168,7 +243,12 @@ def tune(
     with the fewest wrong answers).
     """
     limit = max(bot.settings.max_choices, 5)
-    matched = bot.matcher.match_many([item.query for item in queries], limit=limit)
+    texts = [item.query for item in queries]
+    matched = []
+    for start in range(0, len(texts), 200):
+        matched += bot.matcher.match_many(texts[start : start + 200], limit=limit)
+        if progress is not None:
+            progress(min(start + 200, len(texts)), len(texts))
     scored = [
         (
             item,

@@ -10,13 +10,13 @@ import logging
 import re
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from aiohttp import web
 
 from bot import Bot, BotSettings
-from bot.evaluation import evaluate, read_labelled, tune
+from bot.evaluation import evaluate, read_labelled, sample_warnings, tune
 from knowledge import KnowledgeError, find_collisions
 from knowledge.semantic import ModelNotInstalled
 from router.app import create_app
@@ -432,12 +432,39 @@ def _kb_check(config: Config, path: Path) -> int:
     return 1 if errors else 0
 
 
+def _bar(label: str) -> Callable[[int, int], None]:
+    """A progress line on the terminal (nothing when stderr is not one)."""
+
+    def show(done: int, total: int) -> None:
+        if not sys.stderr.isatty() or total <= 0:
+            return
+        width = 30
+        filled = width * done // total
+        print(
+            f"\r{label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}",
+            end="\n" if done >= total else "",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    return show
+
+
 def _kb_evaluate(config: Config, args: argparse.Namespace) -> int:
     bot = build_bot(config, progress=_progress)
     queries = read_labelled(args.file)
-    current = evaluate(bot, queries)
-    settings, met = tune(bot, queries, max_wrong=args.max_wrong, min_oos_recall=args.min_oos_recall)
+    current = evaluate(bot, queries, progress=_bar("measuring"))
+    settings, met = tune(
+        bot,
+        queries,
+        max_wrong=args.max_wrong,
+        min_oos_recall=args.min_oos_recall,
+        progress=_bar("matching for tuning"),
+    )
     tuned = evaluate(Bot(matcher=bot.matcher, settings=settings, texts=bot.texts), queries)
+    warnings = sample_warnings(current)
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     if args.kb_command == "tune":
         _write_thresholds(args.config, settings)
         print(
@@ -445,6 +472,7 @@ def _kb_evaluate(config: Config, args: argparse.Namespace) -> int:
             f"{settings.clarify_threshold:g}, clarify_margin {settings.clarify_margin:g} "
             f"to {args.config}"
             + ("" if met else " (targets not met: these give the fewest wrong answers)")
+            + (f"; chosen from only {current.queries} questions" if warnings else "")
         )
         return 0
     if args.json:
@@ -454,6 +482,7 @@ def _kb_evaluate(config: Config, args: argparse.Namespace) -> int:
                     **current.as_dict(),
                     "tuned": {**tuned.as_dict(), "targets_met": met},
                     "targets": {"max_wrong": args.max_wrong, "min_oos_recall": args.min_oos_recall},
+                    "warnings": warnings,
                 },
                 ensure_ascii=False,
             )
@@ -473,7 +502,7 @@ def _kb_evaluate(config: Config, args: argparse.Namespace) -> int:
             ("out-of-scope recall", "oos_recall"),
         ):
             print(f"  {label:<19}{getattr(report, key):7.1%}")
-        for group, rates in report.groups.items():
+        for group, rates in [*report.groups.items(), *report.scripts.items()]:
             print(
                 f"  [{group}] accuracy {rates['in_scope_accuracy']:.1%}, wrong "
                 f"{rates['wrong_answer_rate']:.1%}, oos recall {rates['oos_recall']:.1%}"

@@ -142,6 +142,11 @@ def test_kb_eval_reports_the_demo_within_its_targets() -> None:
     simplified, traditional = report["groups"]["zh-hans"], report["groups"]["zh-hant"]
     assert abs(simplified["in_scope_accuracy"] - traditional["in_scope_accuracy"]) <= 0.03
     assert report["tuned"]["wrong_answer_rate"] <= 0.02
+    # Rates per script whether the file labels it or not, with their counts.
+    scripts = report["scripts"]
+    assert set(scripts) == {"hans", "hant", "latin"}
+    assert sum(s["queries"] for s in scripts.values()) == report["queries"]
+    assert report["warnings"] == []  # enough questions to trust
 
 
 def test_kb_eval_against_another_kb_and_a_broken_file(tmp_path: Path) -> None:
@@ -152,9 +157,22 @@ def test_kb_eval_against_another_kb_and_a_broken_file(tmp_path: Path) -> None:
     result = relaydesk("kb", "eval", str(labelled), "--kb", str(kb), "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["in_scope_accuracy"] == 1.0
+    # Two questions measure nothing, and the command says so.
+    assert "warning: only 1 answerable questions (want 100+)" in result.stderr
+    assert json.loads(result.stdout)["warnings"]
+    tuned = relaydesk("--config", str(_config_for(tmp_path)), "kb", "tune", str(labelled))
+    assert tuned.returncode == 0 and "chosen from only 2 questions" in tuned.stdout
     labelled.write_text("query,expected\nwhen are you open,\n")
     broken = relaydesk("kb", "eval", str(labelled), "--kb", str(kb))
     assert broken.returncode == 2 and "dev.csv:2" in broken.stderr
+
+
+def _config_for(folder: Path) -> Path:
+    config = folder / "config.yaml"
+    config.write_text(
+        (ROOT / "config.yaml").read_text().replace("./knowledge/demo", str(folder / "kb.yaml"))
+    )
+    return config
 
 
 def test_kb_tune_writes_the_thresholds_and_keeps_the_comments(tmp_path: Path) -> None:
