@@ -23,6 +23,7 @@ __all__ = [
     "INGEST_SECONDS",
     "KNOWLEDGE_RELOADS",
     "SLA_ALERTS",
+    "STALE_CLAIMS",
     "SURVEYS",
     "Snapshot",
     "exposition",
@@ -53,6 +54,12 @@ DELIVERIES = Counter(
     "relaydesk_deliveries",
     "Delivery attempts of outgoing messages, by channel and outcome (sent, retry, dead)",
     ["channel", "outcome"],
+    registry=REGISTRY,
+)
+STALE_CLAIMS = Counter(
+    "relaydesk_outbox_stale_claims",
+    "Replies not sent by the node that claimed them because their lease was nearly over "
+    "(another node sends them once it ends; many mean the lease is too short for the load)",
     registry=REGISTRY,
 )
 SLA_ALERTS = Counter(

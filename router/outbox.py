@@ -24,7 +24,7 @@ from channels.base import (
     TransientDeliveryError,
 )
 from router.events import DeliveryFailed, Event, EventBus, MessageDelivered
-from router.metrics import DELIVERIES
+from router.metrics import DELIVERIES, STALE_CLAIMS
 from router.storage import Database, Message, OutboxItem, Repositories
 
 __all__ = ["OutboxDispatcher", "RetryPolicy"]
@@ -76,6 +76,10 @@ class _Outcome:
     unreachable: bool = False
     # Not tried: an earlier reply to the same conversation failed first.
     held_back: bool = False
+    # Not tried: so little of its lease was left that another node may take the row
+    # before this one records the send (it would go out twice). Left alone: the row is
+    # claimed again once the lease is over.
+    stale: bool = False
     # The channel's own id for the delivered message (an email Message-ID).
     external_id: str | None = None
 
@@ -247,8 +251,13 @@ class OutboxDispatcher:
                 await self._record(outcomes)
 
     async def _deliver_in_order(self, items: list[OutboxItem]) -> list[_Outcome]:
-        outcomes = []
+        outcomes: list[_Outcome] = []
         for index, item in enumerate(items):
+            left = (item.next_attempt_at - self._clock()).total_seconds()
+            if left < self._policy.lease / 3:
+                STALE_CLAIMS.inc()
+                outcomes.extend(_Outcome(later, stale=True) for later in items[index:])
+                break
             outcome = await self._deliver(item)
             outcomes.append(outcome)
             if outcome.error is not None:
@@ -291,6 +300,7 @@ class OutboxDispatcher:
     async def _record(self, outcomes: list[_Outcome]) -> None:
         now = self._clock()
         events: list[Event] = []
+        outcomes = [o for o in outcomes if not o.stale]
         sent = [o.item for o in outcomes if o.error is None and not o.held_back]
         async with self._db.write() as repo:
             await repo.mark_sent([item.id for item in sent], now)

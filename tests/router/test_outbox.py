@@ -117,3 +117,24 @@ def test_the_default_schedule_outlasts_a_relay_outage_and_gives_up_after_two_day
         attempts += 1
     assert not policy.exhausted(replace(item, attempts=200), start + timedelta(hours=47))
     assert policy.exhausted(replace(item, attempts=200), start + timedelta(hours=48))
+
+
+async def test_a_claim_whose_lease_is_nearly_over_is_left_to_the_next_claim(
+    database: Database,
+) -> None:
+    """A node that gets to a claimed reply late (a busy event loop) does not send it:
+    another node may be taking it over; sent by the next claim, once."""
+    await _queue_replies(database, 2, lease_from_now=None)
+    start = utc_now()
+    times = iter([start, *[start + timedelta(seconds=25)] * 10])
+    channel = MemoryChannel()
+    late = _dispatcher(database, channel)
+    late._clock = lambda: next(times)
+    assert await late.deliver_due() == 2  # claimed at start, reached 25 s into a 30 s lease
+    assert channel.sent == []
+    async with database.read() as repo:
+        assert await repo.count_outbox_by_status() == {"pending": 2}
+    after = _dispatcher(database, channel)
+    after._clock = lambda: start + timedelta(seconds=31)
+    assert await after.deliver_due() == 2
+    assert [m.text for m in channel.sent] == ["reply 0", "reply 1"]
