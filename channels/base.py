@@ -31,6 +31,7 @@ __all__ = [
     "SenderIdentity",
     "ThreadHints",
     "TransientDeliveryError",
+    "deduplicates_resends",
     "encodable",
 ]
 
@@ -290,3 +291,12 @@ class ChannelAdapter(Protocol):
         ...
 
     def health(self) -> ChannelHealth: ...
+
+
+def deduplicates_resends(channel: object) -> bool:
+    """Whether a reply sent twice (a node killed between sending and recording it)
+    reaches the customer once: the channel carries the idempotency key (bridges), a
+    stable id the client skips (web chat's frame ids, email's Message-ID). A channel
+    without one (Telegram's Bot API) says ``deduplicates = False``; the outbox then
+    records each of its sends at once, leaving the smallest window."""
+    return bool(getattr(channel, "deduplicates", True))

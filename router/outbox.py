@@ -22,6 +22,7 @@ from channels.base import (
     PermanentDeliveryError,
     RecipientUnreachable,
     TransientDeliveryError,
+    deduplicates_resends,
 )
 from router.events import DeliveryFailed, Event, EventBus, MessageDelivered
 from router.metrics import DELIVERIES, STALE_CLAIMS
@@ -259,6 +260,11 @@ class OutboxDispatcher:
                 outcomes.extend(_Outcome(later, stale=True) for later in items[index:])
                 break
             outcome = await self._deliver(item)
+            channel = self._channels.get(item.address.channel)
+            if outcome.error is None and channel is not None and not deduplicates_resends(channel):
+                # Sent twice, it would show twice: recorded now, not with the batch.
+                await self._record([outcome])
+                continue
             outcomes.append(outcome)
             if outcome.error is not None:
                 # Keep the order: what follows waits for this one to get through.

@@ -101,6 +101,9 @@ class _UpdateFailed(Exception):
 class TelegramChannel:
     """Customers chatting with the support bot on Telegram."""
 
+    # The Bot API has no idempotency key: a message sent twice shows twice.
+    deduplicates = False
+
     def __init__(self, *, settings: TelegramSettings) -> None:
         self._settings = settings
         base = settings.api_base_url.rstrip("/")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from channels.base import ChannelAddress
 from channels.memory import MemoryChannel
@@ -138,3 +139,23 @@ async def test_a_claim_whose_lease_is_nearly_over_is_left_to_the_next_claim(
     after._clock = lambda: start + timedelta(seconds=31)
     assert await after.deliver_due() == 2
     assert [m.text for m in channel.sent] == ["reply 0", "reply 1"]
+
+
+async def test_a_channel_that_shows_a_resend_twice_has_each_send_recorded_at_once(
+    database: Database,
+) -> None:
+    """Telegram has no idempotency key: each of its sends is recorded before the next
+    goes out, so a node killed mid-batch leaves at most the one in flight to resend."""
+    seen: list[dict[str, int]] = []
+
+    class NoKeys(MemoryChannel):
+        deduplicates = False
+
+        async def send(self, outbound: Any) -> str | None:
+            async with database.read() as repo:
+                seen.append(await repo.count_outbox_by_status())
+            return await super().send(outbound)
+
+    await _queue_replies(database, 3, lease_from_now=None)
+    assert await _dispatcher(database, NoKeys()).deliver_due() == 3
+    assert seen == [{"pending": 3}, {"pending": 2, "sent": 1}, {"pending": 1, "sent": 2}]
