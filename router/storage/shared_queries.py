@@ -120,10 +120,8 @@ class SharedStateQueries:
         is a row to lock even for a first attempt; in one order, against deadlocks."""
         t = LoginThrottleRow
         ordered = sorted(set(keys))
-        bind = self.session.get_bind()
-        insert_ = sqlite_insert if bind.dialect.name == "sqlite" else postgresql_insert
         await self.session.execute(
-            insert_(t).on_conflict_do_nothing(index_elements=["key"]),
+            self._insert_throttles().on_conflict_do_nothing(index_elements=["key"]),
             [
                 {"key": k, "failures": 0, "last": 0.0, "next_allowed": 0.0, "trusted": False}
                 for k in ordered
@@ -178,12 +176,15 @@ class SharedStateQueries:
             )
         )
 
+    def _insert_throttles(self) -> Any:
+        """INSERT into login_throttles in this database's dialect (for ON CONFLICT)."""
+        dialect = self.session.get_bind().dialect.name
+        return (sqlite_insert if dialect == "sqlite" else postgresql_insert)(LoginThrottleRow)
+
     async def _upsert_throttles(self, rows: list[dict[str, Any]]) -> None:
         if not rows:
             return
-        bind = self.session.get_bind()
-        insert_ = sqlite_insert if bind.dialect.name == "sqlite" else postgresql_insert
-        statement = insert_(LoginThrottleRow)
+        statement = self._insert_throttles()
         await self.session.execute(
             statement.on_conflict_do_update(
                 index_elements=["key"],

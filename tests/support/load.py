@@ -35,7 +35,7 @@ import statistics
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
@@ -396,6 +396,55 @@ def signed(secret: str, body: bytes) -> dict[str, str]:
     }
 
 
+async def until_acked(
+    ledger: Ledger,
+    channel: str,
+    key: str,
+    replies: dict[str, float],
+    reply_to: str,
+    attempt: Callable[[], Awaitable[bool]],
+) -> None:
+    """Try ``attempt`` (the same message every time) until it says the service took
+    it; the ledger counts the message, its resends and how long its acknowledgement
+    took, and ``replies`` when the customer started waiting for an answer."""
+    began = time.perf_counter()
+    ledger.sent[channel] += 1
+    tries = 0
+    while True:
+        if tries:
+            ledger.resent += 1
+        tries += 1
+        replies[reply_to] = time.perf_counter()
+        if await attempt():
+            break
+        await asyncio.sleep(0.2)
+    ledger.acked[channel].add(key)
+    ledger.ack_ms[channel].append((time.perf_counter() - began) * 1000)
+
+
+@contextlib.asynccontextmanager
+async def serving(app: web.Application) -> AsyncIterator[str]:
+    """``app`` on a loopback port of its own; yields its base URL."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+async def _posted(http: aiohttp.ClientSession, url: str, **kwargs: Any) -> bool:
+    """Whether a POST was answered 200 (a failure of any kind: not yet)."""
+    try:
+        async with http.post(url, timeout=aiohttp.ClientTimeout(total=20), **kwargs) as response:
+            return response.status == 200
+    except (aiohttp.ClientError, OSError, TimeoutError):
+        return False
+
+
 async def bridge_say(
     http: aiohttp.ClientSession,
     base: str,
@@ -410,28 +459,15 @@ async def bridge_say(
     body = json.dumps(
         {"message_id": message_id, "sender": {"id": sender}, "text": words}, ensure_ascii=False
     ).encode()
-    began = time.perf_counter()
-    ledger.sent[BRIDGE] += 1
-    attempt = 0
-    while True:
-        if attempt:
-            ledger.resent += 1
-        attempt += 1
-        replies[sender] = time.perf_counter()
-        try:
-            async with http.post(
-                f"{base}/api/channels/{BRIDGE}/messages",
-                data=body,
-                headers=signed(settings.bridge_secret, body),
-                timeout=aiohttp.ClientTimeout(total=20),
-            ) as response:
-                if response.status == 200:
-                    break
-        except (aiohttp.ClientError, OSError, TimeoutError):
-            pass
-        await asyncio.sleep(0.2)
-    ledger.acked[BRIDGE].add(message_id)
-    ledger.ack_ms[BRIDGE].append((time.perf_counter() - began) * 1000)
+    url = f"{base}/api/channels/{BRIDGE}/messages"
+    await until_acked(
+        ledger,
+        BRIDGE,
+        message_id,
+        replies,
+        sender,
+        lambda: _posted(http, url, data=body, headers=signed(settings.bridge_secret, body)),
+    )
 
 
 @contextlib.asynccontextmanager
@@ -459,15 +495,8 @@ async def bridge_receiver(
 
     app = web.Application()
     app.router.add_post("/replies", deliver)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"http://127.0.0.1:{port}/replies"
-    finally:
-        await runner.cleanup()
+    async with serving(app) as base:
+        yield f"{base}/replies"
 
 
 async def mail_say(
@@ -481,21 +510,15 @@ async def mail_say(
     mail["Subject"] = f"Question {n}"
     mail["Message-ID"] = message_id = f"<{sender.split('@')[0]}-{n}@customers.example>"
     mail.set_content(words)
-    began = time.perf_counter()
-    ledger.sent["email"] += 1
-    attempt = 0
-    while True:
-        if attempt:
-            ledger.resent += 1
-        attempt += 1
-        replies[sender] = time.perf_counter()
+
+    async def handed_over() -> bool:
         try:
             await aiosmtplib.send(mail, hostname="127.0.0.1", port=smtp_port, timeout=20)
-            break
         except (aiosmtplib.SMTPException, OSError, TimeoutError):
-            await asyncio.sleep(0.2)
-    ledger.acked["email"].add(message_id.strip("<>"))
-    ledger.ack_ms["email"].append((time.perf_counter() - began) * 1000)
+            return False
+        return True
+
+    await until_acked(ledger, "email", message_id.strip("<>"), replies, sender, handed_over)
 
 
 @dataclass
@@ -553,28 +576,19 @@ async def telegram_say(
             "text": words,
         },
     }
-    began = time.perf_counter()
-    ledger.sent["telegram"] += 1
-    attempt = 0
-    while True:
-        if attempt:
-            ledger.resent += 1
-        attempt += 1
-        replies[str(chat)] = time.perf_counter()
-        try:
-            async with http.post(
-                f"{base}/telegram/webhook",
-                json=update,
-                headers={"X-Telegram-Bot-Api-Secret-Token": settings.telegram_secret},
-                timeout=aiohttp.ClientTimeout(total=20),
-            ) as response:
-                if response.status == 200:
-                    break
-        except (aiohttp.ClientError, OSError, TimeoutError):
-            pass
-        await asyncio.sleep(0.2)
-    ledger.acked["telegram"].add(f"{chat}:{n + 1}")
-    ledger.ack_ms["telegram"].append((time.perf_counter() - began) * 1000)
+    await until_acked(
+        ledger,
+        "telegram",
+        f"{chat}:{n + 1}",
+        replies,
+        str(chat),
+        lambda: _posted(
+            http,
+            f"{base}/telegram/webhook",
+            json=update,
+            headers={"X-Telegram-Bot-Api-Secret-Token": settings.telegram_secret},
+        ),
+    )
 
 
 @contextlib.asynccontextmanager
@@ -622,15 +636,8 @@ async def telegram_api(ledger: Ledger, replies: dict[str, float]) -> AsyncIterat
 
     app = web.Application()
     app.router.add_route("*", "/bot{token}/{method}", method)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"http://127.0.0.1:{port}", token
-    finally:
-        await runner.cleanup()
+    async with serving(app) as base:
+        yield base, token
 
 
 # -- a run ----------------------------------------------------------------------------
@@ -781,51 +788,43 @@ async def run_load(settings: LoadSettings) -> LoadResult:
             async with aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=0, force_close=True)
             ) as http:
-                customers = (
-                    settings.visitors
-                    + settings.bridge_senders
-                    + settings.mail_senders
-                    + settings.telegram_chats
-                )
-                plan = [rng.choice(QUESTIONS) for _ in range(settings.messages)]
-                per = [plan[i::customers] for i in range(customers)]
                 visitors = [Visitor(base, f"v{i}", ledger) for i in range(settings.visitors)]
+                # Each customer as "say message n with these words", in a fixed order.
+                Say = Callable[[int, str], Awaitable[None]]
+
+                def on_chat(visitor: Visitor) -> Say:
+                    return lambda n, words: visitor.say(http, f"{visitor.name}-{n}", words)
+
+                def on_bridge(i: int) -> Say:
+                    return lambda n, words: bridge_say(
+                        http, base, settings, ledger, f"b{i}", f"b{i}-{n}", words, replies
+                    )
+
+                def on_mail(i: int) -> Say:
+                    sender = f"customer{i}@customers.example"
+                    return lambda n, words: mail_say(
+                        smtp_proxy.port, ledger, sender, n, words, replies
+                    )
+
+                def on_telegram(i: int) -> Say:
+                    return lambda n, words: telegram_say(
+                        http, base, settings, ledger, 900_000 + i, n, words, replies
+                    )
+
+                speakers = [
+                    *map(on_chat, visitors),
+                    *map(on_bridge, range(settings.bridge_senders)),
+                    *map(on_mail, range(settings.mail_senders)),
+                    *map(on_telegram, range(settings.telegram_chats)),
+                ]
+                plan = [rng.choice(QUESTIONS) for _ in range(settings.messages)]
                 load_began = time.perf_counter()
 
-                async def chat(visitor: Visitor, words: list[str]) -> None:
+                async def paced(say: Say, words: list[str]) -> None:
                     for n, text_ in enumerate(words):
                         if time.perf_counter() > deadline:
                             return
-                        await visitor.say(http, f"{visitor.name}-{n}", text_)
-
-                async def bridge(index: int, words: list[str]) -> None:
-                    for n, text_ in enumerate(words):
-                        if time.perf_counter() > deadline:
-                            return
-                        await bridge_say(
-                            http,
-                            base,
-                            settings,
-                            ledger,
-                            f"b{index}",
-                            f"b{index}-{n}",
-                            text_,
-                            replies,
-                        )
-
-                async def mail(index: int, words: list[str]) -> None:
-                    for n, text_ in enumerate(words):
-                        if time.perf_counter() > deadline:
-                            return
-                        sender = f"customer{index}@customers.example"
-                        await mail_say(smtp_proxy.port, ledger, sender, n, text_, replies)
-
-                async def chat_on_telegram(index: int, words: list[str]) -> None:
-                    for n, text_ in enumerate(words):
-                        if time.perf_counter() > deadline:
-                            return
-                        chat = 900_000 + index
-                        await telegram_say(http, base, settings, ledger, chat, n, text_, replies)
+                        await say(n, text_)
 
                 async def killer() -> None:
                     # Each kill when a random share of the messages has been acknowledged.
@@ -842,29 +841,7 @@ async def run_load(settings: LoadSettings) -> LoadResult:
                         await asyncio.sleep(rng.uniform(0.2, 1.0))
                         await victim.start()
 
-                work = [
-                    *(chat(v, per[i]) for i, v in enumerate(visitors)),
-                    *(
-                        bridge(i, per[settings.visitors + i])
-                        for i in range(settings.bridge_senders)
-                    ),
-                    *(
-                        mail(i, per[settings.visitors + settings.bridge_senders + i])
-                        for i in range(settings.mail_senders)
-                    ),
-                    *(
-                        chat_on_telegram(
-                            i,
-                            per[
-                                settings.visitors
-                                + settings.bridge_senders
-                                + settings.mail_senders
-                                + i
-                            ],
-                        )
-                        for i in range(settings.telegram_chats)
-                    ),
-                ]
+                work = [paced(say, plan[i :: len(speakers)]) for i, say in enumerate(speakers)]
                 kills = asyncio.create_task(killer())
                 await asyncio.gather(*work)
                 load_seconds = time.perf_counter() - load_began
