@@ -200,7 +200,7 @@ async def find_gaps(
         ),
     )
     rated_low = {r.id for r in rows if r.csat_score is not None and r.csat_score <= low_rating}
-    unsure = {cid for cid, reason, _ in handoffs if reason in UNSURE}
+    unsure = {cid for cid, reason in handoffs if reason in UNSURE}
     questions: list[GapQuestion] = []
     answers: dict[int, str] = {}
     for conversation_id in (r.id for r in rows):

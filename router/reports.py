@@ -206,7 +206,8 @@ async def build_report(
         if progress is not None:
             progress(step, steps)
 
-    window = timedelta(hours=return_hours)
+    window = return_hours * 3600  # seconds, as the rows' times are
+    now_s = now.timestamp()
     days = _days(where.start, where.end, zone)
 
     async def read(query: Callable[[Repositories], Awaitable[_T]]) -> _T:
@@ -251,9 +252,7 @@ async def build_report(
     # A heatmap cell's conversations are read when asked for (``heatmap_conversations``).
     # Came back: wrote again (another conversation, any channel) within the window.
     returned = {
-        r.id
-        for r in rows
-        if r.next_write_at is not None and r.next_write_at <= r.updated_at + window
+        r.id for r in rows if r.next_write is not None and r.next_write <= r.updated + window
     }
 
     # -- the bot ---------------------------------------------------------------------
@@ -275,7 +274,7 @@ async def build_report(
             outcome = "confirmed"
         elif r.id not in answered:
             outcome = "unanswered"
-        elif r.updated_at + window > now:
+        elif r.updated + window > now_s:
             outcome = "pending"
         elif r.id in returned:
             outcome = "came_back"
@@ -285,7 +284,7 @@ async def build_report(
         add("bot_outcome", outcome, r.id)
     first_reason: dict[int, str] = {}
     reopened: set[int] = set()
-    for conversation_id, reason, _ in handoffs:
+    for conversation_id, reason in handoffs:
         first_reason.setdefault(conversation_id, reason)
         if reason in REOPEN_REASONS:
             reopened.add(conversation_id)

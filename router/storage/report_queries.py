@@ -12,7 +12,7 @@ from sqlalchemy import String, and_, case, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from router.storage.dialect import quarter_hour
+from router.storage.dialect import epoch_seconds, quarter_hour
 from router.storage.models import (
     ConversationRow,
     HandoffRow,
@@ -65,15 +65,16 @@ class ReportFilter:
 
 @dataclass(frozen=True, slots=True)
 class ReportRow:
-    """One conversation as the reports see it."""
+    """One conversation as the reports see it; its times in seconds since 1970 (UTC), as
+    a report reads thousands of them and turns none into a date."""
 
     id: int
     contact_id: int
     channel: str
     status: str
     assignee_id: int | None
-    created_at: datetime
-    updated_at: datetime
+    created: float
+    updated: float
     handed_off: bool
     csat_score: int | None
     csat_comment: str | None
@@ -81,7 +82,7 @@ class ReportRow:
     # With ``history``: no earlier conversation of the contact (a new contact), and for a
     # conversation never handed off, when the contact next wrote in another one.
     first_of_contact: bool = True
-    next_write_at: datetime | None = None
+    next_write: float | None = None
     # Its gap questions were found since it last changed (router.kb_gaps).
     gaps_scanned: bool = False
 
@@ -98,9 +99,15 @@ class BotTurns(NamedTuple):
 class ReportQueries:
     session: AsyncSession
 
+    async def _rows(self, query: Any) -> Sequence[Any]:
+        """``query``'s rows, read on the unit's connection: plain rows, without the
+        ORM's loading machinery (a report reads tens of thousands)."""
+        connection = await self.session.connection()
+        return (await connection.execute(query)).all()
+
     async def report_rows(self, where: ReportFilter, *, history: bool = False) -> list[ReportRow]:
         """The period's conversations; with ``history`` also what the contact did before
-        and after (``first_of_contact``, ``next_write_at``), asked of the database per
+        and after (``first_of_contact``, ``next_write``), asked of the database per
         conversation so that no other conversation's rows come back."""
         c = ConversationRow
         columns: list[Any] = [
@@ -109,8 +116,8 @@ class ReportQueries:
             c.channel,
             c.status,
             c.assignee_id,
-            c.created_at,
-            c.updated_at,
+            epoch_seconds(c.created_at),
+            epoch_seconds(c.updated_at),
             c.handed_off_at.is_not(None),
             c.csat_score,
             c.csat_comment,
@@ -126,11 +133,11 @@ class ReportQueries:
             )
             columns.append(case((c.handed_off_at.is_(None), self._next_write(c))))
         columns.append(and_(c.gaps_scanned_at.is_not(None), c.gaps_scanned_at >= c.updated_at))
-        rows = await self.session.execute(where.apply(select(*columns)).order_by(c.id))
+        rows = await self._rows(where.apply(select(*columns)).order_by(c.id))
         # Without history the two columns it would have read take their defaults.
         plain = [] if history else [True, None]
         found = []
-        for row in rows.all():
+        for row in rows:
             values: Any = (*row[:-1], *plain, row[-1])
             found.append(ReportRow(*values))
         return found
@@ -142,7 +149,7 @@ class ReportQueries:
         after it too: that narrows the conversations whose messages are looked at."""
         other, m = aliased(ConversationRow), MessageRow
         return (
-            select(func.min(m.created_at))
+            select(epoch_seconds(func.min(m.created_at)))
             .join(other, other.id == m.conversation_id)
             .where(
                 other.contact_id == c.contact_id,
@@ -167,7 +174,7 @@ class ReportQueries:
             .where(m.direction == "in", where.said())
             .group_by(m.channel, quarter)
         )
-        return [(str(ch), int(q), int(n)) for ch, q, n in (await self.session.execute(query)).all()]
+        return [(str(ch), int(q), int(n)) for ch, q, n in await self._rows(query)]
 
     async def inbound_between(
         self, where: ReportFilter, spans: Sequence[tuple[datetime, datetime]]
@@ -204,7 +211,7 @@ class ReportQueries:
             .where(m.author_kind == "bot", where.said())
             .group_by(m.conversation_id)
         )
-        return [BotTurns(int(i), a, t, int(n)) for i, a, t, n in await self.session.execute(query)]
+        return [BotTurns(int(i), a, t, int(n)) for i, a, t, n in await self._rows(query)]
 
     async def choices_taken(self, where: ReportFilter) -> dict[str, int]:
         """Which offered choice customers took, and how often."""
@@ -215,17 +222,15 @@ class ReportQueries:
             .where(m.direction == "in", choice.is_not(None), where.said())
             .group_by(choice)
         )
-        return {str(c): int(n) for c, n in (await self.session.execute(query)).all() if c}
+        return {str(c): int(n) for c, n in await self._rows(query) if c}
 
-    async def report_handoffs(self, where: ReportFilter) -> list[tuple[int, str, datetime]]:
-        """Handoffs of the period's conversations: (conversation, reason, when)."""
+    async def report_handoffs(self, where: ReportFilter) -> list[tuple[int, str]]:
+        """Handoffs of the period's conversations, in order: (conversation, reason)."""
         h = HandoffRow
         query = (
-            select(h.conversation_id, h.reason, h.created_at)
-            .where(where.has(h.conversation_id))
-            .order_by(h.id)
+            select(h.conversation_id, h.reason).where(where.has(h.conversation_id)).order_by(h.id)
         )
-        return [(int(i), str(r), at) for i, r, at in (await self.session.execute(query)).all()]
+        return [(int(i), str(r)) for i, r in await self._rows(query)]
 
     async def report_timers(
         self, where: ReportFilter
@@ -248,9 +253,7 @@ class ReportQueries:
         )
         return [
             (int(i), str(policy), str(metric), started, stopped, outcome, late)
-            for i, policy, metric, started, stopped, outcome, late in (
-                await self.session.execute(query)
-            ).all()
+            for i, policy, metric, started, stopped, outcome, late in await self._rows(query)
         ]
 
     async def backlog_at(self, moments: Sequence[datetime], where: ReportFilter) -> list[int]:
@@ -259,7 +262,7 @@ class ReportQueries:
         if not moments:
             return []
         c = ConversationRow
-        query = select(c.handed_off_at, c.resolved_at).where(
+        query = select(epoch_seconds(c.handed_off_at), epoch_seconds(c.resolved_at)).where(
             c.handed_off_at.is_not(None),
             c.handed_off_at <= max(moments),
             (c.resolved_at.is_(None)) | (c.resolved_at > min(moments)),
@@ -272,9 +275,9 @@ class ReportQueries:
             query = query.where(c.language == where.language)
         if where.tag:
             query = query.where(cast(c.tags, String).like(f'%"{where.tag}"%'))
-        opened: list[datetime] = []
-        closed: list[datetime] = []
-        for began, ended in (await self.session.execute(query)).all():
+        opened: list[float] = []
+        closed: list[float] = []
+        for began, ended in await self._rows(query):
             if began is None or (ended is not None and ended < began):
                 continue  # never open with people (a resolution older than the handoff)
             opened.append(began)
@@ -284,7 +287,10 @@ class ReportQueries:
         closed.sort()
         # Open at a moment: opened by then, less those closed by then (a conversation
         # is closed only after it opened).
-        return [bisect_right(opened, t) - bisect_right(closed, t) for t in moments]
+        return [
+            bisect_right(opened, t) - bisect_right(closed, t)
+            for t in (moment.timestamp() for moment in moments)
+        ]
 
     async def count_all(self) -> tuple[int, int]:
         """Plain counts of conversations and messages (the benchmark's floor)."""
