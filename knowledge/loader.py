@@ -20,7 +20,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
+from functools import lru_cache
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import yaml
@@ -39,6 +41,7 @@ __all__ = [
 
 _DEFAULT_LANGUAGE = "en"
 SYNONYMS_FILE = "synonyms.yaml"
+SHIPPED_SYNONYMS = "after_sales_synonyms.yaml"
 
 
 def knowledge_files(path: Path) -> list[Path]:
@@ -174,17 +177,30 @@ def _localised(where: str, key: str, raw: Any) -> tuple[tuple[str, str], ...]:
     raise KnowledgeError(f"{where}: '{key}' must be text or a mapping of language to text")
 
 
-def load_synonyms(path: Path) -> dict[str, str]:
-    """The synonym table of a knowledge-base folder (``synonyms.yaml``), variant → canonical.
+def load_synonyms(path: Path, *, shipped: bool = True) -> dict[str, str]:
+    """The synonym table of a knowledge-base folder (``synonyms.yaml``), variant → canonical,
+    over the after-sales words RelayDesk ships (``shipped``; the folder's own win).
 
     The file maps each canonical word to the variants customers use::
 
         退款: [退钱, 返款]
         refund: [money back, reimbursement]
     """
+    table = dict(shipped_synonyms()) if shipped else {}
     file = path / SYNONYMS_FILE if path.is_dir() else path.with_name(SYNONYMS_FILE)
-    if not file.exists():
-        return {}
+    if file.exists():
+        table.update(_synonyms_file(file))
+    return table
+
+
+@lru_cache(maxsize=1)
+def shipped_synonyms() -> Mapping[str, str]:
+    """Regional and colloquial after-sales words (mainland, Taiwan, Hong Kong) that
+    every knowledge base understands: ``knowledge/after_sales_synonyms.yaml``."""
+    return MappingProxyType(_synonyms_file(Path(__file__).with_name(SHIPPED_SYNONYMS)))
+
+
+def _synonyms_file(file: Path) -> dict[str, str]:
     try:
         document = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:

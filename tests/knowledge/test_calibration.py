@@ -31,8 +31,9 @@ def test_the_demo_kb_has_its_own_curve_and_scores_keep_their_order() -> None:
     matcher = Matcher(load_folder(DEMO_KB), normaliser=Normaliser(load_synonyms(DEMO_KB)))
     curve = matcher.calibration["lexical"]
     assert curve.samples > 100 and curve.slope > 0
+    assert matcher.calibration["chinese"].samples > 50
     candidates = matcher.match("怎么申请退货？", limit=5)
-    raws = [dict(c.components)["lexical"] for c in candidates]
+    raws = [dict(c.components)["chinese"] for c in candidates]
     assert [c.score for c in candidates] == sorted((c.score for c in candidates), reverse=True)
     assert raws == sorted(raws, reverse=True)
     # A question written in the knowledge base is a likely answer, an unrelated one is not.
