@@ -6,6 +6,7 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
+from bot.questions import asking_clause, questions_in, sentences
 from bot.signals import asks_for_human, complains, is_greeting, is_thanks
 from bot.texts import BotTexts
 from channels.base import Choice
@@ -231,7 +232,13 @@ class Bot:
                 text=BotTexts.pick(phrase, language),
                 candidates=candidates,
             )
-        decision = self._from_candidates(language, candidates, context)
+        asked = questions_in(text)
+        if len(asked) > 1:
+            decision = self._several(language, asked, context)
+        else:
+            if asked and (len(sentences(text)) > 1 or asking_clause(asked[0]) != asked[0]):
+                candidates = self._best_reading(candidates, asked[0])
+            decision = self._from_candidates(language, candidates, context)
         if decision.kind is not DecisionKind.ANSWER and (
             context.consecutive_misses + 1 > self.settings.max_misses
         ):
@@ -248,14 +255,71 @@ class Bot:
             for c in self.matcher.match(text, limit=max(self.settings.max_choices, 5))
         )
 
-    def _from_candidates(
-        self, language: str, candidates: tuple[ScoredCandidate, ...], context: BotContext
-    ) -> Decision:
+    def _best_reading(
+        self, candidates: tuple[ScoredCandidate, ...], question: str
+    ) -> tuple[ScoredCandidate, ...]:
+        """One question told with its story: whichever of the whole message, the question
+        sentence and its asking clause the knowledge base matches best."""
+        best = candidates
+        for reading in dict.fromkeys((question, asking_clause(question))):
+            found = self._candidates(reading)
+            if found and (not best or found[0].score > best[0].score):
+                best = found
+        return best
+
+    def _several(self, language: str, asked: list[str], context: BotContext) -> Decision:
+        """A message asking several things: each question is matched on its own. One
+        entry that answers them all is the answer; different entries are offered as
+        choices (a person takes them where the channel cannot offer choices); a question
+        nothing covers sends the message to a person, never answering one of two."""
+        settings = self._settings(context)
+        found = [self._candidates(question) for question in asked]
+        outcomes = [choose(candidates, settings) for candidates in found]
+        # What the agent sees: each question's best candidates.
+        considered = tuple({c.id: c for candidates in found for c in candidates[:2]}.values())
+        if any(kind is DecisionKind.HANDOFF for kind, _ in outcomes):
+            return self._handoff("several_questions", language, considered)
+        best = list(dict.fromkeys(chosen[0].id for _, chosen in outcomes))
+        if len(best) == 1 and any(kind is DecisionKind.ANSWER for kind, _ in outcomes):
+            entry = self.matcher.entry(best[0])
+            assert entry is not None
+            return Decision(
+                kind=DecisionKind.ANSWER,
+                reason="match",
+                language=language,
+                entry_id=entry.id,
+                text=entry.answer_for(language),
+                candidates=considered,
+            )
+        if not context.clarify or len(best) < 2:
+            return self._handoff("several_questions", language, considered)
+        choices = []
+        for entry_id in best[: settings.max_choices]:
+            entry = self.matcher.entry(entry_id)
+            assert entry is not None
+            choices.append(Choice(id=entry.id, label=entry.title_for(language)))
+        return Decision(
+            kind=DecisionKind.CLARIFY,
+            reason="several_questions",
+            language=language,
+            text=BotTexts.pick(self.texts.several, language),
+            choices=tuple(choices),
+            candidates=considered,
+        )
+
+    def _settings(self, context: BotContext) -> BotSettings:
+        """The thresholds for this message: the channel's bar for answering, if higher."""
         settings = self.settings
         if context.min_answer_score is not None and (
             context.min_answer_score > settings.answer_threshold
         ):
             settings = replace(settings, answer_threshold=min(context.min_answer_score, 100.0))
+        return settings
+
+    def _from_candidates(
+        self, language: str, candidates: tuple[ScoredCandidate, ...], context: BotContext
+    ) -> Decision:
+        settings = self._settings(context)
         kind, chosen = choose(candidates, settings)
         if kind is DecisionKind.CLARIFY and not context.clarify:
             return self._handoff("low_confidence", language, candidates)

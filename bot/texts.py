@@ -37,6 +37,10 @@ class BotTexts:
         "您想问的是下面哪一个？",
         "Which of these do you mean?",
     )
+    several: tuple[str, str] = (
+        "您问了几个问题，我们一个一个来：先看哪一个？",
+        "You asked about several things; let's take them one at a time. Which first?",
+    )
     handoff: tuple[str, str] = (
         "已为您转接人工客服，工单号 #{ticket}。客服将在 {due} 前回复您，您可以继续留言补充情况。",
         "A person from our support team will answer by {due}. Your ticket number is "
