@@ -68,13 +68,20 @@ LEXICAL_SHARE = 0.3
 # 84.8% at the same val-chosen recall target; bench/kb_bench.py).
 MODEL_WEIGHT = 1.0
 # The chinese branch: the lexical score times the Chinese entry model's probability to
-# this power, the model's L2 penalty 1/CHINESE_STRENGTH. Chosen on SMP2017's validation
-# split (bench/kb_bench.py's protocol): power 0.5 and strength 10 gave 94.6% top-1 and
-# AUROC 0.930, against 92.6% / 0.891 for the lexical score alone; power 1 measured
-# 94.6% / 0.928, strength 1 91.7% / 0.914 and strength 100 94.8% / 0.927.
+# this power, the model's L2 penalty 1/CHINESE_STRENGTH, its grams those found in at
+# least CHINESE_MIN_QUESTIONS questions. Chosen on SMP2017's validation split
+# (bench/kb_bench.py's protocol; /tmp experiments, not kept): power 0.5, strength 10
+# and grams in 2 questions gave 94.0% top-1 and AUROC 0.928 there, against 92.6% and
+# 0.891 for the lexical score alone; power 1 and strength 100 measured within half a
+# point, strength 1 worse (91.7%), grams in 1 question more wrong answers (2.9% against
+# 2.3% at the shipped threshold) and a fit twice as slow.
 CHINESE_MODEL_WEIGHT = 0.5
 CHINESE_STRENGTH = 10.0
 CHINESE_MIN_QUESTIONS = 2
+# A query of fewer content characters than this (a bare 维修) gives the model too little
+# to go on: it picks one entry with a confidence the words do not carry (repair cost
+# over booking a repair), where characters alone leave the two close and the bot asks.
+CHINESE_MIN_LENGTH = 3
 CHINESE_ITERATIONS = 300
 
 # Used when a knowledge base has too few questions per entry to fit its own curve:
@@ -332,7 +339,12 @@ class Matcher:
         np.maximum.at(per_entry, self._owner[rows], lexical)
         scored = _Scored("lexical", per_entry, rows, lexical, (parts[0], parts[1], parts[2]))
         written_in_chinese = detect_language(text) == "zh"
-        if chinese is not None and self._chinese_wording is not None and written_in_chinese:
+        if (
+            chinese is not None
+            and self._chinese_wording is not None
+            and written_in_chinese
+            and len(query.replace(" ", "")) >= CHINESE_MIN_LENGTH
+        ):
             if chinese_wording is None:
                 chinese_wording = self._chinese_wording.transform([folded])
             likely = chinese.probabilities(_NO_VECTOR, chinese_wording, without=leave_out_entry)
