@@ -306,6 +306,9 @@ class InboxConfig(_Model):
     # Hand queued conversations to online agents in turn, up to capacity each.
     auto_assign: bool = False
     capacity: int = Field(default=5, ge=1)
+    # A customer writing within this many days of their conversation's resolution
+    # reopens it (0: never); later, a new conversation that names the old one.
+    reopen_days: float = Field(default=7.0, ge=0)
 
 
 class OutboxConfig(_Model):

@@ -10,6 +10,7 @@ import asyncio
 import logging
 import time
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -48,8 +49,12 @@ class Router:
         handoffs: Handoffs,
         rules: dict[str, ChannelRules] | None = None,
         aftercare: Aftercare | None = None,
+        reopen_window: timedelta = timedelta(0),
     ) -> None:
+        """``reopen_window``: a customer writing this soon after their conversation was
+        resolved reopens it (zero: never)."""
         self._units = units
+        self._reopen_window = reopen_window
         self._bot = bot
         self._handoffs = handoffs
         self._aftercare = aftercare
@@ -170,6 +175,24 @@ class Router:
                 )
                 if answer is not None:
                     conversation = resolved
+        reopening = linked = False
+        if conversation is None and not inbound.automated and self._reopen_window > timedelta(0):
+            # Written again after the resolution: soon after, the conversation with the
+            # whole story opens again; later, a new one names it.
+            earlier = resolved or await repo.last_resolved(
+                inbound.channel, inbound.address.thread_key
+            )
+            if earlier is not None and earlier.resolved_at is not None:
+                if earlier.resolved_at >= now - self._reopen_window:
+                    conversation, reopening = earlier, True
+                    how = f"reopens resolved conversation #{earlier.id}"
+                else:
+                    how = (
+                        f"follows conversation #{earlier.id}, "
+                        f"resolved {earlier.resolved_at:%Y-%m-%d}"
+                    )
+                joined = f"{joined}; {how}" if joined else how
+                linked = True
         if contact_id is None and (
             conversation is None or conversation.reply_to.recipient_id != sender.external_id
         ):
@@ -206,6 +229,8 @@ class Router:
                 # Someone else on the thread (a Cc) wrote: the replies still go to the
                 # customer; an agent who wants otherwise says so.
                 reply_to = conversation.reply_to
+        elif linked:
+            extras["joined"] = joined
         if inbound.automated:
             extras["automated"] = inbound.automated
         if inbound.flag:
@@ -224,6 +249,23 @@ class Router:
         )
         w.publish(MessageAdded(conversation.id, message.id, "customer", "in"))
         receipt = InboundReceipt(conversation_id=conversation.id, message_id=message.id)
+        if reopening:
+            # A person takes it again, with a fresh promise the customer is told of.
+            previous = conversation.assignee_id
+            await self._handoffs.hand_off(
+                w,
+                replace(conversation, reply_to=reply_to),
+                reason="reopened_by_customer",
+                language=conversation.language,
+                trigger=message,
+                from_status=ConversationStatus.RESOLVED,
+                context={"previous_assignee": previous} if previous is not None else None,
+            )
+            logger.info("conversation %s reopened by the customer", conversation.id)
+            await repo.touch_conversation(
+                conversation.id, reply_to=reply_to, language=None, now=now
+            )
+            return receipt
         if answer is not None:
             assert self._aftercare is not None
             await self._aftercare.take_answer(

@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 BOT_ANSWERS = {"match", "choice"}
-REOPEN_REASONS = {"reopened", "follow_up_reply"}
+REOPEN_REASONS = {"reopened", "reopened_by_customer", "follow_up_reply"}
 
 DEFINITIONS: dict[str, dict[str, str]] = {
     "conversations": {
@@ -84,8 +84,9 @@ DEFINITIONS: dict[str, dict[str, str]] = {
         "zh": "机器人提出的澄清问题数，以及客户选择了哪个选项。",
     },
     "reopened": {
-        "en": "Conversations reopened (by an agent or a reply to a follow-up) in the period.",
-        "zh": "本期被重新打开的会话（客服重开或客户回复回访）。",
+        "en": "Conversations reopened in the period: by an agent, by the customer writing "
+        "again soon after the resolution, or by a reply to a follow-up.",
+        "zh": "本期被重新打开的会话：客服重开、客户在解决后不久再次来信，或客户回复回访。",
     },
     "response_times": {
         "en": "First response, next response and resolution times (p50, p90) in business "

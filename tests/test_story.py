@@ -131,13 +131,14 @@ async def test_customer_bot_and_agent_story(service: Service, script: Script) ->
     authors = [m["author"] for m in resolved["messages"] if m["direction"] != "note"]
     assert authors.count("bot") == 3, authors  # answer, clarify, chosen answer; no more
 
-    # Writing again opens a new conversation for the same contact, which knows the old one.
+    # Writing again soon after reopens the conversation with the whole story, for a
+    # person (the bot keeps out of it).
     await customer.ask(script.question)
-    status, bot_queue = await service.api("li.wei", "GET", "/api/agent/conversations?status=bot")
-    [fresh] = bot_queue["conversations"]
-    assert fresh["id"] != conversation_id
-    status, fresh_detail = await service.api(
-        "li.wei", "GET", f"/api/agent/conversations/{fresh['id']}"
+    status, reopened = await service.api(
+        "li.wei", "GET", f"/api/agent/conversations/{conversation_id}"
     )
-    assert [c["id"] for c in fresh_detail["other_conversations"]] == [conversation_id]
+    assert reopened["status"] == "queued"
+    assert reopened["handoffs"][-1]["reason"] == "reopened_by_customer"
+    authors = [m["author"] for m in reopened["messages"] if m["direction"] != "note"]
+    assert authors.count("bot") == 3, authors
     await customer.close()

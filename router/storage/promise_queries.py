@@ -219,6 +219,21 @@ class PromiseQueries:
         )
         return None if row is None else conversation_record(row)
 
+    async def last_resolved(self, channel: str, thread_key: str) -> Conversation | None:
+        """The latest resolved conversation on this thread (what a customer who writes
+        again after its resolution may reopen)."""
+        row = await self.session.scalar(
+            select(ConversationRow)
+            .where(
+                ConversationRow.channel == channel,
+                ConversationRow.thread_key == thread_key,
+                ConversationRow.status == "resolved",
+            )
+            .order_by(ConversationRow.id.desc())
+            .limit(1)
+        )
+        return None if row is None else conversation_record(row)
+
     # -- settings an admin edits --------------------------------------------------------
 
     async def setting(self, key: str) -> tuple[dict[str, Any], datetime] | None:

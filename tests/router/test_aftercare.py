@@ -127,10 +127,12 @@ async def test_the_customer_rates_with_a_choice_and_the_conversation_stays_resol
     assert receipt.conversation_id == cid
     body = await detail(desk, cid)
     assert body["status"] == "resolved" and body["satisfaction"]["score"] == 4
-    # Only the first rating counts; a later "1" is a new conversation's first message.
+    # Only the first rating counts; a later "1" is a message for a person (it reopens
+    # the conversation: inbox.reopen_days), not a second rating.
     again = await memory.inject(memory.message("1", external_id="rater-3", sender="rater"))
-    assert again.conversation_id != cid
-    assert (await detail(desk, cid))["satisfaction"]["score"] == 4
+    assert again.conversation_id == cid
+    body = await detail(desk, cid)
+    assert body["satisfaction"]["score"] == 4 and body["status"] == "queued"
 
 
 async def test_a_low_rating_with_a_comment_tells_the_supervisor(
