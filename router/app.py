@@ -24,6 +24,7 @@ from channels.http import ClientAddresses
 from channels.webchat import WebChatChannel
 from knowledge import KnowledgeError, fingerprint
 from router.aftercare import Aftercare
+from router.audit import audit_middleware
 from router.builders import (
     build_api_channels,
     build_bot,
@@ -118,12 +119,14 @@ def create_app(
     in-memory channel); ``database`` replaces the configured store (tests), which
     the caller then migrates and disposes of.
     """
-    app = web.Application(middlewares=[error_middleware], client_max_size=1024**2)
+    addresses = ClientAddresses(config.server.trusted_proxies)
+    app = web.Application(
+        middlewares=[error_middleware, audit_middleware(addresses)], client_max_size=1024**2
+    )
     # The engine connects on first use; the storage lifecycle migrates and disposes of it.
     db = database or Database(config.storage.url, echo=config.storage.echo)
     # Several nodes share PostgreSQL: their events travel by LISTEN/NOTIFY.
     events: EventBus = EventBus() if db.is_sqlite else PgEventBus(db.engine)
-    addresses = ClientAddresses(config.server.trusted_proxies)
     app[DATABASE] = db
     app[EVENT_BUS] = events
     app[CLOCK] = clock
@@ -316,6 +319,7 @@ def _core(config: Config, clock: Callable[[], datetime], secret: bytes) -> Lifec
             handoffs=handoffs,
             rules=channel_rules(config),
             aftercare=aftercare,
+            reopen_window=timedelta(days=config.inbox.reopen_days),
         )
 
         async def reload_now() -> None:

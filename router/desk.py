@@ -8,10 +8,12 @@ and the inbox).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from bot import BotTexts
 from router import transitions
@@ -20,6 +22,7 @@ from router.conversations import ConversationStatus, Direction, Priority
 from router.errors import (
     AlreadyClaimed,
     AlreadyResolved,
+    ContactNotFound,
     ConversationNotFound,
     MessageNotFound,
     NotAllowed,
@@ -40,6 +43,7 @@ from router.storage import (
     Scheduled,
     SlaTimer,
 )
+from router.storage.privacy_queries import Erased
 from router.work import Units
 
 __all__ = ["ConversationDetail", "HumanDesk"]
@@ -117,6 +121,8 @@ class HumanDesk:
         """Take ownership. Of two agents claiming at once, exactly one wins."""
         async with self._units.write() as w:
             claimed = await transitions.claim(w, conversation_id, agent)
+            if claimed is not None:
+                await w.audit(agent, "claim", "conversation", conversation_id)
             conversation = claimed or await _found(w.repo, conversation_id)
         if claimed is None and conversation.assignee_id != agent.id:
             if conversation.status is ConversationStatus.RESOLVED:
@@ -185,6 +191,8 @@ class HumanDesk:
         async with self._units.write() as w:
             conversation = await _owned(w.repo, conversation_id, agent)
             resolved = await transitions.resolve(w, conversation, self._aftercare, owner=agent.id)
+            if resolved is not None:
+                await w.audit(agent, "resolve", "conversation", conversation_id)
         if resolved is None:
             raise NotYours(f"conversation {conversation_id} changed hands or closed meanwhile")
         logger.info("conversation %s resolved by agent %s", conversation_id, agent.name)
@@ -197,7 +205,11 @@ class HumanDesk:
             message = await _customer_message(w.repo, conversation_id, message_id)
             if message.external_id is None:
                 raise MessageNotFound(f"message {message_id} cannot be split off")
-            return await transitions.split(w, conversation, message, agent, self._handoffs)
+            split = await transitions.split(w, conversation, message, agent, self._handoffs)
+            await w.audit(
+                agent, "split", "conversation", conversation_id, message=message_id, into=split.id
+            )
+            return split
 
     async def merge(self, conversation_id: int, message_id: int, agent: Agent) -> Conversation:
         """A mail whose sender was not on the conversation it named (``claimed_conversation``)
@@ -209,7 +221,11 @@ class HumanDesk:
             if not isinstance(claimed, int):
                 raise MessageNotFound(f"message {message_id} names no other conversation")
             target = await _found(w.repo, claimed)
-            return await transitions.merge(w, source, message, target, agent)
+            merged = await transitions.merge(w, source, message, target, agent)
+            await w.audit(
+                agent, "merge", "conversation", conversation_id, message=message_id, into=target.id
+            )
+            return merged
 
     async def resend(self, conversation_id: int, delivery_id: int, agent: Agent) -> None:
         """Send a dead reply again (the relay is back, the address was fixed)."""
@@ -219,6 +235,7 @@ class HumanDesk:
                 raise MessageNotFound(
                     f"no undelivered reply {delivery_id} in conversation {conversation_id}"
                 )
+            await w.audit(agent, "resend", "conversation", conversation_id, delivery=delivery_id)
         logger.info(
             "conversation %s: dead reply %s sent again by agent %s",
             conversation_id,
@@ -243,6 +260,15 @@ class HumanDesk:
             if target is not None and not target.active:
                 raise NotAllowed(f"{target.name} is disabled")
             changed = await transitions.assign(w, conversation, target, by=agent)
+            if changed is not None:
+                await w.audit(
+                    agent,
+                    "assign",
+                    "conversation",
+                    conversation_id,
+                    to=target.name if target else "queue",
+                    previous=owner,
+                )
         if changed is None:
             raise AlreadyClaimed(f"conversation {conversation_id} changed hands meanwhile")
         logger.info(
@@ -270,6 +296,14 @@ class HumanDesk:
             if priority is not None:
                 await w.repo.set_priority(conversation_id, priority, w.now)
             changed = await _found(w.repo, conversation_id)
+            await w.audit(
+                agent,
+                "update",
+                "conversation",
+                conversation_id,
+                tags=list(changed.tags) if tags is not None else None,
+                priority=changed.priority.label if priority is not None else None,
+            )
             w.publish(ConversationChanged(changed.id, changed.status.value, changed.assignee_id))
         return changed
 
@@ -304,6 +338,15 @@ class HumanDesk:
                 created_by=agent.id,
                 now=w.now,
             )
+            await w.audit(
+                agent,
+                "schedule",
+                "conversation",
+                conversation_id,
+                kind=kind,
+                item=item.id,
+                due_at=due_at.isoformat(),
+            )
             w.publish(
                 ConversationChanged(
                     conversation.id, conversation.status.value, conversation.assignee_id
@@ -333,6 +376,7 @@ class HumanDesk:
                 raise MessageNotFound(f"nothing scheduled as {item_id} here")
             if not await w.repo.finish_scheduled(item_id, now=w.now, status="cancelled"):
                 raise StaleView(f"{item.kind} {item_id} was sent or cancelled already")
+            await w.audit(agent, "cancel_scheduled", "conversation", conversation_id, item=item_id)
         logger.info(
             "conversation %s: %s %s cancelled by %s",
             conversation_id,
@@ -348,10 +392,78 @@ class HumanDesk:
         async with self._units.write() as w:
             conversation = await _found(w.repo, conversation_id)
             reopened = await transitions.reopen(w, conversation, self._handoffs, assignee=assignee)
+            if reopened is not None:
+                await w.audit(
+                    agent,
+                    "reopen",
+                    "conversation",
+                    conversation_id,
+                    to=assignee.name if assignee else "queue",
+                )
         if reopened is None:
             return conversation  # it was open already: nothing to do
         logger.info("conversation %s reopened by %s", conversation_id, agent.name)
         return reopened
+
+    # -- a contact's data (PIPL / GDPR) ----------------------------------------------
+
+    async def contact_conversations(self, contact_id: int, agent: Agent) -> list[int]:
+        """The ids of a contact's conversations, for an export; admins only."""
+        _require_admin(agent, "export a contact's data")
+        async with self._units.write() as w:
+            if await w.repo.contact(contact_id) is None:
+                raise ContactNotFound(f"no contact {contact_id}")
+            ids = [c.id for c in await w.repo.contact_conversations(contact_id)]
+            await w.audit(agent, "export_contact", "contact", contact_id, conversations=len(ids))
+        return sorted(ids)
+
+    async def erase_contact(self, contact_id: int, agent: Agent, attachments: Path) -> Erased:
+        """Erase a contact's data on request: what they wrote and were sent, their files
+        (under ``attachments``), names and addresses. The conversation and message rows
+        stay, blank, so the reports keep their counts; open conversations are closed
+        (their promises end). Admins only; the erasure is in the audit log."""
+        _require_admin(agent, "erase a contact's data")
+        async with self._units.write() as w:
+            if await w.repo.contact(contact_id) is None:
+                raise ContactNotFound(f"no contact {contact_id}")
+            for conversation in await w.repo.contact_conversations(contact_id):
+                if conversation.status is not ConversationStatus.RESOLVED:
+                    await w.repo.resolve(conversation.id, w.now)
+                    await self._handoffs.promises.resolved(w, conversation)
+            erased = await w.repo.erase_contact(contact_id, w.now)
+            await w.audit(
+                agent,
+                "erase_contact",
+                "contact",
+                contact_id,
+                conversations=erased.conversations,
+                messages=erased.messages,
+                files=len(erased.attachment_refs),
+            )
+        # The files go once the rows that named them are committed.
+        await asyncio.to_thread(_delete_files, attachments, erased.attachment_refs)
+        logger.info(
+            "contact %s erased by %s: %d conversations, %d messages, %d files",
+            contact_id,
+            agent.name,
+            erased.conversations,
+            erased.messages,
+            len(erased.attachment_refs),
+        )
+        return erased
+
+
+def _delete_files(folder: Path, refs: list[str]) -> None:
+    root = folder.resolve()
+    for ref in refs:
+        path = (root / ref).resolve()
+        if path.is_relative_to(root) and path.is_file():
+            path.unlink()
+
+
+def _require_admin(agent: Agent, what: str) -> None:
+    if not agent.is_admin:
+        raise NotAllowed(f"only an admin may {what}")
 
 
 async def _found(repo: Repositories, conversation_id: int) -> Conversation:

@@ -15,6 +15,7 @@ __all__ = [
     "AlreadyClaimed",
     "AlreadyResolved",
     "ApiError",
+    "ContactNotFound",
     "ConversationNotFound",
     "DeskError",
     "MessageNotFound",
@@ -41,6 +42,10 @@ class ConversationNotFound(DeskError):
 
 class MessageNotFound(DeskError):
     code = "message_not_found"
+
+
+class ContactNotFound(DeskError):
+    code = "contact_not_found"
 
 
 class NotYours(DeskError):
@@ -70,6 +75,7 @@ class NotAllowed(DeskError):
 _DESK_STATUS: Mapping[type[DeskError], int] = {
     ConversationNotFound: 404,
     MessageNotFound: 404,
+    ContactNotFound: 404,
     NotAllowed: 403,
     NotYours: 409,
     AlreadyClaimed: 409,

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from router import audit
 from router.builders import policies_from
 from router.config import SlaConfig, explain
 from router.promises import Promises
@@ -106,6 +107,7 @@ class SlaSettings:
         async with self._db.write() as repo:
             stored = section.model_dump(mode="json", exclude=set(_FILE_ONLY))
             await repo.put_setting(KEY, stored, now=now, agent_id=agent.id)
+            await audit.record(repo, now, agent, "change_settings", "setting", None, key=KEY)
         self._apply(section)
         self._seen = now
         logger.info("SLA settings changed by %s", agent.name)

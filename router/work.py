@@ -19,10 +19,11 @@ from datetime import datetime
 from typing import Any
 
 from channels.base import Choice
+from router import audit
 from router.conversations import AuthorKind, Direction
 from router.events import Event, EventBus, MessageAdded
 from router.outbox import OutboxDispatcher
-from router.storage import Conversation, Database, Message, OutboxItem, Repositories
+from router.storage import Agent, Conversation, Database, Message, OutboxItem, Repositories
 
 __all__ = ["Units", "Work"]
 
@@ -36,6 +37,17 @@ class Work:
     _outbox: OutboxDispatcher
     outgoing: list[OutboxItem] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
+
+    async def audit(
+        self,
+        agent: Agent | None,
+        action: str,
+        target: str,
+        target_id: int | None,
+        **detail: Any,
+    ) -> None:
+        """Record ``action`` in the audit log with this unit (``router.audit.record``)."""
+        await audit.record(self.repo, self.now, agent, action, target, target_id, **detail)
 
     def publish(self, *events: Event) -> None:
         """Publish ``events`` once this unit has committed."""

@@ -16,6 +16,7 @@ from typing import Protocol
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from router import audit
 from router.storage import Agent, Database, Repositories
 from router.storage.shared_queries import LoginThrottle
 
@@ -312,6 +313,7 @@ class Accounts:
                 now=now,
                 expires_at=now + self._ttl,
             )
+            await audit.record(repo, now, agent, "sign_in", "agent", agent.id)
         logger.info("agent %s logged in to the inbox", agent.name)
         return agent, token, csrf
 
@@ -325,8 +327,11 @@ class Accounts:
         async with self._db.write() as repo:
             await repo.delete_session(hash_token(token))
 
-    async def create(self, name: str, password: str | None, *, role: str = "agent") -> str:
-        """A new agent; returns its API token (for integrations)."""
+    async def create(
+        self, name: str, password: str | None, *, role: str = "agent", by: Agent | None = None
+    ) -> str:
+        """A new agent (added by admin ``by``; None: the command line); returns its API
+        token (for integrations)."""
         if role not in ("agent", "lead", "admin"):
             raise ValueError("role must be agent, lead (sees the reports) or admin")
         password_hash = None if password is None else await self.hash_password(password)
@@ -334,26 +339,32 @@ class Accounts:
         async with self._db.write() as repo:
             if await repo.agent_by_name(name) is not None:
                 raise ValueError(f"an agent named {name!r} already exists")
-            await repo.add_agent(
+            added = await repo.add_agent(
                 name=name,
                 token_hash=hash_token(api_token),
                 now=self._clock(),
                 password_hash=password_hash,
                 role=role,
             )
+            await audit.record(
+                repo, self._clock(), by, "add_agent", "agent", added.id, name=name, role=role
+            )
         return api_token
 
-    async def set_password(self, agent_id: int, password: str) -> None:
+    async def set_password(self, agent_id: int, password: str, *, by: Agent | None = None) -> None:
         hashed = await self.hash_password(password)
         async with self._db.write() as repo:
             await repo.update_agent(agent_id, password_hash=hashed)
             await repo.delete_sessions(agent_id)
+            await audit.record(repo, self._clock(), by, "set_password", "agent", agent_id)
 
-    async def set_active(self, agent_id: int, active: bool) -> None:
+    async def set_active(self, agent_id: int, active: bool, *, by: Agent | None = None) -> None:
         async with self._db.write() as repo:
             await repo.update_agent(agent_id, active=active)
             if not active:
                 await repo.delete_sessions(agent_id)
+            action = "enable_agent" if active else "disable_agent"
+            await audit.record(repo, self._clock(), by, action, "agent", agent_id)
 
     async def set_language(self, agent_id: int, language: str) -> None:
         async with self._db.write() as repo:

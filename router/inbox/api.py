@@ -18,7 +18,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from channels.base import encodable
-from router.conversations import ConversationStatus
+from router.conversations import ConversationStatus, Priority
 from router.errors import ApiError
 from router.events import FrameStored, Subscription
 from router.inbox import presenters
@@ -103,6 +103,7 @@ async def _text_body(request: web.Request) -> str:
     return text.strip(_BLANK)
 
 
+_PRIORITIES = ("low", "normal", "high", "urgent")
 _STATUS_SETS: Mapping[str, tuple[ConversationStatus, ...]] = {
     "open": (ConversationStatus.QUEUED, ConversationStatus.ASSIGNED),
     "all": tuple(ConversationStatus),
@@ -185,6 +186,155 @@ async def resolve(request: web.Request) -> web.Response:
     agent = await _agent(request)
     conversation = await request.app[DESK].resolve(_conversation_id(request), agent)
     return _json(presenters.summary(conversation, None, {agent.id: agent.name}))
+
+
+async def _target_agent(request: web.Request, body: Mapping[str, Any], key: str) -> Agent | None:
+    """The agent ``body[key]`` names (null: nobody); a 400 for anything but an agent's
+    id, a 404 for an agent there is not."""
+    raw = body.get(key)
+    if raw is None:
+        return None
+    if not isinstance(raw, int) or isinstance(raw, bool) or not 1 <= raw < 2**63:
+        raise ApiError(400, "invalid_body", f"'{key}' must be an agent's id or null")
+    async with request.app[DATABASE].read() as repo:
+        target = await repo.agent(raw)
+    if target is None:
+        raise ApiError(404, "not_found", f"no agent {raw}")
+    return target
+
+
+async def assign(request: web.Request) -> web.Response:
+    """``{"agent_id": id}`` gives the conversation to that agent, ``null`` back to the
+    queue (a transfer: the owner or an admin may; anyone for an unowned one)."""
+    agent = await _agent(request)
+    body = await _json_body(request)
+    if "agent_id" not in body:
+        raise ApiError(400, "invalid_body", "'agent_id' is required (null: the queue)")
+    target = await _target_agent(request, body, "agent_id")
+    conversation = await request.app[DESK].assign(_conversation_id(request), agent, target)
+    async with request.app[DATABASE].read() as repo:
+        names = await repo.agent_names(
+            [conversation.assignee_id] if conversation.assignee_id else []
+        )
+    return _json(presenters.summary(conversation, None, names))
+
+
+async def update(request: web.Request) -> web.Response:
+    """``{"tags": [...], "priority": "low|normal|high|urgent"}``, either or both."""
+    agent = await _agent(request)
+    body = await _json_body(request)
+    tags = body.get("tags")
+    if "tags" in body and (
+        not isinstance(tags, list)
+        or len(tags) > 50
+        or not all(isinstance(t, str) and len(t) <= 200 and encodable(t) for t in tags)
+    ):
+        raise ApiError(400, "invalid_body", "'tags' must be a list of up to 50 strings")
+    priority = body.get("priority")
+    if "priority" in body and priority not in _PRIORITIES:
+        raise ApiError(400, "invalid_body", f"'priority' must be one of {', '.join(_PRIORITIES)}")
+    if tags is None and priority is None:
+        raise ApiError(400, "invalid_body", "give 'tags', 'priority' or both")
+    conversation = await request.app[DESK].update(
+        _conversation_id(request),
+        agent,
+        tags=tags,
+        priority=None if priority is None else Priority.parse(priority),
+    )
+    async with request.app[DATABASE].read() as repo:
+        names = await repo.agent_names(
+            [conversation.assignee_id] if conversation.assignee_id else []
+        )
+    return _json(presenters.summary(conversation, None, names))
+
+
+async def reopen(request: web.Request) -> web.Response:
+    """Open a resolved conversation again: for ``{"agent_id": id}`` (default: the
+    caller), or the queue with ``{"agent_id": null}``."""
+    agent = await _agent(request)
+    body = await _json_body(request) if request.can_read_body else {}
+    target = await _target_agent(request, body, "agent_id") if "agent_id" in body else agent
+    if target is not None and not target.active:
+        raise ApiError(409, "not_allowed", f"{target.name} is disabled")
+    conversation = await request.app[DESK].reopen(_conversation_id(request), agent, assignee=target)
+    async with request.app[DATABASE].read() as repo:
+        names = await repo.agent_names(
+            [conversation.assignee_id] if conversation.assignee_id else []
+        )
+    return _json(presenters.summary(conversation, None, names))
+
+
+async def audit_log(request: web.Request) -> web.Response:
+    """``?action=&agent=&before=&limit=``: the audit log, newest first; admins only."""
+    agent = await _agent(request)
+    if not agent.is_admin:
+        raise ApiError(403, "forbidden", "only admins read the audit log")
+    query = request.query
+
+    def number(name: str, default: int | None, top: int = 2**62) -> int | None:
+        raw = query.get(name)
+        if raw is None:
+            return default
+        if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= top:
+            raise ApiError(400, "invalid_query", f"{name} must be a positive integer")
+        return int(raw)
+
+    limit = number("limit", 100, 500)
+    assert limit is not None
+    async with request.app[DATABASE].read() as repo:
+        entries = await repo.audit_entries(
+            limit=limit,
+            before_id=number("before", None),
+            action=query.get("action") or None,
+            agent_id=number("agent", None),
+        )
+    return _json({"entries": [presenters.audit_entry(e) for e in entries]})
+
+
+def _contact_id(request: web.Request) -> int:
+    return _path_id(request, "contact_id", "contact")
+
+
+async def export_contact(request: web.Request) -> web.Response:
+    """Everything RelayDesk holds of a contact, as JSON; admins only."""
+    agent = await _agent(request)
+    contact_id = _contact_id(request)
+    desk = request.app[DESK]
+    ids = await desk.contact_conversations(contact_id, agent)
+    async with request.app[DATABASE].read() as repo:
+        contact = await repo.contact(contact_id)
+        identities = await repo.identities(contact_id)
+    assert contact is not None
+    return _json(
+        {
+            "contact": {
+                "id": contact.id,
+                "display_name": contact.display_name,
+                "email": contact.email,
+                "created_at": presenters.time(contact.created_at),
+            },
+            "identities": [
+                {"channel": i.channel, "external_id": i.external_id, "display_name": i.display_name}
+                for i in identities
+            ],
+            "conversations": [presenters.detail(await desk.detail(cid)) for cid in ids],
+        }
+    )
+
+
+async def erase_contact(request: web.Request) -> web.Response:
+    """Erase a contact's messages, files, names and addresses; admins only."""
+    agent = await _agent(request)
+    erased = await request.app[DESK].erase_contact(
+        _contact_id(request), agent, request.app[ATTACHMENTS]
+    )
+    return _json(
+        {
+            "conversations": erased.conversations,
+            "messages": erased.messages,
+            "files": len(erased.attachment_refs),
+        }
+    )
 
 
 async def split(request: web.Request) -> web.Response:
@@ -359,11 +509,17 @@ def agent_routes() -> list[web.RouteDef]:
         web.post(one + "/reply", reply),
         web.post(one + "/notes", note),
         web.post(one + "/resolve", resolve),
+        web.post(one + "/reopen", reopen),
+        web.post(one + "/assign", assign),
+        web.patch(one, update),
         web.post(one + "/typing", typing),
         web.post(one + "/messages/{message_id}/split", split),
         web.post(one + "/messages/{message_id}/merge", merge),
         web.post(one + "/deliveries/{delivery_id}/resend", resend),
         web.get(base + "/events", events),
+        web.get(base + "/audit", audit_log),
+        web.get(base + "/contacts/{contact_id}/export", export_contact),
+        web.post(base + "/contacts/{contact_id}/erase", erase_contact),
         web.get(base + "/deliveries", deliveries),
         web.get(base + "/attachments/{ref:.+}", attachment),
         web.get(one + "/scheduled", list_scheduled),

@@ -14,6 +14,7 @@ __all__ = ["openapi_document", "openapi_route"]
 
 _ERROR = {"$ref": "#/components/responses/Error"}
 _ID = {"name": "conversation_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+_CONTACT_ID = {"name": "contact_id", "in": "path", "required": True, "schema": {"type": "integer"}}
 _MESSAGE_ID = {
     "name": "message_id",
     "in": "path",
@@ -134,7 +135,113 @@ def openapi_document() -> dict[str, Any]:
                 ],
             )
         },
-        one: {"get": _op("One conversation with transcript, handoffs and contact", params=[_ID])},
+        one: {
+            "get": _op("One conversation with transcript, handoffs and contact", params=[_ID]),
+            "patch": _op(
+                "Set the conversation's tags and/or priority",
+                params=[_ID],
+                requestBody={
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "minProperties": 1,
+                                "properties": {
+                                    "tags": {
+                                        "type": "array",
+                                        "maxItems": 50,
+                                        "items": {"type": "string", "maxLength": 200},
+                                    },
+                                    "priority": {
+                                        "type": "string",
+                                        "enum": ["low", "normal", "high", "urgent"],
+                                    },
+                                },
+                            }
+                        }
+                    },
+                },
+            ),
+        },
+        base + "/audit": {
+            "get": _with_forbidden(
+                _op(
+                    "The audit log: who did what, when, from where (admins)",
+                    params=[
+                        {"name": "action", "in": "query", "schema": {"type": "string"}},
+                        {
+                            "name": "agent",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1},
+                        },
+                        {
+                            "name": "before",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1},
+                        },
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 500},
+                        },
+                    ],
+                )
+            )
+        },
+        base + "/contacts/{contact_id}/export": {
+            "get": _with_forbidden(
+                _op("Everything held of a contact, as JSON (admins)", params=[_CONTACT_ID])
+            )
+        },
+        base + "/contacts/{contact_id}/erase": {
+            "post": _with_forbidden(
+                _op(
+                    "Erase a contact's messages, files, names and addresses; counts stay (admins)",
+                    params=[_CONTACT_ID],
+                )
+            )
+        },
+        one + "/assign": {
+            "post": _op(
+                "Give the conversation to an agent, or back to the queue (agent_id null)",
+                params=[_ID],
+                requestBody={
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["agent_id"],
+                                "properties": {
+                                    "agent_id": {"type": "integer", "minimum": 1, "nullable": True}
+                                },
+                            }
+                        }
+                    },
+                },
+            )
+        },
+        one + "/reopen": {
+            "post": _op(
+                "Open a resolved conversation again, for an agent (default: you) or the "
+                "queue (agent_id null)",
+                params=[_ID],
+                requestBody={
+                    "required": False,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "agent_id": {"type": "integer", "minimum": 1, "nullable": True}
+                                },
+                            }
+                        }
+                    },
+                },
+            )
+        },
         one + "/claim": {
             "post": _op("Take the conversation (exactly one of two wins)", params=[_ID])
         },

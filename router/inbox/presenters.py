@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 from urllib.parse import quote
 
@@ -25,6 +25,7 @@ from router.events import (
 )
 from router.sla import SlaPolicies
 from router.storage import Conversation, Handoff, Message, OutboxItem, Scheduled, SlaTimer
+from router.storage.audit_queries import AuditEntry
 
 __all__ = [
     "attachment_url",
@@ -114,6 +115,7 @@ def summary(
         "status": conversation.status.value,
         "channel": conversation.channel,
         "priority": conversation.priority.label,
+        "tags": list(conversation.tags),
         "assignee": (
             None
             if conversation.assignee_id is None
@@ -280,4 +282,21 @@ def sla_policies(policies: SlaPolicies, now: datetime) -> dict[str, Any]:
             for p in (*policies.policies, policies.default)
         ],
         "survey": policies.survey,
+    }
+
+
+def audit_entry(entry: AuditEntry, zone: tzinfo | None = None) -> dict[str, Any]:
+    """One audit-log entry as the API and the admin page show it."""
+    at = entry.at.astimezone(zone) if zone else entry.at
+    return {
+        "id": entry.id,
+        "at": entry.at.isoformat(),
+        "when": at.strftime("%Y-%m-%d %H:%M:%S"),
+        "agent_id": entry.agent_id,
+        "actor": entry.actor,
+        "action": entry.action,
+        "target": entry.target,
+        "target_id": entry.target_id,
+        "detail": dict(entry.detail),
+        "origin": entry.origin,
     }

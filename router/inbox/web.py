@@ -50,6 +50,7 @@ from router.keys import (
     KNOWLEDGE_PATH,
     RELOAD_BOT,
     SLA_SETTINGS,
+    TIMEZONE,
 )
 from router.sla_settings import SettingsRefused
 from router.storage import Agent
@@ -410,6 +411,32 @@ async def admin_page(request: web.Request) -> web.Response:
     return render(request, "admin.html", viewer, agents=agents, notice=request.query.get("notice"))
 
 
+async def admin_audit_page(request: web.Request) -> web.Response:
+    """Who did what, when and from where: newest first, 100 a page."""
+    viewer = await page_viewer(request)
+    require_admin(viewer)
+    before = request.query.get("before", "")
+    action = request.query.get("action", "").strip()[:64] or None
+    async with request.app[DATABASE].read() as repo:
+        entries = await repo.audit_entries(
+            limit=100,
+            before_id=int(before)
+            if before.isascii() and before.isdigit() and len(before) < 18
+            else None,
+            action=action,
+        )
+    zone = request.app[TIMEZONE]
+    rows = [presenters.audit_entry(e, zone) for e in entries]
+    return render(
+        request,
+        "admin_audit.html",
+        viewer,
+        entries=rows,
+        action=action,
+        older=entries[-1].id if len(entries) == 100 else None,
+    )
+
+
 async def admin_sla_page(request: web.Request) -> web.Response:
     viewer = await page_viewer(request)
     require_admin(viewer)
@@ -456,7 +483,10 @@ async def admin_add(request: web.Request) -> web.Response:
     require_admin(viewer)
     try:
         await request.app[ACCOUNTS].create(
-            form_text(form, "name")[:100], form.get("password", ""), role=form.get("role", "agent")
+            form_text(form, "name")[:100],
+            form.get("password", ""),
+            role=form.get("role", "agent"),
+            by=viewer.agent,
         )
     except ValueError as exc:
         raise web.HTTPSeeOther("/inbox/admin?" + urlencode({"notice": str(exc)})) from exc
@@ -474,11 +504,11 @@ async def admin_change(request: web.Request) -> web.Response:
     accounts = request.app[ACCOUNTS]
     try:
         if action == "disable":
-            await accounts.set_active(agent_id, False)
+            await accounts.set_active(agent_id, False, by=viewer.agent)
         elif action == "enable":
-            await accounts.set_active(agent_id, True)
+            await accounts.set_active(agent_id, True, by=viewer.agent)
         elif action == "password":
-            await accounts.set_password(agent_id, form.get("password", ""))
+            await accounts.set_password(agent_id, form.get("password", ""), by=viewer.agent)
         else:
             raise web.HTTPNotFound()
     except ValueError as exc:
@@ -519,6 +549,7 @@ def inbox_routes() -> list[web.AbstractRouteDef]:
         web.get("/inbox/admin", admin_page),
         web.post("/inbox/admin/agents", admin_add),
         web.get("/inbox/admin/sla", admin_sla_page),
+        web.get("/inbox/admin/audit", admin_audit_page),
         web.post("/inbox/admin/sla", admin_sla_save),
         web.post("/inbox/admin/agents/{agent_id}/{action}", admin_change),
         web.get("/inbox/ws", live),

@@ -24,6 +24,7 @@ from sqlalchemy.types import TypeDecorator
 
 __all__ = [
     "AgentRow",
+    "AuditRow",
     "Base",
     "ContactRow",
     "ConversationRow",
@@ -357,6 +358,23 @@ class PresenceRow(Base):
     viewing: Mapped[int | None] = mapped_column(Integer, index=True)
     typing_until: Mapped[float | None] = mapped_column(Float)
     seen_at: Mapped[float] = mapped_column(Float, index=True)
+
+
+class AuditRow(Base):
+    """One thing an agent, an admin or an integration did (who, what, when, from where):
+    the audit log admins read. ``actor`` is the agent's name as it was then."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    agent_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    target: Mapped[str] = mapped_column(String(32))
+    target_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(nullable=True)
+    origin: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class LoginThrottleRow(Base):

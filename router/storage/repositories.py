@@ -10,11 +10,13 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.storage.agent_queries import AgentQueries
+from router.storage.audit_queries import AuditQueries
 from router.storage.contact_queries import ContactQueries
 from router.storage.conversation_queries import ConversationQueries
 from router.storage.gap_queries import GapQueries
 from router.storage.inbox_queries import InboxQueries
 from router.storage.outbox_queries import OutboxQueries
+from router.storage.privacy_queries import PrivacyQueries
 from router.storage.promise_queries import PromiseQueries
 from router.storage.report_queries import ReportQueries
 from router.storage.shared_queries import SharedStateQueries
@@ -25,11 +27,13 @@ __all__ = ["Repositories"]
 
 class Repositories(
     AgentQueries,
+    AuditQueries,
     ContactQueries,
     ConversationQueries,
     GapQueries,
     InboxQueries,
     OutboxQueries,
+    PrivacyQueries,
     PromiseQueries,
     ReportQueries,
     SharedStateQueries,

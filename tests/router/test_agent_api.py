@@ -155,3 +155,48 @@ async def _next_reload(events: Subscription) -> KnowledgeReloaded:
             event = await events.get()
             if isinstance(event, KnowledgeReloaded):
                 return event
+
+
+async def test_an_integration_can_do_what_an_agent_does(sqlite_service: Service) -> None:
+    service = sqlite_service
+    await service.add_agent("ana")
+    await service.add_agent("bo")
+    async with service.db.read() as repo:
+        bo = await repo.agent_by_name("bo")
+    assert bo is not None
+    receipt = await service.memory.inject(service.memory.message("转人工", external_id="par"))
+    path = f"/api/agent/conversations/{receipt.conversation_id}"
+
+    status, body = await service.api(
+        "ana", "PATCH", path, json={"tags": ["vip", " repair ", "vip"], "priority": "high"}
+    )
+    assert status == 200 and body["tags"] == ["repair", "vip"] and body["priority"] == "high"
+    # Transfer: anyone may give an unowned conversation away; then only its owner.
+    status, body = await service.api("ana", "POST", path + "/assign", json={"agent_id": bo.id})
+    assert status == 200 and body["assignee"] == {"id": bo.id, "name": "bo"}
+    status, body = await service.api("ana", "POST", path + "/assign", json={"agent_id": None})
+    assert status == 409 and body["error"]["code"] == "not_assigned_to_you"
+    status, body = await service.api("bo", "POST", path + "/assign", json={"agent_id": None})
+    assert status == 200 and body["status"] == "queued" and body["assignee"] is None
+
+    await service.api("bo", "POST", path + "/claim")
+    await service.api("bo", "POST", path + "/resolve")
+    status, body = await service.api("ana", "POST", path + "/reopen")
+    assert status == 200 and body["status"] == "assigned" and body["assignee"]["name"] == "ana"
+
+    for method, suffix, bad in [
+        ("POST", "/assign", {}),
+        ("POST", "/assign", {"agent_id": "bo"}),
+        ("POST", "/assign", {"agent_id": True}),
+        ("PATCH", "", {}),
+        ("PATCH", "", {"priority": "asap"}),
+        ("PATCH", "", {"tags": "vip"}),
+        ("PATCH", "", {"tags": [1]}),
+        ("PATCH", "", {"priority": None}),
+        ("POST", "/reopen", {"agent_id": -1}),
+    ]:
+        status, body = await service.api("ana", method, path + suffix, json=bad)
+        assert status == 400, (suffix, bad)
+        assert body["error"]["code"] == "invalid_body"
+    status, body = await service.api("ana", "POST", path + "/assign", json={"agent_id": 99999})
+    assert status == 404 and body["error"]["code"] == "not_found"
