@@ -6,7 +6,7 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from bot.questions import asking_clause, questions_in, sentences
+from bot.questions import questions_in, sentences
 from bot.signals import asks_for_human, complains, is_greeting, is_thanks
 from bot.texts import BotTexts
 from channels.base import Choice
@@ -233,10 +233,11 @@ class Bot:
                 candidates=candidates,
             )
         asked = questions_in(text)
+        decision = None
         if len(asked) > 1:
             decision = self._several(language, asked, context)
-        else:
-            if asked and (len(sentences(text)) > 1 or asking_clause(asked[0]) != asked[0]):
+        if decision is None:
+            if len(asked) == 1 and len(sentences(text)) > 1:
                 candidates = self._best_reading(candidates, asked[0])
             decision = self._from_candidates(language, candidates, context)
         if decision.kind is not DecisionKind.ANSWER and (
@@ -258,16 +259,15 @@ class Bot:
     def _best_reading(
         self, candidates: tuple[ScoredCandidate, ...], question: str
     ) -> tuple[ScoredCandidate, ...]:
-        """One question told with its story: whichever of the whole message, the question
-        sentence and its asking clause the knowledge base matches best."""
-        best = candidates
-        for reading in dict.fromkeys((question, asking_clause(question))):
-            found = self._candidates(reading)
-            if found and (not best or found[0].score > best[0].score):
-                best = found
-        return best
+        """One question told with its story: whichever of the whole message and the
+        question sentence the knowledge base matches best. (Not a clause of a sentence:
+        我家猫把遥控器咬坏了，能换一个吗 is not a question about exchanges.)"""
+        found = self._candidates(question)
+        if found and (not candidates or found[0].score > candidates[0].score):
+            return found
+        return candidates
 
-    def _several(self, language: str, asked: list[str], context: BotContext) -> Decision:
+    def _several(self, language: str, asked: list[str], context: BotContext) -> Decision | None:
         """A message asking several things: each question is matched on its own. One
         entry that answers them all is the answer; different entries are offered as
         choices (a person takes them where the channel cannot offer choices); a question
@@ -275,6 +275,8 @@ class Bot:
         settings = self._settings(context)
         found = [self._candidates(question) for question in asked]
         outcomes = [choose(candidates, settings) for candidates in found]
+        if all(kind is DecisionKind.HANDOFF for kind, _ in outcomes):
+            return None  # nothing covers any of them: the message as a whole decides
         # What the agent sees: each question's best candidates.
         considered = tuple({c.id: c for candidates in found for c in candidates[:2]}.values())
         if any(kind is DecisionKind.HANDOFF for kind, _ in outcomes):

@@ -10,13 +10,12 @@ import re
 
 from knowledge.normalise import tokens
 
-__all__ = ["asking_clause", "is_question", "questions_in", "sentences"]
+__all__ = ["is_question", "questions_in", "sentences"]
 
 # A sentence ends after a terminal mark (either width), a full stop before a space
 # (not the one in "3.5 kg") or at a line break; "？！" ends one sentence, not two.
 _SENTENCE_END = re.compile(r"(?<=[!?。！？;；…])(?![!?。！？;；…])|(?<=\.)(?=\s)|\n+")
 _WORDS = re.compile(r"[^\W_]")
-_CLAUSE_END = re.compile(r"(?<=[,，、:：])")
 _ASKS_EN = re.compile(
     r"^\s*(?:and\s+|also\s+|so\s+|but\s+)?(?:how|what|when|where|why|which|who|whom|whose|"
     r"can|could|do|does|did|is|are|was|were|will|would|should|shall|may|have|has|am)\b",
@@ -52,23 +51,13 @@ def is_question(sentence: str) -> bool:
 
 
 def questions_in(text: str) -> list[str]:
-    """The sentences of ``text`` that ask about something, in order (a bare "can you
-    help?" asks about nothing and is left out)."""
-    found = []
+    """The sentences of ``text`` that ask about something, in order, each once (a
+    bare "can you help?" asks about nothing and is left out)."""
+    found: dict[tuple[str, ...], str] = {}
     for sentence in sentences(text):
         if not is_question(sentence):
             continue
-        content = [t for t in tokens(sentence) if t not in _GENERIC]
+        content = tuple(t for t in tokens(sentence) if t not in _GENERIC)
         if content:
-            found.append(sentence)
-    return found
-
-
-def asking_clause(question: str) -> str:
-    """The clause of a question that asks, without the story before it: 怎么还没退款 of
-    "我上周五就寄出去了，怎么还没退款？"; the question itself when it is one clause."""
-    clauses = [c for c in _CLAUSE_END.split(question) if _WORDS.search(c)]
-    for index, clause in enumerate(clauses):
-        if is_question(clause.rstrip(",，、:： ")):
-            return "".join(clauses[index:]).strip()
-    return question
+            found.setdefault(content, sentence)  # the same question twice is one
+    return list(found.values())

@@ -30,13 +30,13 @@ def test_kb_ask_json_prints_the_decision_and_candidates() -> None:
     assert decision["decision"] == "answer" and decision["entry"] == "return-how"
     best = decision["candidates"][0]
     assert best["id"] == "return-how" and best["question"] == "怎么申请退货？"
-    # The raw lexical score is a perfect match; the score is its calibrated chance.
-    assert best["components"] == {
-        "order": 100.0,
-        "words": 100.0,
-        "characters": 100.0,
-        "lexical": 100.0,
-    }
+    # The lexical views are a perfect match; Chinese is weighed by the entry model
+    # (chinese = lexical x the square root of its probability), and the score is the
+    # branch's calibrated chance.
+    parts = best["components"]
+    assert (parts["order"], parts["words"], parts["characters"]) == (100.0, 100.0, 100.0)
+    assert list(parts)[-1] == "chinese"
+    assert abs(parts["chinese"] - 100 * (parts["model"] / 100) ** 0.5) < 0.2
     assert 50 < best["score"] < 100
     assert all(c["score"] < best["score"] for c in decision["candidates"][1:])
     assert set(decision) >= {"decision", "entry", "reason", "candidates"}

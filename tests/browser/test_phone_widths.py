@@ -51,7 +51,13 @@ async def test_every_inbox_page_fits_the_screen(desk: Service, browser: Browser,
     assert transcript is not None and transcript["width"] >= min(width * 0.8, 600)
     await fits(page, width)
     await page.screenshot(path=str(ARTIFACTS / f"conversation-{size}.png"), full_page=True)
-    for path in ("/inbox/reports", "/inbox/reports/gaps", "/inbox/admin", "/inbox/admin/sla"):
+    for path in (
+        "/inbox/reports",
+        "/inbox/reports/gaps",
+        "/inbox/admin",
+        "/inbox/admin/sla",
+        "/inbox/admin/audit",
+    ):
         await page.goto(str(desk.client.make_url(path)))
         await fits(page, width)
     # Codes in the agent's language.
