@@ -9,15 +9,20 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from router.errors import DeskError
 from router.events import AgentTyping, Event, FrameStored, KnowledgeReloaded, PresenceChanged
 from router.inbox import presenters
 from router.inbox.session import (
     current_viewer,
     require_same_origin,
 )
-from router.keys import EVENT_BUS, PRESENCE
+from router.keys import DESK, EVENT_BUS, PRESENCE
 
 __all__ = ["live"]
+
+# The customer hears "a person is typing" at most this often while the owner types
+# (the web chat shows it for a few seconds after each).
+CUSTOMER_TYPING_EVERY = 4.0
 
 
 def _frame(event: Event) -> dict[str, Any] | None:
@@ -68,6 +73,9 @@ async def live(request: web.Request) -> web.WebSocketResponse:
                 waiter.cancel()
 
     task = asyncio.ensure_future(pump())
+    loop = asyncio.get_running_loop()
+    viewing: int | None = None
+    told_customer = -CUSTOMER_TYPING_EVERY
     try:
         async for message in ws:
             if message.type is not WSMsgType.TEXT:
@@ -80,11 +88,20 @@ async def live(request: web.Request) -> web.WebSocketResponse:
                 continue
             if frame.get("type") == "viewing":
                 conversation = frame.get("conversation_id")
-                await presence.view(handle, conversation if isinstance(conversation, int) else None)
+                viewing = conversation if isinstance(conversation, int) else None
+                await presence.view(handle, viewing)
                 if isinstance(conversation, int):
                     send(await presence.snapshot(conversation))
             elif frame.get("type") == "typing":
                 await presence.typing(handle)
+                # The customer sees it too, when this agent owns the conversation.
+                if viewing is not None and loop.time() - told_customer >= CUSTOMER_TYPING_EVERY:
+                    try:
+                        await request.app[DESK].typing(viewing, viewer.agent)
+                    except DeskError:
+                        pass  # not theirs (or resolved): only the owner's typing shows
+                    else:
+                        told_customer = loop.time()
     finally:
         await presence.disconnect(handle)
         task.cancel()
