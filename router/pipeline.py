@@ -176,7 +176,12 @@ class Router:
                 if answer is not None:
                     conversation = resolved
         reopening = linked = False
-        if conversation is None and not inbound.automated and self._reopen_window > timedelta(0):
+        if (
+            conversation is None
+            and not inbound.automated
+            and inbound.command in (None, "human")  # a /start greets, it does not reopen
+            and self._reopen_window > timedelta(0)
+        ):
             # Written again after the resolution: soon after, the conversation with the
             # whole story opens again; later, a new one names it.
             earlier = resolved or await repo.last_resolved(

@@ -4,6 +4,7 @@ conversation with its whole story opens again for a person; later, a new one nam
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -67,6 +68,17 @@ async def test_writing_again_within_the_window_reopens_the_conversation(
             await memory.wait_for_sent(len(memory.sent) + 1)
     assert f"#{cid}" in sent_to(desk, "again", "ack")[-1].text
     assert [m for m in body["messages"] if m["author"] == "bot"] == []
+
+
+async def test_a_start_command_greets_and_reopens_nothing(desk: Service, clock: FakeClock) -> None:
+    cid = await served(desk, "starter")
+    memory = desk.memory
+    start = dataclasses.replace(
+        memory.message("/start", external_id="starter-2", sender="starter"), command="start"
+    )
+    receipt = await memory.inject(start)
+    assert receipt.conversation_id != cid
+    assert (await detail(desk, cid))["status"] == "resolved"
 
 
 async def test_writing_after_the_window_opens_a_new_conversation_that_names_the_old(
