@@ -283,31 +283,39 @@ class Bot:
             return self._handoff("several_questions", language, considered)
         best = list(dict.fromkeys(chosen[0].id for _, chosen in outcomes))
         if len(best) == 1 and any(kind is DecisionKind.ANSWER for kind, _ in outcomes):
-            entry = self.matcher.entry(best[0])
-            assert entry is not None
-            return Decision(
-                kind=DecisionKind.ANSWER,
-                reason="match",
-                language=language,
-                entry_id=entry.id,
-                text=entry.answer_for(language),
-                candidates=considered,
-            )
+            return self._answer(best[0], language, considered)
         if not context.clarify or len(best) < 2:
             return self._handoff("several_questions", language, considered)
-        choices = []
-        for entry_id in best[: settings.max_choices]:
-            entry = self.matcher.entry(entry_id)
-            assert entry is not None
-            choices.append(Choice(id=entry.id, label=entry.title_for(language)))
         return Decision(
             kind=DecisionKind.CLARIFY,
             reason="several_questions",
             language=language,
             text=BotTexts.pick(self.texts.several, language),
-            choices=tuple(choices),
+            choices=self._choices(best[: settings.max_choices], language),
             candidates=considered,
         )
+
+    def _answer(
+        self, entry_id: str, language: str, candidates: tuple[ScoredCandidate, ...]
+    ) -> Decision:
+        entry = self.matcher.entry(entry_id)
+        assert entry is not None
+        return Decision(
+            kind=DecisionKind.ANSWER,
+            reason="match",
+            language=language,
+            entry_id=entry.id,
+            text=entry.answer_for(language),
+            candidates=candidates,
+        )
+
+    def _choices(self, entry_ids: Sequence[str], language: str) -> tuple[Choice, ...]:
+        choices = []
+        for entry_id in entry_ids:
+            entry = self.matcher.entry(entry_id)
+            assert entry is not None
+            choices.append(Choice(id=entry.id, label=entry.title_for(language)))
+        return tuple(choices)
 
     def _settings(self, context: BotContext) -> BotSettings:
         """The thresholds for this message: the channel's bar for answering, if higher."""
@@ -328,27 +336,14 @@ class Bot:
         if kind is DecisionKind.HANDOFF:
             return self._handoff("low_confidence", language, candidates)
         if kind is DecisionKind.ANSWER:
-            entry = self.matcher.entry(chosen[0].id)
-            assert entry is not None
-            return Decision(
-                kind=DecisionKind.ANSWER,
-                reason="match",
-                language=language,
-                entry_id=entry.id,
-                text=entry.answer_for(language),
-                candidates=candidates,
-            )
-        choices = []
-        for candidate in chosen:
-            entry = self.matcher.entry(candidate.id)
-            assert entry is not None
-            choices.append(Choice(id=entry.id, label=entry.title_for(language)))
+            return self._answer(chosen[0].id, language, candidates)
+        choices = self._choices([c.id for c in chosen], language)
         return Decision(
             kind=DecisionKind.CLARIFY,
             reason="close_candidates" if len(choices) > 1 else "below_answer_threshold",
             language=language,
             text=BotTexts.pick(self.texts.clarify, language),
-            choices=tuple(choices),
+            choices=choices,
             candidates=candidates,
         )
 

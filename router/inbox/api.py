@@ -25,7 +25,7 @@ from router.inbox import presenters
 from router.inbox.accounts import hash_token
 from router.keys import AFTERCARE, ATTACHMENTS, CLOCK, DATABASE, DESK, EVENT_BUS, SLA_SETTINGS
 from router.sla_settings import SettingsRefused
-from router.storage import Agent
+from router.storage import Agent, Conversation
 
 __all__ = [
     "agent_routes",
@@ -188,6 +188,15 @@ async def resolve(request: web.Request) -> web.Response:
     return _json(presenters.summary(conversation, None, {agent.id: agent.name}))
 
 
+async def _summary(request: web.Request, conversation: Conversation) -> web.Response:
+    """The conversation as the list shows it, with its assignee's name."""
+    async with request.app[DATABASE].read() as repo:
+        names = await repo.agent_names(
+            [conversation.assignee_id] if conversation.assignee_id else []
+        )
+    return _json(presenters.summary(conversation, None, names))
+
+
 async def _target_agent(request: web.Request, body: Mapping[str, Any], key: str) -> Agent | None:
     """The agent ``body[key]`` names (null: nobody); a 400 for anything but an agent's
     id, a 404 for an agent there is not."""
@@ -212,11 +221,7 @@ async def assign(request: web.Request) -> web.Response:
         raise ApiError(400, "invalid_body", "'agent_id' is required (null: the queue)")
     target = await _target_agent(request, body, "agent_id")
     conversation = await request.app[DESK].assign(_conversation_id(request), agent, target)
-    async with request.app[DATABASE].read() as repo:
-        names = await repo.agent_names(
-            [conversation.assignee_id] if conversation.assignee_id else []
-        )
-    return _json(presenters.summary(conversation, None, names))
+    return await _summary(request, conversation)
 
 
 async def update(request: web.Request) -> web.Response:
@@ -241,11 +246,7 @@ async def update(request: web.Request) -> web.Response:
         tags=tags,
         priority=None if priority is None else Priority.parse(priority),
     )
-    async with request.app[DATABASE].read() as repo:
-        names = await repo.agent_names(
-            [conversation.assignee_id] if conversation.assignee_id else []
-        )
-    return _json(presenters.summary(conversation, None, names))
+    return await _summary(request, conversation)
 
 
 async def reopen(request: web.Request) -> web.Response:
@@ -257,11 +258,7 @@ async def reopen(request: web.Request) -> web.Response:
     if target is not None and not target.active:
         raise ApiError(409, "not_allowed", f"{target.name} is disabled")
     conversation = await request.app[DESK].reopen(_conversation_id(request), agent, assignee=target)
-    async with request.app[DATABASE].read() as repo:
-        names = await repo.agent_names(
-            [conversation.assignee_id] if conversation.assignee_id else []
-        )
-    return _json(presenters.summary(conversation, None, names))
+    return await _summary(request, conversation)
 
 
 async def audit_log(request: web.Request) -> web.Response:

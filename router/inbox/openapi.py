@@ -63,6 +63,18 @@ _TEXT_BODY = {
 }
 
 
+def _agent_body(*, required: bool) -> dict[str, Any]:
+    """``{"agent_id": n | null}``: an agent, or nobody (the queue); the key itself is
+    required when the body is."""
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": {"agent_id": {"type": "integer", "minimum": 1, "nullable": True}},
+    }
+    if required:
+        schema["required"] = ["agent_id"]
+    return {"required": required, "content": {"application/json": {"schema": schema}}}
+
+
 def _op(summary: str, *, ok: str = "200", params: list[Any] | None = None, **extra: Any) -> Any:
     operation: dict[str, Any] = {
         "summary": summary,
@@ -206,20 +218,7 @@ def openapi_document() -> dict[str, Any]:
             "post": _op(
                 "Give the conversation to an agent, or back to the queue (agent_id null)",
                 params=[_ID],
-                requestBody={
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["agent_id"],
-                                "properties": {
-                                    "agent_id": {"type": "integer", "minimum": 1, "nullable": True}
-                                },
-                            }
-                        }
-                    },
-                },
+                requestBody=_agent_body(required=True),
             )
         },
         one + "/reopen": {
@@ -227,19 +226,7 @@ def openapi_document() -> dict[str, Any]:
                 "Open a resolved conversation again, for an agent (default: you) or the "
                 "queue (agent_id null)",
                 params=[_ID],
-                requestBody={
-                    "required": False,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "properties": {
-                                    "agent_id": {"type": "integer", "minimum": 1, "nullable": True}
-                                },
-                            }
-                        }
-                    },
-                },
+                requestBody=_agent_body(required=False),
             )
         },
         one + "/claim": {

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import String, case, cast, delete, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.storage.models import (
@@ -68,30 +68,40 @@ class PrivacyQueries:
                     ref = attachment.get("ref") if isinstance(attachment, dict) else None
                     if isinstance(ref, str) and ref and not ref.startswith("refused:"):
                         refs.append(ref)
+            await self.session.execute(
+                update(m)
+                .where(m.conversation_id.in_(ids))
+                .values(
+                    text="",
+                    html=None,
+                    external_id=None,
+                    attachments=None,
+                    extras=None,
+                    edited_at=now,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            # Only the few messages with something the reports count keep that much.
+            for row in rows:
                 kept: dict[str, Any] = {
                     key: row.extras[key]
                     for key in _KEPT_EXTRAS
                     if isinstance(row.extras, dict) and key in row.extras
                 }
-                await self.session.execute(
-                    update(m)
-                    .where(m.id == row.id)
-                    .values(
-                        text="",
-                        html=None,
-                        external_id=None,
-                        attachments=None,
-                        extras=kept or None,
-                        edited_at=now,
+                if kept:
+                    await self.session.execute(
+                        update(m)
+                        .where(m.id == row.id)
+                        .values(extras=kept)
+                        .execution_options(synchronize_session=False)
                     )
-                    .execution_options(synchronize_session=False)
-                )
             await self.session.execute(
                 update(HandoffRow)
                 .where(HandoffRow.conversation_id.in_(ids))
                 .values(context={})
                 .execution_options(synchronize_session=False)
             )
+            # A sent reply stays sent; what had not gone out will not.
             await self.session.execute(
                 update(OutboxRow)
                 .where(OutboxRow.conversation_id.in_(ids))
@@ -101,15 +111,8 @@ class PrivacyQueries:
                     thread=None,
                     subject=None,
                     last_error=None,
-                    status="dead",
+                    status=case((OutboxRow.sent_at.is_not(None), "sent"), else_="dead"),
                 )
-                .execution_options(synchronize_session=False)
-            )
-            # A sent reply stays sent: only what had not gone out is dead.
-            await self.session.execute(
-                update(OutboxRow)
-                .where(OutboxRow.conversation_id.in_(ids), OutboxRow.sent_at.is_not(None))
-                .values(status="sent")
                 .execution_options(synchronize_session=False)
             )
             await self.session.execute(
@@ -127,24 +130,23 @@ class PrivacyQueries:
                 .values(status="cancelled", done_at=now)
                 .execution_options(synchronize_session=False)
             )
-            for conversation_id in ids:
-                await self.session.execute(
-                    update(c)
-                    .where(c.id == conversation_id)
-                    .values(
-                        thread_key=f"erased:{conversation_id}",
-                        reply_recipient="erased",
-                        reply_thread=None,
-                        subject=None,
-                        topic=None,
-                        csat_comment=None,
-                        status="resolved",
-                        resolved_at=func.coalesce(c.resolved_at, now),
-                        sla_due_at=None,
-                        waiting_since=None,
-                    )
-                    .execution_options(synchronize_session=False)
+            await self.session.execute(
+                update(c)
+                .where(c.id.in_(ids))
+                .values(
+                    thread_key=literal("erased:") + cast(c.id, String),
+                    reply_recipient="erased",
+                    reply_thread=None,
+                    subject=None,
+                    topic=None,
+                    csat_comment=None,
+                    status="resolved",
+                    resolved_at=func.coalesce(c.resolved_at, now),
+                    sla_due_at=None,
+                    waiting_since=None,
                 )
+                .execution_options(synchronize_session=False)
+            )
         await self.session.execute(delete(IdentityRow).where(IdentityRow.contact_id == contact_id))
         await self.session.execute(
             update(ContactRow)

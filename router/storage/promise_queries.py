@@ -199,37 +199,28 @@ class PromiseQueries:
         """The latest resolved conversation on this thread that asked the customer
         something after ``since``: a survey not yet answered (or rated without a
         comment yet), or a follow-up."""
-        row = await self.session.scalar(
-            select(ConversationRow)
-            .where(
-                ConversationRow.channel == channel,
-                ConversationRow.thread_key == thread_key,
-                ConversationRow.status == "resolved",
-                (
-                    (ConversationRow.survey_asked_at >= since)
-                    & (
-                        ConversationRow.csat_score.is_(None)
-                        | ConversationRow.csat_comment.is_(None)
-                    )
-                )
-                | (ConversationRow.follow_up_at >= since),
-            )
-            .order_by(ConversationRow.id.desc())
-            .limit(1)
+        c = ConversationRow
+        return await self._latest_resolved(
+            channel,
+            thread_key,
+            ((c.survey_asked_at >= since) & (c.csat_score.is_(None) | c.csat_comment.is_(None)))
+            | (c.follow_up_at >= since),
         )
-        return None if row is None else conversation_record(row)
 
     async def last_resolved(self, channel: str, thread_key: str) -> Conversation | None:
         """The latest resolved conversation on this thread (what a customer who writes
         again after its resolution may reopen)."""
+        return await self._latest_resolved(channel, thread_key)
+
+    async def _latest_resolved(
+        self, channel: str, thread_key: str, *conditions: Any
+    ) -> Conversation | None:
+        c = ConversationRow
         row = await self.session.scalar(
-            select(ConversationRow)
-            .where(
-                ConversationRow.channel == channel,
-                ConversationRow.thread_key == thread_key,
-                ConversationRow.status == "resolved",
-            )
-            .order_by(ConversationRow.id.desc())
+            select(c)
+            .where(c.channel == channel, c.thread_key == thread_key, c.status == "resolved")
+            .where(*conditions)
+            .order_by(c.id.desc())
             .limit(1)
         )
         return None if row is None else conversation_record(row)
