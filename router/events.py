@@ -75,6 +75,8 @@ class AgentTyping:
     agent_name: str
     reply_channel: str
     recipient_id: str
+    # The node the agent typed on: a platform's "typing" is sent from there only.
+    node: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,7 @@ from telegram import (
     Message,
     Update,
 )
+from telegram.constants import ChatAction
 from telegram.error import (
     BadRequest,
     Forbidden,
@@ -98,6 +99,10 @@ class _UpdateFailed(Exception):
     """Ingest failed for an update: Telegram must deliver it again."""
 
 
+# Telegram shows a chat action for 5 seconds; renewing it every 4 keeps it steady.
+TYPING_EVERY = 4.0
+
+
 class TelegramChannel:
     """Customers chatting with the support bot on Telegram."""
 
@@ -125,6 +130,9 @@ class TelegramChannel:
         self._flood = FloodControl(
             per_chat_interval=settings.per_chat_interval, per_second=settings.per_second
         )
+        # When "typing" was last shown in each chat (it shows for 5 s): at most one
+        # chat action per chat every TYPING_EVERY seconds, whoever asks.
+        self._typing_shown: OrderedDict[int, float] = OrderedDict()
         self._poller: asyncio.Task[None] | None = None
         self._poll_lock: int | None = None
         self._healthy = False
@@ -215,6 +223,25 @@ class TelegramChannel:
             self._sent_parts.move_to_end(outbound.idempotency_key)
             while len(self._sent_parts) > 10_000:
                 self._sent_parts.popitem(last=False)
+
+    async def show_typing(self, recipient_id: str) -> None:
+        """Show "typing…" in the customer's chat while an agent writes; throttled, and
+        never an error (a chat action is a courtesy, not a message)."""
+        try:
+            chat_id = int(recipient_id)
+        except ValueError:
+            return
+        now = asyncio.get_running_loop().time()
+        if now - self._typing_shown.get(chat_id, -TYPING_EVERY) < TYPING_EVERY:
+            return
+        self._typing_shown[chat_id] = now
+        self._typing_shown.move_to_end(chat_id)
+        while len(self._typing_shown) > 10_000:
+            self._typing_shown.popitem(last=False)
+        try:
+            await self._app.bot.send_chat_action(chat_id, ChatAction.TYPING)
+        except TelegramError as exc:
+            logger.info("telegram: typing not shown in chat %s: %s", chat_id, exc.message)
 
     # -- receiving -----------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestServer
 
 from channels.base import InboundMessage, InboundReceipt
 from channels.telegram import TelegramChannel, TelegramSettings
+from router.keys import CHANNELS
 from router.storage import Database
 from tests.support.service import Service, make_config, running_service
 from tests.support.telegram_api import FakeTelegram
@@ -360,3 +361,29 @@ async def test_with_two_nodes_polling_one_polls_at_a_time_and_answers_once(
         await telegram_api.wait_for_polls(telegram_api.polls + 4)
     assert telegram_api.most_pollers == 1
     assert len(telegram_api.sent) == 2
+
+
+async def test_the_customer_sees_the_agent_typing_in_telegram_throttled(
+    webhook: Service, telegram_api: FakeTelegram
+) -> None:
+    service, fake = webhook, telegram_api
+    await service.add_agent("ana")
+    await post_update(service, fake.text_update("/human"))
+    await fake.wait_for_sent(1)
+    _, queue = await service.api("ana", "GET", "/api/agent/conversations?status=queued")
+    cid = queue["conversations"][0]["id"]
+    # Only the owner's typing shows.
+    status, _ = await service.api("ana", "POST", f"/api/agent/conversations/{cid}/typing")
+    assert status == 409
+    await service.api("ana", "POST", f"/api/agent/conversations/{cid}/claim")
+    status, _ = await service.api("ana", "POST", f"/api/agent/conversations/{cid}/typing")
+    assert status == 202
+    await fake.wait_for_chat_actions(1)
+    assert fake.chat_actions == [(555, "typing")]
+    # Telegram shows it for 5 s: asking again within 4 s sends nothing more.
+    channel = service.app[CHANNELS]["telegram"]
+    await channel.show_typing("555")
+    await channel.show_typing("not a chat")
+    assert fake.chat_actions == [(555, "typing")]
+    await channel.show_typing("556")
+    assert fake.chat_actions == [(555, "typing"), (556, "typing")]

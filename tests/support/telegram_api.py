@@ -2,7 +2,7 @@
 
 Implements what RelayDesk uses, with the JSON shapes of the Bot API documentation:
 getMe, setWebhook, deleteWebhook, getUpdates (long polling), sendMessage,
-answerCallbackQuery, getFile and file download. Failures can be scripted per
+sendChatAction, answerCallbackQuery, getFile and file download. Failures can be scripted per
 sendMessage (``fail_next(429, retry_after=2)``, ``fail_next(403)``).
 """
 
@@ -35,6 +35,8 @@ class FakeTelegram:
     token: str = "123456:TEST-TOKEN"
     sent: list[SentMessage] = field(default_factory=list)
     callback_answers: list[str] = field(default_factory=list)
+    # (chat_id, action) of every sendChatAction.
+    chat_actions: list[tuple[int, str]] = field(default_factory=list)
     webhook: dict[str, str] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)
     send_attempts: int = 0
@@ -69,6 +71,10 @@ class FakeTelegram:
         async with asyncio.timeout(within), self._changed:
             await self._changed.wait_for(lambda: len(self.sent) >= count)
             return list(self.sent)
+
+    async def wait_for_chat_actions(self, count: int, *, within: float = 10.0) -> None:
+        async with asyncio.timeout(within), self._changed:
+            await self._changed.wait_for(lambda: len(self.chat_actions) >= count)
 
     async def wait_for_callback_answers(self, count: int, *, within: float = 10.0) -> None:
         async with asyncio.timeout(within), self._changed:
@@ -245,6 +251,12 @@ class FakeTelegram:
                 "text": sent.text,
             }
         )
+
+    async def _sendChatAction(self, params: dict[str, Any]) -> web.Response:
+        async with self._changed:
+            self.chat_actions.append((int(params["chat_id"]), str(params["action"])))
+            self._changed.notify_all()
+        return _ok(True)
 
     async def _answerCallbackQuery(self, params: dict[str, Any]) -> web.Response:
         async with self._changed:
