@@ -84,6 +84,8 @@ class ScoredCandidate:
     question: str
     # The matcher's component scores (name, 0–100), for explaining the decision.
     components: tuple[tuple[str, float], ...] = ()
+    # The entry's tags (routing rules may route on the entry the bot came closest to).
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,7 +253,11 @@ class Bot:
             return ()
         return tuple(
             ScoredCandidate(
-                id=c.entry_id, score=c.score, question=c.question, components=c.components
+                id=c.entry_id,
+                score=c.score,
+                question=c.question,
+                components=c.components,
+                tags=c.entry.tags,
             )
             for c in self.matcher.match(text, limit=max(self.settings.max_choices, 5))
         )

@@ -82,6 +82,11 @@ class SenderIdentity:
     external_id: str
     display_name: str | None = None
     email: str | None = None
+    # What a trusted channel (a signed bridge) says of the customer, e.g. {"vip": True};
+    # merged into the contact's attributes, which routing rules read.
+    attributes: Mapping[str, str | int | float | bool] = field(
+        default_factory=dict, hash=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         _require(bool(self.channel), "SenderIdentity.channel must not be empty")

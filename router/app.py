@@ -21,6 +21,7 @@ from bot import Bot
 from channels.base import ChannelAdapter
 from channels.email import EmailChannel, ImapPoller
 from channels.http import ClientAddresses
+from channels.telegram import TelegramChannel
 from channels.webchat import WebChatChannel
 from knowledge import KnowledgeError, fingerprint
 from router.aftercare import Aftercare
@@ -77,6 +78,7 @@ from router.keys import (
     PRESENCE,
     RELOAD_BOT,
     ROUTER,
+    ROUTING_SETTINGS,
     SCHEDULER,
     SLA_SETTINGS,
     SMTP_RECEIVER,
@@ -89,6 +91,7 @@ from router.outbox import OutboxDispatcher
 from router.pg_events import PgEventBus
 from router.pipeline import Router
 from router.promises import Promises
+from router.routing_settings import RoutingSettings
 from router.scheduler import Scheduler
 from router.shared_limits import DatabaseRateLimits, forget_full_buckets
 from router.sla_settings import SlaSettings
@@ -163,6 +166,7 @@ def create_app(
         app.add_routes(webchat.routes())
         app.on_shutdown.append(_closing_visitors(webchat))
     polling: Lifecycle | None = None
+    telegram: TelegramChannel | None = None
     if config.channels.telegram.enabled:
         telegram = build_telegram(config)
         channels[telegram.name] = telegram
@@ -200,8 +204,9 @@ def create_app(
         lifecycles.append(("telegram polling", polling))
     if email is not None:
         lifecycles.append(("mail intake", _mail_intake(config, email)))
+    if webchat is not None or telegram is not None:
+        lifecycles.append(("typing", _typing_bridge(webchat, telegram)))
     if webchat is not None:
-        lifecycles.append(("web-chat typing", _typing_bridge(webchat)))
         lifecycles.append(
             (
                 "web-chat pruning",
@@ -304,9 +309,29 @@ def _core(config: Config, clock: Callable[[], datetime], secret: bytes) -> Lifec
         )
         units = Units(db=db, outbox=dispatcher, events=events, clock=clock)
         promises = Promises(sla_policies(config))
-        settings = SlaSettings(db=db, base=config.sla, promises=promises, clock=clock)
-        await settings.refresh()  # what an admin saved wins over config.yaml
         handoffs = Handoffs(promises=promises, texts=bot.texts)
+        settings = SlaSettings(
+            db=db,
+            base=config.sla,
+            promises=promises,
+            clock=clock,
+            routing=lambda: routing.current,
+        )
+        routing = RoutingSettings(
+            db=db,
+            base=config.routing,
+            handoffs=handoffs,
+            sla=lambda: settings.current,
+            clock=clock,
+        )
+        # What an admin saved wins over config.yaml.
+        await settings.refresh()
+        await routing.refresh()
+
+        async def refresh_settings() -> None:
+            await settings.refresh()
+            await routing.refresh()
+
         aftercare = Aftercare(
             handoffs=handoffs,
             texts=bot.texts,
@@ -335,13 +360,14 @@ def _core(config: Config, clock: Callable[[], datetime], secret: bytes) -> Lifec
         app[DESK] = HumanDesk(units=units, handoffs=handoffs, texts=bot.texts, aftercare=aftercare)
         app[AFTERCARE] = aftercare
         app[SLA_SETTINGS] = settings
+        app[ROUTING_SETTINGS] = routing
         app[SCHEDULER] = Scheduler(
             units=units,
             promises=promises,
             aftercare=aftercare,
             interval=config.sla.check_seconds,
-            # Another node's admin may have changed the promises.
-            before=settings.refresh,
+            # Another node's admin may have changed the promises or the routing.
+            before=refresh_settings,
             chores=[
                 lambda: keep_gaps_current(units.db, units.clock),
                 lambda: forget_full_buckets(units.db),
@@ -408,6 +434,7 @@ def _auto_assignment(config: Config) -> Lifecycle:
             events=app[EVENT_BUS],
             presence=app[PRESENCE],
             capacity=config.inbox.capacity,
+            routing=lambda: app[ROUTING_SETTINGS].routing,
         )
         assigner.start()
         app[AUTO_ASSIGNER] = assigner
@@ -525,19 +552,30 @@ def _pruning(stream: StoredVisitorStream, older_than: timedelta) -> Lifecycle:
     return _background("webchat-prune", prune_hourly)
 
 
-def _typing_bridge(webchat: WebChatChannel) -> Lifecycle:
-    """Shows web-chat visitors that an agent is typing, and what another node stored for
-    a visitor connected here (events → channel; channels never see the bus)."""
+def _typing_bridge(webchat: WebChatChannel | None, telegram: TelegramChannel | None) -> Lifecycle:
+    """Shows customers that an agent is typing (web chat: on the node the visitor is
+    connected to; Telegram: from the node the agent typed on, once), and web-chat
+    visitors connected here what another node stored for them (events → channel;
+    channels never see the bus)."""
 
     async def forward(app: web.Application) -> None:
         bus = app[EVENT_BUS]
         async with bus.subscribe() as events:
             async for event in events:
-                if isinstance(event, AgentTyping) and event.reply_channel == webchat.name:
-                    await webchat.show_typing(event.recipient_id)
+                if isinstance(event, AgentTyping):
+                    if webchat is not None and event.reply_channel == webchat.name:
+                        await webchat.show_typing(event.recipient_id)
+                    elif (
+                        telegram is not None
+                        and event.reply_channel == telegram.name
+                        and event.node in ("", bus.node_id)
+                    ):
+                        await telegram.show_typing(event.recipient_id)
+                elif webchat is None:
+                    continue
                 elif isinstance(event, FrameStored) and event.node != bus.node_id:
                     await webchat.stored_elsewhere(event.visitor_id)
                 elif isinstance(event, Resync):
                     await webchat.stored_elsewhere(None)
 
-    return _background("webchat-typing-bridge", forward)
+    return _background("typing-bridge", forward)

@@ -185,6 +185,7 @@ def policies_from(sla: SlaConfig) -> SlaPolicies:
         low_rating=sla.low_rating,
         survey=sla.survey,
         answer_window=timedelta(days=sla.answer_window_days),
+        calendars=calendars,
     )
 
 

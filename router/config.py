@@ -27,10 +27,13 @@ __all__ = [
     "ConfigError",
     "KnowledgeConfig",
     "OutboxConfig",
+    "RoutingConfig",
+    "RoutingRuleConfig",
     "ServerConfig",
     "SlaConfig",
     "SlaPolicyConfig",
     "StorageConfig",
+    "TeamConfig",
     "TelegramConfig",
     "WebChatConfig",
     "explain",
@@ -185,12 +188,14 @@ class CalendarConfig(_Model):
         return self
 
 
+# A name that rules, the API and URLs use: letters, digits, _ . -
+_KEY = r"^[A-Za-z0-9_.-]{1,60}$"
 _ESCALATIONS = Literal["none", "raise_priority", "unassign"]
 _METRIC_KEYS = ("first_response", "next_response", "resolution")
 
 
 class SlaPolicyConfig(_Model):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,60}$")
+    name: str = Field(pattern=_KEY)
     # Conditions; a policy applies when every given one matches (empty: any).
     channels: list[str] = Field(default_factory=list)
     priorities: list[Literal["low", "normal", "high", "urgent"]] = Field(default_factory=list)
@@ -484,6 +489,103 @@ class ChannelsConfig(_Model):
         return value
 
 
+_PRIORITIES = Literal["low", "normal", "high", "urgent"]
+
+
+class TeamConfig(_Model):
+    # Shown in the inbox (the key names the team in rules and the API); empty: the key.
+    name: str = Field(default="", max_length=100)
+    # Agents by their sign-in name.
+    members: list[str] = Field(default_factory=list)
+    # Auto-assignment gives each member at most this many of the team's open
+    # conversations; null: inbox.capacity.
+    capacity: int | None = Field(default=None, ge=1)
+
+
+class RouteConditions(_Model):
+    """Every condition given must hold (empty: any conversation)."""
+
+    channels: list[str] = Field(default_factory=list)
+    # zh / en, and the script of a Chinese message: hans, hant-tw, hant-hk (or hant).
+    languages: list[str] = Field(default_factory=list)
+    scripts: list[Literal["hans", "hant", "hant-tw", "hant-hk"]] = Field(default_factory=list)
+    # Why the bot handed off (low_confidence, asked_for_human, several_questions, ...).
+    reasons: list[str] = Field(default_factory=list)
+    # The knowledge-base entry the bot came closest to, or any of its tags.
+    entries: list[str] = Field(default_factory=list)
+    entry_tags: list[str] = Field(default_factory=list)
+    # Any of these words in the customer's message (case and script do not matter).
+    keywords: list[str] = Field(default_factory=list)
+    # Contact attributes the shop passed (e.g. vip: true): each must be equal.
+    contact: dict[str, str | bool | int] = Field(default_factory=dict)
+    # true: only while the calendar is open; false: only while it is closed.
+    business_hours: bool | None = None
+    calendar: str = "default"
+
+
+class RouteActions(_Model):
+    team: str | None = Field(default=None, pattern=_KEY)
+    priority: _PRIORITIES | None = None
+    tags: list[str] = Field(default_factory=list)
+    # The SLA policy by name, instead of the one its conditions would choose.
+    sla_policy: str | None = None
+
+
+class RoutingRuleConfig(_Model):
+    name: str = Field(default="", max_length=100)
+    when: RouteConditions = RouteConditions()
+    then: RouteActions
+
+    @model_validator(mode="after")
+    def _acts(self) -> RoutingRuleConfig:
+        t = self.then
+        if t.team is None and t.priority is None and not t.tags and t.sla_policy is None:
+            raise ValueError("then: give at least one of team, priority, tags, sla_policy")
+        if any(not k.strip() for k in self.when.keywords):
+            raise ValueError("when.keywords: an empty keyword matches everything")
+        return self
+
+
+class RoutingConfig(_Model):
+    """Teams, and the rules that route a handoff: in order, the first that matches."""
+
+    teams: dict[str, TeamConfig] = Field(default_factory=dict)
+    rules: list[RoutingRuleConfig] = Field(default_factory=list)
+
+    @field_validator("teams")
+    @classmethod
+    def _team_keys(cls, value: dict[str, TeamConfig]) -> dict[str, TeamConfig]:
+        for key in value:
+            if not re.fullmatch(_KEY, key):
+                raise ValueError(f"{key!r}: a team key is letters, digits, _ . - (1-60)")
+        return value
+
+    @model_validator(mode="after")
+    def _references(self) -> RoutingConfig:
+        for number, rule in enumerate(self.rules, 1):
+            team = rule.then.team
+            if team is not None and team not in self.teams:
+                raise ValueError(f"rules[{number}]: team {team!r} is not in routing.teams")
+        return self
+
+    def check_against(self, sla: SlaConfig) -> list[str]:
+        """What this routing names that the SLA section lacks (policies, calendars)."""
+        policies = {p.name for p in sla.policies} | {"default"}
+        calendars = set(sla.calendars) | {"default"}
+        problems = []
+        for number, rule in enumerate(self.rules, 1):
+            if rule.then.sla_policy is not None and rule.then.sla_policy not in policies:
+                problems.append(
+                    f"rules[{number}].then.sla_policy: {rule.then.sla_policy!r} is not a "
+                    "policy in sla.policies"
+                )
+            if rule.when.calendar not in calendars:
+                problems.append(
+                    f"rules[{number}].when.calendar: {rule.when.calendar!r} is not in sla.calendars"
+                )
+        return problems
+
+
 class Config(_Model):
     server: ServerConfig = ServerConfig()
     storage: StorageConfig = StorageConfig()
@@ -492,7 +594,15 @@ class Config(_Model):
     sla: SlaConfig = SlaConfig()
     outbox: OutboxConfig = OutboxConfig()
     inbox: InboxConfig = InboxConfig()
+    routing: RoutingConfig = RoutingConfig()
     channels: ChannelsConfig = ChannelsConfig()
+
+    @model_validator(mode="after")
+    def _routing_names_sla(self) -> Config:
+        problems = self.routing.check_against(self.sla)
+        if problems:
+            raise ValueError("routing." + "; routing.".join(problems))
+        return self
 
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")

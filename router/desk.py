@@ -28,6 +28,7 @@ from router.errors import (
     NotAllowed,
     NotYours,
     StaleView,
+    TeamNotFound,
 )
 from router.events import AgentTyping, ConversationChanged
 from router.handoff import Handoffs
@@ -81,11 +82,16 @@ class HumanDesk:
     # -- reading -------------------------------------------------------------------
 
     async def queue(
-        self, *, statuses: tuple[ConversationStatus, ...], assignee_id: int | None, limit: int
+        self,
+        *,
+        statuses: tuple[ConversationStatus, ...],
+        assignee_id: int | None,
+        limit: int,
+        teams: list[str] | None = None,
     ) -> tuple[list[Conversation], dict[int, Message | None]]:
         async with self._units.db.read() as repo:
             conversations = await repo.list_conversations(
-                statuses=statuses, assignee_id=assignee_id, limit=limit
+                statuses=statuses, assignee_id=assignee_id, limit=limit, teams=teams
             )
             last = await repo.last_messages([c.id for c in conversations])
         return conversations, {c.id: last.get(c.id) for c in conversations}
@@ -177,6 +183,7 @@ class HumanDesk:
                 agent.name,
                 conversation.reply_to.channel,
                 conversation.reply_to.recipient_id,
+                node=self._units.events.node_id,
             )
         )
 
@@ -275,6 +282,49 @@ class HumanDesk:
             "conversation %s assigned to %s by %s",
             conversation_id,
             "the queue" if target is None else target.name,
+            agent.name,
+        )
+        return changed
+
+    async def transfer(
+        self, conversation_id: int, agent: Agent, team: str | None, target: Agent | None = None
+    ) -> Conversation:
+        """Move a conversation to ``team``'s queue (None: everyone's), unowned, or on to
+        ``target`` there. Who may: as for ``assign``."""
+        if team is not None and team not in self._handoffs.routing.teams:
+            raise TeamNotFound(f"no team {team!r}")
+        async with self._units.write() as w:
+            conversation = await _found(w.repo, conversation_id)
+            if conversation.status is ConversationStatus.RESOLVED:
+                raise AlreadyResolved(f"conversation {conversation_id} is resolved")
+            if conversation.status is ConversationStatus.BOT:
+                raise NotAllowed(f"conversation {conversation_id} is with the bot; claim it first")
+            owner = conversation.assignee_id
+            if owner not in (None, agent.id) and not agent.is_admin:
+                raise NotYours(f"conversation {conversation_id} belongs to someone else")
+            if target is not None and not target.active:
+                raise NotAllowed(f"{target.name} is disabled")
+            changed = await transitions.transfer(w, conversation, team)
+            if changed is not None and target is not None:
+                changed = await transitions.assign(w, changed, target, by=agent)
+            if changed is not None:
+                await w.audit(
+                    agent,
+                    "transfer",
+                    "conversation",
+                    conversation_id,
+                    team=team,
+                    previous_team=conversation.team,
+                    to=target.name if target else "queue",
+                    previous=owner,
+                )
+        if changed is None:
+            raise AlreadyClaimed(f"conversation {conversation_id} changed hands meanwhile")
+        logger.info(
+            "conversation %s moved to team %s%s by %s",
+            conversation_id,
+            team or "-",
+            f" for {target.name}" if target else "",
             agent.name,
         )
         return changed
@@ -406,6 +456,15 @@ class HumanDesk:
         return reopened
 
     # -- a contact's data (PIPL / GDPR) ----------------------------------------------
+
+    async def set_contact_attributes(
+        self, contact_id: int, agent: Agent, attributes: Mapping[str, object]
+    ) -> None:
+        """What the shop says of a contact (a VIP flag, a tier), for routing rules."""
+        async with self._units.write() as w:
+            if not await w.repo.set_attributes(contact_id, attributes):
+                raise ContactNotFound(f"no contact {contact_id}")
+            await w.audit(agent, "set_attributes", "contact", contact_id, keys=sorted(attributes))
 
     async def contact_conversations(self, contact_id: int, agent: Agent) -> list[int]:
         """The ids of a contact's conversations, for an export; admins only."""

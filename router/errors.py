@@ -22,6 +22,7 @@ __all__ = [
     "NotAllowed",
     "NotYours",
     "StaleView",
+    "TeamNotFound",
     "desk_status",
     "error_middleware",
     "page_error",
@@ -46,6 +47,10 @@ class MessageNotFound(DeskError):
 
 class ContactNotFound(DeskError):
     code = "contact_not_found"
+
+
+class TeamNotFound(DeskError):
+    code = "team_not_found"
 
 
 class NotYours(DeskError):
@@ -76,6 +81,7 @@ _DESK_STATUS: Mapping[type[DeskError], int] = {
     ConversationNotFound: 404,
     MessageNotFound: 404,
     ContactNotFound: 404,
+    TeamNotFound: 404,
     NotAllowed: 403,
     NotYours: 409,
     AlreadyClaimed: 409,

@@ -3,15 +3,16 @@
 A handoff puts the conversation in the human queue with its promise (the SLA
 policy's timers, ``router.promises``), records why and with what context (the
 bot's candidates and scores, the language, the customer's earlier conversations
-on every channel), and tells the customer that a person will answer and by when,
-in business hours (outside them: when the desk opens), in their language and
-script. The pipeline (the bot gave up), split (a mail that belongs on its own) and
-reopen (back to the queue) use it, so every queued conversation carries the same
-context.
+on every channel, the routing rule that chose its team), and tells the customer that
+a person will answer and by when, in business hours (outside them: when the desk
+opens), in their language and script. The pipeline (the bot gave up), split (a mail
+that belongs on its own) and reopen (back to the queue) use it, so every queued
+conversation carries the same context.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -21,6 +22,7 @@ from knowledge import chinese_script
 from router.conversations import AuthorKind, ConversationStatus, Priority
 from router.events import ConversationChanged
 from router.promises import Promises
+from router.routing import HandoffFacts, Routed, Routing
 from router.storage import Conversation, Message
 from router.work import Work
 
@@ -32,8 +34,11 @@ logger = logging.getLogger(__name__)
 class Handoffs:
     """Queues conversations for people, with their context and the customer's notice."""
 
-    def __init__(self, *, promises: Promises, texts: BotTexts) -> None:
+    def __init__(
+        self, *, promises: Promises, texts: BotTexts, routing: Routing | None = None
+    ) -> None:
         self.promises = promises
+        self.routing = routing or Routing()
         self._texts = texts
 
     async def hand_off(
@@ -58,13 +63,32 @@ class Handoffs:
         nothing automatic may be sent to them: a flagged mail, an auto-reply loop).
         """
         repo, now = w.repo, w.now
-        priority = Priority.HIGH if urgent else max(conversation.priority, Priority.NORMAL)
-        policy = self.promises.choose(conversation, priority)
+        routed = await self._route(w, conversation, reason, language, trigger, candidates)
+        priority = max(conversation.priority, Priority.NORMAL)
+        if routed is not None and routed.priority is not None:
+            priority = routed.priority
+        if urgent:
+            priority = max(priority, Priority.HIGH)
+        if routed is not None and routed.tags:
+            tags = tuple(dict.fromkeys((*conversation.tags, *routed.tags)))
+            conversation = dataclasses.replace(conversation, tags=tags)
+        if routed is not None and routed.sla_policy is not None:
+            policy = self.promises.policies.named(routed.sla_policy)
+        else:
+            policy = self.promises.choose(conversation, priority)
         due = policy.due(priority, now)
+        team = routed.team if routed is not None and routed.team else conversation.team
         if not await repo.hand_off(
-            conversation.id, priority=priority, sla_due_at=due, now=now, from_status=from_status
+            conversation.id,
+            priority=priority,
+            sla_due_at=due,
+            now=now,
+            from_status=from_status,
+            team=team,
         ):
             return False
+        if routed is not None and routed.tags:
+            await repo.set_tags(conversation.id, conversation.tags, now)
         await self.promises.start(w, conversation, policy, priority)
         earlier = [
             {
@@ -89,17 +113,20 @@ class Handoffs:
                 "bot_misses": conversation.bot_misses,
                 "earlier_conversations": earlier,
                 **(context or {}),
+                **({"routed": routed.as_context(self.routing.teams)} if routed is not None else {}),
             },
             sla_due_at=due,
             now=now,
         )
         logger.info(
-            "conversation %s handed off (%s), priority %s, policy %s, due %s",
+            "conversation %s handed off (%s), priority %s, policy %s, due %s, team %s%s",
             conversation.id,
             reason,
             priority.label,
             policy.name,
             due.isoformat() if due else "-",
+            team or "-",
+            f" (rule {routed.rule})" if routed is not None else "",
         )
         if notify:
             zone = policy.zone
@@ -121,3 +148,31 @@ class Handoffs:
             )
         w.publish(ConversationChanged(conversation.id, ConversationStatus.QUEUED.value, None))
         return True
+
+    async def _route(
+        self,
+        w: Work,
+        conversation: Conversation,
+        reason: str,
+        language: str | None,
+        trigger: Message | None,
+        candidates: Sequence[Mapping[str, Any]],
+    ) -> Routed | None:
+        """The routing rule that matches this handoff, if any."""
+        if not len(self.routing):
+            return None
+        contact = await w.repo.contact(conversation.contact_id)
+        closest = candidates[0] if candidates else {}
+        return self.routing.route(
+            HandoffFacts(
+                channel=conversation.reply_to.channel,
+                language=language or conversation.language,
+                reason=reason,
+                text=trigger.text if trigger else "",
+                entry=str(closest["id"]) if "id" in closest else None,
+                entry_tags=tuple(str(t) for t in closest.get("tags") or ()),
+                contact=contact.attributes if contact else {},
+            ),
+            self.promises.policies,
+            w.now,
+        )

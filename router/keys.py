@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from router.notify import Notifier
     from router.outbox import OutboxDispatcher
     from router.pipeline import Router
+    from router.routing_settings import RoutingSettings
     from router.scheduler import Scheduler
     from router.sla_settings import SlaSettings
     from router.storage import Database
@@ -53,6 +54,7 @@ __all__ = [
     "PRESENCE",
     "RELOAD_BOT",
     "ROUTER",
+    "ROUTING_SETTINGS",
     "SCHEDULER",
     "SLA_SETTINGS",
     "SMTP_RECEIVER",
@@ -86,5 +88,6 @@ AFTERCARE: web.AppKey[Aftercare] = web.AppKey("aftercare")
 SCHEDULER: web.AppKey[Scheduler] = web.AppKey("scheduler")
 NOTIFIER: web.AppKey[Notifier] = web.AppKey("notifier")
 SLA_SETTINGS: web.AppKey[SlaSettings] = web.AppKey("sla_settings")
+ROUTING_SETTINGS: web.AppKey[RoutingSettings] = web.AppKey("routing_settings")
 # Guards /metrics when set (server.metrics_token).
 METRICS_TOKEN: web.AppKey[str] = web.AppKey("metrics_token", str)

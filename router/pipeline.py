@@ -204,6 +204,10 @@ class Router:
             # A new conversation, or someone new writing into one (an email Cc):
             # make sure we know this sender.
             contact_id = await repo.contact_for(sender, now)
+        if sender.attributes:
+            if contact_id is None:
+                contact_id = await repo.contact_for(sender, now)
+            await repo.merge_attributes(contact_id, sender.attributes)
         if conversation is None:
             assert contact_id is not None
             conversation = await repo.create_conversation(
@@ -376,6 +380,12 @@ class Router:
 
 def _candidates(decision: Decision) -> list[dict[str, Any]]:
     return [
-        {"id": c.id, "score": c.score, "question": c.question, "components": dict(c.components)}
+        {
+            "id": c.id,
+            "score": c.score,
+            "question": c.question,
+            "components": dict(c.components),
+            "tags": list(c.tags),
+        }
         for c in decision.candidates
     ]

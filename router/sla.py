@@ -86,10 +86,16 @@ class SlaPolicies:
     low_rating: int = 2
     survey: bool = True
     answer_window: timedelta = timedelta(days=7)
+    # Every calendar by name, used by a policy or not (routing rules read them too).
+    calendars: Mapping[str, BusinessCalendar] = field(default_factory=dict)
 
     @property
     def zone(self) -> ZoneInfo:
         return self.default.zone
+
+    def calendar(self, name: str) -> BusinessCalendar:
+        """The calendar called ``name``; the default policy's if there is none."""
+        return self.calendars.get(name, self.default.calendar)
 
     def choose(
         self,

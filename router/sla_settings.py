@@ -1,48 +1,32 @@
 """The SLA settings in force: config.yaml's ``sla`` section, or the one an admin saved.
 
 An admin edits calendars, holidays and policies in the inbox (or ``PUT
-/api/agent/sla``) while the service runs. The section is validated exactly as
-config.yaml is (the same model, errors naming the key and the reason), stored in
-the database and applied at once on this node; other nodes pick it up on their
-next scheduler sweep. Everything but ``check_seconds`` (how often this node sweeps)
-and ``holiday_files`` (files are the config file's business) may be edited.
+/api/agent/sla``) while the service runs (``router.settings``). Everything but
+``check_seconds`` (how often this node sweeps) and ``holiday_files`` (files are the
+config file's business) may be edited.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
-import yaml
-from pydantic import ValidationError
-
-from router import audit
 from router.builders import policies_from
-from router.config import SlaConfig, explain
+from router.config import RoutingConfig, SlaConfig
 from router.promises import Promises
-from router.sla import SlaPolicies
-from router.storage import Agent, Database
+from router.settings import EditableSection, SettingsRefused
+from router.storage import Database
 
 __all__ = ["SettingsRefused", "SlaSettings"]
 
-logger = logging.getLogger(__name__)
 
-KEY = "sla"
-_FILE_ONLY = {"check_seconds": "is set per node in config.yaml"}
-
-
-class SettingsRefused(ValueError):
-    """The edited section cannot be used; ``reasons`` name each key and why."""
-
-    def __init__(self, reasons: list[str]) -> None:
-        super().__init__("; ".join(reasons))
-        self.reasons = reasons
-
-
-class SlaSettings:
+class SlaSettings(EditableSection[SlaConfig]):
     """Keeps ``promises`` on the SLA section in force."""
+
+    KEY = "sla"
+    MODEL = SlaConfig
+    FILE_ONLY: ClassVar[Mapping[str, str]] = {"check_seconds": "is set per node in config.yaml"}
 
     def __init__(
         self,
@@ -51,91 +35,35 @@ class SlaSettings:
         base: SlaConfig,
         promises: Promises,
         clock: Callable[[], datetime],
+        routing: Callable[[], RoutingConfig] | None = None,
     ) -> None:
-        self._db = db
-        self._base = base
-        self._current = base
+        super().__init__(db=db, base=base, clock=clock)
         self._promises = promises
-        self._clock = clock
-        self._seen: datetime | None = None
+        # The routing rules in force, which may name this section's policies.
+        self._routing = routing
 
-    @property
-    def current(self) -> SlaConfig:
-        return self._current
-
-    @property
-    def edited(self) -> bool:
-        return self._seen is not None
-
-    def as_yaml(self) -> str:
-        """The section in force as YAML, as an admin edits it."""
-        data = self._current.model_dump(mode="json", exclude=set(_FILE_ONLY))
+    def _for_editing(self, data: dict[str, Any]) -> dict[str, Any]:
         for calendar in data.get("calendars", {}).values():
             calendar.pop("holiday_files", None)
-        return yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
+        return data
 
-    async def refresh(self) -> bool:
-        """Apply what an admin saved (here or on another node) since we last looked."""
-        async with self._db.read() as repo:
-            changed = await repo.setting_changed_at(KEY)
-            if changed is None or changed == self._seen:
-                return False
-            stored = await repo.setting(KEY)
-        assert stored is not None
-        value, changed = stored
-        try:
-            section = self._validate(value)
-        except SettingsRefused as exc:
-            # Saved by a version that took it; this one cannot. Keep what works.
-            logger.error("stored SLA settings not applied, config.yaml's stay: %s", exc)
-            self._seen = changed
-            return False
-        self._apply(section)
-        self._seen = changed
-        logger.info("SLA settings saved by an admin are in force (%s)", changed.isoformat())
-        return True
+    def _refuse(self, raw: Mapping[str, Any]) -> list[str]:
+        return [
+            f"sla.calendars.{name}.holiday_files: list the dates in holidays and "
+            "working_days here (files belong in config.yaml)"
+            for name, calendar in (raw.get("calendars") or {}).items()
+            if isinstance(calendar, Mapping) and calendar.get("holiday_files")
+        ]
 
-    async def save(self, raw: Any, agent: Agent) -> SlaPolicies:
-        """Validate ``raw`` (a mapping, or YAML text), store it and apply it now."""
-        if isinstance(raw, str):
-            try:
-                raw = yaml.safe_load(raw)
-            except yaml.YAMLError as exc:
-                raise SettingsRefused([f"sla: not valid YAML: {exc}"]) from exc
-        section = self._validate(raw)
-        now = self._clock()
-        async with self._db.write() as repo:
-            stored = section.model_dump(mode="json", exclude=set(_FILE_ONLY))
-            await repo.put_setting(KEY, stored, now=now, agent_id=agent.id)
-            await audit.record(repo, now, agent, "change_settings", "setting", None, key=KEY)
-        self._apply(section)
-        self._seen = now
-        logger.info("SLA settings changed by %s", agent.name)
-        return self._promises.policies
-
-    def _validate(self, raw: Any) -> SlaConfig:
-        if not isinstance(raw, Mapping):
-            raise SettingsRefused(["sla: must be a mapping of settings"])
-        reasons = [f"sla.{key}: {why}" for key, why in _FILE_ONLY.items() if key in raw]
-        for name, calendar in (raw.get("calendars") or {}).items():
-            if isinstance(calendar, Mapping) and calendar.get("holiday_files"):
-                reasons.append(
-                    f"sla.calendars.{name}.holiday_files: list the dates in holidays and "
-                    "working_days here (files belong in config.yaml)"
-                )
-        if reasons:
-            raise SettingsRefused(reasons)
-        try:
-            section = SlaConfig.model_validate(
-                {**dict(raw), "check_seconds": self._base.check_seconds}
-            )
-            policies_from(section)  # every calendar has open time, every name resolves
-        except ValidationError as exc:
-            raise SettingsRefused([f"sla.{line}" for line in explain(exc).splitlines()]) from exc
-        except ValueError as exc:
-            raise SettingsRefused([f"sla: {exc}"]) from exc
-        return section
+    def _check(self, section: SlaConfig) -> list[str]:
+        policies_from(section)  # every calendar has open time, every name resolves
+        if self._routing is None:
+            return []
+        return [
+            f"policies: routing.{problem} (change the routing rule first)"
+            for problem in self._routing().check_against(section)
+        ]
 
     def _apply(self, section: SlaConfig) -> None:
-        self._current = section
+        super()._apply(section)
         self._promises.policies = policies_from(section)

@@ -81,6 +81,17 @@ async def assign(
     return await _changed(w, conversation.id)
 
 
+async def transfer(w: Work, conversation: Conversation, team: str | None) -> Conversation | None:
+    """Move an open conversation to ``team``'s queue (None: everyone's), unowned, only
+    if its owner is still the one ``conversation`` shows; None otherwise."""
+    if not await w.repo.set_team(
+        conversation.id, team=team, expected=conversation.assignee_id, now=w.now
+    ):
+        return None
+    logger.info("conversation %s moved to team %s", conversation.id, team or "-")
+    return await _changed(w, conversation.id)
+
+
 async def reply(
     w: Work,
     conversation: Conversation,

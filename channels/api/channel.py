@@ -10,13 +10,23 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Annotated
 
 import aiohttp
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    ValidationError,
+)
 
 from channels.api.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, verify
 from channels.base import (
@@ -51,11 +61,18 @@ class ApiChannelSettings:
             raise ValueError(f"API channel {self.name!r}: outbound_url must be http(s)")
 
 
+_Attribute = Annotated[str, Field(max_length=200)] | StrictBool | StrictInt | StrictFloat
+
+
 class _Sender(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str = Field(min_length=1, max_length=320)
     name: str | None = Field(default=None, max_length=200)
     email: str | None = Field(default=None, max_length=320)
+    # What the shop knows of the customer (vip, tier): routing rules read it.
+    attributes: dict[Annotated[str, Field(min_length=1, max_length=100)], _Attribute] = Field(
+        default_factory=dict, max_length=30
+    )
 
 
 class _Inbound(BaseModel):
@@ -167,6 +184,11 @@ class ApiChannel:
             first = exc.errors()[0]
             field = ".".join(str(part) for part in first["loc"]) or "body"
             return _error(400, "invalid_body", f"{field}: {first['msg']}")
+        if any(
+            isinstance(v, float) and not math.isfinite(v)
+            for v in payload.sender.attributes.values()
+        ):
+            return _error(400, "invalid_body", "sender.attributes: numbers must be finite")
         if len(payload.text) > self._settings.max_text_chars:
             return _error(
                 400, "invalid_body", f"text: longer than {self._settings.max_text_chars} characters"
@@ -192,6 +214,7 @@ class ApiChannel:
                     external_id=payload.sender.id,
                     display_name=payload.sender.name,
                     email=payload.sender.email,
+                    attributes=payload.sender.attributes,
                 ),
                 text=payload.text,
                 sent_at=sent_at,

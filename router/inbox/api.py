@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,8 +24,17 @@ from router.errors import ApiError
 from router.events import FrameStored, Subscription
 from router.inbox import presenters
 from router.inbox.accounts import hash_token
-from router.keys import AFTERCARE, ATTACHMENTS, CLOCK, DATABASE, DESK, EVENT_BUS, SLA_SETTINGS
-from router.sla_settings import SettingsRefused
+from router.keys import (
+    AFTERCARE,
+    ATTACHMENTS,
+    CLOCK,
+    DATABASE,
+    DESK,
+    EVENT_BUS,
+    ROUTING_SETTINGS,
+    SLA_SETTINGS,
+)
+from router.settings import SettingsRefused
 from router.storage import Agent, Conversation
 
 __all__ = [
@@ -117,7 +127,8 @@ async def me(request: web.Request) -> web.Response:
 
 
 async def list_conversations(request: web.Request) -> web.Response:
-    """``?status=queued|assigned|bot|resolved|open|all`` (default ``open``), ``&mine=true``."""
+    """``?status=queued|assigned|bot|resolved|open|all`` (default ``open``), ``&mine=true``,
+    ``&team=<key>|mine`` (a team's, or the caller's teams')."""
     agent = await _agent(request)
     status = request.query.get("status", "open")
     if status not in _STATUS_SETS:
@@ -130,9 +141,21 @@ async def list_conversations(request: web.Request) -> web.Response:
     if mine_flag not in ("true", "false"):
         raise ApiError(400, "invalid_query", "mine must be true or false")
     mine = mine_flag == "true"
+    routing = request.app[ROUTING_SETTINGS].routing
+    team = request.query.get("team")
+    teams: list[str] | None = None
+    if team == "mine":
+        teams = routing.teams_of(agent.name)
+    elif team is not None:
+        if team not in routing.teams:
+            raise ApiError(400, "invalid_query", "team must be a team's key or mine")
+        teams = [team]
     desk = request.app[DESK]
     conversations, last = await desk.queue(
-        statuses=_STATUS_SETS[status], assignee_id=agent.id if mine else None, limit=limit
+        statuses=_STATUS_SETS[status],
+        assignee_id=agent.id if mine else None,
+        limit=limit,
+        teams=teams,
     )
     async with request.app[DATABASE].read() as repo:
         names = await repo.agent_names(c.assignee_id for c in conversations if c.assignee_id)
@@ -214,13 +237,25 @@ async def _target_agent(request: web.Request, body: Mapping[str, Any], key: str)
 
 async def assign(request: web.Request) -> web.Response:
     """``{"agent_id": id}`` gives the conversation to that agent, ``null`` back to the
-    queue (a transfer: the owner or an admin may; anyone for an unowned one)."""
+    queue (a transfer: the owner or an admin may; anyone for an unowned one);
+    ``{"team": "key"}`` moves it to that team's queue (null: everyone's), with
+    ``agent_id`` to a member of it at once."""
     agent = await _agent(request)
     body = await _json_body(request)
-    if "agent_id" not in body:
-        raise ApiError(400, "invalid_body", "'agent_id' is required (null: the queue)")
+    if "agent_id" not in body and "team" not in body:
+        raise ApiError(400, "invalid_body", "give 'agent_id' (null: the queue), 'team' or both")
+    unknown = set(body) - {"agent_id", "team"}
+    if unknown:
+        raise ApiError(400, "invalid_body", f"unknown keys: {', '.join(sorted(unknown))[:200]}")
     target = await _target_agent(request, body, "agent_id")
-    conversation = await request.app[DESK].assign(_conversation_id(request), agent, target)
+    desk = request.app[DESK]
+    if "team" in body:
+        team = body["team"]
+        if team is not None and (not isinstance(team, str) or not team or len(team) > 60):
+            raise ApiError(400, "invalid_body", "'team' must be a team's key or null")
+        conversation = await desk.transfer(_conversation_id(request), agent, team, target)
+    else:
+        conversation = await desk.assign(_conversation_id(request), agent, target)
     return await _summary(request, conversation)
 
 
@@ -308,6 +343,7 @@ async def export_contact(request: web.Request) -> web.Response:
                 "id": contact.id,
                 "display_name": contact.display_name,
                 "email": contact.email,
+                "attributes": dict(contact.attributes),
                 "created_at": presenters.time(contact.created_at),
             },
             "identities": [
@@ -475,6 +511,48 @@ async def cancel_scheduled(request: web.Request) -> web.Response:
     return _json({"id": item_id, "status": "cancelled"})
 
 
+async def routing(request: web.Request) -> web.Response:
+    """The teams and routing rules in force, and the caller's teams."""
+    agent = await _agent(request)
+    r = request.app[ROUTING_SETTINGS].routing
+    return _json({**presenters.routing(r), "my_teams": r.teams_of(agent.name)})
+
+
+async def change_routing(request: web.Request) -> web.Response:
+    """Admins: replace the routing section (teams and rules) on every node."""
+    agent = await _agent(request)
+    if not agent.is_admin:
+        raise ApiError(403, "forbidden", "only admins change teams and routing rules")
+    body = await _json_body(request)
+    settings = request.app[ROUTING_SETTINGS]
+    try:
+        await settings.save(body, agent)
+    except SettingsRefused as exc:
+        raise ApiError(400, "invalid_settings", "; ".join(exc.reasons)) from exc
+    return _json({**presenters.routing(settings.routing), "my_teams": []})
+
+
+async def contact_attributes(request: web.Request) -> web.Response:
+    """``{"vip": true, "tier": "gold"}`` replaces what the shop says of a contact
+    (strings up to 200 characters, numbers, true/false; up to 30 keys); routing rules
+    read it at the next handoff."""
+    agent = await _agent(request)
+    contact_id = _contact_id(request)
+    body = await _json_body(request)
+    if len(body) > 30:
+        raise ApiError(400, "invalid_body", "at most 30 attributes")
+    for key, value in body.items():
+        if len(key) > 100 or not encodable(key):
+            raise ApiError(400, "invalid_body", "a key is up to 100 characters")
+        if not (
+            isinstance(value, (bool, int, float))
+            or (isinstance(value, str) and len(value) <= 200 and encodable(value))
+        ) or (isinstance(value, float) and not math.isfinite(value)):
+            raise ApiError(400, "invalid_body", f"{key}: a string, number or true/false")
+    await request.app[DESK].set_contact_attributes(contact_id, agent, body)
+    return _json({"contact_id": contact_id, "attributes": body})
+
+
 async def promises(request: web.Request) -> web.Response:
     """The desk's calendars and SLA policies, and whether each calendar is open now."""
     await _agent(request)
@@ -489,9 +567,10 @@ async def change_promises(request: web.Request) -> web.Response:
         raise ApiError(403, "forbidden", "only admins change business hours and promises")
     body = await _json_body(request)
     try:
-        policies = await request.app[SLA_SETTINGS].save(body, agent)
+        await request.app[SLA_SETTINGS].save(body, agent)
     except SettingsRefused as exc:
         raise ApiError(400, "invalid_settings", "; ".join(exc.reasons)) from exc
+    policies = request.app[AFTERCARE].policies
     return _json(presenters.sla_policies(policies, request.app[CLOCK]()))
 
 
@@ -524,4 +603,7 @@ def agent_routes() -> list[web.RouteDef]:
         web.post(one + "/scheduled/{item_id}/cancel", cancel_scheduled),
         web.get(base + "/sla", promises),
         web.put(base + "/sla", change_promises),
+        web.get(base + "/routing", routing),
+        web.put(base + "/routing", change_routing),
+        web.put(base + "/contacts/{contact_id}/attributes", contact_attributes),
     ]

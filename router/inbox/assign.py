@@ -1,5 +1,8 @@
 """Auto-assignment: queued conversations go to online agents in turn, up to a capacity.
 
+A team's conversation goes only to the team's members (up to the team's capacity,
+when it has one); one in everyone's queue to any online agent.
+
 Runs whenever a conversation is queued or closed, or an agent comes online (on any
 node: presence is shared). One round at a time across the nodes (a lock in the
 database), among every online agent, with their load counted in SQL; the claim-style
@@ -12,12 +15,14 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
+from collections.abc import Callable
 
 from router.conversations import ConversationStatus
 from router.desk import HumanDesk
 from router.errors import DeskError
 from router.events import ConversationChanged, EventBus
 from router.inbox.presence import Presence
+from router.routing import Routing
 from router.storage import Database, QueueFilter
 
 __all__ = ["AutoAssigner"]
@@ -34,12 +39,14 @@ class AutoAssigner:
         events: EventBus,
         presence: Presence,
         capacity: int,
+        routing: Callable[[], Routing] = Routing,
     ) -> None:
         self._db = db
         self._desk = desk
         self._events = events
         self._presence = presence
         self._capacity = capacity
+        self._routing = routing
         self._turn = 0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -96,13 +103,25 @@ class AutoAssigner:
             )
             load = Counter(await repo.assigned_counts())
             agents = {a.id: a for a in await repo.agents() if a.active}
+        routing = self._routing()
         count = 0
         for conversation in queued:
+            members = routing.members(conversation.team)
+            capacity = routing.capacity(conversation.team, self._capacity)
             # Round robin: the next online agent after the last one served, with room.
             turn = online[self._turn % len(online) :] + online[: self._turn % len(online)]
-            chosen = next((a for a in turn if a in agents and load[a] < self._capacity), None)
+            chosen = next(
+                (
+                    a
+                    for a in turn
+                    if a in agents
+                    and load[a] < capacity
+                    and (members is None or agents[a].name in members)
+                ),
+                None,
+            )
             if chosen is None:
-                break
+                continue  # nobody of its team has room; others' may still be given
             target = agents[chosen]
             self._turn = online.index(chosen) + 1
             try:

@@ -140,6 +140,12 @@ def openapi_document() -> dict[str, Any]:
                     },
                     {"name": "mine", "in": "query", "schema": {"type": "boolean"}},
                     {
+                        "name": "team",
+                        "in": "query",
+                        "description": "a team's key, or mine (the caller's teams)",
+                        "schema": {"type": "string", "enum": ["mine"]},
+                    },
+                    {
                         "name": "limit",
                         "in": "query",
                         "schema": {"type": "integer", "minimum": 1, "maximum": 500},
@@ -206,6 +212,30 @@ def openapi_document() -> dict[str, Any]:
                 _op("Everything held of a contact, as JSON (admins)", params=[_CONTACT_ID])
             )
         },
+        base + "/contacts/{contact_id}/attributes": {
+            "put": _op(
+                "Replace what the shop says of a contact (e.g. vip: true), for routing rules",
+                params=[_CONTACT_ID],
+                requestBody={
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "maxProperties": 30,
+                                "additionalProperties": {
+                                    "oneOf": [
+                                        {"type": "string", "maxLength": 200},
+                                        {"type": "number"},
+                                        {"type": "boolean"},
+                                    ]
+                                },
+                            }
+                        }
+                    },
+                },
+            )
+        },
         base + "/contacts/{contact_id}/erase": {
             "post": _with_forbidden(
                 _op(
@@ -216,9 +246,30 @@ def openapi_document() -> dict[str, Any]:
         },
         one + "/assign": {
             "post": _op(
-                "Give the conversation to an agent, or back to the queue (agent_id null)",
+                "Give the conversation to an agent, or back to the queue (agent_id null); "
+                "with team, move it to that team's queue (null: everyone's) first",
                 params=[_ID],
-                requestBody=_agent_body(required=True),
+                requestBody={
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "minProperties": 1,
+                                "additionalProperties": False,
+                                "properties": {
+                                    "agent_id": {"type": "integer", "minimum": 1, "nullable": True},
+                                    "team": {
+                                        "type": "string",
+                                        "minLength": 1,
+                                        "maxLength": 60,
+                                        "nullable": True,
+                                    },
+                                },
+                            }
+                        }
+                    },
+                },
             )
         },
         one + "/reopen": {
@@ -333,6 +384,19 @@ def openapi_document() -> dict[str, Any]:
                 _op(
                     "Admins: replace the sla section (as in config.yaml, without check_seconds "
                     "and holiday_files) on every node; 400 names each wrong key",
+                    requestBody={
+                        "required": True,
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    },
+                )
+            ),
+        },
+        base + "/routing": {
+            "get": _op("Teams (members, capacity) and routing rules in force, and your teams"),
+            "put": _with_forbidden(
+                _op(
+                    "Admins: replace the routing section (teams and rules, as in config.yaml) "
+                    "on every node; 400 names each wrong key",
                     requestBody={
                         "required": True,
                         "content": {"application/json": {"schema": {"type": "object"}}},

@@ -23,6 +23,7 @@ from router.events import (
     Resync,
     SlaAlert,
 )
+from router.routing import Routing
 from router.sla import SlaPolicies
 from router.storage import Conversation, Handoff, Message, OutboxItem, Scheduled, SlaTimer
 from router.storage.audit_queries import AuditEntry
@@ -116,6 +117,7 @@ def summary(
         "channel": conversation.channel,
         "priority": conversation.priority.label,
         "tags": list(conversation.tags),
+        "team": conversation.team,
         "assignee": (
             None
             if conversation.assignee_id is None
@@ -244,6 +246,31 @@ def _local(moment: datetime | None, zone: Any) -> str | None:
 
 def _minutes(value: timedelta | None) -> float | None:
     return None if value is None else value.total_seconds() / 60
+
+
+def routing(r: Routing) -> dict[str, Any]:
+    """The teams and rules in force, each rule with only the conditions and actions it
+    sets."""
+    return {
+        "teams": list(r.listing()),
+        "rules": [
+            {
+                "number": number,
+                "name": rule.name,
+                "when": {
+                    k: v
+                    for k, v in rule.when.model_dump(mode="json").items()
+                    if v not in (None, [], {}) and not (k == "calendar" and v == "default")
+                },
+                "then": {
+                    k: v
+                    for k, v in rule.then.model_dump(mode="json").items()
+                    if v not in (None, [])
+                },
+            }
+            for number, rule in r.rules()
+        ],
+    }
 
 
 def sla_policies(policies: SlaPolicies, now: datetime) -> dict[str, Any]:

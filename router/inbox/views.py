@@ -17,7 +17,7 @@ from router.inbox.session import (
     conversation_id_of,
 )
 from router.kb_gaps import without_greeting
-from router.keys import CLOCK, DATABASE, DESK, TIMEZONE
+from router.keys import CLOCK, DATABASE, DESK, ROUTING_SETTINGS, TIMEZONE
 from router.storage import Conversation, Message, QueueFilter
 
 __all__ = ["conversation_view", "queue_view"]
@@ -56,6 +56,8 @@ def _sla(c: Conversation, now: datetime) -> dict[str, Any]:
 def _filters(request: web.Request) -> dict[str, Any]:
     agent = request.query.get("agent", "")
     return {
+        # A team's key, "mine" (the viewer's teams) or nothing (every queue).
+        "team": request.query.get("team", "").strip()[:60] or None,
         "q": request.query.get("q", "").strip()[:200] or None,
         "channel": request.query.get("channel") or None,
         "language": request.query.get("language") or None,
@@ -71,6 +73,13 @@ async def queue_view(request: web.Request, viewer: Viewer) -> dict[str, Any]:
         tab = "unassigned"
     f = _filters(request)
     now = request.app[CLOCK]().astimezone(request.app[TIMEZONE])
+    routing = request.app[ROUTING_SETTINGS].routing
+    mine = routing.teams_of(viewer.agent.name)
+    teams: list[str] | None = None
+    if f["team"] == "mine":
+        teams = mine
+    elif f["team"] is not None:
+        teams = [f["team"]]
     async with request.app[DATABASE].read() as repo:
         ids = await repo.search(f["q"]) if f["q"] else None
 
@@ -84,6 +93,7 @@ async def queue_view(request: web.Request, viewer: Viewer) -> dict[str, Any]:
                 tag=f["tag"],
                 conversation_ids=ids,
                 at_risk=f["risk"],
+                teams=teams,
             )
 
         conversations = await repo.queue_page(where(tab), limit=200)
@@ -117,6 +127,7 @@ async def queue_view(request: web.Request, viewer: Viewer) -> dict[str, Any]:
                 "waiting": _ago(since, now),
                 "awaiting": message is not None and message.direction is Direction.IN,
                 "assignee": names.get(c.assignee_id) if c.assignee_id else None,
+                "team": routing.team_name(c.team),
                 "undelivered": dead.get(c.id, 0),
                 "alert": alerts.get(c.id),
                 "waiting_on_customer": c.waiting_since is not None,
@@ -130,6 +141,9 @@ async def queue_view(request: web.Request, viewer: Viewer) -> dict[str, Any]:
         "filters": f,
         "channels": CHANNELS,
         "agents": [a for a in agents if a.active],
+        # The team tabs: the viewer's teams first.
+        "teams": sorted(routing.teams.values(), key=lambda t: (t.key not in mine, t.name)),
+        "my_teams": mine,
     }
 
 
@@ -194,6 +208,7 @@ async def conversation_view(request: web.Request, viewer: Viewer) -> dict[str, A
             previous_customer = m
     c = detail.conversation
     zone = now.tzinfo
+    routing = request.app[ROUTING_SETTINGS].routing
 
     def local(moment: datetime | None) -> str:
         return moment.astimezone(zone).strftime("%m-%d %H:%M") if moment else ""
@@ -240,6 +255,8 @@ async def conversation_view(request: web.Request, viewer: Viewer) -> dict[str, A
             "assignee": names.get(c.assignee_id) if c.assignee_id else None,
             "tags": list(c.tags),
             "priority": c.priority.label,
+            "team": c.team,
+            "team_name": routing.team_name(c.team),
             **_sla(c, now),
         },
         "conversation_id": c.id,
@@ -251,6 +268,7 @@ async def conversation_view(request: web.Request, viewer: Viewer) -> dict[str, A
         "identities": detail.identities,
         "others": detail.other_conversations,
         "agents": agents,
+        "teams": list(routing.teams.values()),
         "promises": promises,
         "later": later,
         "satisfaction": {

@@ -49,10 +49,11 @@ from router.keys import (
     DESK,
     KNOWLEDGE_PATH,
     RELOAD_BOT,
+    ROUTING_SETTINGS,
     SLA_SETTINGS,
     TIMEZONE,
 )
-from router.sla_settings import SettingsRefused
+from router.settings import EditableSection, SettingsRefused
 from router.storage import Agent
 
 __all__ = ["inbox_routes"]
@@ -237,8 +238,12 @@ async def assign(request: web.Request) -> web.Response:
             target = await repo.agent(int(form["agent_id"]))
         if target is None:
             raise web.HTTPBadRequest(text="no such agent")
+    desk = request.app[DESK]
     try:
-        await request.app[DESK].assign(conversation_id, viewer.agent, target)
+        if "team" in form and form["team"] != form.get("current_team", ""):
+            await desk.transfer(conversation_id, viewer.agent, form["team"] or None, target)
+        else:
+            await desk.assign(conversation_id, viewer.agent, target)
     except DeskError as exc:
         return await _rerender(request, viewer, 409, notice=str(exc), notice_kind="error")
     raise back_to(conversation_id)
@@ -437,45 +442,61 @@ async def admin_audit_page(request: web.Request) -> web.Response:
     )
 
 
-async def admin_sla_page(request: web.Request) -> web.Response:
-    viewer = await page_viewer(request)
-    require_admin(viewer)
-    return _sla_page(request, viewer)
-
-
-def _sla_page(
+def _settings_page(
     request: web.Request,
     viewer: Viewer,
+    settings: EditableSection[Any],
     *,
     status: int = 200,
     text: str | None = None,
     errors: list[str] | None = None,
     saved: bool = False,
 ) -> web.Response:
-    settings = request.app[SLA_SETTINGS]
-    overview = presenters.sla_policies(request.app[AFTERCARE].policies, request.app[CLOCK]())
+    """An editable settings section's page: what is in force, and its YAML to edit."""
+    if settings.KEY == "sla":
+        template = "admin_sla.html"
+        extra: dict[str, Any] = {
+            "overview": presenters.sla_policies(
+                request.app[AFTERCARE].policies, request.app[CLOCK]()
+            )
+        }
+    else:
+        template = "admin_routing.html"
+        extra = {"overview": presenters.routing(request.app[ROUTING_SETTINGS].routing)}
     return render(
         request,
-        "admin_sla.html",
+        template,
         viewer,
         status=status,
         text=settings.as_yaml() if text is None else text,
         errors=errors or [],
         saved=saved,
         edited=settings.edited,
-        overview=overview,
+        **extra,
     )
 
 
-async def admin_sla_save(request: web.Request) -> web.Response:
+def _section(request: web.Request) -> EditableSection[Any]:
+    routing, sla = request.app[ROUTING_SETTINGS], request.app[SLA_SETTINGS]
+    return routing if request.path.endswith("/routing") else sla
+
+
+async def admin_settings_page(request: web.Request) -> web.Response:
+    viewer = await page_viewer(request)
+    require_admin(viewer)
+    return _settings_page(request, viewer, _section(request))
+
+
+async def admin_settings_save(request: web.Request) -> web.Response:
     viewer, form = await posted_form(request)
     require_admin(viewer)
+    settings = _section(request)
     text = form.get("settings", "")
     try:
-        await request.app[SLA_SETTINGS].save(text, viewer.agent)
+        await settings.save(text, viewer.agent)
     except SettingsRefused as exc:
-        return _sla_page(request, viewer, status=400, text=text, errors=exc.reasons)
-    return _sla_page(request, viewer, saved=True)
+        return _settings_page(request, viewer, settings, status=400, text=text, errors=exc.reasons)
+    return _settings_page(request, viewer, settings, saved=True)
 
 
 async def admin_add(request: web.Request) -> web.Response:
@@ -548,9 +569,11 @@ def inbox_routes() -> list[web.AbstractRouteDef]:
         web.get("/inbox/kb", knowledge_search),
         web.get("/inbox/admin", admin_page),
         web.post("/inbox/admin/agents", admin_add),
-        web.get("/inbox/admin/sla", admin_sla_page),
+        web.get("/inbox/admin/sla", admin_settings_page),
+        web.get("/inbox/admin/routing", admin_settings_page),
         web.get("/inbox/admin/audit", admin_audit_page),
-        web.post("/inbox/admin/sla", admin_sla_save),
+        web.post("/inbox/admin/sla", admin_settings_save),
+        web.post("/inbox/admin/routing", admin_settings_save),
         web.post("/inbox/admin/agents/{agent_id}/{action}", admin_change),
         web.get("/inbox/ws", live),
         web.static("/inbox/static", STATIC),

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -91,6 +92,24 @@ class ContactQueries:
     async def contact(self, contact_id: int) -> Contact | None:
         row = await self.session.get(ContactRow, contact_id)
         return None if row is None else contact_record(row)
+
+    async def set_attributes(self, contact_id: int, attributes: Mapping[str, Any]) -> bool:
+        """Replace what the shop says of the contact; False if there is no such contact."""
+        result = await self.session.execute(
+            update(ContactRow)
+            .where(ContactRow.id == contact_id)
+            .values(attributes=dict(attributes) or None)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def merge_attributes(self, contact_id: int, attributes: Mapping[str, Any]) -> None:
+        """Add to (or change) what the shop says of the contact."""
+        row = await self.session.get(ContactRow, contact_id)
+        if row is not None:
+            merged = {**(row.attributes or {}), **attributes}
+            if merged != row.attributes:
+                row.attributes = merged
 
     async def identities(self, contact_id: int) -> list[Identity]:
         rows = await self.session.scalars(

@@ -251,9 +251,11 @@ class ConversationQueries:
         sla_due_at: datetime | None,
         now: datetime,
         from_status: ConversationStatus = ConversationStatus.BOT,
+        team: str | None = None,
     ) -> bool:
-        """The conversation goes to the human queue, unowned, from ``from_status`` (the
-        bot's, or resolved when it is reopened); False if it is not in that state."""
+        """The conversation goes to the human queue (``team``'s; None: everyone's),
+        unowned, from ``from_status`` (the bot's, or resolved when it is reopened); False
+        if it is not in that state."""
         result = await self.session.execute(
             update(ConversationRow)
             .where(
@@ -268,6 +270,7 @@ class ConversationQueries:
                 handed_off_at=now,
                 resolved_at=None,
                 updated_at=now,
+                team=team,
             )
             .execution_options(synchronize_session=False)
         )
@@ -327,13 +330,17 @@ class ConversationQueries:
         assignee_id: int | None = None,
         limit: int = 100,
         offset: int = 0,
+        teams: Sequence[str] | None = None,
     ) -> list[Conversation]:
-        """The queue order: soonest SLA first (none last), then higher priority, then oldest."""
+        """The queue order: soonest SLA first (none last), then higher priority, then
+        oldest; only ``teams``' conversations when given."""
         query = select(ConversationRow).where(
             ConversationRow.status.in_([s.value for s in statuses])
         )
         if assignee_id is not None:
             query = query.where(ConversationRow.assignee_id == assignee_id)
+        if teams is not None:
+            query = query.where(ConversationRow.team.in_(list(teams)))
         query = query.order_by(
             ConversationRow.sla_due_at.is_(None),
             ConversationRow.sla_due_at,

@@ -41,6 +41,8 @@ class QueueFilter:
     language: str | None = None
     tag: str | None = None
     conversation_ids: Sequence[int] | None = None
+    # Only these teams' conversations (an empty list: none); None: every team's and none.
+    teams: Sequence[str] | None = None
     # Only conversations with a running promise that was warned about or missed.
     at_risk: bool = False
 
@@ -54,6 +56,8 @@ class QueueFilter:
             query = query.where(ConversationRow.channel == self.channel)
         if self.language:
             query = query.where(ConversationRow.language == self.language)
+        if self.teams is not None:
+            query = query.where(ConversationRow.team.in_(list(self.teams)))
         if self.tag:
             # Tags are a JSON list; its text form holds each tag in quotes on every dialect.
             query = query.where(cast(ConversationRow.tags, String).like(f'%"{self.tag}"%'))
@@ -222,6 +226,35 @@ class InboxQueries:
                 owner,
             )
             .values(assignee_id=agent_id, status=status.value, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def set_team(
+        self, conversation_id: int, *, team: str | None, expected: int | None, now: datetime
+    ) -> bool:
+        """Move an open conversation owned by ``expected`` to ``team``'s queue (None:
+        everyone's), unowned; False if it is resolved or its owner changed meanwhile."""
+        owner = (
+            ConversationRow.assignee_id.is_(None)
+            if expected is None
+            else ConversationRow.assignee_id == expected
+        )
+        result = await self.session.execute(
+            update(ConversationRow)
+            .where(
+                ConversationRow.id == conversation_id,
+                ConversationRow.status.in_(
+                    [ConversationStatus.QUEUED.value, ConversationStatus.ASSIGNED.value]
+                ),
+                owner,
+            )
+            .values(
+                team=team,
+                assignee_id=None,
+                status=ConversationStatus.QUEUED.value,
+                updated_at=now,
+            )
             .execution_options(synchronize_session=False)
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]

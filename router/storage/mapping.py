@@ -82,6 +82,7 @@ def conversation_record(row: ConversationRow) -> Conversation:
         csat_comment=row.csat_comment,
         csat_at=row.csat_at,
         follow_up_at=row.follow_up_at,
+        team=row.team,
     )
 
 
@@ -150,7 +151,11 @@ def agent_record(row: AgentRow) -> Agent:
 
 def contact_record(row: ContactRow) -> Contact:
     return Contact(
-        id=row.id, display_name=row.display_name, email=row.email, created_at=row.created_at
+        id=row.id,
+        display_name=row.display_name,
+        email=row.email,
+        created_at=row.created_at,
+        attributes=dict(row.attributes or {}),
     )
 
 

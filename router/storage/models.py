@@ -85,6 +85,8 @@ class ContactRow(Base):
     display_name: Mapped[str | None] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(String(320), index=True)
     created_at: Mapped[datetime]
+    # What the shop says of this customer (e.g. {"vip": true}); routing rules read it.
+    attributes: Mapped[dict[str, Any] | None]
 
 
 class IdentityRow(Base):
@@ -137,6 +139,7 @@ class ConversationRow(Base):
         Index("ix_conversations_queue", "status", "sla_due_at", "priority"),
         Index("ix_conversations_topic", "contact_id", "topic"),
         Index("ix_conversations_created", "created_at"),
+        Index("ix_conversations_team", "team", "status"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -162,6 +165,8 @@ class ConversationRow(Base):
     handed_off_at: Mapped[datetime | None]
     first_response_at: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]
+    # The team whose queue it is in (a key of routing.teams); NULL: everyone's.
+    team: Mapped[str | None] = mapped_column(String(60))
     # The SLA policy it is under (router.sla), chosen at handoff.
     sla_policy: Mapped[str | None] = mapped_column(String(60))
     # Since when it waits on the customer (an agent asked): the resolution clock pauses.

@@ -151,7 +151,7 @@ class PrivacyQueries:
         await self.session.execute(
             update(ContactRow)
             .where(ContactRow.id == contact_id)
-            .values(display_name=None, email=None)
+            .values(display_name=None, email=None, attributes=None)
             .execution_options(synchronize_session=False)
         )
         return Erased(len(ids), messages, refs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -28,6 +29,7 @@ class Contact:
     display_name: str | None
     email: str | None
     created_at: datetime
+    attributes: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +89,7 @@ class Conversation:
     csat_comment: str | None = None
     csat_at: datetime | None = None
     follow_up_at: datetime | None = None
+    team: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

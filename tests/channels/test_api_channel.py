@@ -248,3 +248,34 @@ async def test_a_customer_known_by_email_is_one_contact_across_channels(
         "ana", "GET", f"/api/agent/conversations/{other['conversation_id']}"
     )
     assert detail["other_conversations"] == []
+
+
+async def test_what_the_shop_says_of_the_sender_routes_the_handoff(tmp_path: Path) -> None:
+    overrides = {
+        "channels": {
+            "api": {"whatsapp": {"secret": SECRET, "outbound_url": "http://127.0.0.1:9/"}}
+        },
+        "routing": {
+            "teams": {"vip": {"members": ["ana"]}},
+            "rules": [{"when": {"contact": {"vip": True}}, "then": {"team": "vip"}}],
+        },
+    }
+    async with running_service(tmp_path, overrides=overrides) as service:
+        await service.add_agent("ana")
+        vip = message("转人工", sender={"id": "+861", "attributes": {"vip": True, "tier": "gold"}})
+        status, receipt = await post(service, vip)
+        assert status == 200
+        _, body = await service.api(
+            "ana", "GET", f"/api/agent/conversations/{receipt['conversation_id']}"
+        )
+        assert body["team"] == "vip"
+        status, receipt = await post(service, message("转人工", message_id="wa-2"))
+        _, body = await service.api(
+            "ana", "GET", f"/api/agent/conversations/{receipt['conversation_id']}"
+        )
+        assert body["team"] is None
+        for attributes in [{"vip": None}, {"": 1}, {"x": "y" * 201}, {"n": [1]}]:
+            bad = message("hi", message_id="wa-3", sender={"id": "+862", "attributes": attributes})
+            status, answer = await post(service, bad)
+            assert status == 400, attributes
+            assert answer["error"]["message"].startswith("sender.attributes")

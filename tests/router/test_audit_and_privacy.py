@@ -89,6 +89,11 @@ async def test_a_contact_is_exported_then_erased_leaving_only_counts(service: Se
     )
     status, detail = await service.api("ana", "GET", path)
     contact_id = detail["contact"]["id"]
+    # What the shop said of them (routing rules read it) is theirs too.
+    status, _ = await service.api(
+        "ana", "PUT", f"/api/agent/contacts/{contact_id}/attributes", json={"member": MARK}
+    )
+    assert status == 200
     counts = await _counts(service)
 
     status, _ = await service.api("ana", "GET", f"/api/agent/contacts/{contact_id}/export")
@@ -96,6 +101,7 @@ async def test_a_contact_is_exported_then_erased_leaving_only_counts(service: Se
     status, export = await service.api("boss", "GET", f"/api/agent/contacts/{contact_id}/export")
     assert status == 200
     assert export["identities"][0]["display_name"] == MARK
+    assert export["contact"]["attributes"] == {"member": MARK}
     [conversation] = export["conversations"]
     assert MARK in json.dumps(conversation, ensure_ascii=False)
 
