@@ -41,6 +41,7 @@ from router.builders import (
     sla_policies,
     utc_now,
 )
+from router.canned import Canned
 from router.config import Config, KnowledgeConfig
 from router.desk import HumanDesk
 from router.errors import error_middleware
@@ -64,6 +65,7 @@ from router.keys import (
     ATTACHMENTS,
     AUTO_ASSIGNER,
     BOT,
+    CANNED,
     CHANNELS,
     CLIENT_ADDRESSES,
     CLOCK,
@@ -358,6 +360,7 @@ def _core(config: Config, clock: Callable[[], datetime], secret: bytes) -> Lifec
         app[ROUTER] = router
         app[DISPATCHER] = dispatcher
         app[DESK] = HumanDesk(units=units, handoffs=handoffs, texts=bot.texts, aftercare=aftercare)
+        app[CANNED] = Canned(db=db, routing=lambda: handoffs.routing, clock=clock)
         app[AFTERCARE] = aftercare
         app[SLA_SETTINGS] = settings
         app[ROUTING_SETTINGS] = routing

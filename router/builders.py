@@ -165,6 +165,7 @@ def _policy(spec: SlaPolicyConfig, calendars: dict[str, BusinessCalendar]) -> Sl
         priorities=frozenset(Priority.parse(p) for p in spec.priorities),
         tags=frozenset(spec.tags),
         languages=frozenset(spec.languages),
+        teams=frozenset(spec.teams),
     )
 
 

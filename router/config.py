@@ -201,6 +201,8 @@ class SlaPolicyConfig(_Model):
     priorities: list[Literal["low", "normal", "high", "urgent"]] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)
     languages: list[str] = Field(default_factory=list)
+    # Teams (keys of routing.teams) whose conversations the policy is for.
+    teams: list[str] = Field(default_factory=list)
     calendar: str = "default"
     # Targets in open time of the calendar: minutes or 2h / 30m / 3d; first_response
     # may be one per priority. null: no target.

@@ -44,8 +44,9 @@ from router.storage import (
     Scheduled,
     SlaTimer,
 )
+from router.storage.canned_queries import CannedReply
 from router.storage.privacy_queries import Erased
-from router.work import Units
+from router.work import Units, Work
 
 __all__ = ["ConversationDetail", "HumanDesk"]
 
@@ -144,13 +145,15 @@ class HumanDesk:
         *,
         seen_message_id: int | None = None,
         wait_for_customer: bool | None = None,
+        macro: CannedReply | None = None,
     ) -> Message:
         """Send ``text`` to the customer through their channel; only the owner may.
 
         With ``seen_message_id`` (the newest message the agent had on screen), the reply
         is refused with ``StaleView`` if anyone wrote since: never a double answer.
         ``wait_for_customer`` stops the resolution clock until the customer writes (by
-        default when the reply ends in a question mark).
+        default when the reply ends in a question mark). A ``macro``'s tags, priority
+        and resolution are applied with the reply, in one transaction.
         """
         async with self._units.write() as w:
             conversation = await _owned(w.repo, conversation_id, agent)
@@ -164,7 +167,7 @@ class HumanDesk:
                     raise StaleView(
                         f"{len(newer)} new message(s) since you opened the conversation"
                     )
-            return await transitions.reply(
+            message = await transitions.reply(
                 w,
                 conversation,
                 agent,
@@ -172,6 +175,36 @@ class HumanDesk:
                 self._handoffs.promises,
                 wait_for_customer=wait_for_customer,
             )
+            if macro is not None:
+                await self._apply_macro(w, conversation, agent, macro)
+            return message
+
+    async def _apply_macro(
+        self, w: Work, conversation: Conversation, agent: Agent, macro: CannedReply
+    ) -> None:
+        if macro.tags:
+            tags = sorted({*conversation.tags, *macro.tags})[:20]
+            await w.repo.set_tags(conversation.id, tags, w.now)
+        if macro.priority is not None:
+            await w.repo.set_priority(conversation.id, macro.priority, w.now)
+        await w.audit(
+            agent,
+            "macro",
+            "conversation",
+            conversation.id,
+            macro=macro.id,
+            title=macro.title,
+            tags=list(macro.tags) or None,
+            priority=macro.priority.label if macro.priority is not None else None,
+            resolve=macro.resolve or None,
+        )
+        if macro.resolve:
+            current = await _found(w.repo, conversation.id)
+            if await transitions.resolve(w, current, self._aftercare, owner=agent.id):
+                await w.audit(agent, "resolve", "conversation", conversation.id)
+        else:
+            changed = await _found(w.repo, conversation.id)
+            w.publish(ConversationChanged(changed.id, changed.status.value, changed.assignee_id))
 
     async def typing(self, conversation_id: int, agent: Agent) -> None:
         """Tell the customer a person is writing; only the owner's typing is shown."""

@@ -15,6 +15,7 @@ __all__ = [
     "AlreadyClaimed",
     "AlreadyResolved",
     "ApiError",
+    "CannedNotFound",
     "ContactNotFound",
     "ConversationNotFound",
     "DeskError",
@@ -47,6 +48,10 @@ class MessageNotFound(DeskError):
 
 class ContactNotFound(DeskError):
     code = "contact_not_found"
+
+
+class CannedNotFound(DeskError):
+    code = "canned_not_found"
 
 
 class TeamNotFound(DeskError):
@@ -82,6 +87,7 @@ _DESK_STATUS: Mapping[type[DeskError], int] = {
     MessageNotFound: 404,
     ContactNotFound: 404,
     TeamNotFound: 404,
+    CannedNotFound: 404,
     NotAllowed: 403,
     NotYours: 409,
     AlreadyClaimed: 409,

@@ -69,15 +69,18 @@ class Handoffs:
             priority = routed.priority
         if urgent:
             priority = max(priority, Priority.HIGH)
-        if routed is not None and routed.tags:
-            tags = tuple(dict.fromkeys((*conversation.tags, *routed.tags)))
-            conversation = dataclasses.replace(conversation, tags=tags)
+        if routed is not None:
+            conversation = dataclasses.replace(
+                conversation,
+                tags=tuple(dict.fromkeys((*conversation.tags, *routed.tags))),
+                team=routed.team or conversation.team,
+            )
         if routed is not None and routed.sla_policy is not None:
             policy = self.promises.policies.named(routed.sla_policy)
         else:
             policy = self.promises.choose(conversation, priority)
         due = policy.due(priority, now)
-        team = routed.team if routed is not None and routed.team else conversation.team
+        team = conversation.team
         if not await repo.hand_off(
             conversation.id,
             priority=priority,

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from channels.email import ImapPoller, SmtpReceiver
     from channels.http import ClientAddresses
     from router.aftercare import Aftercare
+    from router.canned import Canned
     from router.desk import HumanDesk
     from router.events import EventBus
     from router.inbox.accounts import Accounts
@@ -40,6 +41,7 @@ __all__ = [
     "ATTACHMENTS",
     "AUTO_ASSIGNER",
     "BOT",
+    "CANNED",
     "CHANNELS",
     "CLIENT_ADDRESSES",
     "CLOCK",
@@ -75,6 +77,7 @@ SMTP_RECEIVER: web.AppKey[SmtpReceiver] = web.AppKey("smtp_receiver")
 IMAP_POLLERS: web.AppKey[list[ImapPoller]] = web.AppKey("imap_pollers")
 AUTO_ASSIGNER: web.AppKey[AutoAssigner] = web.AppKey("auto_assigner")
 ACCOUNTS: web.AppKey[Accounts] = web.AppKey("accounts")
+CANNED: web.AppKey[Canned] = web.AppKey("canned")
 PRESENCE: web.AppKey[Presence] = web.AppKey("presence")
 # Who a request comes from, behind the configured trusted proxies.
 CLIENT_ADDRESSES: web.AppKey[ClientAddresses] = web.AppKey("client_addresses")

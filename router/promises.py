@@ -61,6 +61,7 @@ class Promises:
             priority=priority,
             tags=conversation.tags,
             language=conversation.language,
+            team=conversation.team,
         )
 
     def policy_of(self, conversation: Conversation) -> SlaPolicy:

@@ -369,6 +369,7 @@ async def build_report(
                 "agent": where.agent_id,
                 "language": where.language,
                 "tag": where.tag,
+                "team": where.team,
             },
             "return_hours": return_hours,
         },

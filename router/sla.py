@@ -1,6 +1,6 @@
 """Service promises: which policy a conversation is under, and its targets.
 
-A policy is chosen by conditions (channel, priority, tag, language), in order, the
+A policy is chosen by conditions (channel, priority, tag, language, team), in order, the
 first that matches; its targets (first response, next response, resolution) are
 counted in its business calendar (``router.calendars``). The clock that keeps them
 is ``router.promises``.
@@ -48,19 +48,27 @@ class SlaPolicy:
     priorities: frozenset[Priority] = frozenset()
     tags: frozenset[str] = frozenset()
     languages: frozenset[str] = frozenset()
+    teams: frozenset[str] = frozenset()
 
     @property
     def zone(self) -> ZoneInfo:
         return self.calendar.zone
 
     def matches(
-        self, *, channel: str, priority: Priority, tags: Iterable[str], language: str | None
+        self,
+        *,
+        channel: str,
+        priority: Priority,
+        tags: Iterable[str],
+        language: str | None,
+        team: str | None = None,
     ) -> bool:
         return (
             (not self.channels or channel in self.channels)
             and (not self.priorities or priority in self.priorities)
             and (not self.tags or bool(self.tags & set(tags)))
             and (not self.languages or (language or "") in self.languages)
+            and (not self.teams or (team or "") in self.teams)
         )
 
     def target(self, metric: Metric, priority: Priority) -> timedelta | None:
@@ -104,10 +112,13 @@ class SlaPolicies:
         priority: Priority,
         tags: Iterable[str] = (),
         language: str | None = None,
+        team: str | None = None,
     ) -> SlaPolicy:
         tags = tuple(tags)
         for policy in self.policies:
-            if policy.matches(channel=channel, priority=priority, tags=tags, language=language):
+            if policy.matches(
+                channel=channel, priority=priority, tags=tags, language=language, team=team
+            ):
                 return policy
         return self.default
 

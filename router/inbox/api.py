@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 import math
+import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,6 +20,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from channels.base import encodable
+from router.canned import CannedDraft
 from router.conversations import ConversationStatus, Priority
 from router.errors import ApiError
 from router.events import FrameStored, Subscription
@@ -27,12 +29,14 @@ from router.inbox.accounts import hash_token
 from router.keys import (
     AFTERCARE,
     ATTACHMENTS,
+    CANNED,
     CLOCK,
     DATABASE,
     DESK,
     EVENT_BUS,
     ROUTING_SETTINGS,
     SLA_SETTINGS,
+    TIMEZONE,
 )
 from router.settings import SettingsRefused
 from router.storage import Agent, Conversation
@@ -192,8 +196,19 @@ async def reply(request: web.Request) -> web.Response:
     waits = body.get("wait_for_customer")
     if waits is not None and not isinstance(waits, bool):
         raise ApiError(400, "invalid_body", "'wait_for_customer' must be true, false or null")
+    macro_id = body.get("macro_id")
+    if macro_id is not None and (
+        not isinstance(macro_id, int) or isinstance(macro_id, bool) or not 1 <= macro_id < 2**63
+    ):
+        raise ApiError(400, "invalid_body", "'macro_id' must be a saved reply's id")
+    macro = None if macro_id is None else await request.app[CANNED].get(agent, macro_id)
     message = await request.app[DESK].reply(
-        _conversation_id(request), agent, text, seen_message_id=seen, wait_for_customer=waits
+        _conversation_id(request),
+        agent,
+        text,
+        seen_message_id=seen,
+        wait_for_customer=waits,
+        macro=macro,
     )
     return _json({"message_id": message.id, "status": "queued"}, status=202)
 
@@ -553,6 +568,104 @@ async def contact_attributes(request: web.Request) -> web.Response:
     return _json({"contact_id": contact_id, "attributes": body})
 
 
+_SCOPE = re.compile(r"^(mine|everyone|team:[A-Za-z0-9_.-]{1,60})$")
+
+
+def _canned_draft(body: Mapping[str, Any], *, changing: bool = False) -> CannedDraft:
+    """A saved reply from a request body; a 400 naming what is wrong. ``scope``: mine
+    (the default), everyone, or team:<key>; a change keeps the reply's scope."""
+    unknown = set(body) - {"title", "text", "scope", "tags", "priority", "resolve"}
+    if unknown:
+        raise ApiError(400, "invalid_body", f"unknown keys: {', '.join(sorted(unknown))[:200]}")
+    title, text, scope = body.get("title"), body.get("text"), body.get("scope", "mine")
+    tags, priority, resolve = body.get("tags", []), body.get("priority"), body.get("resolve", False)
+    checks = [
+        (isinstance(title, str) and encodable(title), "'title' must be text"),
+        (isinstance(text, str) and encodable(text), "'text' must be text"),
+        (
+            isinstance(scope, str) and bool(_SCOPE.match(scope)),
+            "'scope' must be mine, everyone or team:<key>",
+        ),
+        (
+            isinstance(tags, list) and all(isinstance(t, str) and encodable(t) for t in tags),
+            "'tags' must be a list of strings",
+        ),
+        (priority is None or priority in _PRIORITIES, f"'priority' must be one of {_PRIORITIES}"),
+        (isinstance(resolve, bool), "'resolve' must be true or false"),
+    ]
+    for ok, why in checks:
+        if not ok:
+            raise ApiError(400, "invalid_body", why)
+    if changing:
+        scope = "mine"
+    team = scope.removeprefix("team:") if scope.startswith("team:") else None
+    try:
+        return CannedDraft(
+            title=str(title),
+            text=str(text),
+            scope="team" if team else scope,
+            team=team,
+            tags=tuple(tags),
+            priority=None if priority is None else Priority.parse(priority),
+            resolve=resolve,
+        )
+    except ValueError as exc:
+        raise ApiError(400, "invalid_body", str(exc)) from exc
+
+
+def _canned_id(request: web.Request) -> int:
+    return _path_id(request, "reply_id", "saved reply")
+
+
+async def list_canned(request: web.Request) -> web.Response:
+    """``?q=words&conversation_id=12``: the saved replies you may use, matching the
+    words, each with its placeholders filled for that conversation."""
+    agent = await _agent(request)
+    raw = request.query.get("conversation_id", "")
+    if raw and (not raw.isascii() or not raw.isdigit() or int(raw) < 1):
+        raise ApiError(400, "invalid_query", "conversation_id must be a conversation's id")
+    canned = request.app[CANNED]
+    found = await canned.found(
+        agent,
+        request.query.get("q", "")[:200],
+        # An id no conversation can have fills nothing, like an unknown one.
+        conversation_id=int(raw) if raw and len(raw) <= 18 else None,
+        zone=request.app[TIMEZONE],
+    )
+    return _json(
+        {
+            "replies": [
+                presenters.canned(r, may_change=canned.may_change(agent, r), filled=filled)
+                for r, filled in found
+            ]
+        }
+    )
+
+
+async def add_canned(request: web.Request) -> web.Response:
+    """A saved reply or macro: yours (``scope`` mine), a team's, or everyone's (admins)."""
+    agent = await _agent(request)
+    canned = request.app[CANNED]
+    reply = await canned.create(agent, _canned_draft(await _json_body(request)))
+    return _json(presenters.canned(reply, may_change=True), status=201)
+
+
+async def change_canned(request: web.Request) -> web.Response:
+    agent = await _agent(request)
+    canned = request.app[CANNED]
+    reply_id = _canned_id(request)
+    draft = _canned_draft(await _json_body(request), changing=True)
+    reply = await canned.change(agent, reply_id, draft)
+    return _json(presenters.canned(reply, may_change=True))
+
+
+async def delete_canned(request: web.Request) -> web.Response:
+    agent = await _agent(request)
+    reply_id = _canned_id(request)
+    await request.app[CANNED].delete(agent, reply_id)
+    return _json({"id": reply_id, "deleted": True})
+
+
 async def promises(request: web.Request) -> web.Response:
     """The desk's calendars and SLA policies, and whether each calendar is open now."""
     await _agent(request)
@@ -603,6 +716,10 @@ def agent_routes() -> list[web.RouteDef]:
         web.post(one + "/scheduled/{item_id}/cancel", cancel_scheduled),
         web.get(base + "/sla", promises),
         web.put(base + "/sla", change_promises),
+        web.get(base + "/canned", list_canned),
+        web.post(base + "/canned", add_canned),
+        web.put(base + "/canned/{reply_id}", change_canned),
+        web.delete(base + "/canned/{reply_id}", delete_canned),
         web.get(base + "/routing", routing),
         web.put(base + "/routing", change_routing),
         web.put(base + "/contacts/{contact_id}/attributes", contact_attributes),

@@ -56,6 +56,13 @@ _TEXT_BODY = {
                         "description": "reply: the resolution clock stops until the customer "
                         "writes (default: when the reply ends in a question mark)",
                     },
+                    "macro_id": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "nullable": True,
+                        "description": "a saved reply whose tags, priority and resolution "
+                        "apply with this reply",
+                    },
                 },
             }
         }
@@ -73,6 +80,35 @@ def _agent_body(*, required: bool) -> dict[str, Any]:
     if required:
         schema["required"] = ["agent_id"]
     return {"required": required, "content": {"application/json": {"schema": schema}}}
+
+
+_CANNED_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["title", "text"],
+    "additionalProperties": False,
+    "properties": {
+        "title": {"type": "string", "minLength": 1, "maxLength": 100, "pattern": "\\S"},
+        "text": _TEXT,
+        "scope": {
+            "type": "string",
+            "pattern": "^(mine|everyone|team:[A-Za-z0-9_.-]{1,60})$",
+            "description": "mine (the default), everyone (admins) or team:<key>; "
+            "a change keeps the reply's scope",
+        },
+        "tags": {
+            "type": "array",
+            "maxItems": 20,
+            "items": {"type": "string", "minLength": 1, "maxLength": 40, "pattern": "\\S"},
+        },
+        "priority": {
+            "type": "string",
+            "enum": ["low", "normal", "high", "urgent"],
+            "nullable": True,
+        },
+        "resolve": {"type": "boolean"},
+    },
+}
+_CANNED_ID = {"name": "reply_id", "in": "path", "required": True, "schema": {"type": "integer"}}
 
 
 def _op(summary: str, *, ok: str = "200", params: list[Any] | None = None, **extra: Any) -> Any:
@@ -113,6 +149,7 @@ _REPORT_FILTERS = [
     {"name": "agent", "in": "query", "schema": {"type": "integer", "minimum": 1}},
     {"name": "language", "in": "query", "schema": {"type": "string"}},
     {"name": "tag", "in": "query", "schema": {"type": "string"}},
+    {"name": "team", "in": "query", "schema": {"type": "string"}},
 ]
 
 
@@ -390,6 +427,44 @@ def openapi_document() -> dict[str, Any]:
                     },
                 )
             ),
+        },
+        base + "/canned": {
+            "get": _op(
+                "Saved replies and macros you may use (yours, your teams', everyone's), "
+                "matching q, filled for conversation_id",
+                params=[
+                    {"name": "q", "in": "query", "schema": {"type": "string"}},
+                    {
+                        "name": "conversation_id",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1},
+                    },
+                ],
+            ),
+            "post": _with_forbidden(
+                _op(
+                    "Save a reply or macro: yours, a team's (its members, admins) or "
+                    "everyone's (admins)",
+                    ok="201",
+                    requestBody={
+                        "required": True,
+                        "content": {"application/json": {"schema": _CANNED_SCHEMA}},
+                    },
+                )
+            ),
+        },
+        base + "/canned/{reply_id}": {
+            "put": _with_forbidden(
+                _op(
+                    "Change a saved reply's title, text and actions",
+                    params=[_CANNED_ID],
+                    requestBody={
+                        "required": True,
+                        "content": {"application/json": {"schema": _CANNED_SCHEMA}},
+                    },
+                )
+            ),
+            "delete": _with_forbidden(_op("Delete a saved reply", params=[_CANNED_ID])),
         },
         base + "/routing": {
             "get": _op("Teams (members, capacity) and routing rules in force, and your teams"),

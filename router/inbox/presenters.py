@@ -27,6 +27,7 @@ from router.routing import Routing
 from router.sla import SlaPolicies
 from router.storage import Conversation, Handoff, Message, OutboxItem, Scheduled, SlaTimer
 from router.storage.audit_queries import AuditEntry
+from router.storage.canned_queries import CannedReply
 
 __all__ = [
     "attachment_url",
@@ -248,6 +249,23 @@ def _minutes(value: timedelta | None) -> float | None:
     return None if value is None else value.total_seconds() / 60
 
 
+def canned(reply: CannedReply, *, may_change: bool, filled: str | None = None) -> dict[str, Any]:
+    return {
+        "id": reply.id,
+        "title": reply.title,
+        "text": reply.text,
+        "scope": "mine" if reply.owner_id is not None else "team" if reply.team else "everyone",
+        "team": reply.team,
+        "macro": reply.is_macro,
+        "tags": list(reply.tags),
+        "priority": reply.priority.label if reply.priority is not None else None,
+        "resolve": reply.resolve,
+        "may_change": may_change,
+        **({"filled": filled} if filled is not None else {}),
+        "updated_at": time(reply.updated_at),
+    }
+
+
 def routing(r: Routing) -> dict[str, Any]:
     """The teams and rules in force, each rule with only the conditions and actions it
     sets."""
@@ -296,6 +314,7 @@ def sla_policies(policies: SlaPolicies, now: datetime) -> dict[str, Any]:
                     "priorities": sorted(x.label for x in p.priorities),
                     "tags": sorted(p.tags),
                     "languages": sorted(p.languages),
+                    "teams": sorted(p.teams),
                 },
                 "first_response_minutes": {
                     k.label: _minutes(v) for k, v in sorted(p.first_response.items())

@@ -19,7 +19,16 @@ from router.inbox.i18n import texts
 from router.inbox.presenters import summary
 from router.inbox.session import Viewer, page_viewer, posted_form, render, require_admin
 from router.kb_gaps import find_gaps
-from router.keys import AFTERCARE, BOT, CLOCK, DATABASE, KNOWLEDGE_PATH, RELOAD_BOT, TIMEZONE
+from router.keys import (
+    AFTERCARE,
+    BOT,
+    CLOCK,
+    DATABASE,
+    KNOWLEDGE_PATH,
+    RELOAD_BOT,
+    ROUTING_SETTINGS,
+    TIMEZONE,
+)
 from router.reports import DEFINITIONS, Report, build_report, conversations_behind, period
 from router.storage import Agent, ReportFilter
 
@@ -27,7 +36,7 @@ __all__ = ["report_routes"]
 
 logger = logging.getLogger(__name__)
 
-_FILTERS = ("from", "to", "channel", "agent", "language", "tag")
+_FILTERS = ("from", "to", "channel", "agent", "language", "tag", "team")
 
 
 def _where(request: web.Request) -> ReportFilter:
@@ -51,6 +60,7 @@ def _where(request: web.Request) -> ReportFilter:
         agent_id=int(agent) if agent else None,
         language=query.get("language") or None,
         tag=(query.get("tag") or "").strip()[:40] or None,
+        team=(query.get("team") or "").strip()[:60] or None,
     )
 
 
@@ -180,6 +190,7 @@ async def page(request: web.Request) -> web.Response:
         query=urlencode(query),
         filters={**query, **shown},
         agents=sorted(names.items(), key=lambda kv: kv[1]),
+        teams=[(t.key, t.name) for t in request.app[ROUTING_SETTINGS].routing.teams.values()],
         data=json.dumps(
             {
                 "figures": report.figures,

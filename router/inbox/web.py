@@ -16,7 +16,8 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from knowledge import KnowledgeError, learn
-from router.conversations import Priority
+from router.canned import CannedDraft
+from router.conversations import ConversationStatus, Priority
 from router.desk import HumanDesk
 from router.errors import DeskError, NotYours, StaleView, page_error
 from router.inbox import presenters
@@ -43,6 +44,7 @@ from router.keys import (
     ACCOUNTS,
     AFTERCARE,
     BOT,
+    CANNED,
     CLIENT_ADDRESSES,
     CLOCK,
     DATABASE,
@@ -54,7 +56,7 @@ from router.keys import (
     TIMEZONE,
 )
 from router.settings import EditableSection, SettingsRefused
-from router.storage import Agent
+from router.storage import Agent, QueueFilter
 
 __all__ = ["inbox_routes"]
 
@@ -186,8 +188,14 @@ async def reply(request: web.Request) -> web.Response:
     conversation_id = conversation_id_of(request)
     text = form_text(form)
     seen = form.get("seen", "")
+    macro_id = form.get("macro", "")
     t = texts(viewer.lang)
     try:
+        macro = (
+            await request.app[CANNED].get(viewer.agent, int(macro_id))
+            if macro_id.isascii() and macro_id.isdigit() and len(macro_id) <= 18
+            else None
+        )
         await request.app[DESK].reply(
             conversation_id,
             viewer.agent,
@@ -195,6 +203,7 @@ async def reply(request: web.Request) -> web.Response:
             seen_message_id=int(seen) if seen.isdigit() else None,
             # Ticked: waiting on the customer; unticked: the reply's own question mark says.
             wait_for_customer=True if form.get("wait") == "1" else None,
+            macro=macro,
         )
     except StaleView:
         return await _rerender(
@@ -381,13 +390,32 @@ async def save_faq(request: web.Request) -> web.Response:
 
 
 async def knowledge_search(request: web.Request) -> web.Response:
-    """Canned answers: knowledge-base entries matching what the agent types."""
+    """Canned answers for the reply box: the agent's saved replies and macros (filled
+    for ``conversation``), then knowledge-base entries, matching what they type."""
     viewer = await current_viewer(request)
     if viewer is None:
         raise web.HTTPUnauthorized()
     query = request.query.get("q", "").strip()[:200]
     bot = request.app[BOT]
-    results = []
+    raw = request.query.get("conversation", "")
+    canned = request.app[CANNED]
+    saved = await canned.found(
+        viewer.agent,
+        query,
+        conversation_id=int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else None,
+        zone=request.app[TIMEZONE],
+    )
+    results: list[dict[str, Any]] = [
+        {
+            "id": f"saved-{reply.id}",
+            "kind": "macro" if reply.is_macro else "saved",
+            "macro": reply.id if reply.is_macro else None,
+            "title": reply.title,
+            "answer": reply.text if filled is None else filled,
+            "actions": presenters.canned(reply, may_change=False),
+        }
+        for reply, filled in (saved if query else saved[:8])
+    ]
     if query:
         for candidate in bot.matcher.match(query, limit=5):
             entry = bot.matcher.entry(candidate.entry_id)
@@ -397,12 +425,105 @@ async def knowledge_search(request: web.Request) -> web.Response:
             results.append(
                 {
                     "id": entry.id,
+                    "kind": "kb",
                     "title": entry.title_for(language),
                     "answer": entry.answer_for(language),
                     "score": round(candidate.score, 1),
                 }
             )
     return web.json_response({"results": results})
+
+
+async def next_conversation(request: web.Request) -> web.Response:
+    """The next unassigned conversation in queue order (the viewer's teams' first),
+    skipping ``?after=`` (the one on screen); the queue when there is none."""
+    viewer = await page_viewer(request)
+    after = request.query.get("after", "")
+    skip = int(after) if after.isascii() and after.isdigit() and len(after) <= 18 else None
+    mine = request.app[ROUTING_SETTINGS].routing.teams_of(viewer.agent.name)
+    async with request.app[DATABASE].read() as repo:
+        for teams in ([mine] if mine else []) + [None]:
+            queued = await repo.queue_page(
+                QueueFilter(statuses=(ConversationStatus.QUEUED,), unassigned=True, teams=teams),
+                limit=2,
+            )
+            found = next((c for c in queued if c.id != skip), None)
+            if found is not None:
+                raise web.HTTPSeeOther(f"/inbox/c/{found.id}")
+    raise web.HTTPSeeOther("/inbox?tab=unassigned")
+
+
+# -- saved replies ------------------------------------------------------------------
+
+
+async def canned_page(
+    request: web.Request,
+    *,
+    viewer: Viewer | None = None,
+    status: int = 200,
+    notice: str | None = None,
+    draft: dict[str, str] | None = None,
+) -> web.Response:
+    """The agent's saved replies and macros, their teams' and everyone's; a form to add."""
+    viewer = viewer or await page_viewer(request)
+    canned = request.app[CANNED]
+    routing = request.app[ROUTING_SETTINGS].routing
+    replies = [
+        presenters.canned(r, may_change=canned.may_change(viewer.agent, r))
+        for r in await canned.usable(viewer.agent)
+    ]
+    teams = (
+        routing.teams
+        if viewer.agent.is_admin
+        else {k: routing.teams[k] for k in routing.teams_of(viewer.agent.name)}
+    )
+    return render(
+        request,
+        "canned.html",
+        viewer,
+        status=status,
+        replies=replies,
+        teams=[(k, t.name) for k, t in teams.items()],
+        team_names={k: t.name for k, t in routing.teams.items()},
+        notice=notice,
+        draft=draft or {},
+    )
+
+
+async def canned_add(request: web.Request) -> web.Response:
+    viewer, form = await posted_form(request)
+    priority = form.get("priority") or None
+    scope = form.get("scope", "mine")
+    try:
+        draft = CannedDraft(
+            title=form.get("title", "").strip(),
+            text=form.get("text", "").strip(),
+            scope="team" if scope.startswith("team:") else scope,
+            team=scope.removeprefix("team:") if scope.startswith("team:") else None,
+            tags=tuple(
+                t.strip() for t in form.get("tags", "").replace("，", ",").split(",") if t.strip()
+            ),
+            priority=Priority.parse(priority)
+            if priority in ("low", "normal", "high", "urgent")
+            else None,
+            resolve=form.get("resolve") == "1",
+        )
+        await request.app[CANNED].create(viewer.agent, draft)
+    except (ValueError, DeskError) as exc:
+        return await canned_page(request, viewer=viewer, status=400, notice=str(exc), draft=form)
+    raise web.HTTPSeeOther("/inbox/canned")
+
+
+async def canned_delete(request: web.Request) -> web.Response:
+    viewer, _ = await posted_form(request)
+    raw = request.match_info["reply_id"]
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+        raise web.HTTPNotFound(text="no such saved reply")
+    try:
+        await request.app[CANNED].delete(viewer.agent, int(raw))
+    except DeskError as exc:
+        raise page_error(exc) from exc
+    raise web.HTTPSeeOther("/inbox/canned")
 
 
 # -- admin --------------------------------------------------------------------------
@@ -567,6 +688,10 @@ def inbox_routes() -> list[web.AbstractRouteDef]:
         web.post(one + "/schedule", schedule),
         web.post(one + "/scheduled/cancel", cancel_scheduled),
         web.get("/inbox/kb", knowledge_search),
+        web.get("/inbox/canned", canned_page),
+        web.get("/inbox/next", next_conversation),
+        web.post("/inbox/canned", canned_add),
+        web.post("/inbox/canned/{reply_id}/delete", canned_delete),
         web.get("/inbox/admin", admin_page),
         web.post("/inbox/admin/agents", admin_add),
         web.get("/inbox/admin/sla", admin_settings_page),

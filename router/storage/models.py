@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -26,6 +27,7 @@ __all__ = [
     "AgentRow",
     "AuditRow",
     "Base",
+    "CannedReplyRow",
     "ContactRow",
     "ConversationRow",
     "GapQuestionRow",
@@ -409,3 +411,22 @@ class RateBucketRow(Base):
     stamp: Mapped[float] = mapped_column(Float)
     full_at: Mapped[float] = mapped_column(Float, index=True)
     passed: Mapped[bool] = mapped_column(Boolean)
+
+
+class CannedReplyRow(Base):
+    """A saved reply: an agent's own (``owner_id``), a team's (``team``), or everyone's
+    (neither). A macro also tags, sets the priority or resolves when it is sent."""
+
+    __tablename__ = "canned_replies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(String(100))
+    text: Mapped[str] = mapped_column(Text)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"), index=True)
+    team: Mapped[str | None] = mapped_column(String(60), index=True)
+    # The macro's actions: tags added, priority set, resolved after sending.
+    tags: Mapped[list[Any] | None]
+    priority: Mapped[int | None] = mapped_column(Integer)
+    resolve: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]

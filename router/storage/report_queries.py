@@ -25,7 +25,8 @@ __all__ = ["BotTurns", "ReportFilter", "ReportQueries", "ReportRow"]
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReportFilter:
-    """Conversations opened in [start, end), narrowed by channel, agent, language, tag."""
+    """Conversations opened in [start, end), narrowed by channel, agent, language, tag,
+    team."""
 
     start: datetime
     end: datetime
@@ -33,19 +34,27 @@ class ReportFilter:
     agent_id: int | None = None
     language: str | None = None
     tag: str | None = None
+    team: str | None = None
 
     def apply(self, query: Any) -> Any:
         query = query.where(
             ConversationRow.created_at >= self.start, ConversationRow.created_at < self.end
         )
+        return self.narrow(query)
+
+    def narrow(self, query: Any) -> Any:
+        """``query`` over conversations, narrowed by everything but the period."""
+        c = ConversationRow
         if self.channel:
-            query = query.where(ConversationRow.channel == self.channel)
+            query = query.where(c.channel == self.channel)
         if self.agent_id is not None:
-            query = query.where(ConversationRow.assignee_id == self.agent_id)
+            query = query.where(c.assignee_id == self.agent_id)
         if self.language:
-            query = query.where(ConversationRow.language == self.language)
+            query = query.where(c.language == self.language)
         if self.tag:
-            query = query.where(cast(ConversationRow.tags, String).like(f'%"{self.tag}"%'))
+            query = query.where(cast(c.tags, String).like(f'%"{self.tag}"%'))
+        if self.team:
+            query = query.where(c.team == self.team)
         return query
 
     def has(self, conversation_id: Any) -> Any:
@@ -267,14 +276,7 @@ class ReportQueries:
             c.handed_off_at <= max(moments),
             (c.resolved_at.is_(None)) | (c.resolved_at > min(moments)),
         )
-        if where.channel:
-            query = query.where(c.channel == where.channel)
-        if where.agent_id is not None:
-            query = query.where(c.assignee_id == where.agent_id)
-        if where.language:
-            query = query.where(c.language == where.language)
-        if where.tag:
-            query = query.where(cast(c.tags, String).like(f'%"{where.tag}"%'))
+        query = where.narrow(query)
         opened: list[float] = []
         closed: list[float] = []
         for began, ended in await self._rows(query):

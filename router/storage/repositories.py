@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.storage.agent_queries import AgentQueries
 from router.storage.audit_queries import AuditQueries
+from router.storage.canned_queries import CannedQueries
 from router.storage.contact_queries import ContactQueries
 from router.storage.conversation_queries import ConversationQueries
 from router.storage.gap_queries import GapQueries
@@ -28,6 +29,7 @@ __all__ = ["Repositories"]
 class Repositories(
     AgentQueries,
     AuditQueries,
+    CannedQueries,
     ContactQueries,
     ConversationQueries,
     GapQueries,

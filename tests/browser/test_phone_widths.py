@@ -58,6 +58,7 @@ async def test_every_inbox_page_fits_the_screen(desk: Service, browser: Browser,
         "/inbox/admin/sla",
         "/inbox/admin/audit",
         "/inbox/admin/routing",
+        "/inbox/canned",
     ):
         await page.goto(str(desk.client.make_url(path)))
         await fits(page, width)

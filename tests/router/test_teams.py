@@ -39,7 +39,13 @@ ROUTING: dict[str, Any] = {
     ],
 }
 # Chosen by its own conditions only for conversations tagged vip; the VIP rule names it.
-SLA: dict[str, Any] = {"policies": [{"name": "vip", "tags": ["vip"], "first_response": 10}]}
+SLA: dict[str, Any] = {
+    "policies": [
+        {"name": "vip", "tags": ["vip"], "first_response": 10},
+        # A team's own promise: chosen by the team the rule gave the conversation.
+        {"name": "billing-desk", "teams": ["billing"], "first_response": 30},
+    ]
+}
 
 
 async def add_admin(service: Service, name: str) -> None:
@@ -77,6 +83,7 @@ async def test_a_handoff_goes_where_its_rule_says_and_the_card_says_why(desk: Se
     body = await conversation(desk, cid)
     assert body["status"] == "queued" and body["team"] == "billing"
     assert body["priority"] == "high" and body["tags"] == ["invoice"]
+    assert body["sla_policy"] == "billing-desk"
     [handoff] = body["handoffs"]
     routed = handoff["context"]["routed"]
     assert (routed["rule"], routed["name"], routed["team_name"]) == (2, "Invoices", "Billing")
@@ -85,6 +92,11 @@ async def test_a_handoff_goes_where_its_rule_says_and_the_card_says_why(desk: Se
     other = await conversation(desk, await write(desk, "talk to a person", "tom"))
     assert other["team"] is None and "routed" not in other["handoffs"][0]["context"]
     assert other["priority"] == "normal" and other["sla_policy"] == "default"
+
+    # The reports narrow to a team.
+    for team, count in [("billing", 1), ("repairs", 0), ("", 2)]:
+        status, report = await desk.api("lead", "GET", f"/api/agent/reports?team={team}")
+        assert status == 200 and report["volume"]["conversations"] == count, team
 
 
 async def test_what_the_shop_says_of_a_contact_routes_their_next_handoff(desk: Service) -> None:

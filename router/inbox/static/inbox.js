@@ -25,6 +25,7 @@
     const data = await response.json();
     const rows = document.getElementById("queue-rows");
     if (rows) rows.innerHTML = data.rows;
+    if (selected >= 0) select(selected);
     for (const [tab, count] of Object.entries(data.counts)) {
       const badge = document.querySelector('[data-count="' + tab + '"]');
       if (badge) badge.textContent = String(count);
@@ -161,18 +162,22 @@
         const q = search.value.trim();
         results.replaceChildren();
         if (!q) return;
-        const response = await fetch("/inbox/kb?q=" + encodeURIComponent(q), {
-          credentials: "same-origin",
-        });
+        const conversation = document.body.dataset.conversation || "";
+        const response = await fetch(
+          "/inbox/kb?q=" + encodeURIComponent(q) + "&conversation=" + encodeURIComponent(conversation),
+          { credentials: "same-origin" }
+        );
         if (!response.ok) return;
         for (const item of (await response.json()).results) {
           const li = document.createElement("li");
           const button = document.createElement("button");
           button.type = "button";
-          button.className = "small canned-pick";
-          button.textContent = item.title + " (" + item.score + ")";
+          button.className = "small canned-pick canned-" + item.kind;
+          button.textContent =
+            item.kind === "kb" ? item.title + " (" + item.score + ")" : "★ " + item.title;
           button.addEventListener("click", function () {
             text.value = text.value ? text.value + "\n\n" + item.answer : item.answer;
+            if (item.macro) chooseMacro(item);
             results.replaceChildren();
             search.value = "";
             text.focus();
@@ -183,6 +188,101 @@
       }, 200)
     );
   }
+  // A macro's actions (tags, priority, resolve) go with the reply it filled in.
+  function chooseMacro(item) {
+    const field = document.getElementById("reply-macro");
+    const note = document.getElementById("macro-note");
+    if (!field || !note) return;
+    field.value = String(item.macro);
+    const a = item.actions;
+    const parts = [];
+    if (a.tags.length) parts.push("+" + a.tags.join(", +"));
+    if (a.priority) parts.push(a.priority);
+    if (a.resolve) parts.push("✓");
+    note.textContent = note.dataset.label + " — " + item.title + ": " + parts.join(" · ");
+    note.hidden = false;
+  }
+
+  // Keyboard shortcuts (listed on the "?" overlay). Never while typing in a field, and
+  // never with Ctrl/Alt/Meta, except Ctrl+Enter to send and Esc to leave the field.
+  const help = document.getElementById("shortcuts");
+  const helpButton = document.getElementById("shortcuts-open");
+  if (help && helpButton) helpButton.addEventListener("click", () => help.showModal());
+  let selected = -1;
+  function rows() {
+    return Array.from(document.querySelectorAll("#queue-rows tr.row"));
+  }
+  function select(index) {
+    const all = rows();
+    if (!all.length) return;
+    selected = Math.max(0, Math.min(all.length - 1, index));
+    all.forEach((row, i) => row.classList.toggle("selected", i === selected));
+    all[selected].scrollIntoView({ block: "nearest" });
+  }
+  function press(id) {
+    const element = document.getElementById(id);
+    if (element) element.click();
+    return Boolean(element);
+  }
+  document.addEventListener("keydown", function (event) {
+    const target = event.target;
+    const typing =
+      target instanceof HTMLElement &&
+      (target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName));
+    if (typing) {
+      if (event.key === "Escape") target.blur();
+      if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && target.id === "reply-text") {
+        event.preventDefault();
+        press("send-reply");
+      }
+      return;
+    }
+    if (event.ctrlKey || event.metaKey || event.altKey || (help && help.open)) return;
+    let done = true;
+    switch (event.key) {
+      case "?":
+        if (help) help.showModal();
+        break;
+      case "j":
+        select(selected + 1);
+        break;
+      case "k":
+        select(selected - 1);
+        break;
+      case "o":
+      case "Enter": {
+        const row = rows()[selected];
+        const link = row && row.querySelector("a");
+        if (link) link.click();
+        else done = false;
+        break;
+      }
+      case "n":
+        location.href = "/inbox/next" + (conversationId ? "?after=" + conversationId : "");
+        break;
+      case "c":
+        done = press("claim");
+        break;
+      case "e":
+        done = press("resolve");
+        break;
+      case "r": {
+        const box = document.getElementById("reply-text");
+        if (box) box.focus();
+        done = Boolean(box);
+        break;
+      }
+      case "/": {
+        const box = document.getElementById("canned-search");
+        if (box) box.focus();
+        done = Boolean(box);
+        break;
+      }
+      default:
+        done = false;
+    }
+    if (done) event.preventDefault();
+  });
 
   connect();
   tick();
