@@ -222,6 +222,8 @@ def build_webchat(
             new_visitors_per_minute=wc.new_visitors_per_minute,
             address_messages_per_minute=wc.address_messages_per_minute,
             identity_secret=wc.identity_secret,
+            attachments_dir=config.server.data_dir / "attachments",
+            max_upload_bytes=int(wc.max_upload_mb * 1024 * 1024),
         ),
         stream=stream,
         addresses=addresses,

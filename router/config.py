@@ -349,6 +349,9 @@ class WebChatConfig(_Model):
     address_messages_per_minute: int = Field(default=120, ge=1)
     # Shared with the shop to sign shoppers' identities (docs/webchat.md); empty: off.
     identity_secret: str = ""
+    # Photos (JPEG, PNG, GIF, WebP, HEIC), PDFs and short videos (MP4, MOV) a visitor
+    # may send, up to this size each; 0: no uploads.
+    max_upload_mb: float = Field(default=10, ge=0, le=100)
 
     @field_validator("identity_secret")
     @classmethod

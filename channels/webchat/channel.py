@@ -40,20 +40,27 @@ import hashlib
 import hmac
 import json
 import logging
+import re
+import secrets
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
+from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import unquote
 
-from aiohttp import WSMsgType, web
+import filetype  # type: ignore[import-untyped]
+from aiohttp import BodyPartReader, WSMsgType, web
 
 from channels.base import (
+    Attachment,
     ChannelAddress,
     ChannelHealth,
     InboundHandler,
     InboundMessage,
+    InboundReceipt,
     OutboundKind,
     OutboundMessage,
     SenderIdentity,
@@ -98,6 +105,9 @@ class WebChatSettings:
     address_messages_per_minute: int = 120
     # Shared with the shop to sign shoppers' identities; empty: identities are ignored.
     identity_secret: str = ""
+    # Where uploads are written (under ``webchat/``); None or a zero size: no uploads.
+    attachments_dir: Path | None = None
+    max_upload_bytes: int = 10 * 1024 * 1024
 
     def __post_init__(self) -> None:
         if self.max_text_chars < 1 or self.burst < 1 or self.per_minute < 1:
@@ -351,6 +361,7 @@ class WebChatChannel:
             web.get("/chat/{asset:chat\\.(js|css)}", self._asset),
             web.get("/widget.js", self._widget),
             web.get("/api/chat/ws", self._websocket),
+            web.post("/api/chat/upload", self._upload),
         ]
 
     async def _page(self, request: web.Request) -> web.Response:
@@ -552,6 +563,27 @@ class WebChatChannel:
             )
         if self._on_message is None or not self._accepting:
             raise _FrameError("unavailable", "chat is restarting; we will retry", client_id)
+        receipt = await self._ingest(caller, live, client_id, text, extras)
+        await ws.send_json(
+            {
+                "type": "ack",
+                "client_id": client_id,
+                "duplicate": receipt.duplicate,
+                "conversation": receipt.conversation_id,
+            }
+        )
+
+    async def _ingest(
+        self,
+        caller: _Caller,
+        live: _Live,
+        client_id: str,
+        text: str,
+        extras: dict[str, str],
+        attachments: tuple[Attachment, ...] = (),
+    ) -> InboundReceipt:
+        """Store one message of ``caller``'s and echo it to their tabs."""
+        assert self._on_message is not None
         visitor_id = caller.visitor_id
         inbound = InboundMessage(
             external_id=f"{visitor_id}:{client_id}",
@@ -563,6 +595,7 @@ class WebChatChannel:
                 email=caller.email,
             ),
             text=text,
+            attachments=attachments,
             sent_at=datetime.now(UTC),
             extras=extras,
         )
@@ -586,6 +619,10 @@ class WebChatChannel:
                 "kind": "customer",
                 "text": text,
                 "choices": [],
+                "attachments": [
+                    {"name": a.name, "content_type": a.content_type, "size": a.size}
+                    for a in attachments
+                ],
                 "at": inbound.sent_at.isoformat(),
             }
             try:
@@ -593,12 +630,87 @@ class WebChatChannel:
             except Exception:
                 # The message is stored and answered; only its echo in the replay is lost.
                 logger.exception("web chat: visitor %s echo of %s not kept", visitor_id, client_id)
-        await ws.send_json(
+        return receipt
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        """``POST /api/chat/upload`` (multipart: ``token``, ``client_id``, an optional
+        ``caption``, then ``file``): a photo, PDF or short video from a visitor, stored
+        like an email attachment and handed to the conversation as a message. Its type
+        is read from its bytes, not from what the browser claims."""
+        folder = self._settings.attachments_dir
+        limit = self._settings.max_upload_bytes
+        if folder is None or limit <= 0:
+            return _refuse(403, "uploads_off", "this chat takes no files")
+        if request.content_length is not None and request.content_length > limit + 64 * 1024:
+            return _refuse(413, "too_large", f"files are limited to {limit // 1024 // 1024} MB")
+        if not request.content_type.startswith("multipart/form-data"):
+            return _refuse(400, "invalid_body", "send multipart/form-data")
+        fields: dict[str, str] = {}
+        data = b""
+        name = ""
+        try:
+            reader = await request.multipart()
+            async for part in reader:
+                if not isinstance(part, BodyPartReader) or part.name is None:
+                    continue
+                if part.name == "file":
+                    name = _upload_name(part.filename)
+                    data = await _read_at_most(part, limit)
+                    break  # the file is the last field
+                if part.name in ("token", "client_id", "caption"):
+                    value = await part.read(decode=True)
+                    if len(value) > self._settings.max_text_chars * 4 + 1024:
+                        return _refuse(400, "invalid_body", f"{part.name}: too long")
+                    fields[part.name] = value.decode("utf-8", "replace")
+        except _TooLarge:
+            return _refuse(413, "too_large", f"files are limited to {limit // 1024 // 1024} MB")
+        except (ValueError, AssertionError, LookupError) as exc:
+            return _refuse(400, "invalid_body", f"not a readable multipart body: {exc}"[:200])
+        visitor_id = self._tokens.verify(fields.get("token", ""), now=time.time())
+        if visitor_id is None:
+            return _refuse(401, "unauthorized", "a valid visitor token is required")
+        client_id = fields.get("client_id", "")
+        caption = fields.get("caption", "").strip()
+        if not 1 <= len(client_id) <= 100 or not encodable(client_id + caption):
+            return _refuse(400, "invalid_body", "client_id must be a string of 1-100 characters")
+        if len(caption) > self._settings.max_text_chars:
+            return _refuse(400, "too_long", "the caption is too long")
+        if not data:
+            return _refuse(400, "invalid_body", "file: a non-empty file is required")
+        kind = filetype.guess(data[:8192])
+        if kind is None or kind.mime not in UPLOAD_TYPES:
+            return _refuse(
+                415,
+                "unsupported_type",
+                "send a photo (JPEG, PNG, GIF, WebP, HEIC), a PDF or a video",
+            )
+        caller = _Caller(visitor_id, self._addresses.of(request))
+        wait = await self._limits.take(
+            ("visitor:" + visitor_id, *self._visitor_limit),
+            ("address:" + caller.address, *self._address_limit),
+        )
+        if wait > 0:
+            return _refuse(429, "rate_limited", f"too many messages; try again in {wait:.0f} s")
+        if self._on_message is None or not self._accepting:
+            return _refuse(503, "unavailable", "chat is restarting; send again")
+        attachment, path = _store_upload(folder, visitor_id, name, kind.mime, data)
+        live = self._hold(visitor_id)
+        try:
+            receipt = await self._ingest(caller, live, client_id, caption, {}, (attachment,))
+        except _FrameError as exc:
+            path.unlink(missing_ok=True)
+            return _refuse(503, exc.code, str(exc))
+        finally:
+            self._let_go(visitor_id, live)
+        if receipt.duplicate:
+            path.unlink(missing_ok=True)  # sent before: the first copy is the one kept
+        return web.json_response(
             {
                 "type": "ack",
                 "client_id": client_id,
                 "duplicate": receipt.duplicate,
                 "conversation": receipt.conversation_id,
+                "attachment": {"name": attachment.name, "content_type": attachment.content_type},
             }
         )
 
@@ -629,3 +741,75 @@ def _escape_html(text: str) -> str:
     return (
         text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
     )
+
+
+# What a visitor may send, by the type its bytes show: after-sales evidence.
+UPLOAD_TYPES = frozenset(
+    {
+        "image/jpeg",
+        "image/png",
+        "image/gif",
+        "image/webp",
+        "image/heic",
+        "image/heif",
+        "application/pdf",
+        "video/mp4",
+        "video/quicktime",
+    }
+)
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _read_at_most(part: BodyPartReader, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await part.read_chunk(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise _TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _store_upload(
+    folder: Path, visitor_id: str, name: str, mime: str, data: bytes
+) -> tuple[Attachment, Path]:
+    """A new file under a random name (a stored file never changes), and its record."""
+    where = folder / CHANNEL / visitor_id
+    where.mkdir(parents=True, exist_ok=True)
+    safe = _SAFE_NAME.sub("_", name)[-80:].strip("._") or "upload"
+    while True:
+        path = where / f"{secrets.token_hex(12)}-{safe}"
+        try:
+            with path.open("xb") as handle:
+                handle.write(data)
+        except FileExistsError:
+            continue
+        break
+    shown = "".join(ch for ch in name if ch.isprintable())[:200] or "upload"
+    return (
+        Attachment(
+            name=shown if encodable(shown) else safe,
+            content_type=mime,
+            size=len(data),
+            ref=str(path.relative_to(folder)),
+        ),
+        path,
+    )
+
+
+def _upload_name(raw: str | None) -> str:
+    """The file's own name, without any folders (browsers send only that; some clients
+    percent-encode it)."""
+    name = raw or ""
+    if name.isascii() and "%" in name:
+        name = unquote(name)
+    return re.split(r"[/\\]", name)[-1].strip() or "upload"
+
+
+def _refuse(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"type": "error", "code": code, "message": message}, status=status)

@@ -410,6 +410,12 @@ async def resend(request: web.Request) -> web.Response:
 async def attachment(request: web.Request) -> web.StreamResponse:
     """A file a customer sent, always as a download: never rendered by the browser."""
     await _agent(request)
+    return attachment_download(request)
+
+
+def attachment_download(request: web.Request) -> web.StreamResponse:
+    """The file ``ref`` names under the attachments folder, as a sandboxed download (the
+    caller has checked who is asking)."""
     root = request.app[ATTACHMENTS].resolve()
     path = (root / request.match_info["ref"]).resolve()
     if not path.is_relative_to(root) or not path.is_file():

@@ -52,7 +52,7 @@ TEMPLATES = jinja2.Environment(
 # A status, priority, reason or outcome code in the page's language: {{ label(t, code) }}.
 TEMPLATES.globals["label"] = lambda t, code: t.get(f"code_{code}", code) if code else ""
 CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
 TABS = {

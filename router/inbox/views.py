@@ -175,6 +175,11 @@ async def conversation_view(request: web.Request, viewer: Viewer) -> dict[str, A
         None,
     )
     for m in detail.messages:
+        shown = message(m, names, deliveries.get(m.id))
+        # Agents in the inbox download files with their session, not an API token.
+        for a in shown["attachments"]:
+            if a["url"]:
+                a["url"] = a["url"].replace("/api/agent/attachments/", "/inbox/attachments/", 1)
         who = {
             "customer": contact_name,
             "bot": "Bot",
@@ -184,7 +189,7 @@ async def conversation_view(request: web.Request, viewer: Viewer) -> dict[str, A
         messages.append(
             {
                 # What the API shows of a message, and what the page adds for people.
-                **message(m, names, deliveries.get(m.id)),
+                **shown,
                 "who": who,
                 "time": m.created_at.astimezone(now.tzinfo).strftime("%m-%d %H:%M"),
                 "subject": m.extras.get("subject") if m.direction is Direction.IN else None,

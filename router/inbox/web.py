@@ -22,6 +22,7 @@ from router.desk import HumanDesk
 from router.errors import DeskError, NotYours, StaleView, page_error
 from router.inbox import presenters
 from router.inbox.accounts import LoginRefused, TooManyAttempts
+from router.inbox.api import attachment_download
 from router.inbox.i18n import LANGUAGES, pick_language, texts
 from router.inbox.live import live
 from router.inbox.session import (
@@ -434,6 +435,14 @@ async def knowledge_search(request: web.Request) -> web.Response:
     return web.json_response({"results": results})
 
 
+async def attachment(request: web.Request) -> web.StreamResponse:
+    """A customer's file for a signed-in agent: the API's download, by session."""
+    viewer = await current_viewer(request)
+    if viewer is None:
+        raise web.HTTPUnauthorized(text="sign in first")
+    return attachment_download(request)
+
+
 async def next_conversation(request: web.Request) -> web.Response:
     """The next unassigned conversation in queue order (the viewer's teams' first),
     skipping ``?after=`` (the one on screen); the queue when there is none."""
@@ -690,6 +699,7 @@ def inbox_routes() -> list[web.AbstractRouteDef]:
         web.get("/inbox/kb", knowledge_search),
         web.get("/inbox/canned", canned_page),
         web.get("/inbox/next", next_conversation),
+        web.get("/inbox/attachments/{ref:.+}", attachment),
         web.post("/inbox/canned", canned_add),
         web.post("/inbox/canned/{reply_id}/delete", canned_delete),
         web.get("/inbox/admin", admin_page),

@@ -33,6 +33,7 @@
   };
   var pending = {};      // client_id -> {frame, el}: sent, not yet acknowledged
   var shown = {};        // stream frame ids already rendered
+  var uploads = {};      // client_id -> bubble of files sent from this tab
   var ws = null, retry = 0;
 
   function save() {
@@ -80,7 +81,10 @@
       mine.classList.remove("pending", "failed");
       return;
     }
-    var li = bubble(frame.author, frame.text);
+    // Its echo may come before or after the upload's own answer: shown once either way.
+    if (frame.author === "customer" && frame.client_id && uploads[frame.client_id]) { return; }
+    var files = (frame.attachments || []).map(function (a) { return "📎 " + a.name; });
+    var li = bubble(frame.author, [frame.text].concat(files).filter(Boolean).join("\n"));
     li.dataset.kind = frame.kind;
     if (frame.kind === "survey" && frame.choices && frame.choices.length) {
       li.appendChild(survey(frame.choices));
@@ -179,7 +183,9 @@
       setStatus("online", "online");
       showNotice("");
       // Anything sent while offline goes again, under the same id: the server stores it once.
-      Object.keys(pending).forEach(function (id) { transmit(pending[id].frame); });
+      Object.keys(pending).forEach(function (id) {
+        if (pending[id].frame) { transmit(pending[id].frame); }
+      });
       return;
     }
     if (typeof frame.seq === "number" && frame.type === "message") {
@@ -255,6 +261,53 @@
       event.preventDefault();
       form.requestSubmit();
     }
+  });
+
+  // A photo or file: sent over HTTP (the socket carries text), echoed back on the stream.
+  var fileInput = document.getElementById("file");
+  document.getElementById("attach").addEventListener("click", function () { fileInput.click(); });
+  fileInput.addEventListener("change", function () {
+    var file = fileInput.files && fileInput.files[0];
+    fileInput.value = "";
+    if (!file) { return; }
+    if (!state.token) { showNotice("Still connecting; try again in a moment."); return; }
+    var caption = input.value.trim();
+    input.value = "";
+    var clientId = newId();
+    var el = bubble("customer", [caption, "📎 " + file.name].filter(Boolean).join("\n"));
+    el.classList.add("pending");
+    if (/^image\//.test(file.type)) {
+      var img = document.createElement("img");
+      img.className = "preview";
+      img.alt = file.name;
+      img.src = URL.createObjectURL(file);
+      el.appendChild(img);
+    }
+    pending[clientId] = { frame: null, el: el };
+    uploads[clientId] = el;
+    var body = new FormData();
+    body.append("token", state.token);
+    body.append("client_id", clientId);
+    body.append("caption", caption);
+    body.append("file", file, file.name);
+    fetch("/api/chat/upload", { method: "POST", body: body, credentials: "omit" })
+      .then(function (response) {
+        return response.json().then(function (answer) { return { ok: response.ok, answer: answer }; });
+      })
+      .then(function (result) {
+        el.classList.remove("pending");
+        delete pending[clientId];
+        if (!result.ok) {
+          el.classList.add("failed");
+          showNotice(result.answer.message || "The file could not be sent.");
+        }
+      })
+      .catch(function () {
+        el.classList.remove("pending");
+        el.classList.add("failed");
+        delete pending[clientId];
+        showNotice("The file could not be sent; check the connection and try again.");
+      });
   });
 
   connect();

@@ -284,6 +284,29 @@
     if (done) event.preventDefault();
   });
 
+  // Photos customers sent, shown under their link. The file is only ever served as a
+  // download; the page turns the bytes into an image itself (a blob: URL), so nothing
+  // a customer sent is rendered from our origin as a document.
+  async function previewImages() {
+    for (const link of document.querySelectorAll("a[data-preview]:not([data-previewed])")) {
+      link.dataset.previewed = "1";
+      try {
+        const response = await fetch(link.href, { credentials: "same-origin" });
+        if (!response.ok) continue;
+        const blob = new Blob([await response.blob()], { type: link.dataset.preview });
+        const img = document.createElement("img");
+        img.className = "attachment-preview";
+        img.alt = link.textContent;
+        img.src = URL.createObjectURL(blob);
+        link.after(img);
+      } catch (error) {
+        // No preview; the download link stays.
+      }
+    }
+  }
+  previewImages();
+  new MutationObserver(previewImages).observe(document.body, { childList: true, subtree: true });
+
   connect();
   tick();
 })();
