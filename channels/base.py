@@ -7,10 +7,12 @@ the router never sees a transport's own types.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from types import MappingProxyType
 from typing import Protocol, runtime_checkable
 
@@ -24,6 +26,7 @@ __all__ = [
     "InboundHandler",
     "InboundMessage",
     "InboundReceipt",
+    "OutboundAttachment",
     "OutboundKind",
     "OutboundMessage",
     "PermanentDeliveryError",
@@ -223,11 +226,49 @@ class Choice:
 
 
 @dataclass(frozen=True, slots=True)
+class OutboundAttachment:
+    """A file an agent sends with a reply.
+
+    ``path`` is where its bytes are on this node (the shared attachments folder), for
+    channels that upload them (email, Telegram); ``url`` a signed, expiring link to
+    the same bytes, always served as a download, for channels whose far side fetches
+    them (web chat, bridges): absolute when the service knows its public address.
+    """
+
+    name: str
+    content_type: str
+    size: int
+    path: str
+    url: str
+
+    def __post_init__(self) -> None:
+        _require(bool(self.name), "OutboundAttachment.name must not be empty")
+        _require(self.size >= 0, "OutboundAttachment.size must not be negative")
+        _require(bool(self.path), "OutboundAttachment.path must not be empty")
+
+    @property
+    def is_image(self) -> bool:
+        """A photo a messaging app can show as one (JPEG, PNG, GIF, WebP)."""
+        return self.content_type in ("image/jpeg", "image/png", "image/gif", "image/webp")
+
+    async def read(self) -> bytes:
+        """The file's bytes (read off the event loop); a file that is gone (erased, or
+        a node without the shared folder) is a ``PermanentDeliveryError``."""
+        try:
+            return await asyncio.to_thread(Path(self.path).read_bytes)
+        except OSError as exc:
+            raise PermanentDeliveryError(
+                f"the attached file {self.name!r} cannot be read here: {exc.strerror}"
+            ) from exc
+
+
+@dataclass(frozen=True, slots=True)
 class OutboundMessage:
     """One reply to deliver.
 
     ``idempotency_key`` is stable across retries of the same outbox row, so a
     channel that can detect repeats (web chat, some APIs) never shows a reply twice.
+    A reply may be files alone (``attachments``) with no text.
     """
 
     address: ChannelAddress
@@ -239,10 +280,14 @@ class OutboundMessage:
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     # The conversation's subject, for channels that show one (email).
     subject: str | None = None
+    attachments: tuple[OutboundAttachment, ...] = ()
 
     def __post_init__(self) -> None:
         _require(bool(self.idempotency_key), "OutboundMessage.idempotency_key must not be empty")
-        _require(bool(self.text) or bool(self.choices), "OutboundMessage needs text or choices")
+        _require(
+            bool(self.text) or bool(self.choices) or bool(self.attachments),
+            "OutboundMessage needs text, choices or attachments",
+        )
 
 
 @dataclass(frozen=True, slots=True)

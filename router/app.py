@@ -46,6 +46,7 @@ from router.config import Config, KnowledgeConfig
 from router.desk import HumanDesk
 from router.errors import error_middleware
 from router.events import AgentTyping, EventBus, FrameStored, KnowledgeReloaded, Resync
+from router.files import Files
 from router.handoff import Handoffs
 from router.inbox import (
     Accounts,
@@ -62,7 +63,6 @@ from router.kb_gaps import keep_gaps_current
 from router.keys import (
     ACCOUNTS,
     AFTERCARE,
-    ATTACHMENTS,
     AUTO_ASSIGNER,
     BOT,
     CANNED,
@@ -73,6 +73,7 @@ from router.keys import (
     DESK,
     DISPATCHER,
     EVENT_BUS,
+    FILES,
     IMAP_POLLERS,
     KNOWLEDGE_PATH,
     METRICS_TOKEN,
@@ -138,7 +139,6 @@ def create_app(
     app[METRICS_TOKEN] = config.server.metrics_token
     app[TIMEZONE] = config.sla.zone
     app[CLIENT_ADDRESSES] = addresses
-    app[ATTACHMENTS] = config.server.data_dir / "attachments"
     app[KNOWLEDGE_PATH] = config.knowledge.path
     app[PRESENCE] = Presence(db, events)
     app[ACCOUNTS] = Accounts(
@@ -153,6 +153,13 @@ def create_app(
     channels: dict[str, ChannelAdapter] = {}
     # Signs visitor tokens and keys our Message-IDs: read (or made) once.
     secret = load_secret(config)
+    files = app[FILES] = Files(
+        root=config.server.data_dir / "attachments",
+        secret=secret,
+        public_url=config.server.public_url,
+        max_bytes=int(config.inbox.max_attachment_mb * 1024 * 1024),
+    )
+    app.add_routes(files.routes())
     stream = StoredVisitorStream(db=db, clock=clock, events=events)
     webchat: WebChatChannel | None = None
     if config.channels.webchat.enabled:
@@ -308,6 +315,7 @@ def _core(config: Config, clock: Callable[[], datetime], secret: bytes) -> Lifec
             clock=clock,
             poll_interval=o.poll_interval_seconds,
             batch_size=o.batch_size,
+            files=app[FILES],
         )
         units = Units(db=db, outbox=dispatcher, events=events, clock=clock)
         promises = Promises(sla_policies(config))

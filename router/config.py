@@ -316,6 +316,9 @@ class InboxConfig(_Model):
     # A customer writing within this many days of their conversation's resolution
     # reopens it (0: never); later, a new conversation that names the old one.
     reopen_days: float = Field(default=7.0, ge=0)
+    # Files an agent attaches to one reply, in all (0: agents send text only); they
+    # reach email and Telegram customers as files, web chat and bridges as signed links.
+    max_attachment_mb: float = Field(default=20, ge=0, le=50)
 
 
 class OutboxConfig(_Model):

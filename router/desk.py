@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from bot import BotTexts
+from channels.base import Attachment
 from router import transitions
 from router.aftercare import Aftercare, Rating
 from router.conversations import ConversationStatus, Direction, Priority
@@ -146,6 +147,7 @@ class HumanDesk:
         seen_message_id: int | None = None,
         wait_for_customer: bool | None = None,
         macro: CannedReply | None = None,
+        attachments: Sequence[Attachment] = (),
     ) -> Message:
         """Send ``text`` to the customer through their channel; only the owner may.
 
@@ -153,7 +155,8 @@ class HumanDesk:
         is refused with ``StaleView`` if anyone wrote since: never a double answer.
         ``wait_for_customer`` stops the resolution clock until the customer writes (by
         default when the reply ends in a question mark). A ``macro``'s tags, priority
-        and resolution are applied with the reply, in one transaction.
+        and resolution are applied with the reply, in one transaction. ``attachments``
+        (files already kept, ``router.files``) go with the reply.
         """
         async with self._units.write() as w:
             conversation = await _owned(w.repo, conversation_id, agent)
@@ -174,6 +177,7 @@ class HumanDesk:
                 text,
                 self._handoffs.promises,
                 wait_for_customer=wait_for_customer,
+                attachments=attachments,
             )
             if macro is not None:
                 await self._apply_macro(w, conversation, agent, macro)

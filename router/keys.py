@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from router.canned import Canned
     from router.desk import HumanDesk
     from router.events import EventBus
+    from router.files import Files
     from router.inbox.accounts import Accounts
     from router.inbox.assign import AutoAssigner
     from router.inbox.presence import Presence
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
 __all__ = [
     "ACCOUNTS",
     "AFTERCARE",
-    "ATTACHMENTS",
     "AUTO_ASSIGNER",
     "BOT",
     "CANNED",
@@ -49,6 +49,7 @@ __all__ = [
     "DESK",
     "DISPATCHER",
     "EVENT_BUS",
+    "FILES",
     "IMAP_POLLERS",
     "KNOWLEDGE_PATH",
     "METRICS_TOKEN",
@@ -81,8 +82,9 @@ CANNED: web.AppKey[Canned] = web.AppKey("canned")
 PRESENCE: web.AppKey[Presence] = web.AppKey("presence")
 # Who a request comes from, behind the configured trusted proxies.
 CLIENT_ADDRESSES: web.AppKey[ClientAddresses] = web.AppKey("client_addresses")
-# Where channels keep the files customers sent; attachment refs are relative to it.
-ATTACHMENTS: web.AppKey[Path] = web.AppKey("attachments")
+# Every stored file (customers' and agents'), signed links to them, agents' uploads;
+# attachment refs are relative to FILES.root.
+FILES: web.AppKey[Files] = web.AppKey("files")
 # The knowledge-base folder ("Save as FAQ" writes learned.yaml there).
 KNOWLEDGE_PATH: web.AppKey[Path] = web.AppKey("knowledge_path")
 # Rebuilds the matcher from the knowledge folder and swaps it in (after "Save as FAQ").

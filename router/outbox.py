@@ -25,6 +25,7 @@ from channels.base import (
     deduplicates_resends,
 )
 from router.events import DeliveryFailed, Event, EventBus, MessageDelivered
+from router.files import Files
 from router.metrics import DELIVERIES, STALE_CLAIMS
 from router.storage import Database, Message, OutboxItem, Repositories
 
@@ -98,8 +99,10 @@ class OutboxDispatcher:
         clock: Callable[[], datetime],
         poll_interval: float = 1.0,
         batch_size: int = 50,
+        files: Files | None = None,
     ) -> None:
         self._db = db
+        self._files = files
         self._channels = channels
         self._events = events
         self._policy = policy
@@ -285,6 +288,9 @@ class OutboxDispatcher:
             choices=item.choices,
             created_at=item.created_at,
             subject=item.subject,
+            attachments=tuple(self._files.outbound(a, now=self._clock()) for a in item.attachments)
+            if self._files is not None
+            else (),
         )
         try:
             external_id = await channel.send(outbound)

@@ -15,8 +15,9 @@ and happens after its commit. Who may do what is the desk's business
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
-from channels.base import ChannelAddress
+from channels.base import Attachment, ChannelAddress
 from router.aftercare import Aftercare
 from router.conversations import AuthorKind, ConversationStatus, Direction, Priority
 from router.events import AgentAlert, ConversationChanged, MessageAdded
@@ -100,12 +101,19 @@ async def reply(
     promises: Promises,
     *,
     wait_for_customer: bool | None = None,
+    attachments: Sequence[Attachment] = (),
 ) -> Message:
-    """An agent's answer, through the customer's channel: it keeps (or misses) the
-    response promise; one that asks the customer something (``wait_for_customer``,
-    by default: it ends in a question mark) stops the resolution clock until they write."""
+    """An agent's answer, through the customer's channel, with any files they attached:
+    it keeps (or misses) the response promise; one that asks the customer something
+    (``wait_for_customer``, by default: it ends in a question mark) stops the resolution
+    clock until they write."""
     message = await w.say(
-        conversation, text, author=AuthorKind.AGENT, kind="agent", agent_id=agent.id
+        conversation,
+        text,
+        author=AuthorKind.AGENT,
+        kind="agent",
+        agent_id=agent.id,
+        attachments=attachments,
     )
     await w.repo.mark_first_response(conversation.id, w.now)
     waits = asks_the_customer(text) if wait_for_customer is None else wait_for_customer

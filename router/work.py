@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from channels.base import Choice
+from channels.base import Attachment, Choice
 from router import audit
 from router.conversations import AuthorKind, Direction
 from router.events import Event, EventBus, MessageAdded
@@ -64,6 +64,7 @@ class Work:
         entry_id: str | None = None,
         choices: Iterable[Choice] = (),
         extras: dict[str, Any] | None = None,
+        attachments: Sequence[Attachment] = (),
     ) -> Message:
         """Write an outgoing message to the customer, queue it for their channel (the
         conversation's reply route) and announce it. The only writer of outgoing messages."""
@@ -79,6 +80,7 @@ class Work:
             entry_id=entry_id,
             choices=tuple(choices),
             extras=extras,
+            attachments=attachments,
             now=self.now,
         )
         self.outgoing.append(

@@ -135,6 +135,16 @@ class ApiChannel:
                 "kind": outbound.kind.value,
                 "text": outbound.text,
                 "choices": [{"id": c.id, "label": c.label} for c in outbound.choices],
+                # Files an agent sent: fetch each from its signed, expiring url.
+                "attachments": [
+                    {
+                        "name": a.name,
+                        "content_type": a.content_type,
+                        "size": a.size,
+                        "url": a.url,
+                    }
+                    for a in outbound.attachments
+                ],
                 "created_at": outbound.created_at.isoformat(),
             },
             ensure_ascii=False,

@@ -298,6 +298,7 @@ class EmailChannel:
             sender=sender,
             domain=self._settings.domain,
             secret=self._settings.secret,
+            files=[await a.read() for a in outbound.attachments],
         )
         await self._relay_send(relay, mail)
         return message_id

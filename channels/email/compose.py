@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Sequence
+from email import encoders
 from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage, Message
+from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import format_datetime, formataddr
 
-from channels.base import OutboundKind, OutboundMessage
+from channels.base import OutboundAttachment, OutboundKind, OutboundMessage
 from channels.email.threading import our_message_id, reply_subject
 
 __all__ = ["AUTOMATIC_KINDS", "compose_reply"]
@@ -28,6 +31,7 @@ AUTOMATIC_KINDS = frozenset(
     }
 )
 _CJK = re.compile(r"[\u3400-\u9fff]")
+_MIME_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,63}")
 _FOOTER = {
     "zh": "这是自动回复。如果没有解决您的问题，直接回复本邮件即可联系人工客服。",
     "en": "This is an automatic answer. If it does not solve your problem, reply to this "
@@ -62,9 +66,15 @@ def _html(text: str) -> str:
 
 
 def compose_reply(
-    outbound: OutboundMessage, *, sender: Address, domain: str, secret: bytes
+    outbound: OutboundMessage,
+    *,
+    sender: Address,
+    domain: str,
+    secret: bytes,
+    files: Sequence[bytes] = (),
 ) -> tuple[Message, str]:
-    """The mail for ``outbound`` and its Message-ID (without angle brackets).
+    """The mail for ``outbound`` and its Message-ID (without angle brackets); ``files``
+    are the bytes of ``outbound.attachments``, in order, attached after the text.
 
     Built with the ``email`` package's compat32 classes and headers encoded here:
     the default policy parses every header it is given back into objects, which
@@ -100,11 +110,41 @@ def compose_reply(
             modern[name] = value
         modern.set_content(body, charset="utf-8")
         modern.add_alternative(_html(body), subtype="html", charset="utf-8")
+        for attachment, data in zip(outbound.attachments, files, strict=True):
+            maintype, _, subtype = _mime_type(attachment.content_type).partition("/")
+            modern.add_attachment(
+                data, maintype=maintype, subtype=subtype, filename=attachment.name
+            )
         return modern, message_id
-    mail = MIMEMultipart("alternative")
+    text = MIMEMultipart("alternative")
+    text.attach(MIMEText(body, "plain", "utf-8"))
+    text.attach(MIMEText(_html(body), "html", "utf-8"))
+    mail: Message = text
+    if outbound.attachments:
+        mail = MIMEMultipart("mixed")
+        mail.attach(text)
+        for attachment, data in zip(outbound.attachments, files, strict=True):
+            mail.attach(_attached(attachment, data))
     mail["From"] = formataddr((sender.display_name, sender.addr_spec), charset="utf-8")
     for name, value in headers:
         mail[name] = value if value.isascii() else Header(value, "utf-8").encode()
-    mail.attach(MIMEText(body, "plain", "utf-8"))
-    mail.attach(MIMEText(_html(body), "html", "utf-8"))
     return mail, message_id
+
+
+def _mime_type(content_type: str) -> str:
+    """A type fit for a MIME header, else a plain download."""
+    return content_type if _MIME_TYPE.fullmatch(content_type) else "application/octet-stream"
+
+
+def _attached(attachment: OutboundAttachment, data: bytes) -> MIMEBase:
+    """One file as a base64 part; a name outside ASCII in RFC 2231 form."""
+    maintype, _, subtype = _mime_type(attachment.content_type).partition("/")
+    part = MIMEBase(maintype, subtype)
+    part.set_payload(data)
+    encoders.encode_base64(part)
+    name = attachment.name
+    if name.isascii():
+        part.add_header("Content-Disposition", "attachment", filename=name)
+    else:
+        part.add_header("Content-Disposition", "attachment", filename=("utf-8", "", name))
+    return part

@@ -30,6 +30,7 @@ from telegram import (
     CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    InputFile,
     Message,
     Update,
 )
@@ -50,6 +51,7 @@ from channels.base import (
     ChannelHealth,
     InboundHandler,
     InboundMessage,
+    OutboundAttachment,
     OutboundMessage,
     PermanentDeliveryError,
     RecipientUnreachable,
@@ -101,6 +103,8 @@ class _UpdateFailed(Exception):
 
 # Telegram shows a chat action for 5 seconds; renewing it every 4 keeps it steady.
 TYPING_EVERY = 4.0
+# The largest photo the Bot API takes as a photo; larger ones go as documents.
+PHOTO_LIMIT = 10 * 1024 * 1024
 
 
 class TelegramChannel:
@@ -186,23 +190,28 @@ class TelegramChannel:
         return ChannelHealth(ok=self._healthy, detail=self._detail)
 
     async def send(self, outbound: OutboundMessage) -> None:
-        """Send in parts of at most 4096 characters; choices as buttons under the last."""
+        """Send in parts of at most 4096 characters, choices as buttons under the last,
+        then each attached file (photos as photos); a retry resumes after the last part
+        that got through."""
         chat_id = int(outbound.address.recipient_id)
-        parts = split_text(outbound.text)
+        parts = split_text(outbound.text) if outbound.text.strip() or outbound.choices else []
         markup = None
         if outbound.choices:
             markup = InlineKeyboardMarkup(
                 [[InlineKeyboardButton(c.label, callback_data=c.id[:64])] for c in outbound.choices]
             )
         done = self._sent_parts.get(outbound.idempotency_key, 0)
-        for index in range(done, len(parts)):
+        for index in range(done, len(parts) + len(outbound.attachments)):
             await self._flood.wait(chat_id)
             try:
-                await self._app.bot.send_message(
-                    chat_id,
-                    parts[index],
-                    reply_markup=markup if index == len(parts) - 1 else None,
-                )
+                if index < len(parts):
+                    await self._app.bot.send_message(
+                        chat_id,
+                        parts[index],
+                        reply_markup=markup if index == len(parts) - 1 else None,
+                    )
+                else:
+                    await self._send_file(chat_id, outbound.attachments[index - len(parts)])
             except RetryAfter as exc:
                 seconds = _retry_after(exc)
                 self._flood.hold(chat_id, seconds)
@@ -223,6 +232,16 @@ class TelegramChannel:
             self._sent_parts.move_to_end(outbound.idempotency_key)
             while len(self._sent_parts) > 10_000:
                 self._sent_parts.popitem(last=False)
+
+    async def _send_file(self, chat_id: int, attachment: OutboundAttachment) -> None:
+        document = InputFile(await attachment.read(), filename=attachment.name)
+        # Telegram shows photos up to 10 MB inline (re-encoded); anything else, and a GIF
+        # (which it would turn into a silent video), goes as the file itself.
+        photo = attachment.is_image and attachment.content_type != "image/gif"
+        if photo and attachment.size <= PHOTO_LIMIT:
+            await self._app.bot.send_photo(chat_id, document)
+        else:
+            await self._app.bot.send_document(chat_id, document)
 
     async def show_typing(self, recipient_id: str) -> None:
         """Show "typing…" in the customer's chat while an agent writes; throttled, and

@@ -53,6 +53,7 @@ from urllib.parse import unquote
 
 import filetype  # type: ignore[import-untyped]
 from aiohttp import BodyPartReader, WSMsgType, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from channels.base import (
     Attachment,
@@ -282,6 +283,11 @@ class WebChatChannel:
             "kind": outbound.kind.value,
             "text": outbound.text,
             "choices": [{"id": c.id, "label": c.label} for c in outbound.choices],
+            # Files an agent sent: signed links, always served as downloads.
+            "attachments": [
+                {"name": a.name, "content_type": a.content_type, "size": a.size, "url": a.url}
+                for a in outbound.attachments
+            ],
             "at": outbound.created_at.isoformat(),
         }
         try:
@@ -664,7 +670,7 @@ class WebChatChannel:
                     fields[part.name] = value.decode("utf-8", "replace")
         except _TooLarge:
             return _refuse(413, "too_large", f"files are limited to {limit // 1024 // 1024} MB")
-        except (ValueError, AssertionError, LookupError) as exc:
+        except (ValueError, AssertionError, LookupError, HttpProcessingError) as exc:
             return _refuse(400, "invalid_body", f"not a readable multipart body: {exc}"[:200])
         visitor_id = self._tokens.verify(fields.get("token", ""), now=time.time())
         if visitor_id is None:

@@ -15,7 +15,6 @@ import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import quote
 
 from aiohttp import web
 
@@ -24,16 +23,17 @@ from router.canned import CannedDraft
 from router.conversations import ConversationStatus, Priority
 from router.errors import ApiError
 from router.events import FrameStored, Subscription
+from router.files import Upload, UploadRefused, download, read_form_with_files
 from router.inbox import presenters
 from router.inbox.accounts import hash_token
 from router.keys import (
     AFTERCARE,
-    ATTACHMENTS,
     CANNED,
     CLOCK,
     DATABASE,
     DESK,
     EVENT_BUS,
+    FILES,
     ROUTING_SETTINGS,
     SLA_SETTINGS,
     TIMEZONE,
@@ -49,6 +49,7 @@ logger = logging.getLogger(__name__)
 
 
 _MAX_REPLY_CHARS = 20_000
+_INTEGER = re.compile(r"-?[0-9]{1,40}")
 # What the OpenAPI document's "\\S" (an ECMAScript regex) counts as blank: the
 # same text is refused by both, and nothing else is.
 _BLANK = (
@@ -106,9 +107,13 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
 
 
 async def _text_body(request: web.Request) -> str:
-    body = await _json_body(request)
-    text = body.get("text")
-    if not isinstance(text, str) or not text.strip(_BLANK):
+    return _text(await _json_body(request))
+
+
+def _text(body: Mapping[str, Any], *, may_be_empty: bool = False) -> str:
+    """The body's ``text``: non-empty unless ``may_be_empty`` (a reply with files)."""
+    text = body.get("text", "" if may_be_empty else None)
+    if not isinstance(text, str) or not (may_be_empty or text.strip(_BLANK)):
         raise ApiError(400, "invalid_body", "'text' must be a non-empty string")
     if len(text) > _MAX_REPLY_CHARS:
         raise ApiError(400, "invalid_body", f"'text' is limited to {_MAX_REPLY_CHARS} characters")
@@ -187,9 +192,14 @@ async def claim(request: web.Request) -> web.Response:
 
 
 async def reply(request: web.Request) -> web.Response:
+    """A reply as JSON, or as multipart/form-data with ``files`` attached."""
     agent = await _agent(request)
-    text = await _text_body(request)
-    body = await _json_body(request)
+    uploads: list[Upload] = []
+    if request.content_type.startswith("multipart/"):
+        body, uploads = await _reply_form(request)
+    else:
+        body = await _json_body(request)
+    text = _text(body, may_be_empty=bool(uploads))
     seen = body.get("seen_message_id")
     if seen is not None and (not isinstance(seen, int) or isinstance(seen, bool)):
         raise ApiError(400, "invalid_body", "'seen_message_id' must be an integer")
@@ -202,15 +212,57 @@ async def reply(request: web.Request) -> web.Response:
     ):
         raise ApiError(400, "invalid_body", "'macro_id' must be a saved reply's id")
     macro = None if macro_id is None else await request.app[CANNED].get(agent, macro_id)
-    message = await request.app[DESK].reply(
-        _conversation_id(request),
-        agent,
-        text,
-        seen_message_id=seen,
-        wait_for_customer=waits,
-        macro=macro,
+    conversation_id = _conversation_id(request)
+    files = request.app[FILES]
+    kept = await files.keep(conversation_id, uploads)
+    try:
+        message = await request.app[DESK].reply(
+            conversation_id,
+            agent,
+            text,
+            seen_message_id=seen,
+            wait_for_customer=waits,
+            macro=macro,
+            attachments=kept,
+        )
+    except BaseException:
+        files.forget(kept)
+        raise
+    return _json(
+        {"message_id": message.id, "status": "queued", "attachments": len(kept)}, status=202
     )
-    return _json({"message_id": message.id, "status": "queued"}, status=202)
+
+
+async def _reply_form(request: web.Request) -> tuple[dict[str, Any], list[Upload]]:
+    """A multipart reply's fields, typed as its JSON form would be, and its files."""
+    files = request.app[FILES]
+    if files.max_bytes <= 0:
+        raise ApiError(403, "attachments_off", "agents do not send files on this desk")
+    try:
+        fields, uploads = await read_form_with_files(
+            request,
+            max_bytes=files.max_bytes,
+            max_files=files.max_files,
+            max_field_chars=_MAX_REPLY_CHARS,
+        )
+    except UploadRefused as exc:
+        raise ApiError(exc.status, exc.code, str(exc)) from exc
+    if not uploads:
+        raise ApiError(400, "invalid_body", "a multipart reply carries 'files'; text alone is JSON")
+    unknown = set(fields) - {"text", "seen_message_id", "wait_for_customer", "macro_id"}
+    if unknown:
+        raise ApiError(400, "invalid_body", f"unknown fields: {', '.join(sorted(unknown))[:200]}")
+    body: dict[str, Any] = {}
+    if "text" in fields:
+        body["text"] = fields["text"]
+    for key in ("seen_message_id", "macro_id"):
+        value = fields.get(key, "").strip()
+        if value:
+            body[key] = int(value) if _INTEGER.fullmatch(value) else value
+    waits = fields.get("wait_for_customer", "").strip().lower()
+    if waits:
+        body["wait_for_customer"] = {"true": True, "false": False}.get(waits, waits)
+    return body, uploads
 
 
 async def note(request: web.Request) -> web.Response:
@@ -374,7 +426,7 @@ async def erase_contact(request: web.Request) -> web.Response:
     """Erase a contact's messages, files, names and addresses; admins only."""
     agent = await _agent(request)
     erased = await request.app[DESK].erase_contact(
-        _contact_id(request), agent, request.app[ATTACHMENTS]
+        _contact_id(request), agent, request.app[FILES].root
     )
     return _json(
         {
@@ -408,29 +460,14 @@ async def resend(request: web.Request) -> web.Response:
 
 
 async def attachment(request: web.Request) -> web.StreamResponse:
-    """A file a customer sent, always as a download: never rendered by the browser."""
+    """A file a customer (or an agent) sent, always as a download: never rendered."""
     await _agent(request)
-    return attachment_download(request)
-
-
-def attachment_download(request: web.Request) -> web.StreamResponse:
-    """The file ``ref`` names under the attachments folder, as a sandboxed download (the
-    caller has checked who is asking)."""
-    root = request.app[ATTACHMENTS].resolve()
-    path = (root / request.match_info["ref"]).resolve()
-    if not path.is_relative_to(root) or not path.is_file():
-        raise ApiError(404, "not_found", "no such attachment")
-    # The name the customer gave it, from the link; it only ever goes into this header.
-    name = request.query.get("name") or path.name
-    return web.FileResponse(
-        path,
-        headers={
-            "Content-Type": "application/octet-stream",
-            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}",
-            "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": "default-src 'none'; sandbox",
-        },
-    )
+    try:
+        return download(
+            request.app[FILES].root, request.match_info["ref"], request.query.get("name")
+        )
+    except web.HTTPNotFound as exc:
+        raise ApiError(404, "not_found", "no such attachment") from exc
 
 
 async def typing(request: web.Request) -> web.Response:

@@ -36,7 +36,7 @@ _NOTE_BODY = {
         }
     },
 }
-_TEXT_BODY = {
+_TEXT_BODY: dict[str, Any] = {
     "required": True,
     "content": {
         "application/json": {
@@ -59,6 +59,7 @@ _TEXT_BODY = {
                     "macro_id": {
                         "type": "integer",
                         "minimum": 1,
+                        "maximum": 2**63 - 1,
                         "nullable": True,
                         "description": "a saved reply whose tags, priority and resolution "
                         "apply with this reply",
@@ -66,6 +67,35 @@ _TEXT_BODY = {
                 },
             }
         }
+    },
+}
+
+
+# A reply with files: the same fields as form fields, and one to five ``files`` (in all
+# at most inbox.max_attachment_mb); ``text`` may then be empty.
+_REPLY_BODY = {
+    "required": True,
+    "content": {
+        **_TEXT_BODY["content"],
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["files"],
+                "additionalProperties": False,
+                "properties": {
+                    "text": {"type": "string", "maxLength": 20000},
+                    "seen_message_id": {"type": "integer"},
+                    "wait_for_customer": {"type": "boolean"},
+                    "macro_id": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
+                    "files": {
+                        "type": "array",
+                        "minItems": 1,
+                        "maxItems": 5,
+                        "items": {"type": "string", "format": "binary", "minLength": 1},
+                    },
+                },
+            }
+        },
     },
 }
 
@@ -102,7 +132,8 @@ _CANNED_SCHEMA: dict[str, Any] = {
         },
         "priority": {
             "type": "string",
-            "enum": ["low", "normal", "high", "urgent"],
+            # null stands in the list too: OpenAPI 3.0's nullable does not reach an enum.
+            "enum": ["low", "normal", "high", "urgent", None],
             "nullable": True,
         },
         "resolve": {"type": "boolean"},
@@ -111,7 +142,14 @@ _CANNED_SCHEMA: dict[str, Any] = {
 _CANNED_ID = {"name": "reply_id", "in": "path", "required": True, "schema": {"type": "integer"}}
 
 
-def _op(summary: str, *, ok: str = "200", params: list[Any] | None = None, **extra: Any) -> Any:
+def _op(
+    summary: str,
+    *,
+    ok: str = "200",
+    params: list[Any] | None = None,
+    errors: tuple[str, ...] = (),
+    **extra: Any,
+) -> Any:
     operation: dict[str, Any] = {
         "summary": summary,
         "responses": {
@@ -123,6 +161,7 @@ def _op(summary: str, *, ok: str = "200", params: list[Any] | None = None, **ext
             "401": _ERROR,
             "404": _ERROR,
             "409": _ERROR,
+            **dict.fromkeys(errors, _ERROR),
         },
     }
     if params:
@@ -322,10 +361,12 @@ def openapi_document() -> dict[str, Any]:
         },
         one + "/reply": {
             "post": _op(
-                "Reply through the customer's channel",
+                "Reply through the customer's channel, with files if any",
                 ok="202",
                 params=[_ID],
-                requestBody=_TEXT_BODY,
+                requestBody=_REPLY_BODY,
+                # 403: agents may not attach files here; 413: the files are too large.
+                errors=("403", "413"),
             )
         },
         one + "/notes": {

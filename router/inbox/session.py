@@ -10,6 +10,7 @@ can run in an agent's browser.
 
 from __future__ import annotations
 
+import hmac
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,15 +161,26 @@ async def page_viewer(request: web.Request) -> Viewer:
 
 async def posted_form(request: web.Request) -> tuple[Viewer, dict[str, str]]:
     """The signed-in agent and the posted form, after the CSRF check."""
+    viewer = await posting_viewer(request)
+    form = await request.post()
+    fields = {k: str(v) for k, v in form.items() if isinstance(v, str)}
+    check_csrf(request, viewer, fields)
+    return viewer, fields
+
+
+async def posting_viewer(request: web.Request) -> Viewer:
+    """The signed-in agent of a same-origin POST, before its body is read."""
     require_same_origin(request)
     viewer = await current_viewer(request)
     if viewer is None:
         raise web.HTTPUnauthorized(text="sign in first")
-    form = await request.post()
+    return viewer
+
+
+def check_csrf(request: web.Request, viewer: Viewer, form: dict[str, str]) -> None:
     sent = str(form.get("csrf") or request.headers.get("X-CSRF-Token") or "")
-    if not sent or sent != viewer.csrf:
+    if not sent or not hmac.compare_digest(sent.encode(), viewer.csrf.encode()):
         raise web.HTTPForbidden(text="missing or wrong CSRF token")
-    return viewer, {k: str(v) for k, v in form.items() if isinstance(v, str)}
 
 
 def require_admin(viewer: Viewer) -> None:

@@ -20,22 +20,25 @@ from router.canned import CannedDraft
 from router.conversations import ConversationStatus, Priority
 from router.desk import HumanDesk
 from router.errors import DeskError, NotYours, StaleView, page_error
+from router.files import Upload, UploadRefused, download, read_form_with_files
 from router.inbox import presenters
 from router.inbox.accounts import LoginRefused, TooManyAttempts
-from router.inbox.api import attachment_download
 from router.inbox.i18n import LANGUAGES, pick_language, texts
 from router.inbox.live import live
 from router.inbox.session import (
     COOKIE,
+    MAX_TEXT,
     STATIC,
     TEMPLATES,
     Viewer,
     back_to,
+    check_csrf,
     conversation_id_of,
     current_viewer,
     form_text,
     page_viewer,
     posted_form,
+    posting_viewer,
     render,
     require_admin,
     require_same_origin,
@@ -50,6 +53,7 @@ from router.keys import (
     CLOCK,
     DATABASE,
     DESK,
+    FILES,
     KNOWLEDGE_PATH,
     RELOAD_BOT,
     ROUTING_SETTINGS,
@@ -136,7 +140,13 @@ async def queue_fragment(request: web.Request) -> web.Response:
 async def conversation_page(request: web.Request) -> web.Response:
     viewer = await page_viewer(request)
     data = await conversation_view(request, viewer)
-    return render(request, "conversation.html", viewer, **data)
+    return render(request, "conversation.html", viewer, **data, **_composer(request))
+
+
+def _composer(request: web.Request) -> dict[str, Any]:
+    """What the reply box needs beyond the conversation: how much an agent may attach."""
+    limit = request.app[FILES].max_bytes
+    return {"attach_bytes": limit, "attach_mb": f"{limit / 1024 / 1024:.3g}"}
 
 
 async def conversation_fragment(request: web.Request) -> web.Response:
@@ -164,7 +174,15 @@ async def _rerender(
     request: web.Request, viewer: Viewer, status: int, **context: Any
 ) -> web.Response:
     data = await conversation_view(request, viewer)
-    return render(request, "conversation.html", viewer, status=status, **data, **context)
+    return render(
+        request,
+        "conversation.html",
+        viewer,
+        status=status,
+        **data,
+        **_composer(request),
+        **context,
+    )
 
 
 async def _act(
@@ -185,12 +203,31 @@ async def claim(request: web.Request) -> web.Response:
 
 
 async def reply(request: web.Request) -> web.Response:
-    viewer, form = await posted_form(request)
+    """The reply box: text, and files when the agent attached any (multipart)."""
+    files = request.app[FILES]
+    uploads: list[Upload] = []
+    if request.content_type.startswith("multipart/"):
+        viewer = await posting_viewer(request)
+        try:
+            form, uploads = await read_form_with_files(
+                request, max_bytes=files.max_bytes, max_files=files.max_files
+            )
+        except UploadRefused as exc:
+            return await _rerender(
+                request, viewer, exc.status, notice=str(exc), notice_kind="error", draft=""
+            )
+        check_csrf(request, viewer, form)
+        text = form.get("text", "").strip()[:MAX_TEXT]
+        if not text and not uploads:
+            raise web.HTTPBadRequest(text="text is empty")
+    else:
+        viewer, form = await posted_form(request)
+        text = form_text(form)
     conversation_id = conversation_id_of(request)
-    text = form_text(form)
     seen = form.get("seen", "")
     macro_id = form.get("macro", "")
     t = texts(viewer.lang)
+    kept = await files.keep(conversation_id, uploads)
     try:
         macro = (
             await request.app[CANNED].get(viewer.agent, int(macro_id))
@@ -205,19 +242,19 @@ async def reply(request: web.Request) -> web.Response:
             # Ticked: waiting on the customer; unticked: the reply's own question mark says.
             wait_for_customer=True if form.get("wait") == "1" else None,
             macro=macro,
-        )
-    except StaleView:
-        return await _rerender(
-            request, viewer, 409, notice=t["stale"], notice_kind="stale", draft=text
-        )
-    except NotYours:
-        return await _rerender(
-            request, viewer, 409, notice=t["not_yours"], notice_kind="error", draft=text
+            attachments=kept,
         )
     except DeskError as exc:
-        return await _rerender(
-            request, viewer, 409, notice=str(exc), notice_kind="error", draft=text
+        files.forget(kept)
+        notice, kind = (
+            (t["stale"], "stale")
+            if isinstance(exc, StaleView)
+            else (t["not_yours"] if isinstance(exc, NotYours) else str(exc), "error")
         )
+        return await _rerender(request, viewer, 409, notice=notice, notice_kind=kind, draft=text)
+    except BaseException:
+        files.forget(kept)
+        raise
     raise back_to(conversation_id)
 
 
@@ -436,11 +473,11 @@ async def knowledge_search(request: web.Request) -> web.Response:
 
 
 async def attachment(request: web.Request) -> web.StreamResponse:
-    """A customer's file for a signed-in agent: the API's download, by session."""
+    """A customer's (or an agent's) file for a signed-in agent, as a download."""
     viewer = await current_viewer(request)
     if viewer is None:
         raise web.HTTPUnauthorized(text="sign in first")
-    return attachment_download(request)
+    return download(request.app[FILES].root, request.match_info["ref"], request.query.get("name"))
 
 
 async def next_conversation(request: web.Request) -> web.Response:

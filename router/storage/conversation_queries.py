@@ -19,6 +19,7 @@ from router.conversations import (
 )
 from router.storage.mapping import (
     conversation_record,
+    dump_attachments,
     dump_choices,
     message_record,
 )
@@ -434,11 +435,7 @@ class ConversationQueries:
             "entry_id": entry_id,
             "choices": dump_choices(choices) or None,
             "extras": extras or None,
-            "attachments": [
-                {"name": a.name, "content_type": a.content_type, "size": a.size, "ref": a.ref}
-                for a in attachments
-            ]
-            or None,
+            "attachments": dump_attachments(attachments),
             "created_at": now,
         }
         message_id = await self.session.scalar(

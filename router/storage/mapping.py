@@ -86,6 +86,14 @@ def conversation_record(row: ConversationRow) -> Conversation:
     )
 
 
+def dump_attachments(attachments: Iterable[Attachment]) -> list[dict[str, Any]] | None:
+    """What a message's or an outbox row's ``attachments`` column holds (None: none)."""
+    return [
+        {"name": a.name, "content_type": a.content_type, "size": a.size, "ref": a.ref}
+        for a in attachments
+    ] or None
+
+
 def attachments(raw: list[Any] | None) -> tuple[Attachment, ...]:
     return tuple(
         Attachment(name=a["name"], content_type=a["content_type"], size=a["size"], ref=a["ref"])
@@ -133,6 +141,7 @@ def outbox_record(row: OutboxRow) -> OutboxItem:
         sent_at=row.sent_at,
         subject=row.subject,
         give_up_at=row.give_up_at,
+        attachments=attachments(row.attachments),
     )
 
 

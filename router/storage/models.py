@@ -244,6 +244,8 @@ class OutboxRow(Base):
     text: Mapped[str] = mapped_column(Text)
     choices: Mapped[list[Any]]
     subject: Mapped[str | None] = mapped_column(String(300))
+    # Files sent with the reply (name, content_type, size, ref), as on its message.
+    attachments: Mapped[list[Any] | None]
     # pending, sent or dead.
     status: Mapped[str] = mapped_column(String(8))
     attempts: Mapped[int] = mapped_column(Integer, default=0)

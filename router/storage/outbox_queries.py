@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.base import ChannelAddress
 from router.storage.mapping import (
+    dump_attachments,
     dump_choices,
     outbox_record,
 )
@@ -85,6 +86,7 @@ class OutboxQueries:
                 sent_at=None,
                 subject=subject,
                 give_up_at=give_up_at,
+                attachments=message.attachments,
             )
             for message, address, subject in queued
         ]
@@ -105,6 +107,7 @@ class OutboxQueries:
                 "next_attempt_at": next_attempt_at,
                 "created_at": now,
                 "give_up_at": give_up_at,
+                "attachments": dump_attachments(i.attachments),
             }
             for i in items
         ]

@@ -110,6 +110,7 @@ class PrivacyQueries:
                     recipient="erased",
                     thread=None,
                     subject=None,
+                    attachments=None,
                     last_error=None,
                     status=case((OutboxRow.sent_at.is_not(None), "sent"), else_="dead"),
                 )

@@ -143,6 +143,7 @@ class OutboxItem:
     sent_at: datetime | None
     subject: str | None = None
     give_up_at: datetime | None = None
+    attachments: tuple[Attachment, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

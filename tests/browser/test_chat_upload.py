@@ -1,8 +1,10 @@
 """A customer sends a photo of the broken part from the web chat on a phone or a
-desktop; the agent sees the photo itself in the inbox — a real browser on each side."""
+desktop; the agent sees the photo itself in the inbox and answers with a return label
+and a photo of their own, which the customer sees — a real browser on each side."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,8 @@ from tests.support.inbox import add_inbox_agent
 from tests.support.service import running_service
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+LABEL = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
 @pytest.mark.parametrize("size", list(SIZES))
@@ -56,5 +60,28 @@ async def test_a_photo_from_the_chat_is_seen_by_the_agent(
         await expect(photo).to_be_visible()
         assert await photo.evaluate("img => img.naturalWidth") == 40
         await expect(agent.locator("a[data-preview]")).to_have_text("kettle.png")
+
+        # The agent answers with files alone (no text needed once files are chosen).
+        await agent.locator("#claim").click()
+        await agent.locator("#reply-files").set_input_files(
+            [
+                {"name": "label.pdf", "mimeType": "application/pdf", "buffer": LABEL},
+                {"name": "new-base.png", "mimeType": "image/png", "buffer": png(24, 12)},
+            ]
+        )
+        await agent.locator("#send-reply").click()
+        await expect(agent.locator(".message.author-agent", has_text="label.pdf")).to_have_count(1)
+
+        answer = customer.locator(".msg.agent").last
+        await expect(answer.locator(".file a")).to_have_text(["📎 label.pdf", "📎 new-base.png"])
+        shown = answer.locator("img.preview")
+        await expect(shown).to_be_visible()
+        assert await shown.evaluate("img => img.naturalWidth") == 24
+        async with customer.expect_download() as download:
+            await answer.locator(".file a", has_text="label.pdf").click()
+        saved = await (await download.value).path()
+        assert saved is not None and await asyncio.to_thread(Path(saved).read_bytes) == LABEL
+        await fits(customer, SIZES[size]["width"])
+        await customer.screenshot(path=str(ARTIFACTS / f"chat-agent-file-{size}.png"))
         assert watch.problems == []
         await context.close()

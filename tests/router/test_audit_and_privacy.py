@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from channels.base import Attachment, SenderIdentity
 from router.inbox.accounts import hash_token
-from router.keys import ATTACHMENTS, CLOCK
+from router.keys import CLOCK, FILES
 from router.storage.models import Base
 from router.storage.report_queries import ReportFilter
 from tests.support.service import Service
@@ -63,7 +63,7 @@ async def test_a_contact_is_exported_then_erased_leaving_only_counts(service: Se
     await service.add_agent("ana")
     await add_admin(service, "boss")
     memory = service.memory
-    folder = service.app[ATTACHMENTS]
+    folder = service.app[FILES].root
     (folder / "photos").mkdir(parents=True, exist_ok=True)
     photo = folder / "photos" / "broken.jpg"
     photo.write_bytes(b"\xff\xd8 a photo of " + MARK.encode())

@@ -1,8 +1,9 @@
 """A local server speaking the Telegram Bot API over HTTP, for python-telegram-bot to talk to.
 
 Implements what RelayDesk uses, with the JSON shapes of the Bot API documentation:
-getMe, setWebhook, deleteWebhook, getUpdates (long polling), sendMessage,
-sendChatAction, answerCallbackQuery, getFile and file download. Failures can be scripted per
+getMe, setWebhook, deleteWebhook, getUpdates (long polling), sendMessage, sendPhoto and
+sendDocument (multipart uploads), sendChatAction, answerCallbackQuery, getFile and file
+download. Failures can be scripted per
 sendMessage (``fail_next(429, retry_after=2)``, ``fail_next(403)``).
 """
 
@@ -31,9 +32,20 @@ class SentMessage:
 
 
 @dataclass
+class SentFile:
+    """A photo or document the bot uploaded."""
+
+    chat_id: int
+    method: str  # sendPhoto or sendDocument
+    filename: str
+    data: bytes
+
+
+@dataclass
 class FakeTelegram:
     token: str = "123456:TEST-TOKEN"
     sent: list[SentMessage] = field(default_factory=list)
+    sent_files: list[SentFile] = field(default_factory=list)
     callback_answers: list[str] = field(default_factory=list)
     # (chat_id, action) of every sendChatAction.
     chat_actions: list[tuple[int, str]] = field(default_factory=list)
@@ -168,7 +180,7 @@ class FakeTelegram:
     # -- the Bot API -----------------------------------------------------------------
 
     def app(self) -> web.Application:
-        app = web.Application()
+        app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._method)
         app.router.add_get("/file/bot{token}/{path:.+}", self._file)
         return app
@@ -251,6 +263,44 @@ class FakeTelegram:
                 "text": sent.text,
             }
         )
+
+    async def _sendPhoto(self, params: dict[str, Any]) -> web.Response:
+        return await self._upload("sendPhoto", "photo", params)
+
+    async def _sendDocument(self, params: dict[str, Any]) -> web.Response:
+        return await self._upload("sendDocument", "document", params)
+
+    async def _upload(self, method: str, field_name: str, params: dict[str, Any]) -> web.Response:
+        upload = params.get(field_name)
+        if not isinstance(upload, web.FileField):
+            return _error(400, f"Bad Request: there is no {field_name} in the request")
+        async with self._changed:
+            sent = SentFile(
+                chat_id=int(params["chat_id"]),
+                method=method,
+                filename=upload.filename,
+                data=upload.file.read(),
+            )
+            self.sent_files.append(sent)
+            self._changed.notify_all()
+        return _ok(
+            {
+                "message_id": next(self._ids),
+                "date": int(time.time()),
+                "chat": {"id": sent.chat_id, "type": "private"},
+                "from": BOT_USER,
+                field_name: (
+                    [{"file_id": "p1", "file_unique_id": "up1", "width": 1, "height": 1}]
+                    if field_name == "photo"
+                    else {"file_id": "d1", "file_unique_id": "ud1", "file_name": sent.filename}
+                ),
+            }
+        )
+
+    async def wait_for_files(self, count: int, *, within: float = 10.0) -> list[SentFile]:
+        async with asyncio.timeout(within), self._changed:
+            await self._changed.wait_for(lambda: len(self.sent_files) >= count)
+        return self.sent_files[:count]
 
     async def _sendChatAction(self, params: dict[str, Any]) -> web.Response:
         async with self._changed:

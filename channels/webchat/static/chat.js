@@ -73,6 +73,33 @@
     return li;
   }
 
+  // A file from the team: a download link, and a photo shown from its bytes (the link
+  // itself is always served as a download, never as a page).
+  function fileLink(file) {
+    var box = document.createElement("div");
+    box.className = "file";
+    var a = document.createElement("a");
+    a.href = file.url;
+    a.textContent = "📎 " + file.name;
+    a.setAttribute("download", file.name);
+    a.rel = "noopener";
+    box.appendChild(a);
+    if (/^image\/(jpeg|png|gif|webp)$/.test(file.content_type)) {
+      fetch(file.url, { credentials: "omit" })
+        .then(function (response) { return response.ok ? response.blob() : null; })
+        .then(function (blob) {
+          if (!blob) { return; }
+          var img = document.createElement("img");
+          img.className = "preview";
+          img.alt = file.name;
+          img.src = URL.createObjectURL(new Blob([blob], { type: file.content_type }));
+          box.appendChild(img);
+        })
+        .catch(function () { /* the link stays */ });
+    }
+    return box;
+  }
+
   function render(frame) {
     if (shown[frame.id]) { return; }
     shown[frame.id] = true;
@@ -83,9 +110,13 @@
     }
     // Its echo may come before or after the upload's own answer: shown once either way.
     if (frame.author === "customer" && frame.client_id && uploads[frame.client_id]) { return; }
-    var files = (frame.attachments || []).map(function (a) { return "📎 " + a.name; });
+    var attached = frame.attachments || [];
+    // The customer's own files are named; files from the team come as links.
+    var files = attached.filter(function (a) { return !a.url; })
+      .map(function (a) { return "📎 " + a.name; });
     var li = bubble(frame.author, [frame.text].concat(files).filter(Boolean).join("\n"));
     li.dataset.kind = frame.kind;
+    attached.filter(function (a) { return a.url; }).forEach(function (a) { li.appendChild(fileLink(a)); });
     if (frame.kind === "survey" && frame.choices && frame.choices.length) {
       li.appendChild(survey(frame.choices));
       return;

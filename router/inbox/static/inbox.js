@@ -153,6 +153,18 @@
       }
     });
   }
+  // Files for the reply: text becomes optional, and too much is said before sending.
+  const files = document.getElementById("reply-files");
+  if (files && text) {
+    files.addEventListener("change", function () {
+      let total = 0;
+      for (const file of files.files) total += file.size;
+      const tooLarge = total > Number(files.dataset.maxBytes);
+      files.setCustomValidity(tooLarge ? files.dataset.tooLarge : "");
+      if (tooLarge) files.reportValidity();
+      text.required = files.files.length === 0;
+    });
+  }
   const search = document.getElementById("canned-search");
   const results = document.getElementById("canned-results");
   if (search && results && text) {
