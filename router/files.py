@@ -14,20 +14,19 @@ import asyncio
 import hashlib
 import hmac
 import mimetypes
-import re
 import secrets
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import quote, unquote, urlencode
+from urllib.parse import quote, urlencode
 
 import filetype  # type: ignore[import-untyped]
 from aiohttp import BodyPartReader, web
-from aiohttp.http_exceptions import HttpProcessingError
 
 from channels.base import Attachment, OutboundAttachment, encodable
+from channels.uploads import MULTIPART_ERRORS, posted_file_name, read_capped, stored_file_name
 
 __all__ = [
     "Files",
@@ -37,8 +36,6 @@ __all__ = [
     "read_form_with_files",
 ]
 
-# Characters kept in a stored file's name; the name shown is kept apart, in the record.
-_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 _MB = 1024 * 1024
 
 
@@ -118,7 +115,7 @@ class Files:
         folder.mkdir(parents=True, exist_ok=True)
         kept: list[Attachment] = []
         for upload in uploads:
-            safe = _SAFE_NAME.sub("_", upload.name)[-80:].strip("._") or "file"
+            safe = stored_file_name(upload.name)
             path = folder / f"{secrets.token_hex(12)}-{safe}"
             path.write_bytes(upload.data)
             kept.append(
@@ -193,17 +190,6 @@ def _content_type(upload: Upload) -> str:
     return "application/octet-stream"
 
 
-def _file_name(raw: str | None) -> str:
-    """The file's own name, without folders, printable, at most 200 characters (some
-    clients, aiohttp's among them, percent-encode a name outside ASCII)."""
-    name = raw or ""
-    if name.isascii() and "%" in name:
-        name = unquote(name)
-    name = re.split(r"[/\\]", name)[-1]
-    name = "".join(ch for ch in name if ch.isprintable()).strip()[:200]
-    return name if name and encodable(name) else "file"
-
-
 async def read_form_with_files(
     request: web.Request,
     *,
@@ -228,7 +214,7 @@ async def read_form_with_files(
             if not isinstance(part, BodyPartReader) or not part.name:
                 continue
             if part.name == file_field:
-                data = await _read_capped(part, max_bytes - total)
+                data = await read_capped(part, max_bytes - total)
                 if data is None:
                     raise UploadRefused(413, "too_large", _too_large(max_bytes))
                 total += len(data)
@@ -238,9 +224,9 @@ async def read_form_with_files(
                     raise UploadRefused(400, "invalid_body", f"{part.filename}: the file is empty")
                 if len(uploads) == max_files:
                     raise UploadRefused(400, "too_many_files", f"at most {max_files} files")
-                uploads.append(Upload(_file_name(part.filename), data))
+                uploads.append(Upload(posted_file_name(part.filename), data))
                 continue
-            raw = await _read_capped(part, max_field_chars * 4)
+            raw = await read_capped(part, max_field_chars * 4)
             if raw is None:
                 raise UploadRefused(400, "invalid_body", f"{part.name}: too long")
             value = raw.decode("utf-8", "replace")
@@ -249,22 +235,9 @@ async def read_form_with_files(
             fields.setdefault(part.name[:100], value)
     except UploadRefused:
         raise
-    except (ValueError, AssertionError, LookupError, HttpProcessingError) as exc:
-        # HttpProcessingError: a part's headers that are not HTTP headers.
+    except MULTIPART_ERRORS as exc:
         raise UploadRefused(400, "invalid_body", "not a readable multipart body") from exc
     return fields, uploads
-
-
-async def _read_capped(part: BodyPartReader, cap: int) -> bytes | None:
-    """The part's bytes, or None once they pass ``cap``: never more held than that."""
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := await part.read_chunk(64 * 1024):
-        size += len(chunk)
-        if size > cap:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _too_large(max_bytes: int) -> str:

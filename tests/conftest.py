@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+from aiohttp.test_utils import TestServer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -16,6 +17,7 @@ from router.storage import Database
 from tests.support.load import scratch_database
 from tests.support.mail import Relay
 from tests.support.service import STRICT, Service, running_service
+from tests.support.telegram_api import FakeTelegram
 
 PG_URL = os.environ.get("RELAYDESK_TEST_PG_URL", "")
 BACKENDS = ["sqlite", "postgres"] if (PG_URL or STRICT) else ["sqlite"]
@@ -83,6 +85,16 @@ async def relay() -> AsyncIterator[Relay]:
     await server.start()
     yield server
     await server.stop()
+
+
+@pytest.fixture
+async def telegram_api() -> AsyncIterator[FakeTelegram]:
+    """A local server speaking the Telegram Bot API, for python-telegram-bot."""
+    fake = FakeTelegram()
+    fake.server = TestServer(fake.app(), host="127.0.0.1", port=0)
+    await fake.server.start_server()
+    yield fake
+    await fake.server.close()
 
 
 @pytest.fixture

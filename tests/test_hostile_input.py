@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestServer
 
 from channels.api.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from channels.email.threading import reply_subject
@@ -22,15 +21,6 @@ BRIDGE_SECRET = "bridge-secret-0123456789"
 HOOK_SECRET = "telegram-webhook-secret-0123"
 DEEP = "[" * 100_000 + "]" * 100_000
 SURROGATE = '{"text": "a\\ud800b"}'
-
-
-@pytest.fixture
-async def telegram_api() -> AsyncIterator[FakeTelegram]:
-    fake = FakeTelegram()
-    fake.server = TestServer(fake.app(), host="127.0.0.1", port=0)
-    await fake.server.start_server()
-    yield fake
-    await fake.server.close()
 
 
 @pytest.fixture

@@ -40,7 +40,6 @@ import hashlib
 import hmac
 import json
 import logging
-import re
 import secrets
 import time
 from collections import OrderedDict
@@ -49,11 +48,9 @@ from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import unquote
 
 import filetype  # type: ignore[import-untyped]
 from aiohttp import BodyPartReader, WSMsgType, web
-from aiohttp.http_exceptions import HttpProcessingError
 
 from channels.base import (
     Attachment,
@@ -69,6 +66,7 @@ from channels.base import (
     encodable,
 )
 from channels.http import ClientAddresses
+from channels.uploads import MULTIPART_ERRORS, posted_file_name, read_capped, stored_file_name
 from channels.webchat.stream import MemoryVisitorStream, VisitorStream
 from channels.webchat.tokens import VisitorTokens
 
@@ -660,17 +658,20 @@ class WebChatChannel:
                 if not isinstance(part, BodyPartReader) or part.name is None:
                     continue
                 if part.name == "file":
-                    name = _upload_name(part.filename)
-                    data = await _read_at_most(part, limit)
+                    name = posted_file_name(part.filename, "upload")
+                    read = await read_capped(part, limit)
+                    if read is None:
+                        return _refuse(
+                            413, "too_large", f"files are limited to {limit // 1024 // 1024} MB"
+                        )
+                    data = read
                     break  # the file is the last field
                 if part.name in ("token", "client_id", "caption"):
-                    value = await part.read(decode=True)
-                    if len(value) > self._settings.max_text_chars * 4 + 1024:
+                    value = await read_capped(part, self._settings.max_text_chars * 4 + 1024)
+                    if value is None:
                         return _refuse(400, "invalid_body", f"{part.name}: too long")
                     fields[part.name] = value.decode("utf-8", "replace")
-        except _TooLarge:
-            return _refuse(413, "too_large", f"files are limited to {limit // 1024 // 1024} MB")
-        except (ValueError, AssertionError, LookupError, HttpProcessingError) as exc:
+        except MULTIPART_ERRORS as exc:
             return _refuse(400, "invalid_body", f"not a readable multipart body: {exc}"[:200])
         visitor_id = self._tokens.verify(fields.get("token", ""), now=time.time())
         if visitor_id is None:
@@ -763,22 +764,6 @@ UPLOAD_TYPES = frozenset(
         "video/quicktime",
     }
 )
-_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-class _TooLarge(Exception):
-    pass
-
-
-async def _read_at_most(part: BodyPartReader, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := await part.read_chunk(64 * 1024):
-        size += len(chunk)
-        if size > limit:
-            raise _TooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _store_upload(
@@ -787,7 +772,7 @@ def _store_upload(
     """A new file under a random name (a stored file never changes), and its record."""
     where = folder / CHANNEL / visitor_id
     where.mkdir(parents=True, exist_ok=True)
-    safe = _SAFE_NAME.sub("_", name)[-80:].strip("._") or "upload"
+    safe = stored_file_name(name, "upload")
     while True:
         path = where / f"{secrets.token_hex(12)}-{safe}"
         try:
@@ -796,25 +781,15 @@ def _store_upload(
         except FileExistsError:
             continue
         break
-    shown = "".join(ch for ch in name if ch.isprintable())[:200] or "upload"
     return (
         Attachment(
-            name=shown if encodable(shown) else safe,
+            name=name,
             content_type=mime,
             size=len(data),
             ref=str(path.relative_to(folder)),
         ),
         path,
     )
-
-
-def _upload_name(raw: str | None) -> str:
-    """The file's own name, without any folders (browsers send only that; some clients
-    percent-encode it)."""
-    name = raw or ""
-    if name.isascii() and "%" in name:
-        name = unquote(name)
-    return re.split(r"[/\\]", name)[-1].strip() or "upload"
 
 
 def _refuse(status: int, code: str, message: str) -> web.Response:

@@ -201,15 +201,6 @@ async def test_an_email_customer_gets_the_file_attached(mail: Service, relay: Re
     assert reply["In-Reply-To"] == ack["In-Reply-To"]
 
 
-@pytest.fixture
-async def telegram_api() -> AsyncIterator[FakeTelegram]:
-    fake = FakeTelegram()
-    fake.server = TestServer(fake.app(), host="127.0.0.1", port=0)
-    await fake.server.start_server()
-    yield fake
-    await fake.server.close()
-
-
 async def test_a_telegram_customer_gets_the_photo_and_the_document(
     tmp_path: Path, telegram_api: FakeTelegram
 ) -> None:

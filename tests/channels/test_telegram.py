@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 import yaml
-from aiohttp.test_utils import TestServer
 
 from channels.base import InboundMessage, InboundReceipt
 from channels.telegram import TelegramChannel, TelegramSettings
@@ -22,15 +21,6 @@ from tests.support.telegram_api import FakeTelegram
 
 SECRET = "telegram-webhook-secret-0123"
 HEADERS = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
-
-
-@pytest.fixture
-async def telegram_api() -> AsyncIterator[FakeTelegram]:
-    fake = FakeTelegram()
-    fake.server = TestServer(fake.app(), host="127.0.0.1", port=0)
-    await fake.server.start_server()
-    yield fake
-    await fake.server.close()
 
 
 def telegram_overrides(fake: FakeTelegram, mode: str, **extra: Any) -> dict[str, Any]:
