@@ -35,6 +35,7 @@ from router.builders import (
     build_smtp_receiver,
     build_telegram,
     build_webchat,
+    build_wechat,
     channel_rules,
     load_secret,
     retry_policy,
@@ -42,6 +43,7 @@ from router.builders import (
     utc_now,
 )
 from router.canned import Canned
+from router.channel_tokens import DatabaseTokens
 from router.config import Config, KnowledgeConfig
 from router.desk import HumanDesk
 from router.errors import error_middleware
@@ -190,6 +192,10 @@ def create_app(
     email = build_email(config, secret=secret) if config.channels.email.enabled else None
     if email is not None:
         channels[email.name] = email
+    if config.channels.wechat.enabled:
+        wechat = build_wechat(config, tokens=DatabaseTokens(db))
+        channels[wechat.name] = wechat
+        app.add_routes(wechat.routes())
     for bridge in build_api_channels(config):
         channels[bridge.name] = bridge
         app.add_routes(bridge.routes())

@@ -27,6 +27,7 @@ from channels.email import (
 from channels.http import ClientAddresses
 from channels.telegram import TelegramChannel, TelegramSettings
 from channels.webchat import RateLimits, VisitorStream, WebChatChannel, WebChatSettings
+from channels.wechat import OfficialAccountChannel, OfficialAccountSettings, TokenStore
 from knowledge import Matcher, Normaliser, load_folder, load_synonyms
 from knowledge.semantic import load_encoder
 from router.calendars import (
@@ -61,6 +62,7 @@ __all__ = [
     "build_smtp_receiver",
     "build_telegram",
     "build_webchat",
+    "build_wechat",
     "calendar",
     "channel_rules",
     "load_secret",
@@ -309,6 +311,22 @@ def build_imap_pollers(config: Config, channel: EmailChannel) -> list[ImapPoller
         )
         for a in config.channels.email.imap
     ]
+
+
+def build_wechat(config: Config, *, tokens: TokenStore) -> OfficialAccountChannel:
+    w = config.channels.wechat
+    return OfficialAccountChannel(
+        settings=OfficialAccountSettings(
+            app_id=w.app_id,
+            app_secret=w.app_secret,
+            token=w.token,
+            encoding_aes_key=w.encoding_aes_key,
+            callback_path=w.callback_path,
+            api_base_url=w.api_base_url,
+            attachments_dir=config.server.data_dir / "attachments",
+        ),
+        tokens=tokens,
+    )
 
 
 def build_api_channels(config: Config) -> list[ApiChannel]:

@@ -391,6 +391,34 @@ class TelegramConfig(_Model):
         return self
 
 
+class WeChatConfig(_Model):
+    """A WeChat Official Account (docs/wechat.md)."""
+
+    enabled: bool = False
+    app_id: str = ""
+    app_secret: str = ""
+    # The console's callback Token (3-32 letters and digits) and, for safe mode, its
+    # EncodingAESKey (43 characters; empty: plain mode).
+    token: str = ""
+    encoding_aes_key: str = ""
+    callback_path: str = "/wechat/callback"
+    api_base_url: str = "https://api.weixin.qq.com"
+
+    @model_validator(mode="after")
+    def _usable(self) -> WeChatConfig:
+        if not self.enabled:
+            return self
+        if not self.app_id or not self.app_secret:
+            raise ValueError("app_id and app_secret are required when the channel is enabled")
+        if not 3 <= len(self.token) <= 32 or not self.token.isalnum():
+            raise ValueError("token: 3-32 letters and digits, as set in the WeChat console")
+        if self.encoding_aes_key and len(self.encoding_aes_key) != 43:
+            raise ValueError("encoding_aes_key has 43 characters")
+        if not self.callback_path.startswith("/"):
+            raise ValueError("callback_path must start with /")
+        return self
+
+
 class SmtpReceiverConfig(_Model):
     enabled: bool = False
     host: str = "127.0.0.1"
@@ -483,6 +511,7 @@ class ChannelsConfig(_Model):
     webchat: WebChatConfig = WebChatConfig()
     telegram: TelegramConfig = TelegramConfig()
     email: EmailConfig = EmailConfig()
+    wechat: WeChatConfig = WeChatConfig()
     # Bridged apps by name (the name is the channel name): whatsapp, wechat, line, ...
     api: dict[str, ApiBridgeConfig] = Field(default_factory=dict)
 

@@ -386,6 +386,17 @@ class AuditRow(Base):
     origin: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
+class ChannelTokenRow(Base):
+    """A messaging platform's access token (WeChat's), shared by the nodes: whoever
+    refreshes it stores it here. ``expires_at`` in seconds since 1970."""
+
+    __tablename__ = "channel_tokens"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    token: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[float] = mapped_column(Float)
+
+
 class LoginThrottleRow(Base):
     """A failed-login count of one key of the login limiter (a name from an address,
     an address, a name), or a name and address that signed in (``trusted``). The key

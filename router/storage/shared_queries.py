@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from router.storage.models import LoginThrottleRow, PresenceRow
+from router.storage.models import ChannelTokenRow, LoginThrottleRow, PresenceRow
 
 __all__ = ["LoginThrottle", "SharedStateQueries", "Viewer"]
 
@@ -173,6 +173,31 @@ class SharedStateQueries:
             delete(t).where(
                 ((t.trusted.is_(False)) & (t.last < counts_before))
                 | ((t.trusted.is_(True)) & (t.last < trust_before))
+            )
+        )
+
+    # -- platform access tokens --------------------------------------------------------
+
+    async def channel_token(self, key: str) -> tuple[str, float] | None:
+        row = (
+            await self.session.execute(
+                select(ChannelTokenRow.token, ChannelTokenRow.expires_at).where(
+                    ChannelTokenRow.key == key
+                )
+            )
+        ).first()
+        return None if row is None else (str(row.token), float(row.expires_at))
+
+    async def keep_channel_token(self, key: str, token: str, expires_at: float) -> None:
+        dialect = self.session.get_bind().dialect.name
+        statement = (sqlite_insert if dialect == "sqlite" else postgresql_insert)(ChannelTokenRow)
+        await self.session.execute(
+            statement.values(key=key, token=token, expires_at=expires_at).on_conflict_do_update(
+                index_elements=["key"],
+                set_={
+                    "token": statement.excluded.token,
+                    "expires_at": statement.excluded.expires_at,
+                },
             )
         )
 

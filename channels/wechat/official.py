@@ -1,0 +1,381 @@
+"""A WeChat Official Account (公众号) as a channel.
+
+WeChat calls our callback URL: a GET to verify it (``signature``/``timestamp``/
+``nonce``/``echostr``), then a POST for every message and event, in plain or safe
+(AES) mode. We answer ``success`` once the message is stored — never a passive reply
+— and every reply goes out later through the customer-service message API (客服消息)
+from the outbox, so a slow database never costs a message: WeChat waits five
+seconds, then sends the same message again (same MsgId), and the retry joins the
+ingest already under way instead of starting another.
+
+wechatpy checks signatures, decrypts and parses the XML; its types stay here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from aiohttp import web
+from wechatpy import parse_message
+from wechatpy.crypto import WeChatCrypto
+from wechatpy.events import ScanEvent, SubscribeEvent, SubscribeScanEvent
+from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
+from wechatpy.messages import (
+    BaseMessage,
+    ImageMessage,
+    LinkMessage,
+    LocationMessage,
+    TextMessage,
+    VoiceMessage,
+)
+from wechatpy.utils import check_signature
+
+from channels.base import (
+    Attachment,
+    ChannelAddress,
+    ChannelHealth,
+    DeliveryError,
+    InboundHandler,
+    InboundMessage,
+    InboundReceipt,
+    OutboundAttachment,
+    OutboundMessage,
+    SenderIdentity,
+    encodable,
+)
+from channels.uploads import stored_file_name
+from channels.wechat.api import MemoryTokenStore, TokenStore, WeChatApi
+
+__all__ = ["OfficialAccountChannel", "OfficialAccountSettings"]
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "wechat"
+# WeChat's callbacks are small XML documents; anything larger is not one.
+_MAX_BODY = 64 * 1024
+# Customer-service text messages take up to 2,048 bytes of UTF-8 (about 680 Chinese
+# characters); longer replies go in parts.
+_TEXT_BYTES = 2000
+_EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "audio/amr": ".amr"}
+
+
+@dataclass(frozen=True, slots=True)
+class OfficialAccountSettings:
+    app_id: str
+    app_secret: str
+    # The callback token set in the console (3-32 letters and digits).
+    token: str
+    # Safe mode: the console's EncodingAESKey (43 characters); empty: plain mode.
+    encoding_aes_key: str = ""
+    callback_path: str = "/wechat/callback"
+    api_base_url: str = "https://api.weixin.qq.com"
+    attachments_dir: Path | None = None
+    # How long a callback waits for its message to be stored before it lets WeChat
+    # send it again (WeChat gives up on an answer after five seconds).
+    ack_within: float = 4.0
+    timeout: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not self.app_id or not self.app_secret:
+            raise ValueError("WeChat: app_id and app_secret are required")
+        if not 3 <= len(self.token) <= 32 or not self.token.isalnum():
+            raise ValueError("WeChat: the token is 3-32 letters and digits")
+        if self.encoding_aes_key and len(self.encoding_aes_key) != 43:
+            raise ValueError("WeChat: the EncodingAESKey has 43 characters")
+        if not self.callback_path.startswith("/"):
+            raise ValueError("WeChat: callback_path must start with /")
+
+
+class OfficialAccountChannel:
+    """Customers writing to the brand's Official Account; replies by 客服消息."""
+
+    deduplicates = False  # the customer-service API has no idempotency key
+
+    def __init__(
+        self, *, settings: OfficialAccountSettings, tokens: TokenStore | None = None
+    ) -> None:
+        self._settings = settings
+        self._api = WeChatApi(
+            base_url=settings.api_base_url,
+            app_id=settings.app_id,
+            secret=settings.app_secret,
+            tokens=tokens or MemoryTokenStore(),
+            timeout=settings.timeout,
+        )
+        self._crypto = (
+            WeChatCrypto(settings.token, settings.encoding_aes_key, settings.app_id)
+            if settings.encoding_aes_key
+            else None
+        )
+        self._on_message: InboundHandler | None = None
+        # Ingests under way by message id: WeChat's retry waits on the first.
+        self._ingesting: dict[str, asyncio.Task[InboundReceipt]] = {}
+        self._last_error = ""
+
+    @property
+    def name(self) -> str:
+        return CHANNEL
+
+    @property
+    def api(self) -> WeChatApi:
+        return self._api
+
+    async def start(self, on_message: InboundHandler) -> None:
+        self._on_message = on_message
+        await self._api.start()
+
+    async def stop(self) -> None:
+        self._on_message = None
+        if self._ingesting:
+            await asyncio.gather(*self._ingesting.values(), return_exceptions=True)
+        await self._api.stop()
+
+    def health(self) -> ChannelHealth:
+        return ChannelHealth(
+            ok=self._on_message is not None, detail=self._last_error or "callback ready"
+        )
+
+    def routes(self) -> list[web.RouteDef]:
+        path = self._settings.callback_path
+        return [web.get(path, self._verify), web.post(path, self._callback)]
+
+    # -- receiving -------------------------------------------------------------------
+
+    def _signed(self, request: web.Request) -> bool:
+        query = request.query
+        try:
+            check_signature(
+                self._settings.token,
+                query.get("signature", ""),
+                query.get("timestamp", ""),
+                query.get("nonce", ""),
+            )
+        except InvalidSignatureException:
+            return False
+        return True
+
+    async def _verify(self, request: web.Request) -> web.Response:
+        """The console's check of the URL: echo ``echostr`` when the signature holds."""
+        if not self._signed(request):
+            return web.Response(status=403, text="invalid signature")
+        return web.Response(text=request.query.get("echostr", ""))
+
+    async def _callback(self, request: web.Request) -> web.Response:
+        if request.content_length is not None and request.content_length > _MAX_BODY:
+            return web.Response(status=413, text="too large")
+        body = await request.content.read(_MAX_BODY + 1)
+        if len(body) > _MAX_BODY:
+            return web.Response(status=413, text="too large")
+        query = request.query
+        try:
+            if self._crypto is not None:
+                if query.get("encrypt_type") != "aes":
+                    return web.Response(status=403, text="this account takes safe mode only")
+                xml = self._crypto.decrypt_message(
+                    body,
+                    query.get("msg_signature", ""),
+                    query.get("timestamp", ""),
+                    query.get("nonce", ""),
+                )
+            elif not self._signed(request):
+                return web.Response(status=403, text="invalid signature")
+            else:
+                xml = body.decode("utf-8")
+            message = parse_message(xml)
+        except (InvalidSignatureException, InvalidAppIdException):
+            return web.Response(status=403, text="invalid signature")
+        except Exception as exc:
+            # Not XML, not UTF-8, a broken cipher text: nothing WeChat would send.
+            logger.info("wechat: unreadable callback: %s", type(exc).__name__)
+            return web.Response(status=400, text="unreadable message")
+        inbound = await self._inbound(message)
+        if inbound is None:
+            return web.Response(text="success")  # an event we do not act on
+        if self._on_message is None:
+            return web.Response(status=503, text="restarting")
+        task = self._ingesting.get(inbound.external_id)
+        if task is None:
+            task = asyncio.ensure_future(self._on_message(inbound))
+            self._ingesting[inbound.external_id] = task
+            task.add_done_callback(lambda _: self._ingesting.pop(inbound.external_id, None))
+        try:
+            # Shielded: a callback that gives up leaves the ingest running for the retry.
+            await asyncio.wait_for(asyncio.shield(task), self._settings.ack_within)
+        except TimeoutError:
+            logger.warning(
+                "wechat: message %s not stored yet; WeChat will retry", inbound.external_id
+            )
+            return web.Response(status=503, text="not stored yet")
+        except Exception:
+            logger.exception("wechat: message %s not ingested", inbound.external_id)
+            return web.Response(status=500, text="not stored")
+        return web.Response(text="success")
+
+    async def _inbound(self, message: BaseMessage) -> InboundMessage | None:
+        """Our envelope for a WeChat message or event; None for what we ignore."""
+        openid = str(message.source or "")
+        if not openid or not encodable(openid):
+            return None
+        text = ""
+        extras: dict[str, str] = {}
+        attachments: tuple[Attachment, ...] = ()
+        command: str | None = None
+        external_id = f"msg-{message.id}" if message.id else ""
+        if isinstance(message, TextMessage):
+            text = str(message.content or "")
+            menu = message._data.get("bizmsgmenuid")  # a clarifying menu's item
+            if menu:
+                extras["choice"] = str(menu)[:200]
+        elif isinstance(message, ImageMessage):
+            attachments = await self._download(openid, str(message.media_id or ""), "image")
+        elif isinstance(message, VoiceMessage):
+            # WeChat's own speech recognition, where the account has it switched on.
+            text = str(message.recognition or "")
+            attachments = await self._download(openid, str(message.media_id or ""), "voice")
+        elif isinstance(message, LocationMessage):
+            where = f"{message.location_x},{message.location_y}"
+            text = f"[位置 location] {message.label or ''} ({where})"
+            extras["location"] = where
+        elif isinstance(message, LinkMessage):
+            text = "\n".join(str(p) for p in (message.title, message.description, message.url) if p)
+        elif isinstance(message, (SubscribeEvent, SubscribeScanEvent, ScanEvent)):
+            # Followed the account, maybe by a QR code whose scene carries an order number.
+            command = "start"
+            scene = getattr(message, "scene_id", None) or getattr(message, "key", "")
+            if scene:
+                extras["start_payload"] = str(scene)[:200]
+            external_id = f"event-{openid}-{message.time}-{message.event}"
+        elif message.type == "event":
+            return None  # unsubscribe, menu clicks, location reports...
+        else:
+            text = f"[{message.type}]"  # a kind we cannot show: a person looks
+        if not external_id:
+            external_id = f"{message.type}-{openid}-{message.time}"
+        return InboundMessage(
+            external_id=external_id[:200],
+            address=ChannelAddress(channel=CHANNEL, recipient_id=openid),
+            sender=SenderIdentity(channel=CHANNEL, external_id=openid),
+            text=text if encodable(text) else "",
+            attachments=attachments,
+            sent_at=(
+                datetime.fromtimestamp(message.time, UTC) if message.time else datetime.now(UTC)
+            ),
+            extras=extras,
+            command=command,
+        )
+
+    async def _download(self, openid: str, media_id: str, kind: str) -> tuple[Attachment, ...]:
+        """The customer's photo or voice message, kept like an email attachment; a
+        failure keeps the message without it (an agent sees the note)."""
+        folder = self._settings.attachments_dir
+        if folder is None or not media_id:
+            return ()
+        try:
+            data, content_type = await self._api.media(media_id)
+        except DeliveryError as exc:
+            logger.warning("wechat: %s from %s not downloaded: %s", kind, openid[:8], exc)
+            return ()
+        name = f"{kind}-{media_id[:40]}{_EXTENSIONS.get(content_type, '')}"
+        where = folder / CHANNEL / stored_file_name(openid)
+        path = where / f"{secrets.token_hex(8)}-{stored_file_name(name)}"
+        await asyncio.to_thread(_write, path, data)
+        return (
+            Attachment(
+                name=name,
+                content_type=content_type or "application/octet-stream",
+                size=len(data),
+                ref=str(path.relative_to(folder)),
+            ),
+        )
+
+    # -- sending ---------------------------------------------------------------------
+
+    async def send(self, outbound: OutboundMessage) -> None:
+        """Text in parts WeChat takes, choices as a menu message, photos as images,
+        other files as their links."""
+        openid = outbound.address.recipient_id
+        # Files WeChat cannot carry as messages go as their links, under the text.
+        links = "\n".join(
+            f"📎 {a.name}: {a.url}" for a in outbound.attachments if not _sendable_image(a)
+        )
+        texts = _parts("\n\n".join(t for t in (outbound.text.strip(), links) if t))
+        if outbound.choices:
+            head = texts.pop() if texts else ""
+            for part in texts:
+                await self._text(openid, part)
+            await self._api.post(
+                "/cgi-bin/message/custom/send",
+                {
+                    "touser": openid,
+                    "msgtype": "msgmenu",
+                    "msgmenu": {
+                        "head_content": head,
+                        "list": [
+                            {"id": c.id[:64], "content": c.label[:60]} for c in outbound.choices
+                        ],
+                        "tail_content": "",
+                    },
+                },
+            )
+        else:
+            for part in texts:
+                await self._text(openid, part)
+        for attachment in outbound.attachments:
+            if _sendable_image(attachment):
+                uploaded = await self._api.upload(
+                    "/cgi-bin/media/upload?type=image",
+                    attachment.name,
+                    await attachment.read(),
+                    attachment.content_type,
+                )
+                await self._api.post(
+                    "/cgi-bin/message/custom/send",
+                    {
+                        "touser": openid,
+                        "msgtype": "image",
+                        "image": {"media_id": str(uploaded["media_id"])},
+                    },
+                )
+
+    async def _text(self, openid: str, text: str) -> None:
+        await self._api.post(
+            "/cgi-bin/message/custom/send",
+            {"touser": openid, "msgtype": "text", "text": {"content": text}},
+        )
+
+
+def _sendable_image(attachment: OutboundAttachment) -> bool:
+    """An image the customer-service API takes (JPEG or PNG, up to 10 MB)."""
+    return attachment.content_type in ("image/jpeg", "image/png") and attachment.size <= 10 << 20
+
+
+def _parts(text: str) -> list[str]:
+    """``text`` in parts of at most ``_TEXT_BYTES`` bytes of UTF-8, cut between lines
+    where it can be."""
+    parts: list[str] = []
+    current = ""
+    for line in text.splitlines(keepends=True):
+        while len(line.encode()) > _TEXT_BYTES:
+            cut = _TEXT_BYTES // 4
+            head, line = line[:cut], line[cut:]
+            if current:
+                parts.append(current)
+                current = ""
+            parts.append(head)
+        if len((current + line).encode()) > _TEXT_BYTES:
+            parts.append(current)
+            current = ""
+        current += line
+    if current.strip():
+        parts.append(current)
+    return [p.strip("\n") for p in parts if p.strip()]
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
