@@ -17,6 +17,8 @@ from aiohttp import web
 
 from bot import Bot, BotSettings
 from bot.evaluation import evaluate, read_labelled, sample_warnings, tune
+from channels.base import DeliveryError
+from channels.wechat import MemoryTokenStore, WeChatApi
 from knowledge import KnowledgeError, find_collisions
 from knowledge.semantic import ModelNotInstalled
 from router.app import create_app
@@ -95,6 +97,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     hook.add_argument("url", help="e.g. https://support.example.com/telegram/webhook")
 
+    wechat = commands.add_parser("wechat", help="the WeChat channel")
+    wechat_commands = wechat.add_subparsers(dest="wechat_command", required=True)
+    wechat_commands.add_parser(
+        "check", help="check the credentials and print the callback URL to register"
+    )
+
     kb = commands.add_parser("kb", help="knowledge base")
     kb_commands = kb.add_subparsers(dest="kb_command", required=True)
     ask = kb_commands.add_parser("ask", help="show what the bot would do with a question")
@@ -162,6 +170,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         if args.command == "telegram":
             return asyncio.run(_telegram_set_webhook(config, args.url))
+        if args.command == "wechat":
+            return asyncio.run(_wechat_check(config))
         if args.command == "report":
             return asyncio.run(_report(config, args))
         if args.command == "kb" and args.semantic:
@@ -235,6 +245,40 @@ async def _telegram_set_webhook(config: Config, url: str) -> int:
         return 2
     await build_telegram(config).set_webhook(url)
     print(f"Telegram will send updates to {url}")
+    return 0
+
+
+async def _wechat_check(config: Config) -> int:
+    """Whether WeChat gives us an access token with these credentials, and what to
+    enter in the console (docs/wechat.md)."""
+    settings = config.channels.wechat
+    if not settings.enabled:
+        print("relaydesk: enable channels.wechat first (docs/wechat.md)", file=sys.stderr)
+        return 2
+    api = WeChatApi(
+        base_url=settings.api_base_url,
+        app_id=settings.app_id,
+        secret=settings.app_secret,
+        tokens=MemoryTokenStore(),
+    )
+    await api.start()
+    try:
+        await api.token()
+    except DeliveryError as exc:
+        print(f"relaydesk: WeChat refused the credentials: {exc}", file=sys.stderr)
+        print(
+            "  check app_id and app_secret, and that this server's IP address is on the "
+            "account's IP allowlist (IP白名单)",
+            file=sys.stderr,
+        )
+        return 1
+    finally:
+        await api.stop()
+    base = config.server.public_url or "https://<your public address>"
+    mode = "safe mode (安全模式)" if settings.encoding_aes_key else "plain mode (明文模式)"
+    print(f"credentials work: WeChat gave an access token for {settings.app_id}")
+    print(f"callback URL (服务器地址 URL): {base.rstrip('/')}{settings.callback_path}")
+    print(f"token (令牌): as channels.wechat.token; message encryption: {mode}")
     return 0
 
 

@@ -57,6 +57,9 @@ def config_secrets(config: Config) -> list[str]:
         channels.email.relay.password,
         *(account.password for account in channels.email.imap),
         *(bridge.secret for bridge in channels.api.values()),
+        channels.wechat.app_secret,
+        channels.wechat.token,
+        channels.wechat.encoding_aes_key,
     ]
     if ":" in channels.telegram.token:
         # The part after the bot id is the secret part; the id alone is public.

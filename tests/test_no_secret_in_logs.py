@@ -18,6 +18,7 @@ import yaml
 from aiohttp.test_utils import TestServer
 
 from channels.api.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from tests.support import wechat_api
 from tests.support.mail import Relay, customer_mail, send
 from tests.support.telegram_api import FakeTelegram
 
@@ -30,12 +31,24 @@ SECRETS = {
     "api.shop.secret": "bridge-secret-zxcvbnm123456",
     "telegram token": TELEGRAM_TOKEN,
     "telegram token's secret part": TELEGRAM_TOKEN.split(":", 1)[1],
+    "wechat.app_secret": wechat_api.SECRET,
+    "wechat.token": wechat_api.TOKEN,
+    "wechat.encoding_aes_key": wechat_api.AES_KEY,
 }
 
 
 @pytest.fixture
 async def telegram_api() -> AsyncIterator[FakeTelegram]:
     fake = FakeTelegram(token=TELEGRAM_TOKEN)
+    fake.server = TestServer(fake.app(), host="127.0.0.1", port=0)
+    await fake.server.start_server()
+    yield fake
+    await fake.server.close()
+
+
+@pytest.fixture
+async def wechat() -> AsyncIterator[wechat_api.FakeWeChat]:
+    fake = wechat_api.FakeWeChat()
     fake.server = TestServer(fake.app(), host="127.0.0.1", port=0)
     await fake.server.start_server()
     yield fake
@@ -51,7 +64,7 @@ async def relay() -> AsyncIterator[Relay]:
 
 
 async def test_the_log_of_a_run_through_every_channel_holds_no_secret(
-    tmp_path: Path, telegram_api: FakeTelegram, relay: Relay
+    tmp_path: Path, telegram_api: FakeTelegram, relay: Relay, wechat: wechat_api.FakeWeChat
 ) -> None:
     config = {
         "server": {"data_dir": str(tmp_path / "data"), "secret_key": SECRETS["server.secret_key"]},
@@ -75,6 +88,14 @@ async def test_the_log_of_a_run_through_every_channel_holds_no_secret(
                     "security": "none",
                 },
                 "smtp": {"enabled": True, "port": 0},
+            },
+            "wechat": {
+                "enabled": True,
+                "app_id": wechat_api.APP_ID,
+                "app_secret": SECRETS["wechat.app_secret"],
+                "token": SECRETS["wechat.token"],
+                "encoding_aes_key": SECRETS["wechat.encoding_aes_key"],
+                "api_base_url": wechat.base_url,
             },
             "api": {
                 "shop": {
@@ -138,6 +159,23 @@ async def test_the_log_of_a_run_through_every_channel_holds_no_secret(
                 },
             ) as response:
                 assert response.status == 200
+            # WeChat in safe mode, a forged callback, and a token WeChat stopped taking.
+            query, body = wechat_api.signed(
+                wechat_api.message_xml("text", msg_id=1, Content="怎么申请退货？"), safe=True
+            )
+            async with session.post(f"{base}/wechat/callback?{query}", data=body) as response:
+                assert response.status == 200
+            await wechat.wait_for_sent(1, within=20)
+            async with session.post(f"{base}/wechat/callback?{query}x", data=body) as response:
+                assert response.status == 403
+            wechat.expire_tokens()
+            query, body = wechat_api.signed(
+                wechat_api.message_xml("text", msg_id=2, Content="How do I get an invoice?"),
+                safe=True,
+            )
+            async with session.post(f"{base}/wechat/callback?{query}", data=body) as response:
+                assert response.status == 200
+            await wechat.wait_for_sent(2, within=20)
             # Web chat.
             async with session.ws_connect(f"{base}/api/chat/ws") as ws:
                 await ws.send_json({"type": "hello"})
@@ -157,7 +195,9 @@ async def test_the_log_of_a_run_through_every_channel_holds_no_secret(
     text = "".join(log)
     assert "sendMessage" in text or "telegram" in text  # the log saw the traffic
     leaked = [name for name, secret in SECRETS.items() if secret in text]
+    leaked += [f"WeChat access token {t}" for t in wechat.issued if t in text]
     assert leaked == [], f"secrets in the log: {leaked}"
+    assert len(wechat.issued) == 2
 
 
 async def _collect(stream: asyncio.StreamReader, log: list[str]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,7 +21,7 @@ from router.channel_tokens import DatabaseTokens
 from router.storage import Database
 from tests.channels.test_agent_files import LABEL, reply_with_files
 from tests.channels.test_webchat_uploads import png
-from tests.support.service import Service, running_service
+from tests.support.service import Service, make_config, running_service
 from tests.support.wechat_api import (
     AES_KEY,
     APP_ID,
@@ -327,3 +328,31 @@ def test_the_fake_signs_as_wechat_documents() -> None:
         "".join(sorted([TOKEN, params["timestamp"], params["nonce"]])).encode()
     ).hexdigest()
     assert params["signature"] == expected
+
+
+async def test_wechat_check_says_whether_the_credentials_work(
+    tmp_path: Path, wechat_api: FakeWeChat
+) -> None:
+    relaydesk = Path(sys.executable).with_name("relaydesk")
+
+    async def check(secret: str) -> tuple[int, str]:
+        overrides = wechat_overrides(wechat_api, app_secret=secret)
+        overrides["server"] = {"public_url": "https://support.example.com"}
+        config = make_config(tmp_path / secret[:8], overrides)
+        process = await asyncio.create_subprocess_exec(
+            str(relaydesk),
+            *("--config", str(tmp_path / secret[:8] / "config.yaml"), "wechat", "check"),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        output, _ = await asyncio.wait_for(process.communicate(), timeout=60)
+        assert config.channels.wechat.enabled
+        return process.returncode or 0, output.decode()
+
+    code, output = await check(SECRET)
+    assert code == 0, output
+    assert "credentials work" in output
+    assert "https://support.example.com/wechat/callback" in output
+    code, output = await check("a-wrong-secret-0123")
+    assert code == 1 and "refused the credentials" in output and "IP" in output
+    assert "a-wrong-secret-0123" not in output

@@ -38,6 +38,8 @@ class FakeWeChat:
     uploads: list[tuple[str, bytes]] = field(default_factory=list)
     media: dict[str, tuple[bytes, str]] = field(default_factory=dict)
     token_fetches: int = 0
+    # Every access token handed out (none may reach a log line).
+    issued: list[str] = field(default_factory=list)
     server: TestServer | None = None
     _valid: set[str] = field(default_factory=set)
     _failures: deque[int] = field(default_factory=deque)
@@ -84,6 +86,7 @@ class FakeWeChat:
         self.token_fetches += 1
         token = f"token-{self.token_fetches}-{secrets.token_hex(4)}"
         self._valid.add(token)
+        self.issued.append(token)
         return web.json_response({"access_token": token, "expires_in": 7200})
 
     def _refused(self, request: web.Request) -> web.Response | None:
