@@ -43,7 +43,7 @@ from router.builders import (
     utc_now,
 )
 from router.canned import Canned
-from router.channel_tokens import DatabaseTokens
+from router.channel_state import DatabaseChannelState
 from router.config import Config, KnowledgeConfig
 from router.desk import HumanDesk
 from router.errors import error_middleware
@@ -193,7 +193,7 @@ def create_app(
     if email is not None:
         channels[email.name] = email
     if config.channels.wechat.enabled:
-        wechat = build_wechat(config, tokens=DatabaseTokens(db))
+        wechat = build_wechat(config, tokens=DatabaseChannelState(db))
         channels[wechat.name] = wechat
         app.add_routes(wechat.routes())
     for bridge in build_api_channels(config):

@@ -386,15 +386,16 @@ class AuditRow(Base):
     origin: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
-class ChannelTokenRow(Base):
-    """A messaging platform's access token (WeChat's), shared by the nodes: whoever
-    refreshes it stores it here. ``expires_at`` in seconds since 1970."""
+class ChannelStateRow(Base):
+    """What a messaging platform's channel keeps for every node and across restarts: an
+    access token (whoever refreshes it stores it here), a sync cursor. ``expires_at``
+    in seconds since 1970, None for what does not expire."""
 
-    __tablename__ = "channel_tokens"
+    __tablename__ = "channel_state"
 
     key: Mapped[str] = mapped_column(String(100), primary_key=True)
-    token: Mapped[str] = mapped_column(Text)
-    expires_at: Mapped[float] = mapped_column(Float)
+    value: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[float | None] = mapped_column(Float)
 
 
 class LoginThrottleRow(Base):

@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from router.storage.models import ChannelTokenRow, LoginThrottleRow, PresenceRow
+from router.storage.models import ChannelStateRow, LoginThrottleRow, PresenceRow
 
 __all__ = ["LoginThrottle", "SharedStateQueries", "Viewer"]
 
@@ -176,28 +176,26 @@ class SharedStateQueries:
             )
         )
 
-    # -- platform access tokens --------------------------------------------------------
+    # -- channels' state (access tokens, sync cursors) ----------------------------------
 
-    async def channel_token(self, key: str) -> tuple[str, float] | None:
+    async def channel_state(self, key: str) -> tuple[str, float | None] | None:
         row = (
             await self.session.execute(
-                select(ChannelTokenRow.token, ChannelTokenRow.expires_at).where(
-                    ChannelTokenRow.key == key
+                select(ChannelStateRow.value, ChannelStateRow.expires_at).where(
+                    ChannelStateRow.key == key
                 )
             )
         ).first()
-        return None if row is None else (str(row.token), float(row.expires_at))
+        return None if row is None else (str(row.value), row.expires_at)
 
-    async def keep_channel_token(self, key: str, token: str, expires_at: float) -> None:
+    async def keep_channel_state(self, key: str, value: str, expires_at: float | None) -> None:
         dialect = self.session.get_bind().dialect.name
-        statement = (sqlite_insert if dialect == "sqlite" else postgresql_insert)(ChannelTokenRow)
+        statement = (sqlite_insert if dialect == "sqlite" else postgresql_insert)(ChannelStateRow)
+        fresh = statement.excluded
         await self.session.execute(
-            statement.values(key=key, token=token, expires_at=expires_at).on_conflict_do_update(
+            statement.values(key=key, value=value, expires_at=expires_at).on_conflict_do_update(
                 index_elements=["key"],
-                set_={
-                    "token": statement.excluded.token,
-                    "expires_at": statement.excluded.expires_at,
-                },
+                set_={"value": fresh.value, "expires_at": fresh.expires_at},
             )
         )
 

@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from channels.base import InboundMessage, InboundReceipt
 from channels.wechat import OfficialAccountChannel, OfficialAccountSettings
-from router.channel_tokens import DatabaseTokens
+from router.channel_state import DatabaseChannelState
 from router.storage import Database
 from tests.channels.test_agent_files import LABEL, reply_with_files
 from tests.channels.test_webchat_uploads import png
@@ -300,7 +300,7 @@ async def test_nodes_share_one_access_token(database: Database, wechat_api: Fake
             settings=OfficialAccountSettings(
                 app_id=APP_ID, app_secret=SECRET, token=TOKEN, api_base_url=wechat_api.base_url
             ),
-            tokens=DatabaseTokens(database),
+            tokens=DatabaseChannelState(database),
         )
         for _ in range(2)
     )
@@ -313,7 +313,7 @@ async def test_nodes_share_one_access_token(database: Database, wechat_api: Fake
         fresh = await second.api.token(refresh=True)
         assert fresh != token and await first.api.token() == fresh
         assert wechat_api.token_fetches == 2
-        stored = await DatabaseTokens(database).get(f"wechat:{APP_ID}")
+        stored = await DatabaseChannelState(database).get(f"wechat:{APP_ID}")
         assert stored is not None and stored[0] == fresh and stored[1] > time.time() + 7000
     finally:
         for channel in (first, second):

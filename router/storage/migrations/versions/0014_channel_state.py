@@ -1,4 +1,5 @@
-"""messaging platforms' access tokens (WeChat), shared by the nodes
+"""what messaging platforms' channels keep between nodes and restarts: access tokens,
+sync cursors (WeChat, WeCom)
 
 Revision ID: 0014
 Revises: 0013
@@ -18,13 +19,13 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.create_table(
-        "channel_tokens",
+        "channel_state",
         sa.Column("key", sa.String(length=100), nullable=False),
-        sa.Column("token", sa.Text(), nullable=False),
-        sa.Column("expires_at", sa.Float(), nullable=False),
-        sa.PrimaryKeyConstraint("key", name="pk_channel_tokens"),
+        sa.Column("value", sa.Text(), nullable=False),
+        sa.Column("expires_at", sa.Float(), nullable=True),
+        sa.PrimaryKeyConstraint("key", name="pk_channel_state"),
     )
 
 
 def downgrade() -> None:
-    op.drop_table("channel_tokens")
+    op.drop_table("channel_state")
