@@ -31,6 +31,7 @@ __all__ = [
     "OutboundMessage",
     "PermanentDeliveryError",
     "RecipientUnreachable",
+    "ReplyWindow",
     "SenderIdentity",
     "ThreadHints",
     "TransientDeliveryError",
@@ -288,6 +289,21 @@ class OutboundMessage:
             bool(self.text) or bool(self.choices) or bool(self.attachments),
             "OutboundMessage needs text, choices or attachments",
         )
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyWindow:
+    """A platform's rule for replies: only within ``hours`` of the customer's last
+    message, and at most ``replies`` of them before the customer writes again (None:
+    no count). A channel that has one says ``reply_window = ReplyWindow(...)``; the
+    outbox then marks a reply outside it dead, with the reason, instead of sending it."""
+
+    hours: float
+    replies: int | None = None
+
+    def __post_init__(self) -> None:
+        _require(self.hours > 0, "ReplyWindow.hours must be positive")
+        _require(self.replies is None or self.replies > 0, "ReplyWindow.replies must be positive")
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,7 @@ from router.builders import (
     build_telegram,
     build_webchat,
     build_wechat,
+    build_wecom_kf,
     channel_rules,
     load_secret,
     retry_policy,
@@ -196,6 +197,11 @@ def create_app(
         wechat = build_wechat(config, tokens=DatabaseChannelState(db))
         channels[wechat.name] = wechat
         app.add_routes(wechat.routes())
+    if config.channels.wecom_kf.enabled:
+        state = DatabaseChannelState(db)
+        kf = build_wecom_kf(config, tokens=state, cursors=state)
+        channels[kf.name] = kf
+        app.add_routes(kf.routes())
     for bridge in build_api_channels(config):
         channels[bridge.name] = bridge
         app.add_routes(bridge.routes())

@@ -27,7 +27,14 @@ from channels.email import (
 from channels.http import ClientAddresses
 from channels.telegram import TelegramChannel, TelegramSettings
 from channels.webchat import RateLimits, VisitorStream, WebChatChannel, WebChatSettings
-from channels.wechat import OfficialAccountChannel, OfficialAccountSettings, TokenStore
+from channels.wechat import (
+    CursorStore,
+    OfficialAccountChannel,
+    OfficialAccountSettings,
+    TokenStore,
+    WeComKfChannel,
+    WeComKfSettings,
+)
 from knowledge import Matcher, Normaliser, load_folder, load_synonyms
 from knowledge.semantic import load_encoder
 from router.calendars import (
@@ -63,6 +70,7 @@ __all__ = [
     "build_telegram",
     "build_webchat",
     "build_wechat",
+    "build_wecom_kf",
     "calendar",
     "channel_rules",
     "load_secret",
@@ -326,6 +334,24 @@ def build_wechat(config: Config, *, tokens: TokenStore) -> OfficialAccountChanne
             attachments_dir=config.server.data_dir / "attachments",
         ),
         tokens=tokens,
+    )
+
+
+def build_wecom_kf(config: Config, *, tokens: TokenStore, cursors: CursorStore) -> WeComKfChannel:
+    k = config.channels.wecom_kf
+    return WeComKfChannel(
+        settings=WeComKfSettings(
+            corp_id=k.corp_id,
+            secret=k.secret,
+            open_kfid=k.open_kfid,
+            token=k.token,
+            encoding_aes_key=k.encoding_aes_key,
+            callback_path=k.callback_path,
+            api_base_url=k.api_base_url,
+            attachments_dir=config.server.data_dir / "attachments",
+        ),
+        state=tokens,
+        cursors=cursors,
     )
 
 

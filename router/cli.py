@@ -18,7 +18,7 @@ from aiohttp import web
 from bot import Bot, BotSettings
 from bot.evaluation import evaluate, read_labelled, sample_warnings, tune
 from channels.base import DeliveryError
-from channels.wechat import MemoryTokenStore, WeChatApi
+from channels.wechat import MemoryChannelState, WeChatApi
 from knowledge import KnowledgeError, find_collisions
 from knowledge.semantic import ModelNotInstalled
 from router.app import create_app
@@ -259,7 +259,7 @@ async def _wechat_check(config: Config) -> int:
         base_url=settings.api_base_url,
         app_id=settings.app_id,
         secret=settings.app_secret,
-        tokens=MemoryTokenStore(),
+        tokens=MemoryChannelState(),
     )
     await api.start()
     try:

@@ -419,6 +419,35 @@ class WeChatConfig(_Model):
         return self
 
 
+class WeComKfConfig(_Model):
+    """A WeCom customer-service account, 微信客服 (docs/wechat.md)."""
+
+    enabled: bool = False
+    corp_id: str = ""
+    # The 微信客服 application's Secret, and the account (open_kfid) to answer for.
+    secret: str = ""
+    open_kfid: str = ""
+    # The callback's Token and EncodingAESKey (WeCom always encrypts).
+    token: str = ""
+    encoding_aes_key: str = ""
+    callback_path: str = "/wecom/kf/callback"
+    api_base_url: str = "https://qyapi.weixin.qq.com"
+
+    @model_validator(mode="after")
+    def _usable(self) -> WeComKfConfig:
+        if not self.enabled:
+            return self
+        if not self.corp_id or not self.secret or not self.open_kfid:
+            raise ValueError("corp_id, secret and open_kfid are required when enabled")
+        if not 3 <= len(self.token) <= 32 or not self.token.isalnum():
+            raise ValueError("token: 3-32 letters and digits, as set in the WeCom console")
+        if len(self.encoding_aes_key) != 43:
+            raise ValueError("encoding_aes_key has 43 characters")
+        if not self.callback_path.startswith("/"):
+            raise ValueError("callback_path must start with /")
+        return self
+
+
 class SmtpReceiverConfig(_Model):
     enabled: bool = False
     host: str = "127.0.0.1"
@@ -512,6 +541,7 @@ class ChannelsConfig(_Model):
     telegram: TelegramConfig = TelegramConfig()
     email: EmailConfig = EmailConfig()
     wechat: WeChatConfig = WeChatConfig()
+    wecom_kf: WeComKfConfig = WeComKfConfig()
     # Bridged apps by name (the name is the channel name): whatsapp, wechat, line, ...
     api: dict[str, ApiBridgeConfig] = Field(default_factory=dict)
 

@@ -60,6 +60,9 @@ def config_secrets(config: Config) -> list[str]:
         channels.wechat.app_secret,
         channels.wechat.token,
         channels.wechat.encoding_aes_key,
+        channels.wecom_kf.secret,
+        channels.wecom_kf.token,
+        channels.wecom_kf.encoding_aes_key,
     ]
     if ":" in channels.telegram.token:
         # The part after the bot id is the secret part; the id alone is public.

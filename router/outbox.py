@@ -21,6 +21,7 @@ from channels.base import (
     OutboundMessage,
     PermanentDeliveryError,
     RecipientUnreachable,
+    ReplyWindow,
     TransientDeliveryError,
     deduplicates_resends,
 )
@@ -275,10 +276,34 @@ class OutboxDispatcher:
                 break
         return outcomes
 
+    async def _window_closed(self, item: OutboxItem, window: ReplyWindow) -> str | None:
+        """Why the platform would refuse this reply now, or None when it may go."""
+        last_in, sent = await self._db.reading(
+            lambda repo: repo.reply_window(item.conversation_id, exclude=item.id)
+        )
+        if last_in is None:
+            return "the customer has not written on this channel; they must write first"
+        if self._clock() - last_in > timedelta(hours=window.hours):
+            return (
+                f"the {window.hours:g}-hour reply window has closed (the customer last wrote "
+                f"{last_in:%Y-%m-%d %H:%M} UTC); they must write again"
+            )
+        if window.replies is not None and sent >= window.replies:
+            return (
+                f"{sent} replies since the customer last wrote, the most this channel allows; "
+                "they must write again"
+            )
+        return None
+
     async def _deliver(self, item: OutboxItem) -> _Outcome:
         channel = self._channels.get(item.address.channel)
         if channel is None:
             return _Outcome(item, error=f"channel {item.address.channel!r} is not running here")
+        window = getattr(channel, "reply_window", None)
+        if isinstance(window, ReplyWindow):
+            closed = await self._window_closed(item, window)
+            if closed is not None:
+                return _Outcome(item, error=f"permanent: {closed}", permanent=True)
         outbound = OutboundMessage(
             address=item.address,
             conversation_id=item.conversation_id,

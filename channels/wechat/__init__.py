@@ -1,14 +1,25 @@
 """WeChat: an Official Account (公众号) through its callback and the customer-service
-message API (客服消息), on wechatpy."""
+message API (客服消息), and WeCom customer service (微信客服) through its callback and
+kf/sync_msg, on wechatpy."""
 
-from channels.wechat.api import MemoryTokenStore, TokenStore, WeChatApi, WeChatApiError
+from channels.wechat.api import (
+    CursorStore,
+    MemoryChannelState,
+    TokenStore,
+    WeChatApi,
+    WeChatApiError,
+)
+from channels.wechat.kf import WeComKfChannel, WeComKfSettings
 from channels.wechat.official import OfficialAccountChannel, OfficialAccountSettings
 
 __all__ = [
-    "MemoryTokenStore",
+    "CursorStore",
+    "MemoryChannelState",
     "OfficialAccountChannel",
     "OfficialAccountSettings",
     "TokenStore",
     "WeChatApi",
     "WeChatApiError",
+    "WeComKfChannel",
+    "WeComKfSettings",
 ]

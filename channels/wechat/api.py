@@ -10,6 +10,7 @@ messages) and speaks these few calls itself, on the service's event loop.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import time
@@ -19,7 +20,13 @@ import aiohttp
 
 from channels.base import PermanentDeliveryError, RecipientUnreachable, TransientDeliveryError
 
-__all__ = ["MemoryTokenStore", "TokenStore", "WeChatApi", "WeChatApiError"]
+__all__ = [
+    "CursorStore",
+    "MemoryChannelState",
+    "TokenStore",
+    "WeChatApi",
+    "WeChatApiError",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -51,17 +58,33 @@ class TokenStore(Protocol):
     async def put(self, key: str, token: str, expires_at: float) -> None: ...
 
 
-class MemoryTokenStore:
-    """Tokens in this process only: one node, or tests."""
+class CursorStore(Protocol):
+    """Where a sync cursor is kept (the router keeps it in the database): advanced only
+    once everything before it is stored, so a restart neither loses nor repeats."""
+
+    async def cursor(self, key: str) -> str: ...
+
+    async def advance(self, key: str, cursor: str) -> None: ...
+
+
+class MemoryChannelState:
+    """Tokens and cursors in this process only: one node without a database, or tests."""
 
     def __init__(self) -> None:
         self._tokens: dict[str, tuple[str, float]] = {}
+        self._cursors: dict[str, str] = {}
 
     async def get(self, key: str) -> tuple[str, float] | None:
         return self._tokens.get(key)
 
     async def put(self, key: str, token: str, expires_at: float) -> None:
         self._tokens[key] = (token, expires_at)
+
+    async def cursor(self, key: str) -> str:
+        return self._cursors.get(key, "")
+
+    async def advance(self, key: str, cursor: str) -> None:
+        self._cursors[key] = cursor
 
 
 class WeChatApiError(Exception):
@@ -74,7 +97,9 @@ class WeChatApiError(Exception):
 
 
 class WeChatApi:
-    """Calls to ``base_url`` (``https://api.weixin.qq.com``) with a shared access token."""
+    """Calls to ``base_url`` with a shared access token: an Official Account's
+    (``https://api.weixin.qq.com``, ``official``) or a WeCom application's
+    (``https://qyapi.weixin.qq.com``, ``wecom``)."""
 
     def __init__(
         self,
@@ -84,15 +109,28 @@ class WeChatApi:
         secret: str,
         tokens: TokenStore,
         timeout: float = 10.0,
+        kind: str = "official",
     ) -> None:
         self._base = base_url.rstrip("/")
         self._app_id = app_id
-        self._secret = secret
         self._tokens = tokens
         self._timeout = timeout
         self._session: aiohttp.ClientSession | None = None
         self._refreshing = asyncio.Lock()
-        self._key = f"wechat:{app_id}"
+        if kind == "official":
+            self._key = f"wechat:{app_id}"
+            self._token_path = "/cgi-bin/token"
+            self._token_params = {
+                "grant_type": "client_credential",
+                "appid": app_id,
+                "secret": secret,
+            }
+        elif kind == "wecom":
+            self._key = f"wecom:{app_id}:{hashlib.sha256(secret.encode()).hexdigest()[:12]}"
+            self._token_path = "/cgi-bin/gettoken"
+            self._token_params = {"corpid": app_id, "corpsecret": secret}
+        else:
+            raise ValueError(f"unknown WeChat API kind {kind!r}")
 
     async def start(self) -> None:
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout))
@@ -115,14 +153,7 @@ class WeChatApi:
             if again is not None and again != stored and again[1] - time.time() > _REFRESH_BEFORE:
                 return again[0]  # refreshed meanwhile (by this node or another)
             result = await self._call(
-                "GET",
-                "/cgi-bin/token",
-                params={
-                    "grant_type": "client_credential",
-                    "appid": self._app_id,
-                    "secret": self._secret,
-                },
-                authorised=False,
+                "GET", self._token_path, params=self._token_params, authorised=False
             )
             token = str(result["access_token"])
             expires_at = time.time() + float(result.get("expires_in", 7200))

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,17 +38,16 @@ from channels.base import (
     Attachment,
     ChannelAddress,
     ChannelHealth,
-    DeliveryError,
     InboundHandler,
     InboundMessage,
     InboundReceipt,
-    OutboundAttachment,
     OutboundMessage,
+    ReplyWindow,
     SenderIdentity,
     encodable,
 )
-from channels.uploads import stored_file_name
-from channels.wechat.api import MemoryTokenStore, TokenStore, WeChatApi
+from channels.wechat.api import MemoryChannelState, TokenStore, WeChatApi
+from channels.wechat.content import keep_media, sendable_image, text_parts
 
 __all__ = ["OfficialAccountChannel", "OfficialAccountSettings"]
 
@@ -58,10 +56,6 @@ logger = logging.getLogger(__name__)
 CHANNEL = "wechat"
 # WeChat's callbacks are small XML documents; anything larger is not one.
 _MAX_BODY = 64 * 1024
-# Customer-service text messages take up to 2,048 bytes of UTF-8 (about 680 Chinese
-# characters); longer replies go in parts.
-_TEXT_BYTES = 2000
-_EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "audio/amr": ".amr"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +89,8 @@ class OfficialAccountChannel:
     """Customers writing to the brand's Official Account; replies by 客服消息."""
 
     deduplicates = False  # the customer-service API has no idempotency key
+    # Customer-service messages: within 48 hours of the customer's last message.
+    reply_window = ReplyWindow(hours=48)
 
     def __init__(
         self, *, settings: OfficialAccountSettings, tokens: TokenStore | None = None
@@ -104,7 +100,7 @@ class OfficialAccountChannel:
             base_url=settings.api_base_url,
             app_id=settings.app_id,
             secret=settings.app_secret,
-            tokens=tokens or MemoryTokenStore(),
+            tokens=tokens or MemoryChannelState(),
             timeout=settings.timeout,
         )
         self._crypto = (
@@ -232,11 +228,25 @@ class OfficialAccountChannel:
             if menu:
                 extras["choice"] = str(menu)[:200]
         elif isinstance(message, ImageMessage):
-            attachments = await self._download(openid, str(message.media_id or ""), "image")
+            attachments = await keep_media(
+                self._api,
+                self._settings.attachments_dir,
+                CHANNEL,
+                openid,
+                str(message.media_id or ""),
+                "image",
+            )
         elif isinstance(message, VoiceMessage):
             # WeChat's own speech recognition, where the account has it switched on.
             text = str(message.recognition or "")
-            attachments = await self._download(openid, str(message.media_id or ""), "voice")
+            attachments = await keep_media(
+                self._api,
+                self._settings.attachments_dir,
+                CHANNEL,
+                openid,
+                str(message.media_id or ""),
+                "voice",
+            )
         elif isinstance(message, LocationMessage):
             where = f"{message.location_x},{message.location_y}"
             text = f"[位置 location] {message.label or ''} ({where})"
@@ -269,30 +279,6 @@ class OfficialAccountChannel:
             command=command,
         )
 
-    async def _download(self, openid: str, media_id: str, kind: str) -> tuple[Attachment, ...]:
-        """The customer's photo or voice message, kept like an email attachment; a
-        failure keeps the message without it (an agent sees the note)."""
-        folder = self._settings.attachments_dir
-        if folder is None or not media_id:
-            return ()
-        try:
-            data, content_type = await self._api.media(media_id)
-        except DeliveryError as exc:
-            logger.warning("wechat: %s from %s not downloaded: %s", kind, openid[:8], exc)
-            return ()
-        name = f"{kind}-{media_id[:40]}{_EXTENSIONS.get(content_type, '')}"
-        where = folder / CHANNEL / stored_file_name(openid)
-        path = where / f"{secrets.token_hex(8)}-{stored_file_name(name)}"
-        await asyncio.to_thread(_write, path, data)
-        return (
-            Attachment(
-                name=name,
-                content_type=content_type or "application/octet-stream",
-                size=len(data),
-                ref=str(path.relative_to(folder)),
-            ),
-        )
-
     # -- sending ---------------------------------------------------------------------
 
     async def send(self, outbound: OutboundMessage) -> None:
@@ -301,9 +287,9 @@ class OfficialAccountChannel:
         openid = outbound.address.recipient_id
         # Files WeChat cannot carry as messages go as their links, under the text.
         links = "\n".join(
-            f"📎 {a.name}: {a.url}" for a in outbound.attachments if not _sendable_image(a)
+            f"📎 {a.name}: {a.url}" for a in outbound.attachments if not sendable_image(a)
         )
-        texts = _parts("\n\n".join(t for t in (outbound.text.strip(), links) if t))
+        texts = text_parts("\n\n".join(t for t in (outbound.text.strip(), links) if t))
         if outbound.choices:
             head = texts.pop() if texts else ""
             for part in texts:
@@ -326,7 +312,7 @@ class OfficialAccountChannel:
             for part in texts:
                 await self._text(openid, part)
         for attachment in outbound.attachments:
-            if _sendable_image(attachment):
+            if sendable_image(attachment):
                 uploaded = await self._api.upload(
                     "/cgi-bin/media/upload?type=image",
                     attachment.name,
@@ -347,35 +333,3 @@ class OfficialAccountChannel:
             "/cgi-bin/message/custom/send",
             {"touser": openid, "msgtype": "text", "text": {"content": text}},
         )
-
-
-def _sendable_image(attachment: OutboundAttachment) -> bool:
-    """An image the customer-service API takes (JPEG or PNG, up to 10 MB)."""
-    return attachment.content_type in ("image/jpeg", "image/png") and attachment.size <= 10 << 20
-
-
-def _parts(text: str) -> list[str]:
-    """``text`` in parts of at most ``_TEXT_BYTES`` bytes of UTF-8, cut between lines
-    where it can be."""
-    parts: list[str] = []
-    current = ""
-    for line in text.splitlines(keepends=True):
-        while len(line.encode()) > _TEXT_BYTES:
-            cut = _TEXT_BYTES // 4
-            head, line = line[:cut], line[cut:]
-            if current:
-                parts.append(current)
-                current = ""
-            parts.append(head)
-        if len((current + line).encode()) > _TEXT_BYTES:
-            parts.append(current)
-            current = ""
-        current += line
-    if current.strip():
-        parts.append(current)
-    return [p.strip("\n") for p in parts if p.strip()]
-
-
-def _write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)

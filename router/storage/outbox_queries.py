@@ -151,6 +151,30 @@ class OutboxQueries:
             for r in rows
         ]
 
+    async def reply_window(
+        self, conversation_id: int, *, exclude: int
+    ) -> tuple[datetime | None, int]:
+        """When the customer last wrote in the conversation, and how many replies were
+        sent since (not counting outbox row ``exclude``)."""
+        last_in = await self.session.scalar(
+            select(func.max(MessageRow.created_at)).where(
+                MessageRow.conversation_id == conversation_id, MessageRow.direction == "in"
+            )
+        )
+        if last_in is None:
+            return None, 0
+        sent = await self.session.scalar(
+            select(func.count())
+            .select_from(OutboxRow)
+            .where(
+                OutboxRow.conversation_id == conversation_id,
+                OutboxRow.status == "sent",
+                OutboxRow.sent_at >= last_in,
+                OutboxRow.id != exclude,
+            )
+        )
+        return last_in, int(sent or 0)
+
     async def next_due(self) -> datetime | None:
         return await self.session.scalar(
             select(func.min(OutboxRow.next_attempt_at)).where(OutboxRow.status == "pending")

@@ -21,6 +21,7 @@ import xmltodict  # type: ignore[import-untyped]
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from wechatpy.crypto import WeChatCrypto
+from wechatpy.enterprise.crypto import WeChatCrypto as WeComCrypto
 from wechatpy.utils import WeChatSigner
 
 APP_ID = "wx49f0ab532d5d035a"
@@ -175,3 +176,148 @@ def signed(xml: str, *, safe: bool = False, token: str = TOKEN) -> tuple[str, by
         f"<Encrypt><![CDATA[{envelope['Encrypt']}]]></Encrypt></xml>"
     )
     return urlencode(query), body.encode()
+
+
+# -- WeCom customer service (微信客服) --------------------------------------------------
+
+CORP_ID = "ww5a1b2c3d4e5f6a7b"
+KF_SECRET = "wecom-kf-secret-0123456789abcdef"
+OPEN_KFID = "wkAJ2GCAAAZSfhHCt7IFSvLKtMPxyJTw"
+EXTERNAL_USERID = "wmAJ2GCAAAme1XQRC-NI-q0_ZM9ukoAw"
+
+
+@dataclass
+class FakeWeCom(FakeWeChat):
+    """WeCom's side of 微信客服: a message log that ``kf/sync_msg`` pages through by
+    cursor (``page`` at a time), ``kf/send_msg`` recording replies."""
+
+    log: list[dict[str, Any]] = field(default_factory=list)
+    # The cursors sync_msg was asked for, in order.
+    syncs: list[str] = field(default_factory=list)
+    page: int = 2
+
+    def app(self) -> web.Application:
+        app = super().app()
+        app.router.add_get("/cgi-bin/gettoken", self._gettoken)
+        app.router.add_post("/cgi-bin/kf/sync_msg", self._sync_msg)
+        app.router.add_post("/cgi-bin/kf/send_msg", self._send_msg)
+        return app
+
+    def customer_writes(
+        self, text: str, *, menu_id: str | None = None, user: str = EXTERNAL_USERID
+    ) -> str:
+        """The customer sends ``text`` (a tapped menu item with ``menu_id``)."""
+        msgid = f"msg{secrets.token_hex(8)}"
+        body: dict[str, Any] = {"content": text}
+        if menu_id is not None:
+            body["menu_id"] = menu_id
+        self.log.append(
+            {
+                "msgid": msgid,
+                "open_kfid": OPEN_KFID,
+                "external_userid": user,
+                "send_time": int(time.time()),
+                "origin": 3,
+                "msgtype": "text",
+                "text": body,
+            }
+        )
+        return msgid
+
+    def customer_enters(self, scene_param: str, *, user: str = EXTERNAL_USERID) -> None:
+        self.log.append(
+            {
+                "msgid": f"evt{secrets.token_hex(8)}",
+                "send_time": int(time.time()),
+                "origin": 4,
+                "msgtype": "event",
+                "event": {
+                    "event_type": "enter_session",
+                    "open_kfid": OPEN_KFID,
+                    "external_userid": user,
+                    "scene": "qr",
+                    "scene_param": scene_param,
+                },
+            }
+        )
+
+    async def _gettoken(self, request: web.Request) -> web.Response:
+        if (request.query.get("corpid"), request.query.get("corpsecret")) != (CORP_ID, KF_SECRET):
+            return web.json_response({"errcode": 40001, "errmsg": "invalid credential"})
+        self.token_fetches += 1
+        token = f"kf-token-{self.token_fetches}-{secrets.token_hex(4)}"
+        self._valid.add(token)
+        self.issued.append(token)
+        return web.json_response({"errcode": 0, "access_token": token, "expires_in": 7200})
+
+    async def _sync_msg(self, request: web.Request) -> web.Response:
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
+        body = await request.json()
+        cursor = str(body.get("cursor") or "")
+        self.syncs.append(cursor)
+        start = int(cursor) if cursor else 0
+        batch = self.log[start : start + self.page]
+        end = start + len(batch)
+        return web.json_response(
+            {
+                "errcode": 0,
+                "errmsg": "ok",
+                "next_cursor": str(end),
+                "has_more": 1 if end < len(self.log) else 0,
+                "msg_list": batch,
+            }
+        )
+
+    async def _send_msg(self, request: web.Request) -> web.Response:
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
+        body = await request.json()
+        async with self._changed:
+            if self._failures:
+                code = self._failures.popleft()
+                return web.json_response({"errcode": code, "errmsg": f"scripted {code}"})
+            self.sent.append(body)
+            self._changed.notify_all()
+        return web.json_response({"errcode": 0, "errmsg": "ok", "msgid": f"out{len(self.sent)}"})
+
+
+def kf_callback(
+    *, token: str = TOKEN, sync_token: str = "ENCApHxnGDNAVNY4AaSJKj4Tb5mwsEMzxhFmHVGcra996NR"
+) -> tuple[str, bytes]:
+    """What WeCom POSTs when there is something to fetch: the kf_msg_or_event event,
+    encrypted and signed for the callback (``msg_signature``)."""
+    xml = (
+        f"<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName>"
+        f"<CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+        "<Event><![CDATA[kf_msg_or_event]]></Event>"
+        f"<Token><![CDATA[{sync_token}]]></Token><OpenKfId><![CDATA[{OPEN_KFID}]]></OpenKfId></xml>"
+    )
+    timestamp, nonce = str(int(time.time())), secrets.token_hex(5)
+    encrypted = WeComCrypto(token, AES_KEY, CORP_ID).encrypt_message(xml, nonce, timestamp)
+    envelope = xmltodict.parse(encrypted)["xml"]
+    query = urlencode(
+        {"msg_signature": envelope["MsgSignature"], "timestamp": timestamp, "nonce": nonce}
+    )
+    body = (
+        f"<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName>"
+        f"<Encrypt><![CDATA[{envelope['Encrypt']}]]></Encrypt></xml>"
+    )
+    return query, body.encode()
+
+
+def kf_url_check(echo: str, *, token: str = TOKEN) -> str:
+    """The query WeCom sends to check the callback URL: ``echo`` encrypted."""
+    timestamp, nonce = str(int(time.time())), secrets.token_hex(5)
+    crypto = WeComCrypto(token, AES_KEY, CORP_ID)
+    encrypted = xmltodict.parse(crypto.encrypt_message(echo, nonce, timestamp))["xml"]
+    return urlencode(
+        {
+            "msg_signature": encrypted["MsgSignature"],
+            "timestamp": timestamp,
+            "nonce": nonce,
+            "echostr": encrypted["Encrypt"],
+        }
+    )
