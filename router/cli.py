@@ -251,35 +251,61 @@ async def _telegram_set_webhook(config: Config, url: str) -> int:
 async def _wechat_check(config: Config) -> int:
     """Whether WeChat gives us an access token with these credentials, and what to
     enter in the console (docs/wechat.md)."""
-    settings = config.channels.wechat
-    if not settings.enabled:
-        print("relaydesk: enable channels.wechat first (docs/wechat.md)", file=sys.stderr)
+    official, kf = config.channels.wechat, config.channels.wecom_kf
+    if not official.enabled and not kf.enabled:
+        print(
+            "relaydesk: enable channels.wechat or channels.wecom_kf first (docs/wechat.md)",
+            file=sys.stderr,
+        )
         return 2
-    api = WeChatApi(
-        base_url=settings.api_base_url,
-        app_id=settings.app_id,
-        secret=settings.app_secret,
-        tokens=MemoryChannelState(),
-    )
+    base = (config.server.public_url or "https://<your public address>").rstrip("/")
+    failed = False
+    if official.enabled:
+        api = WeChatApi(
+            base_url=official.api_base_url,
+            app_id=official.app_id,
+            secret=official.app_secret,
+            tokens=MemoryChannelState(),
+        )
+        if await _token_works(api, "WeChat", "app_id and app_secret", "IP白名单"):
+            mode = "safe mode (安全模式)" if official.encoding_aes_key else "plain mode (明文模式)"
+            print(f"Official Account: credentials work (an access token for {official.app_id})")
+            print(f"  callback URL (服务器地址 URL): {base}{official.callback_path}")
+            print(f"  token (令牌): as channels.wechat.token; message encryption: {mode}")
+        else:
+            failed = True
+    if kf.enabled:
+        api = WeChatApi(
+            base_url=kf.api_base_url,
+            app_id=kf.corp_id,
+            secret=kf.secret,
+            tokens=MemoryChannelState(),
+            kind="wecom",
+        )
+        if await _token_works(api, "WeCom", "corp_id and secret", "企业可信IP"):
+            print(f"WeCom customer service: credentials work (account {kf.open_kfid})")
+            print(f"  callback URL (接收事件服务器 URL): {base}{kf.callback_path}")
+            print("  Token and EncodingAESKey: as channels.wecom_kf")
+        else:
+            failed = True
+    return 1 if failed else 0
+
+
+async def _token_works(api: WeChatApi, platform: str, fields: str, allowlist: str) -> bool:
     await api.start()
     try:
         await api.token()
     except DeliveryError as exc:
-        print(f"relaydesk: WeChat refused the credentials: {exc}", file=sys.stderr)
+        print(f"relaydesk: {platform} refused the credentials: {exc}", file=sys.stderr)
         print(
-            "  check app_id and app_secret, and that this server's IP address is on the "
-            "account's IP allowlist (IP白名单)",
+            f"  check {fields}, and that this server's IP address is on the "
+            f"allowlist ({allowlist})",
             file=sys.stderr,
         )
-        return 1
+        return False
     finally:
         await api.stop()
-    base = config.server.public_url or "https://<your public address>"
-    mode = "safe mode (安全模式)" if settings.encoding_aes_key else "plain mode (明文模式)"
-    print(f"credentials work: WeChat gave an access token for {settings.app_id}")
-    print(f"callback URL (服务器地址 URL): {base.rstrip('/')}{settings.callback_path}")
-    print(f"token (令牌): as channels.wechat.token; message encryption: {mode}")
-    return 0
+    return True
 
 
 async def _database(config: Config) -> Database:

@@ -351,7 +351,7 @@ async def test_wechat_check_says_whether_the_credentials_work(
 
     code, output = await check(SECRET)
     assert code == 0, output
-    assert "credentials work" in output
+    assert "Official Account: credentials work" in output
     assert "https://support.example.com/wechat/callback" in output
     code, output = await check("a-wrong-secret-0123")
     assert code == 1 and "refused the credentials" in output and "IP" in output

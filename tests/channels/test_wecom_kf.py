@@ -5,6 +5,7 @@ replies go by kf/send_msg inside WeCom's window — against a local WeCom."""
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,7 +17,7 @@ from aiohttp.test_utils import TestServer
 from router.events import DeliveryFailed, MessageDelivered
 from router.keys import CLOCK
 from tests.support.clock import FakeClock
-from tests.support.service import Service, running_service
+from tests.support.service import Service, make_config, running_service
 from tests.support.wechat_api import (
     AES_KEY,
     CORP_ID,
@@ -198,3 +199,18 @@ async def _stored(service: Service, text: str) -> None:
     async with service.events.subscribe() as events:
         while text not in [m["text"] for m in (await the_conversation(service))["messages"]]:
             await events.get()
+
+
+async def test_wechat_check_covers_wecom_customer_service(tmp_path: Path, wecom: FakeWeCom) -> None:
+    make_config(tmp_path, kf_overrides(wecom))
+    process = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).with_name("relaydesk")),
+        *("--config", str(tmp_path / "config.yaml"), "wechat", "check"),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), timeout=60)
+    text = output.decode()
+    assert process.returncode == 0, text
+    assert "WeCom customer service: credentials work" in text and "/wecom/kf/callback" in text
+    assert KF_SECRET not in text
