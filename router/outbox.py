@@ -116,6 +116,9 @@ class OutboxDispatcher:
         self._sending: set[asyncio.Task[None]] = set()
         self._outcomes: list[_Outcome] = []
         self._record_lock = asyncio.Lock()
+        # One sender at a time per conversation on this node, in the order they came:
+        # two replies committed one after the other reach the customer in that order.
+        self._turns: dict[int, tuple[asyncio.Lock, int]] = {}
         self.delivered = 0
 
     def _lease_from(self, now: datetime) -> datetime:
@@ -256,6 +259,20 @@ class OutboxDispatcher:
                 await self._record(outcomes)
 
     async def _deliver_in_order(self, items: list[OutboxItem]) -> list[_Outcome]:
+        conversation_id = items[0].conversation_id
+        lock, users = self._turns.get(conversation_id, (asyncio.Lock(), 0))
+        self._turns[conversation_id] = (lock, users + 1)
+        try:
+            async with lock:  # FIFO: the units' sends wait in commit order
+                return await self._deliver_each(items)
+        finally:
+            lock, users = self._turns[conversation_id]
+            if users <= 1:
+                del self._turns[conversation_id]
+            else:
+                self._turns[conversation_id] = (lock, users - 1)
+
+    async def _deliver_each(self, items: list[OutboxItem]) -> list[_Outcome]:
         outcomes: list[_Outcome] = []
         for index, item in enumerate(items):
             left = (item.next_attempt_at - self._clock()).total_seconds()

@@ -159,3 +159,34 @@ async def test_a_channel_that_shows_a_resend_twice_has_each_send_recorded_at_onc
     await _queue_replies(database, 3, lease_from_now=None)
     assert await _dispatcher(database, NoKeys()).deliver_due() == 3
     assert seen == [{"pending": 3}, {"pending": 2, "sent": 1}, {"pending": 1, "sent": 2}]
+
+
+async def test_replies_committed_one_after_another_reach_the_customer_in_that_order(
+    database: Database,
+) -> None:
+    """Two quick questions, two answers from two units: the second answer waits for
+    the first even when the first one's send is slow."""
+    first_started, let_first_go = asyncio.Event(), asyncio.Event()
+
+    class SlowFirst(MemoryChannel):
+        async def send(self, outbound: Any) -> None:
+            if outbound.text == "reply 0":
+                first_started.set()
+                await let_first_go.wait()
+            await super().send(outbound)
+
+    await _queue_replies(database, 2, lease_from_now=30)
+    channel = SlowFirst()
+    dispatcher = _dispatcher(database, channel)
+    async with database.read() as repo:
+        items = sorted(await repo.outbox_by_status("pending"), key=lambda i: i.id)
+    dispatcher.deliver_now([items[0]])
+    await first_started.wait()
+    dispatcher.deliver_now([items[1]])
+    # Every chance for the second to overtake the first (turns of the loop; no time).
+    for _ in range(50):
+        await asyncio.sleep(0)
+    let_first_go.set()
+    await channel.wait_for_sent(2)
+    assert [o.text for o in channel.sent] == ["reply 0", "reply 1"]
+    await dispatcher.stop()
