@@ -19,6 +19,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from channels.wechat.api import callback_problem
+
 __all__ = [
     "BotConfig",
     "CalendarConfig",
@@ -410,12 +412,11 @@ class WeChatConfig(_Model):
             return self
         if not self.app_id or not self.app_secret:
             raise ValueError("app_id and app_secret are required when the channel is enabled")
-        if not 3 <= len(self.token) <= 32 or not self.token.isalnum():
-            raise ValueError("token: 3-32 letters and digits, as set in the WeChat console")
-        if self.encoding_aes_key and len(self.encoding_aes_key) != 43:
-            raise ValueError("encoding_aes_key has 43 characters")
-        if not self.callback_path.startswith("/"):
-            raise ValueError("callback_path must start with /")
+        problem = callback_problem(
+            self.token, self.encoding_aes_key, self.callback_path, aes_required=False
+        )
+        if problem is not None:
+            raise ValueError(problem)
         return self
 
 
@@ -439,12 +440,11 @@ class WeComKfConfig(_Model):
             return self
         if not self.corp_id or not self.secret or not self.open_kfid:
             raise ValueError("corp_id, secret and open_kfid are required when enabled")
-        if not 3 <= len(self.token) <= 32 or not self.token.isalnum():
-            raise ValueError("token: 3-32 letters and digits, as set in the WeCom console")
-        if len(self.encoding_aes_key) != 43:
-            raise ValueError("encoding_aes_key has 43 characters")
-        if not self.callback_path.startswith("/"):
-            raise ValueError("callback_path must start with /")
+        problem = callback_problem(
+            self.token, self.encoding_aes_key, self.callback_path, aes_required=True
+        )
+        if problem is not None:
+            raise ValueError(problem)
         return self
 
 

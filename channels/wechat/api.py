@@ -26,6 +26,7 @@ __all__ = [
     "TokenStore",
     "WeChatApi",
     "WeChatApiError",
+    "callback_problem",
 ]
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,18 @@ _WINDOW = {
     45047: "too many replies since the customer last wrote; they must write again",
 }
 _REFRESH_BEFORE = 300.0
+
+
+def callback_problem(token: str, aes_key: str, path: str, *, aes_required: bool) -> str | None:
+    """What is wrong with a callback's settings as the WeChat and WeCom consoles take
+    them (the Token, the EncodingAESKey, our path), or None."""
+    if not 3 <= len(token) <= 32 or not token.isalnum():
+        return "the token is 3-32 letters and digits, as set in the console"
+    if (aes_key or aes_required) and len(aes_key) != 43:
+        return "the EncodingAESKey has 43 characters"
+    if not path.startswith("/"):
+        return "callback_path must start with /"
+    return None
 
 
 class TokenStore(Protocol):

@@ -37,7 +37,13 @@ from channels.base import (
     SenderIdentity,
     encodable,
 )
-from channels.wechat.api import CursorStore, MemoryChannelState, TokenStore, WeChatApi
+from channels.wechat.api import (
+    CursorStore,
+    MemoryChannelState,
+    TokenStore,
+    WeChatApi,
+    callback_problem,
+)
 from channels.wechat.content import keep_media, sendable_image, text_parts
 
 __all__ = ["WeComKfChannel", "WeComKfSettings"]
@@ -68,12 +74,11 @@ class WeComKfSettings:
     def __post_init__(self) -> None:
         if not self.corp_id or not self.secret or not self.open_kfid:
             raise ValueError("WeCom: corp_id, secret and open_kfid are required")
-        if not 3 <= len(self.token) <= 32 or not self.token.isalnum():
-            raise ValueError("WeCom: the token is 3-32 letters and digits")
-        if len(self.encoding_aes_key) != 43:
-            raise ValueError("WeCom: the EncodingAESKey has 43 characters")
-        if not self.callback_path.startswith("/"):
-            raise ValueError("WeCom: callback_path must start with /")
+        problem = callback_problem(
+            self.token, self.encoding_aes_key, self.callback_path, aes_required=True
+        )
+        if problem is not None:
+            raise ValueError(f"WeCom: {problem}")
 
 
 class WeComKfChannel:

@@ -46,7 +46,7 @@ from channels.base import (
     SenderIdentity,
     encodable,
 )
-from channels.wechat.api import MemoryChannelState, TokenStore, WeChatApi
+from channels.wechat.api import MemoryChannelState, TokenStore, WeChatApi, callback_problem
 from channels.wechat.content import keep_media, sendable_image, text_parts
 
 __all__ = ["OfficialAccountChannel", "OfficialAccountSettings"]
@@ -77,12 +77,11 @@ class OfficialAccountSettings:
     def __post_init__(self) -> None:
         if not self.app_id or not self.app_secret:
             raise ValueError("WeChat: app_id and app_secret are required")
-        if not 3 <= len(self.token) <= 32 or not self.token.isalnum():
-            raise ValueError("WeChat: the token is 3-32 letters and digits")
-        if self.encoding_aes_key and len(self.encoding_aes_key) != 43:
-            raise ValueError("WeChat: the EncodingAESKey has 43 characters")
-        if not self.callback_path.startswith("/"):
-            raise ValueError("WeChat: callback_path must start with /")
+        problem = callback_problem(
+            self.token, self.encoding_aes_key, self.callback_path, aes_required=False
+        )
+        if problem is not None:
+            raise ValueError(f"WeChat: {problem}")
 
 
 class OfficialAccountChannel:
@@ -228,25 +227,11 @@ class OfficialAccountChannel:
             if menu:
                 extras["choice"] = str(menu)[:200]
         elif isinstance(message, ImageMessage):
-            attachments = await keep_media(
-                self._api,
-                self._settings.attachments_dir,
-                CHANNEL,
-                openid,
-                str(message.media_id or ""),
-                "image",
-            )
+            attachments = await self._media(openid, message.media_id, "image")
         elif isinstance(message, VoiceMessage):
             # WeChat's own speech recognition, where the account has it switched on.
             text = str(message.recognition or "")
-            attachments = await keep_media(
-                self._api,
-                self._settings.attachments_dir,
-                CHANNEL,
-                openid,
-                str(message.media_id or ""),
-                "voice",
-            )
+            attachments = await self._media(openid, message.media_id, "voice")
         elif isinstance(message, LocationMessage):
             where = f"{message.location_x},{message.location_y}"
             text = f"[位置 location] {message.label or ''} ({where})"
@@ -278,6 +263,10 @@ class OfficialAccountChannel:
             extras=extras,
             command=command,
         )
+
+    async def _media(self, openid: str, media_id: object, kind: str) -> tuple[Attachment, ...]:
+        folder = self._settings.attachments_dir
+        return await keep_media(self._api, folder, CHANNEL, openid, str(media_id or ""), kind)
 
     # -- sending ---------------------------------------------------------------------
 
