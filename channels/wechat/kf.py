@@ -225,7 +225,7 @@ class WeComKfChannel:
                     body["token"] = token
                 result = await self._api.post("/cgi-bin/kf/sync_msg", body)
                 for item in result.get("msg_list") or ():
-                    inbound = await self._inbound(item) if isinstance(item, dict) else None
+                    inbound = await self._readable(item)
                     if inbound is not None:
                         await self._on_message(inbound)  # stored before the cursor moves
                         stored += 1
@@ -236,6 +236,27 @@ class WeComKfChannel:
                 if not result.get("has_more"):
                     break
         return stored
+
+    async def _readable(self, item: object) -> InboundMessage | None:
+        """``item`` as a message; one we cannot read is kept flagged for a person rather
+        than stopping the sync (the cursor must move past it) or being lost."""
+        if not isinstance(item, dict):
+            return None
+        try:
+            return await self._inbound(item)
+        except (AttributeError, ValueError, TypeError, KeyError, OverflowError) as exc:
+            user, msgid = str(item.get("external_userid") or ""), str(item.get("msgid") or "")
+            logger.warning("wecom: message %s unreadable: %s", msgid[:40], type(exc).__name__)
+            if not user or not msgid or not encodable(user + msgid):
+                return None
+            return InboundMessage(
+                external_id=msgid[:200],
+                address=ChannelAddress(channel=CHANNEL, recipient_id=user),
+                sender=SenderIdentity(channel=CHANNEL, external_id=user),
+                text="",
+                flag="a WeCom message RelayDesk could not read",
+                readable=False,
+            )
 
     async def _inbound(self, item: dict[str, Any]) -> InboundMessage | None:
         kind = str(item.get("msgtype") or "")

@@ -188,7 +188,14 @@ class OfficialAccountChannel:
             # Not XML, not UTF-8, a broken cipher text: nothing WeChat would send.
             logger.info("wechat: unreadable callback: %s", type(exc).__name__)
             return web.Response(status=400, text="unreadable message")
-        inbound = await self._inbound(message)
+        try:
+            if message is None:
+                raise ValueError("an empty document")
+            inbound = await self._inbound(message)
+        except (AttributeError, ValueError, TypeError, KeyError, OverflowError) as exc:
+            # Fields that are not what WeChat sends (a MsgId of letters, no sender...).
+            logger.info("wechat: unreadable callback fields: %s", type(exc).__name__)
+            return web.Response(status=400, text="unreadable message")
         if inbound is None:
             return web.Response(text="success")  # an event we do not act on
         if self._on_message is None:

@@ -196,8 +196,17 @@ async def test_the_outbox_keeps_wecoms_reply_window(tmp_path: Path, wecom: FakeW
 
 
 async def _stored(service: Service, text: str) -> None:
+    """Until a message with ``text`` is stored (its event wakes the check)."""
+
+    async def stored() -> bool:
+        async with service.db.read() as repo:
+            for conversation in await repo.contact_conversations(1):
+                if any(m.text == text for m in await repo.messages(conversation.id)):
+                    return True
+        return False
+
     async with service.events.subscribe() as events:
-        while text not in [m["text"] for m in (await the_conversation(service))["messages"]]:
+        while not await stored():
             await events.get()
 
 
@@ -214,3 +223,28 @@ async def test_wechat_check_covers_wecom_customer_service(tmp_path: Path, wecom:
     assert process.returncode == 0, text
     assert "WeCom customer service: credentials work" in text and "/wecom/kf/callback" in text
     assert KF_SECRET not in text
+
+
+async def test_a_message_we_cannot_read_is_kept_for_a_person_and_the_sync_goes_on(
+    tmp_path: Path, wecom: FakeWeCom
+) -> None:
+    async with running_service(tmp_path, overrides=kf_overrides(wecom)) as service:
+        await service.add_agent("ana")
+        wecom.log.append(
+            {
+                "msgid": "garbled-1",
+                "external_userid": EXTERNAL_USERID,
+                "origin": 3,
+                "msgtype": "text",
+                "text": "not the object WeCom sends",
+                "send_time": "yesterday",
+            }
+        )
+        wecom.log.append({"msgid": 7, "origin": 3})  # no customer: nothing to keep
+        wecom.customer_writes("怎么申请退货？")
+        await news(service)
+        await asyncio.wait_for(_stored(service, "怎么申请退货？"), 10)
+        detail = await the_conversation(service)
+        first = detail["messages"][0]
+        assert first["extras"]["flag"] == "a WeCom message RelayDesk could not read"
+        assert detail["status"] == "queued"  # a person looks at what we could not read

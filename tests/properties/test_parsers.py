@@ -309,3 +309,62 @@ async def _post_all(tmp_path: Path, telegram: FakeTelegram) -> None:
                 assert response.status < 500, (payload, await response.text())
                 statuses.add(response.status)
         assert 200 in statuses and 400 in statuses
+
+
+# What WeChat and WeCom could POST, signed and (in safe mode) encrypted with the right
+# keys: any mix of their field names with strange values, and XML that is not theirs.
+_WECHAT_FIELDS = st.sampled_from(
+    [
+        "MsgType", "Content", "MsgId", "CreateTime", "FromUserName", "ToUserName", "Event",
+        "EventKey", "MediaId", "Recognition", "Location_X", "Label", "Url", "bizmsgmenuid",
+    ]
+)  # fmt: skip
+_XML_TEXT = st.text(
+    alphabet=st.characters(blacklist_categories=["Cs", "Cc"], blacklist_characters="]<>&"),
+    max_size=40,
+)
+WECHAT_LIKE = st.one_of(
+    st.builds(
+        lambda pairs: "<xml>"
+        + "".join(f"<{k}><![CDATA[{v}]]></{k}>" for k, v in pairs)
+        + "</xml>",
+        st.lists(
+            st.tuples(_WECHAT_FIELDS, st.one_of(_XML_TEXT, st.sampled_from(["text", "image",
+            "voice", "event", "subscribe", "location", "link", "qrscene_", "-1", ""]))),
+            max_size=8,
+        ),
+    ),
+    st.text(max_size=200),
+)  # fmt: skip
+
+
+async def test_wechat_callbacks_never_get_a_server_error(tmp_path: Path) -> None:
+    from tests.support import wechat_api
+
+    bodies = _drawn(WECHAT_LIKE, 150)
+    fake = wechat_api.FakeWeCom()
+    fake.server = TestServer(fake.app(), host="127.0.0.1", port=0)
+    await fake.server.start_server()
+    overrides = {
+        "channels": {
+            "wechat": {
+                "enabled": True,
+                "app_id": wechat_api.APP_ID,
+                "app_secret": wechat_api.SECRET,
+                "token": wechat_api.TOKEN,
+                "encoding_aes_key": wechat_api.AES_KEY,
+                "api_base_url": fake.base_url,
+            }
+        }
+    }
+    try:
+        async with running_service(tmp_path, overrides=overrides) as service:
+            statuses: set[int] = set()
+            for body in bodies:
+                query, data = wechat_api.signed(body, safe=True)
+                async with service.client.post(f"/wechat/callback?{query}", data=data) as r:
+                    assert r.status < 500, (body, await r.text())
+                    statuses.add(r.status)
+            assert 200 in statuses and 400 in statuses
+    finally:
+        await fake.server.close()
