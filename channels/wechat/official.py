@@ -201,13 +201,14 @@ class OfficialAccountChannel:
         if self._on_message is None:
             return web.Response(status=503, text="restarting")
         task = self._ingesting.get(inbound.external_id)
+        joined = task is not None
         if task is None:
             task = asyncio.ensure_future(self._on_message(inbound))
             self._ingesting[inbound.external_id] = task
             task.add_done_callback(lambda _: self._ingesting.pop(inbound.external_id, None))
         try:
             # Shielded: a callback that gives up leaves the ingest running for the retry.
-            await asyncio.wait_for(asyncio.shield(task), self._settings.ack_within)
+            receipt = await asyncio.wait_for(asyncio.shield(task), self._settings.ack_within)
         except TimeoutError:
             logger.warning(
                 "wechat: message %s not stored yet; WeChat will retry", inbound.external_id
@@ -215,8 +216,21 @@ class OfficialAccountChannel:
             return web.Response(status=503, text="not stored yet")
         except Exception:
             logger.exception("wechat: message %s not ingested", inbound.external_id)
-            return web.Response(status=500, text="not stored")
+            return web.Response(status=503, text="not stored; send it again")
+        finally:
+            if joined:
+                self._forget_files(inbound)  # the first callback's copy is the one kept
+        if receipt.duplicate:
+            self._forget_files(inbound)
         return web.Response(text="success")
+
+    def _forget_files(self, inbound: InboundMessage) -> None:
+        """Files a repeated callback downloaded again, which no stored message names."""
+        folder = self._settings.attachments_dir
+        if folder is None:
+            return
+        for attachment in inbound.attachments:
+            (folder / attachment.ref).unlink(missing_ok=True)
 
     async def _inbound(self, message: BaseMessage) -> InboundMessage | None:
         """Our envelope for a WeChat message or event; None for what we ignore."""

@@ -217,6 +217,10 @@ async def test_photos_come_in_as_attachments_and_go_out_as_images(
     wechat_api.media["media-1"] = (photo, "image/png")
     image = message_xml("image", msg_id=6001, MediaId="media-1", PicUrl="http://mmbiz/1")
     assert await post(account, image) == (200, "success")
+    # WeChat sends it again: stored once, and the second download is not kept.
+    assert await post(account, image) == (200, "success")
+    folder = account.config.server.data_dir / "attachments" / "wechat"
+    assert [p.read_bytes() for p in folder.rglob("*") if p.is_file()] == [photo]
     detail = await conversation(account)
     [attachment] = detail["messages"][0]["attachments"]
     assert attachment["content_type"] == "image/png" and attachment["size"] == len(photo)
