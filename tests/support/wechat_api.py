@@ -200,7 +200,8 @@ class FakeWeCom(FakeWeChat):
         app = super().app()
         app.router.add_get("/cgi-bin/gettoken", self._gettoken)
         app.router.add_post("/cgi-bin/kf/sync_msg", self._sync_msg)
-        app.router.add_post("/cgi-bin/kf/send_msg", self._send_msg)
+        # Replies are recorded (and scripted to fail) as customer-service messages are.
+        app.router.add_post("/cgi-bin/kf/send_msg", self._custom_send)
         return app
 
     def customer_writes(
@@ -269,19 +270,6 @@ class FakeWeCom(FakeWeChat):
                 "msg_list": batch,
             }
         )
-
-    async def _send_msg(self, request: web.Request) -> web.Response:
-        refused = self._refused(request)
-        if refused is not None:
-            return refused
-        body = await request.json()
-        async with self._changed:
-            if self._failures:
-                code = self._failures.popleft()
-                return web.json_response({"errcode": code, "errmsg": f"scripted {code}"})
-            self.sent.append(body)
-            self._changed.notify_all()
-        return web.json_response({"errcode": 0, "errmsg": "ok", "msgid": f"out{len(self.sent)}"})
 
 
 def kf_callback(
