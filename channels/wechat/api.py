@@ -46,6 +46,9 @@ _UNREACHABLE = {
 _WINDOW = {
     45015: "the 48-hour reply window has closed; the customer must write again",
     45047: "too many replies since the customer last wrote; they must write again",
+    # WeCom: a servicer took the session in the WeCom app (or it is queued for one);
+    # the API may only send while a session is new or with the assistant.
+    95018: "the WeCom session is with a person in the WeCom app, not with RelayDesk",
 }
 _REFRESH_BEFORE = 300.0
 

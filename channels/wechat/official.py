@@ -88,8 +88,8 @@ class OfficialAccountChannel:
     """Customers writing to the brand's Official Account; replies by 客服消息."""
 
     deduplicates = False  # the customer-service API has no idempotency key
-    # Customer-service messages: within 48 hours of the customer's last message.
-    reply_window = ReplyWindow(hours=48)
+    # Customer-service messages: 5 within 48 hours of the customer's last message.
+    reply_window = ReplyWindow(hours=48, replies=5)
 
     def __init__(
         self, *, settings: OfficialAccountSettings, tokens: TokenStore | None = None
