@@ -166,7 +166,8 @@ class Files:
             return False
         if int(expires) < (time.time() if now is None else now):
             return False
-        return hmac.compare_digest(query.get("sig", ""), self._sign(ref, int(expires)))
+        signature = self._sign(ref, int(expires)).encode()
+        return hmac.compare_digest(query.get("sig", "").encode(), signature)
 
     def routes(self) -> list[web.RouteDef]:
         return [web.get("/files/{ref:.+}", self._signed_download)]

@@ -109,6 +109,7 @@ async def test_a_web_chat_customer_gets_the_file_as_a_link_only_they_can_use(
         f"{parts.path}?expires={int(query['expires']) + 1}&sig={query['sig']}",
         f"{parts.path}?expires={query['expires']}",
         f"{parts.path}?expires=abc&sig={query['sig']}",
+        f"{parts.path}?expires={query['expires']}&sig=%C3%A9%00",
         "/files/..%2F..%2Fconfig.yaml?expires=9999999999&sig=00",
     ]
     for url in forged:
