@@ -6,13 +6,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from channels.base import Attachment, DeliveryError, OutboundAttachment
+from channels.base import Attachment, Choice, DeliveryError, OutboundAttachment, OutboundMessage
 from channels.uploads import stored_file_name
 from channels.wechat.api import WeChatApi
 
-__all__ = ["keep_media", "sendable_image", "text_parts"]
+__all__ = ["keep_media", "send_reply", "sendable_image", "text_parts"]
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +80,44 @@ async def keep_media(
             ref=str(path.relative_to(folder)),
         ),
     )
+
+
+async def send_reply(
+    api: WeChatApi,
+    outbound: OutboundMessage,
+    *,
+    path: str,
+    to: dict[str, str],
+    menu_item: Callable[[Choice], dict[str, Any]],
+) -> None:
+    """``outbound`` through a customer-service send API at ``path`` (the Official
+    Account's 客服消息 or WeCom's kf/send_msg), addressed by ``to``: the text in parts with
+    links to the files it cannot carry, choices as a menu message under the last part
+    (``menu_item`` shapes one entry), then each photo uploaded as an image."""
+    links = "\n".join(
+        f"📎 {a.name}: {a.url}" for a in outbound.attachments if not sendable_image(a)
+    )
+    texts = text_parts("\n\n".join(t for t in (outbound.text.strip(), links) if t))
+    head = texts.pop() if outbound.choices and texts else ""
+    for part in texts:
+        await api.post(path, {**to, "msgtype": "text", "text": {"content": part}})
+    if outbound.choices:
+        menu = {
+            "head_content": head,
+            "list": [menu_item(c) for c in outbound.choices],
+            "tail_content": "",
+        }
+        await api.post(path, {**to, "msgtype": "msgmenu", "msgmenu": menu})
+    for attachment in outbound.attachments:
+        if sendable_image(attachment):
+            uploaded = await api.upload(
+                "/cgi-bin/media/upload?type=image",
+                attachment.name,
+                await attachment.read(),
+                attachment.content_type,
+            )
+            image = {"media_id": str(uploaded["media_id"])}
+            await api.post(path, {**to, "msgtype": "image", "image": image})
 
 
 def _write(path: Path, data: bytes) -> None:

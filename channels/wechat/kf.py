@@ -44,7 +44,7 @@ from channels.wechat.api import (
     WeChatApi,
     callback_problem,
 )
-from channels.wechat.content import keep_media, sendable_image, text_parts
+from channels.wechat.content import keep_media, send_reply
 
 __all__ = ["WeComKfChannel", "WeComKfSettings"]
 
@@ -318,38 +318,13 @@ class WeComKfChannel:
     # -- sending -----------------------------------------------------------------------
 
     async def send(self, outbound: OutboundMessage) -> None:
-        to = {"touser": outbound.address.recipient_id, "open_kfid": self._settings.open_kfid}
-        links = "\n".join(
-            f"📎 {a.name}: {a.url}" for a in outbound.attachments if not sendable_image(a)
+        await send_reply(
+            self._api,
+            outbound,
+            path="/cgi-bin/kf/send_msg",
+            to={"touser": outbound.address.recipient_id, "open_kfid": self._settings.open_kfid},
+            menu_item=lambda c: {
+                "type": "click",
+                "click": {"id": c.id[:64], "content": c.label[:60]},
+            },
         )
-        texts = text_parts("\n\n".join(t for t in (outbound.text.strip(), links) if t))
-        head = texts.pop() if outbound.choices and texts else None
-        for part in texts:
-            await self._api.post(
-                "/cgi-bin/kf/send_msg", {**to, "msgtype": "text", "text": {"content": part}}
-            )
-        if outbound.choices:
-            menu = [
-                {"type": "click", "click": {"id": c.id[:64], "content": c.label[:60]}}
-                for c in outbound.choices
-            ]
-            await self._api.post(
-                "/cgi-bin/kf/send_msg",
-                {
-                    **to,
-                    "msgtype": "msgmenu",
-                    "msgmenu": {"head_content": head or "", "list": menu, "tail_content": ""},
-                },
-            )
-        for attachment in outbound.attachments:
-            if sendable_image(attachment):
-                uploaded = await self._api.upload(
-                    "/cgi-bin/media/upload?type=image",
-                    attachment.name,
-                    await attachment.read(),
-                    attachment.content_type,
-                )
-                await self._api.post(
-                    "/cgi-bin/kf/send_msg",
-                    {**to, "msgtype": "image", "image": {"media_id": str(uploaded["media_id"])}},
-                )

@@ -47,7 +47,7 @@ from channels.base import (
     encodable,
 )
 from channels.wechat.api import MemoryChannelState, TokenStore, WeChatApi, callback_problem
-from channels.wechat.content import keep_media, sendable_image, text_parts
+from channels.wechat.content import keep_media, send_reply
 
 __all__ = ["OfficialAccountChannel", "OfficialAccountSettings"]
 
@@ -294,52 +294,10 @@ class OfficialAccountChannel:
     async def send(self, outbound: OutboundMessage) -> None:
         """Text in parts WeChat takes, choices as a menu message, photos as images,
         other files as their links."""
-        openid = outbound.address.recipient_id
-        # Files WeChat cannot carry as messages go as their links, under the text.
-        links = "\n".join(
-            f"📎 {a.name}: {a.url}" for a in outbound.attachments if not sendable_image(a)
-        )
-        texts = text_parts("\n\n".join(t for t in (outbound.text.strip(), links) if t))
-        if outbound.choices:
-            head = texts.pop() if texts else ""
-            for part in texts:
-                await self._text(openid, part)
-            await self._api.post(
-                "/cgi-bin/message/custom/send",
-                {
-                    "touser": openid,
-                    "msgtype": "msgmenu",
-                    "msgmenu": {
-                        "head_content": head,
-                        "list": [
-                            {"id": c.id[:64], "content": c.label[:60]} for c in outbound.choices
-                        ],
-                        "tail_content": "",
-                    },
-                },
-            )
-        else:
-            for part in texts:
-                await self._text(openid, part)
-        for attachment in outbound.attachments:
-            if sendable_image(attachment):
-                uploaded = await self._api.upload(
-                    "/cgi-bin/media/upload?type=image",
-                    attachment.name,
-                    await attachment.read(),
-                    attachment.content_type,
-                )
-                await self._api.post(
-                    "/cgi-bin/message/custom/send",
-                    {
-                        "touser": openid,
-                        "msgtype": "image",
-                        "image": {"media_id": str(uploaded["media_id"])},
-                    },
-                )
-
-    async def _text(self, openid: str, text: str) -> None:
-        await self._api.post(
-            "/cgi-bin/message/custom/send",
-            {"touser": openid, "msgtype": "text", "text": {"content": text}},
+        await send_reply(
+            self._api,
+            outbound,
+            path="/cgi-bin/message/custom/send",
+            to={"touser": outbound.address.recipient_id},
+            menu_item=lambda c: {"id": c.id[:64], "content": c.label[:60]},
         )
