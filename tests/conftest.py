@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from aiohttp.test_utils import TestServer
@@ -18,6 +19,9 @@ from tests.support.load import scratch_database
 from tests.support.mail import Relay
 from tests.support.service import STRICT, Service, running_service
 from tests.support.telegram_api import FakeTelegram
+from tests.support.wechat_api import FakeWeChat, FakeWeCom
+
+_Fake = TypeVar("_Fake", FakeTelegram, FakeWeChat, FakeWeCom)
 
 PG_URL = os.environ.get("RELAYDESK_TEST_PG_URL", "")
 BACKENDS = ["sqlite", "postgres"] if (PG_URL or STRICT) else ["sqlite"]
@@ -90,11 +94,32 @@ async def relay() -> AsyncIterator[Relay]:
 @pytest.fixture
 async def telegram_api() -> AsyncIterator[FakeTelegram]:
     """A local server speaking the Telegram Bot API, for python-telegram-bot."""
-    fake = FakeTelegram()
+    async with _served(FakeTelegram()) as fake:
+        yield fake
+
+
+@pytest.fixture
+async def wechat_api() -> AsyncIterator[FakeWeChat]:
+    """A local WeChat: the Official Account API, and its callbacks signed by wechatpy."""
+    async with _served(FakeWeChat()) as fake:
+        yield fake
+
+
+@pytest.fixture
+async def wecom() -> AsyncIterator[FakeWeCom]:
+    """A local WeCom customer service (and the Official Account API beside it)."""
+    async with _served(FakeWeCom()) as fake:
+        yield fake
+
+
+@asynccontextmanager
+async def _served(fake: _Fake) -> AsyncIterator[_Fake]:
     fake.server = TestServer(fake.app(), host="127.0.0.1", port=0)
     await fake.server.start_server()
-    yield fake
-    await fake.server.close()
+    try:
+        yield fake
+    finally:
+        await fake.server.close()
 
 
 @pytest.fixture

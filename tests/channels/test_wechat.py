@@ -36,15 +36,6 @@ from tests.support.wechat_api import (
 PATH = "/wechat/callback"
 
 
-@pytest.fixture
-async def wechat_api() -> AsyncIterator[FakeWeChat]:
-    fake = FakeWeChat()
-    fake.server = TestServer(fake.app(), host="127.0.0.1", port=0)
-    await fake.server.start_server()
-    yield fake
-    await fake.server.close()
-
-
 def wechat_overrides(fake: FakeWeChat, **extra: Any) -> dict[str, Any]:
     settings = {
         "enabled": True,

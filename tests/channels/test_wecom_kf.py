@@ -6,13 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-import pytest
-from aiohttp.test_utils import TestServer
 
 from router.events import DeliveryFailed, MessageDelivered
 from router.keys import CLOCK
@@ -31,15 +27,6 @@ from tests.support.wechat_api import (
 )
 
 PATH = "/wecom/kf/callback"
-
-
-@pytest.fixture
-async def wecom() -> AsyncIterator[FakeWeCom]:
-    fake = FakeWeCom()
-    fake.server = TestServer(fake.app(), host="127.0.0.1", port=0)
-    await fake.server.start_server()
-    yield fake
-    await fake.server.close()
 
 
 def kf_overrides(fake: FakeWeCom) -> dict[str, Any]:
