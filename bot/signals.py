@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-import unicodedata
+
+from knowledge.normalise import fold
 
 __all__ = ["asks_for_human", "complains", "is_greeting", "is_thanks"]
 
@@ -143,15 +144,26 @@ _STRIP = re.compile(r"[\W_]+", re.UNICODE)
 
 
 def _fold(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).casefold().strip()
+    """Width, case and script folded: 轉人工 is 转人工."""
+    return fold(text).strip()
 
 
 def _bare(text: str) -> str:
     return _STRIP.sub(" ", _fold(text)).strip()
 
 
+# A question about when people are there ("人工客服几点下班", "what time do your agents
+# finish") is answered with the service hours, unless it also asks for one ("转人工").
+_ASKS_WHEN = re.compile(
+    r"几点|什么时候|啥时候|几时|时间|上班|下班|营业|when\b|what time|hours|open\b|until"
+)
+_ASKS_FOR = re.compile(r"转|找|联系|联络|接通|我要|我想|给我|talk|speak|connect|transfer|put me")
+
+
 def asks_for_human(text: str) -> bool:
     folded = _fold(text)
+    if _ASKS_WHEN.search(folded) and not _ASKS_FOR.search(folded):
+        return False
     if any(phrase in folded for phrase in _HUMAN_PHRASES):
         return True
     bare = _bare(text)

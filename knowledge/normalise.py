@@ -20,6 +20,7 @@ __all__ = [
     "Normaliser",
     "chinese_script",
     "detect_language",
+    "fold",
     "in_script",
     "normalise",
     "tokens",
@@ -161,6 +162,11 @@ class Normaliser:
 def _fold(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).casefold()
     return _to_simplified().convert(text) if _CJK.search(text) else text
+
+
+def fold(text: str) -> str:
+    """``text`` with width, case and script folded (traditional → simplified), nothing else."""
+    return _fold(text)
 
 
 _DEFAULT = Normaliser()

@@ -44,8 +44,22 @@ def test_asking_for_a_person_hands_off_at_once(bot: Bot, text: str) -> None:
     assert decision.kind is DecisionKind.HANDOFF and decision.reason == "asked_for_human"
 
 
-def test_a_question_about_the_service_desk_is_not_a_request_for_a_person(bot: Bot) -> None:
-    assert bot.decide("客服几点上班").entry_id == "service-hours"
+@pytest.mark.parametrize("text", ["客服几点上班", "人工客服几点下班", "人工客服幾點下班"])
+def test_a_question_about_the_service_desk_is_not_a_request_for_a_person(
+    bot: Bot, text: str
+) -> None:
+    assert bot.decide(text).entry_id == "service-hours"
+
+
+@pytest.mark.parametrize("text", ["轉人工", "聯繫客服", "人工客服幾點下班？幫我轉人工"])
+def test_a_request_for_a_person_in_traditional_characters_hands_off(bot: Bot, text: str) -> None:
+    decision = bot.decide(text)
+    assert decision.kind is DecisionKind.HANDOFF and decision.reason == "asked_for_human"
+
+
+def test_a_complaint_in_traditional_characters_is_urgent(bot: Bot) -> None:
+    decision = bot.decide("我要投訴你們")
+    assert decision.kind is DecisionKind.HANDOFF and decision.urgent
 
 
 @pytest.mark.parametrize(
