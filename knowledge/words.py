@@ -1,0 +1,166 @@
+"""Does an entry cover what a Chinese question is about? Words decide what matters.
+
+A question that shares a few characters with an entry is not therefore about it:
+手机游戏怎么安装 shares 安装 with the installation entry, but 手机 and 游戏, the
+words that say what it is about, appear nowhere in that entry. :class:`Coverage`
+segments the question into words with jieba (the knowledge base's own terms added
+to its dictionary), weighs each word by how informative it is in Chinese at large
+(jieba's IDF table: 的 0.9, 怎么 4.4, 退货 10.7; function words weigh nothing below
+:data:`FLOOR`), and gives each entry the weighted share of the question's words found
+in that entry's questions — in part where only some of a word's characters are
+(退回 against an entry that says 退货), whole for words that are not Chinese.
+
+The matcher multiplies a Chinese question's score by this share to a small power
+(``knowledge.matcher.COVERAGE_WEIGHT``). Segmenting was tried as features for the
+entry model too and measured worse there (:mod:`knowledge.wording`); as a test of
+coverage it helps (bench/kb_bench.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import sparse
+
+__all__ = ["FLOOR", "Coverage", "content_words"]
+
+# A word weighs its IDF minus this, and nothing if that is below zero: 我 (2.7), 了 (1.5)
+# and 的 (0.9) say nothing about what the question is about; 可以 (3.5) and 怎么 (4.4)
+# say little. Chosen on SMP2017's validation split and the demo dev set (0, 3 and 5
+# tried; bench/kb_bench.py's protocol).
+FLOOR = 3.0
+# A single character jieba's table does not know (rare, or a name) weighs this much.
+UNKNOWN_CHARACTER = 6.0
+
+_lock = threading.Lock()
+_tokenizer: Any = None
+_idf: dict[str, float] = {}
+_median = 0.0
+_added: set[str] = set()
+
+
+def _segmenter() -> tuple[Any, dict[str, float], float]:
+    """jieba's tokenizer and IDF table, loaded once per process (about a second)."""
+    global _tokenizer, _idf, _median
+    with _lock:
+        if _tokenizer is None:
+            import jieba
+            import jieba.analyse
+
+            jieba.setLogLevel(logging.WARNING)
+            tokenizer = jieba.Tokenizer()
+            tokenizer.initialize()
+            _idf, _median = jieba.analyse.TFIDF().idf_loader.get_idf()
+            _tokenizer = tokenizer
+        return _tokenizer, _idf, _median
+
+
+def add_terms(terms: Iterable[str]) -> None:
+    """Teach the segmenter a knowledge base's own words (its synonyms' canonical forms).
+
+    The tokenizer is shared by every knowledge base in the process: a word added for
+    one is known to all, which can only keep a real word whole."""
+    tokenizer, _, _ = _segmenter()
+    with _lock:
+        for term in terms:
+            term = term.strip()
+            if len(term) > 1 and term not in _added and " " not in term:
+                tokenizer.add_word(term)
+                _added.add(term)
+
+
+def _is_chinese(word: str) -> bool:
+    return any("\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" for ch in word)
+
+
+def content_words(text: str) -> list[tuple[str, float]]:
+    """The words of ``text`` (folded) with their weights; weightless words left out."""
+    tokenizer, idf, median = _segmenter()
+    found = []
+    for word in tokenizer.lcut(text, HMM=False):
+        word = word.strip()
+        if not word or not any(ch.isalnum() for ch in word):
+            continue
+        known = idf.get(word)
+        if known is None:
+            known = UNKNOWN_CHARACTER if len(word) == 1 else median
+        weight = known - FLOOR
+        if weight > 0:
+            found.append((word, weight))
+    return found
+
+
+def _units(word: str) -> list[str]:
+    """What must be found in an entry for ``word`` to be covered: each of its Chinese
+    characters, or the whole word for anything else (English, a model number)."""
+    if _is_chinese(word):
+        return [ch for ch in word if ch.isalnum()]
+    return [word]
+
+
+def _units_of_text(text: str) -> set[str]:
+    tokenizer, _, _ = _segmenter()
+    units: set[str] = set()
+    for word in tokenizer.lcut(text, HMM=False):
+        word = word.strip()
+        if word and any(ch.isalnum() for ch in word):
+            units.update(_units(word))
+    return units
+
+
+class Coverage:
+    """For each entry, how much of a question's weighted words its questions contain."""
+
+    def __init__(self, questions: Sequence[str], owners: NDArray[np.intp], entries: int) -> None:
+        """``questions`` folded, ``owners[i]`` the entry of question ``i``."""
+        self._vocabulary: dict[str, int] = {}
+        self._rows: list[NDArray[np.intp]] = []  # each question's units
+        for question in questions:
+            units = _units_of_text(question)
+            self._rows.append(
+                np.asarray(
+                    sorted(self._vocabulary.setdefault(u, len(self._vocabulary)) for u in units),
+                    dtype=np.intp,
+                )
+            )
+        self._owners = owners
+        self._entries = entries
+        # How many of each entry's questions hold each unit (units × entries).
+        rows = np.concatenate(self._rows) if self._rows else np.zeros(0, np.intp)
+        columns = np.repeat(owners[: len(self._rows)], [len(r) for r in self._rows])
+        counts = sparse.coo_matrix(
+            (np.ones(len(rows), np.int32), (rows, columns)),
+            shape=(max(len(self._vocabulary), 1), max(entries, 1)),
+        ).tocsr()
+        counts.sum_duplicates()
+        self._counts = counts
+        self._present = (counts > 0).astype(np.float64).T.tocsr()  # entries × units
+
+    def __call__(self, text: str, *, leave_out_row: int | None = None) -> NDArray[np.float64]:
+        """Each entry's share of the question's weighted words (1.0 for every entry
+        when the question has none)."""
+        weights = np.zeros(self._counts.shape[0])
+        total = 0.0
+        for word, weight in content_words(text):
+            total += weight
+            units = _units(word)
+            for unit in units:
+                column = self._vocabulary.get(unit)
+                if column is not None:
+                    weights[column] += weight / len(units)
+        if total == 0.0:
+            return np.ones(self._entries)
+        covered = np.asarray(self._present @ weights, dtype=np.float64).ravel()
+        if leave_out_row is not None:
+            # Calibration holds a question out: what only it brings must not count.
+            owner = int(self._owners[leave_out_row])
+            own = self._rows[leave_out_row]
+            if own.size:
+                held = np.asarray(self._counts[own, owner].todense()).ravel()
+                covered[owner] -= float(weights[own[held == 1]].sum())
+        return np.clip(covered / total, 0.0, 1.0)
