@@ -385,7 +385,13 @@ def render(results: dict[str, Any], args: argparse.Namespace) -> str:
         "# Knowledge-base benchmark",
         "",
         f"`bench/kb_bench.py{' --quick' if args.quick else ''}`, {os.cpu_count()} CPUs, "
-        f"Python {platform.python_version()}.",
+        f"Python {platform.python_version()}."
+        + (
+            f" Re-run here: {args.sections}; the other sections are from the previous run"
+            " (bench/results/kb.json)."
+            if args.sections
+            else ""
+        ),
         "",
         "## CLINC150 (test + oos_test; threshold from val)",
         "",
@@ -492,17 +498,32 @@ def render(results: dict[str, Any], args: argparse.Namespace) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a quarter of the queries, K=10")
+    parser.add_argument(
+        "--sections",
+        help=(
+            "comma-separated (clinc150, banking77, smp2017, demo, latency): run only these "
+            "and keep the others' figures from the last bench/results/kb.json"
+        ),
+    )
     args = parser.parse_args()
-    results = {
-        "clinc150": clinc([10] if args.quick else [1, 5, 10, None], args.quick),
-        "banking77": banking(),
-        "smp2017": smp(),
-        "demo": demo(),
-        "latency": latency(
+    sections: dict[str, Callable[[], Any]] = {
+        "clinc150": lambda: clinc([10] if args.quick else [1, 5, 10, None], args.quick),
+        "banking77": banking,
+        "smp2017": smp,
+        "demo": demo,
+        "latency": lambda: latency(
             [1000, 10_000] if args.quick else [1000, 10_000, 100_000],
             [1000] if args.quick else [1000, 10_000],
         ),
     }
+    wanted = list(sections) if not args.sections else args.sections.split(",")
+    if unknown := set(wanted) - set(sections):
+        parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
+    results: dict[str, Any] = {}
+    if args.sections:
+        results = json.loads((RESULTS / "kb.json").read_text())
+    for name in wanted:
+        results[name] = sections[name]()
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "kb.json").write_text(json.dumps(results, indent=2) + "\n")
     text = render(results, args)
