@@ -11,6 +11,8 @@ __all__ = ["asks_for_human", "complains", "is_greeting", "is_thanks"]
 # Phrases that ask for a person wherever they appear.
 _HUMAN_PHRASES = (
     "转人工",
+    "要人工",
+    "要真人",
     "人工客服",
     "人工服务",
     "找人工",
@@ -157,11 +159,25 @@ def _bare(text: str) -> str:
 _ASKS_WHEN = re.compile(
     r"几点|什么时候|啥时候|几时|时间|上班|下班|营业|when\b|what time|hours|open\b|until"
 )
-_ASKS_FOR = re.compile(r"转|找|联系|联络|接通|我要|我想|给我|talk|speak|connect|transfer|put me")
+_ASKS_FOR = re.compile(
+    r"转|找|联系|联络|接通|我要|我想|给我|talk|speak|connect|transfer|put me|get me|give me"
+    r"|want|need|please|pls"
+)
+
+
+# "I want a human" inside a longer message ("I've waited for hours, I want a human").
+_WANTS_A_PERSON = re.compile(
+    r"(?:(?<!do )(?<!will )(?<!should )\bi\s*(?:really\s+|just\s+)?"
+    r"(?:want|need|would like|'d like)|\bget me|\bgive me)\s+"
+    r"(?:to\s+(?:talk|speak)\s+(?:to|with)\s+)?"
+    r"(?:a|an|some)?\s*(?:real\s+|live\s+)?(?:human|person|agent|representative)\b"
+)
 
 
 def asks_for_human(text: str) -> bool:
     folded = _fold(text)
+    if _WANTS_A_PERSON.search(folded):
+        return True
     if _ASKS_WHEN.search(folded) and not _ASKS_FOR.search(folded):
         return False
     if any(phrase in folded for phrase in _HUMAN_PHRASES):

@@ -51,10 +51,20 @@ def test_a_question_about_the_service_desk_is_not_a_request_for_a_person(
     assert bot.decide(text).entry_id == "service-hours"
 
 
-@pytest.mark.parametrize("text", ["轉人工", "聯繫客服", "人工客服幾點下班？幫我轉人工"])
+@pytest.mark.parametrize(
+    "text",
+    ["轉人工", "聯繫客服", "人工客服幾點下班？幫我轉人工", "I've waited for hours, I want a human"],
+)
 def test_a_request_for_a_person_in_traditional_characters_hands_off(bot: Bot, text: str) -> None:
     decision = bot.decide(text)
     assert decision.kind is DecisionKind.HANDOFF and decision.reason == "asked_for_human"
+
+
+@pytest.mark.parametrize(
+    "text", ["Do you need a person to sign for the delivery?", "Do I need someone at home?"]
+)
+def test_a_question_mentioning_a_person_is_not_a_request_for_one(bot: Bot, text: str) -> None:
+    assert bot.decide(text).reason != "asked_for_human"
 
 
 def test_a_complaint_in_traditional_characters_is_urgent(bot: Bot) -> None:
