@@ -200,9 +200,25 @@ def shipped_synonyms() -> Mapping[str, str]:
     return MappingProxyType(_synonyms_file(Path(__file__).with_name(SHIPPED_SYNONYMS)))
 
 
+class _UniqueKeys(yaml.SafeLoader):
+    """YAML that refuses a key given twice: the second list of variants would
+    silently replace the first."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"{key!r} is given twice", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def _synonyms_file(file: Path) -> dict[str, str]:
     try:
-        document = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+        document = yaml.load(file.read_text(encoding="utf-8"), Loader=_UniqueKeys) or {}
     except yaml.YAMLError as exc:
         raise KnowledgeError(_yaml_error(file, exc)) from exc
     if not isinstance(document, Mapping):

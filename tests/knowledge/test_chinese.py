@@ -50,6 +50,9 @@ def test_paraphrases_are_answered(demo: Matcher, question: str, entry: str) -> N
         ("冷氣機出毛病了要修", "repair-booking"),  # colloquial: 出毛病 for 坏了
         ("收到的包裹破了", "damaged-parcel"),  # 包裹 for 快递
         ("可以用优惠码吗", "coupon"),  # 优惠码 for 优惠券
+        ("點數可以怎麼用", "membership-points"),  # Taiwan: 點數 for 积分 (9.9 without)
+        ("冇貨幾時先有", "out-of-stock"),  # Hong Kong: 冇貨 for 缺货, 幾時 (12.2 without)
+        ("單子下錯了怎麼撤銷", "cancel-order"),  # colloquial: 單子, 撤銷
     ],
 )
 def test_regional_and_colloquial_words_are_understood(

@@ -119,3 +119,21 @@ def test_the_synonym_file_is_not_read_as_entries(tmp_path: Path) -> None:
     (tmp_path / "synonyms.yaml").write_text("refund: money back\n")
     with pytest.raises(KnowledgeError, match="needs a list of variants"):
         load_synonyms(tmp_path)
+
+
+def test_a_word_given_twice_in_the_synonym_file_is_refused_not_half_read(
+    tmp_path: Path,
+) -> None:
+    # YAML would keep only the second list: 退钱 would silently stop meaning 退款.
+    (tmp_path / "synonyms.yaml").write_text("退款: [退钱]\nrefund: [money back]\n退款: [回钱]\n")
+    with pytest.raises(KnowledgeError, match=r"synonyms.yaml:3: .*'退款' is given twice"):
+        load_synonyms(tmp_path)
+
+
+def test_the_shipped_after_sales_words_name_each_word_once() -> None:
+    from knowledge.loader import SHIPPED_SYNONYMS, _synonyms_file
+
+    table = _synonyms_file(Path(__file__).parents[2] / "knowledge" / SHIPPED_SYNONYMS)
+    assert table["优惠码"] == "优惠券" and table["代金券"] == "优惠券"
+    # Each variant is two characters or more: variants replace substrings.
+    assert all(len(variant) >= 2 for variant in table)
