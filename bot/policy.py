@@ -6,7 +6,7 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from bot.questions import questions_in, sentences
+from bot.questions import asking_clause, questions_in, sentences
 from bot.signals import asks_for_human, complains, is_greeting, is_thanks
 from bot.texts import BotTexts
 from channels.base import Choice
@@ -241,6 +241,7 @@ class Bot:
         if decision is None:
             if len(asked) == 1 and len(sentences(text)) > 1:
                 candidates = self._best_reading(candidates, asked[0])
+            candidates = self._asking_clause(candidates, asked[0] if asked else text)
             decision = self._from_candidates(language, candidates, context)
         if decision.kind is not DecisionKind.ANSWER and (
             context.consecutive_misses + 1 > self.settings.max_misses
@@ -270,6 +271,27 @@ class Bot:
         我家猫把遥控器咬坏了，能换一个吗 is not a question about exchanges.)"""
         found = self._candidates(question)
         if found and (not candidates or found[0].score > candidates[0].score):
+            return found
+        return candidates
+
+    def _asking_clause(
+        self, candidates: tuple[ScoredCandidate, ...], sentence: str
+    ) -> tuple[ScoredCandidate, ...]:
+        """A question inside its sentence's story (搬家了，刚下的订单地址还是旧的，能帮我改一下吗):
+        the clause that asks, matched alone, when the whole already prefers one entry
+        (by the margin an answer needs), the clause points at the same one and is surer
+        of it. Otherwise the clause is not a reading: 能换一个吗 alone is about
+        exchanges, 我家猫把遥控器咬坏了，能换一个吗 is not (the whole leaves exchange and
+        spare parts close). Chosen on the demo dev set: 2 points more of its Chinese
+        questions answered, no more wrong answers, no more out-of-scope ones answered."""
+        clause = asking_clause(sentence)
+        if clause is None or not candidates:
+            return candidates
+        runner_up = candidates[1].score if len(candidates) > 1 else 0.0
+        if candidates[0].score - runner_up < self.settings.clarify_margin:
+            return candidates  # the whole does not say which entry: the clause cannot
+        found = self._candidates(clause)
+        if found and found[0].id == candidates[0].id and found[0].score > candidates[0].score:
             return found
         return candidates
 

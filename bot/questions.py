@@ -10,7 +10,7 @@ import re
 
 from knowledge.normalise import tokens
 
-__all__ = ["is_question", "questions_in", "sentences"]
+__all__ = ["asking_clause", "is_question", "questions_in", "sentences"]
 
 # A sentence ends after a terminal mark (either width), a full stop before a space
 # (not the one in "3.5 kg") or at a line break; "？！" ends one sentence, not two.
@@ -32,6 +32,9 @@ _GENERIC = frozenset(
     {"help", "assist", "question", "know", "tell", "anyone", "someone", "something"}
     | set("帮忙问题能下事个人有在")
 )
+
+
+_CLAUSE_END = re.compile(r"[，,、]")
 
 
 def sentences(text: str) -> list[str]:
@@ -61,3 +64,13 @@ def questions_in(text: str) -> list[str]:
         if content:
             found.setdefault(content, sentence)  # the same question twice is one
     return list(found.values())
+
+
+def asking_clause(sentence: str) -> str | None:
+    """The last clause of ``sentence`` that asks something, when the sentence has more
+    than one clause (搬家了，刚下的订单地址还是旧的，能帮我改一下吗 → 能帮我改一下吗)."""
+    clauses = [c.strip() for c in _CLAUSE_END.split(sentence) if _WORDS.search(c)]
+    if len(clauses) < 2:
+        return None
+    asking = [c for c in clauses if is_question(c)]
+    return asking[-1] if asking else None
