@@ -3,6 +3,13 @@
 from knowledge.checks import Collision, find_collisions
 from knowledge.entries import FaqEntry, KnowledgeError
 from knowledge.learned import LEARNED_FILE, learn
+from knowledge.learned_synonyms import (
+    Suggestion,
+    accept_suggestion,
+    dismiss_suggestion,
+    pending_suggestions,
+    suggest_synonyms,
+)
 from knowledge.loader import fingerprint, load_entries, load_folder, load_synonyms
 from knowledge.matcher import Candidate, Matcher
 from knowledge.normalise import (
@@ -21,8 +28,11 @@ __all__ = [
     "KnowledgeError",
     "Matcher",
     "Normaliser",
+    "Suggestion",
+    "accept_suggestion",
     "chinese_script",
     "detect_language",
+    "dismiss_suggestion",
     "find_collisions",
     "fingerprint",
     "in_script",
@@ -31,4 +41,6 @@ __all__ = [
     "load_folder",
     "load_synonyms",
     "normalise",
+    "pending_suggestions",
+    "suggest_synonyms",
 ]

@@ -31,6 +31,8 @@ from knowledge.entries import FaqEntry, KnowledgeError
 from knowledge.formats import load_csv, load_markdown
 
 __all__ = [
+    "LEARNED_SYNONYMS_FILE",
+    "SUGGESTIONS_FILE",
     "SYNONYMS_FILE",
     "fingerprint",
     "knowledge_files",
@@ -42,6 +44,11 @@ __all__ = [
 _DEFAULT_LANGUAGE = "en"
 SYNONYMS_FILE = "synonyms.yaml"
 SHIPPED_SYNONYMS = "after_sales_synonyms.yaml"
+# Synonyms admins accepted from suggestions (knowledge.learned_synonyms), and the
+# suggestions themselves: part of the folder, not entries.
+LEARNED_SYNONYMS_FILE = "learned_synonyms.yaml"
+SUGGESTIONS_FILE = "synonym_suggestions.yaml"
+_NOT_ENTRIES = frozenset({SYNONYMS_FILE, LEARNED_SYNONYMS_FILE, SUGGESTIONS_FILE})
 
 
 def knowledge_files(path: Path) -> list[Path]:
@@ -52,7 +59,7 @@ def knowledge_files(path: Path) -> list[Path]:
         return sorted(
             p
             for p in path.iterdir()
-            if p.suffix in _LOADERS and p.name != SYNONYMS_FILE and not p.name.startswith(".")
+            if p.suffix in _LOADERS and p.name not in _NOT_ENTRIES and not p.name.startswith(".")
         )
     raise KnowledgeError(f"{path}: no such knowledge-base file or folder")
 
@@ -179,7 +186,8 @@ def _localised(where: str, key: str, raw: Any) -> tuple[tuple[str, str], ...]:
 
 def load_synonyms(path: Path, *, shipped: bool = True) -> dict[str, str]:
     """The synonym table of a knowledge-base folder (``synonyms.yaml``), variant → canonical,
-    over the after-sales words RelayDesk ships (``shipped``; the folder's own win).
+    over those admins accepted from suggestions (``learned_synonyms.yaml``) and the
+    after-sales words RelayDesk ships (``shipped``); the folder's own win.
 
     The file maps each canonical word to the variants customers use::
 
@@ -187,9 +195,10 @@ def load_synonyms(path: Path, *, shipped: bool = True) -> dict[str, str]:
         refund: [money back, reimbursement]
     """
     table = dict(shipped_synonyms()) if shipped else {}
-    file = path / SYNONYMS_FILE if path.is_dir() else path.with_name(SYNONYMS_FILE)
-    if file.exists():
-        table.update(_synonyms_file(file))
+    folder = path if path.is_dir() else path.parent
+    for name in (LEARNED_SYNONYMS_FILE, SYNONYMS_FILE):
+        if (folder / name).exists():
+            table.update(_synonyms_file(folder / name))
     return table
 
 
@@ -240,9 +249,9 @@ def fingerprint(path: Path) -> tuple[tuple[str, int, int], ...]:
         files = knowledge_files(path)
     except KnowledgeError:
         return ()
-    synonyms = path / SYNONYMS_FILE if path.is_dir() else path.with_name(SYNONYMS_FILE)
+    folder = path if path.is_dir() else path.parent
     stats = []
-    for file in [*files, synonyms]:
+    for file in [*files, folder / SYNONYMS_FILE, folder / LEARNED_SYNONYMS_FILE]:
         try:
             stat = file.stat()
         except FileNotFoundError:

@@ -18,6 +18,7 @@ coverage it helps (bench/kb_bench.py).
 
 from __future__ import annotations
 
+import difflib
 import logging
 import threading
 from collections.abc import Iterable, Sequence
@@ -27,7 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import sparse
 
-__all__ = ["FLOOR", "Coverage", "content_words"]
+__all__ = ["FLOOR", "Coverage", "add_terms", "content_words", "substitution", "substitutions"]
 
 # A word weighs its IDF minus this, and nothing if that is below zero: 我 (2.7), 了 (1.5)
 # and 的 (0.9) say nothing about what the question is about; 可以 (3.5) and 怎么 (4.4)
@@ -164,3 +165,68 @@ class Coverage:
                 held = np.asarray(self._counts[own, owner].todense()).ravel()
                 covered[owner] -= float(weights[own[held == 1]].sum())
         return np.clip(covered / total, 0.0, 1.0)
+
+
+def _tokens(text: str) -> list[str]:
+    tokenizer, _, _ = _segmenter()
+    return [w for w in (w.strip() for w in tokenizer.lcut(text, HMM=False)) if w]
+
+
+def _weight(word: str) -> float:
+    _, idf, median = _segmenter()
+    known = idf.get(word)
+    if known is None:
+        known = UNKNOWN_CHARACTER if len(word) == 1 else median
+    return known - FLOOR
+
+
+def substitution(phrasing: str, question: str) -> tuple[str, str] | None:
+    """``(variant, canonical)`` when ``phrasing`` is ``question`` with one Chinese
+    expression said another way (冰箱趴窝了怎么办 / 冰箱坏了怎么办 → 趴窝了, 坏了), both
+    folded; else None. Safe to apply as a synonym everywhere: each side is two
+    characters or more and carries meaning, the rest of the two is the same, says
+    something and is longer than either side, and neither side holds the other."""
+    a, b = _tokens(phrasing), _tokens(question)
+    changes = [
+        op
+        for op in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes()
+        if op[0] != "equal"
+    ]
+    if len(changes) != 1 or changes[0][0] != "replace":
+        return None
+    _, i1, i2, j1, j2 = changes[0]
+    if i2 - i1 > 3 or j2 - j1 > 3:
+        return None
+    if min(len("".join(a[i1:i2])), len("".join(b[j1:j2]))) < 2:
+        # 趴窝 against 坏: take the word both go on with (了), as customers say it.
+        if i2 < len(a) and j2 < len(b):
+            i2, j2 = i2 + 1, j2 + 1
+        elif i1 > 0 and j1 > 0:
+            i1, j1 = i1 - 1, j1 - 1
+    variant, canonical = "".join(a[i1:i2]), "".join(b[j1:j2])
+    same = [w for w in a[:i1] + a[i2:] if any(ch.isalnum() for ch in w)]
+    if (
+        len(variant) < 2
+        or len(canonical) < 2
+        or not (_is_chinese(variant) and _is_chinese(canonical))
+        or not all(ch.isalnum() for ch in variant + canonical)
+        or variant in canonical
+        or canonical in variant
+        or sum(max(_weight(w), 0.0) for w in a[i1:i2]) <= 0.0
+        or sum(max(_weight(w), 0.0) for w in same) <= 0.0
+        # Most of the two must be the same: 热水器谁来安装 against 怎么预约安装 says nothing.
+        or len("".join(same)) < max(len(variant), len(canonical))
+    ):
+        return None
+    return variant, canonical
+
+
+def substitutions(phrasing: str, questions: Iterable[str]) -> list[tuple[str, str]]:
+    """What :func:`substitution` finds between ``phrasing`` and any of ``questions``
+    (each pair once, in the questions' order)."""
+    found: dict[str, str] = {}
+    for question in questions:
+        pair = substitution(phrasing, question)
+        if pair is not None:
+            found.setdefault(*pair)
+    return list(found.items())

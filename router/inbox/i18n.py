@@ -251,6 +251,18 @@ _EN = {
     "gap_new_entry": "a new entry",
     "gap_extend": "add these phrasings to",
     "publish": "Publish",
+    "synonym_suggestions": "Words customers use",
+    "synonym_help": (
+        "Phrasings saved to an entry that differ from its own question by one expression."
+        " Accept one and the bot reads it as the same word in every question; dismiss it"
+        " and it is not suggested again."
+    ),
+    "synonym_example": "from",
+    "accept": "Accept",
+    "dismiss": "Dismiss",
+    "synonym_accepted": "Learned: {variant} now reads as {canonical}.",
+    "synonym_dismissed": "Dismissed: {variant}.",
+    "synonyms_suggested": "Suggested words to review under What the bot can't answer: {pairs}.",
     "trend": "trend",
     "closest": "Closest entry",
     "agents_answered": "What agents answered",
@@ -505,6 +517,17 @@ _ZH = {
     "gap_new_entry": "新条目",
     "gap_extend": "把这些问法加入",
     "publish": "发布",
+    "synonym_suggestions": "客户的说法",
+    "synonym_help": (
+        "存入条目的问法与条目原有问题只差一个说法。"
+        "接受后，机器人在所有问题里把它当作同一个词；忽略后不再提示。"
+    ),
+    "synonym_example": "出自",
+    "accept": "接受",
+    "dismiss": "忽略",
+    "synonym_accepted": "已学会：{variant} 今后按 {canonical} 理解。",
+    "synonym_dismissed": "已忽略：{variant}。",
+    "synonyms_suggested": "建议的说法请到“机器人答不上来的问题”页审核：{pairs}。",
     "trend": "趋势",
     "closest": "最接近的条目",
     "agents_answered": "客服的回答",

@@ -12,7 +12,16 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from knowledge import KnowledgeError, learn
+from knowledge import (
+    FaqEntry,
+    KnowledgeError,
+    Suggestion,
+    accept_suggestion,
+    dismiss_suggestion,
+    learn,
+    pending_suggestions,
+    suggest_synonyms,
+)
 from router.errors import ApiError
 from router.inbox.api import _agent, _json
 from router.inbox.i18n import texts
@@ -261,9 +270,70 @@ async def page_gaps(request: web.Request) -> web.Response:
         "report_gaps.html",
         viewer,
         clusters=await _gaps(request, where),
+        suggestions=await _suggestions(request) if viewer.agent.is_admin else [],
         query=urlencode(query),
         notice=request.query.get("notice"),
     )
+
+
+async def suggest_from(
+    request: web.Request, entry: FaqEntry, phrasings: list[str]
+) -> list[Suggestion]:
+    """Synonyms suggested by ``phrasings`` newly added to ``entry`` (its questions as
+    they were before), for an admin to accept on the gap page."""
+    matcher = request.app[BOT].matcher
+    try:
+        return await asyncio.to_thread(
+            suggest_synonyms,
+            request.app[KNOWLEDGE_PATH],
+            phrasings,
+            entry.questions,
+            entry=entry.id,
+            knowledge_base=[q for e in matcher.entries for q in e.questions],
+            same=matcher.normaliser.fold,
+        )
+    except (KnowledgeError, OSError):
+        logger.warning("could not record synonym suggestions", exc_info=True)
+        return []
+
+
+async def _suggestions(request: web.Request) -> list[Suggestion]:
+    try:
+        return await asyncio.to_thread(pending_suggestions, request.app[KNOWLEDGE_PATH])
+    except (KnowledgeError, OSError):
+        logger.warning("could not read the synonym suggestions", exc_info=True)
+        return []
+
+
+def suggested_notice(language: str, found: list[Suggestion]) -> str:
+    if not found:
+        return ""
+    pairs = "、".join(f"{s.variant} = {s.canonical}" for s in found)
+    return " " + texts(language)["synonyms_suggested"].format(pairs=pairs)
+
+
+async def decide_synonym(request: web.Request) -> web.Response:
+    """An admin accepts a suggested synonym (the bot reloads with it) or dismisses it."""
+    viewer, form = await posted_form(request)
+    require_admin(viewer)
+    variant = form.get("variant", "").strip()[:100]
+    action = form.get("action", "")
+    if action not in ("accept", "dismiss") or not variant:
+        raise web.HTTPBadRequest(text="accept or dismiss a suggested word")
+    t = texts(viewer.lang)
+    folder = request.app[KNOWLEDGE_PATH]
+    try:
+        if action == "accept":
+            found = await asyncio.to_thread(accept_suggestion, folder, variant)
+            await request.app[RELOAD_BOT]()
+            notice = t["synonym_accepted"].format(variant=found.variant, canonical=found.canonical)
+        else:
+            found = await asyncio.to_thread(dismiss_suggestion, folder, variant)
+            notice = t["synonym_dismissed"].format(variant=found.variant)
+    except KnowledgeError as exc:
+        raise web.HTTPSeeOther("/inbox/reports/gaps?" + urlencode({"notice": str(exc)})) from exc
+    logger.info("%s %sed the synonym suggestion %s", viewer.agent.name, action, variant)
+    raise web.HTTPSeeOther("/inbox/reports/gaps?" + urlencode({"notice": notice}))
 
 
 async def publish_gap(request: web.Request) -> web.Response:
@@ -275,9 +345,11 @@ async def publish_gap(request: web.Request) -> web.Response:
     answer = form.get("answer", "").strip()[:4000]
     extends = form.get("extends", "").strip() or None
     bot = request.app[BOT]
-    if extends is not None and bot.matcher.entry(extends) is None:
+    extended = bot.matcher.entry(extends) if extends is not None else None
+    if extends is not None and extended is None:
         raise web.HTTPBadRequest(text=f"no entry {extends}")
     t = texts(viewer.lang)
+    suggested: list[Suggestion] = []
     try:
         if not questions:
             raise KnowledgeError(t["gap_no_questions"])
@@ -289,6 +361,8 @@ async def publish_gap(request: web.Request) -> web.Response:
             extends=extends,
             more=questions[1:],
         )
+        if extended is not None:
+            suggested = await suggest_from(request, extended, questions)
         await request.app[RELOAD_BOT]()
     except KnowledgeError as exc:
         raise web.HTTPSeeOther("/inbox/reports/gaps?" + urlencode({"notice": str(exc)})) from exc
@@ -299,7 +373,13 @@ async def publish_gap(request: web.Request) -> web.Response:
         entry_id,
     )
     raise web.HTTPSeeOther(
-        "/inbox/reports/gaps?" + urlencode({"notice": t["gap_published"].format(entry=entry_id)})
+        "/inbox/reports/gaps?"
+        + urlencode(
+            {
+                "notice": t["gap_published"].format(entry=entry_id)
+                + suggested_notice(viewer.lang, suggested)
+            }
+        )
     )
 
 
@@ -314,4 +394,5 @@ def report_routes() -> list[web.RouteDef]:
         web.get("/api/agent/reports/gaps", api_gaps),
         web.get("/inbox/reports/gaps", page_gaps),
         web.post("/inbox/reports/gaps/publish", publish_gap),
+        web.post("/inbox/reports/gaps/synonyms", decide_synonym),
     ]

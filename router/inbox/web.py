@@ -25,6 +25,7 @@ from router.inbox import presenters
 from router.inbox.accounts import LoginRefused, TooManyAttempts
 from router.inbox.i18n import LANGUAGES, pick_language, texts
 from router.inbox.live import live
+from router.inbox.reports_web import suggest_from, suggested_notice
 from router.inbox.session import (
     COOKIE,
     MAX_TEXT,
@@ -410,6 +411,7 @@ async def save_faq(request: web.Request) -> web.Response:
         (e for e in bot.matcher.entries if text.strip() in dict(e.answers).values()),
         None,
     )
+    suggested = []
     try:
         entry_id = await asyncio.to_thread(
             learn,
@@ -418,13 +420,14 @@ async def save_faq(request: web.Request) -> web.Response:
             answer=text,
             extends=same.id if same else None,
         )
+        if same is not None:
+            suggested = await suggest_from(request, same, [question])
         await request.app[RELOAD_BOT]()
     except KnowledgeError as exc:
         return await _rerender(request, viewer, 400, notice=str(exc), notice_kind="error")
     logger.info("agent %s saved a FAQ phrasing into %s", viewer.agent.name, entry_id)
-    return await _rerender(
-        request, viewer, 200, notice=texts(viewer.lang)["faq_saved"], notice_kind="ok"
-    )
+    notice = texts(viewer.lang)["faq_saved"] + suggested_notice(viewer.lang, suggested)
+    return await _rerender(request, viewer, 200, notice=notice, notice_kind="ok")
 
 
 async def knowledge_search(request: web.Request) -> web.Response:

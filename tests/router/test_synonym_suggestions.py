@@ -1,0 +1,101 @@
+"""Suggested synonyms over HTTP: publishing phrasings to an entry suggests a word, an
+admin accepts it on the gap page and the bot reads it at once; agents cannot."""
+
+from __future__ import annotations
+
+import html
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.policy import DecisionKind
+from router.keys import BOT
+from tests.support.inbox import InboxSession, add_inbox_agent
+from tests.support.service import DEMO_KB, Service, running_service
+
+QUESTION = "收到的时候东西就趴窝了"  # another entry's question, with the new word
+
+
+@pytest.fixture
+async def desk(tmp_path: Path) -> AsyncIterator[tuple[Service, Path]]:
+    kb = tmp_path / "kb"
+    shutil.copytree(DEMO_KB, kb)
+    overrides = {"knowledge": {"path": str(kb), "reload_seconds": 0}}
+    async with running_service(tmp_path / "svc", overrides=overrides) as service:
+        await add_inbox_agent(service, "Lead", admin=True)
+        await add_inbox_agent(service, "Ana")
+        yield service, kb
+
+
+async def signed_in(service: Service, name: str) -> InboxSession:
+    session = InboxSession(service)
+    assert await session.login(name) == 303
+    return session
+
+
+async def submit(session: InboxSession, path: str, form: dict[str, str]) -> str:
+    """Post like the page's form does and read the page it leads to."""
+    async with session.http.post(path, data={**form, "csrf": session.csrf}) as response:
+        assert response.status == 200, await response.text()
+        return html.unescape(await response.text())
+
+
+async def test_an_admin_accepts_a_suggested_word_and_the_bot_reads_it(
+    desk: tuple[Service, Path],
+) -> None:
+    service, kb = desk
+    lead = await signed_in(service, "Lead")
+    try:
+        page = await submit(
+            lead,
+            "/inbox/reports/gaps/publish",
+            {"questions": "我的洗衣机趴窝了要修", "answer": "", "extends": "repair-booking"},
+        )
+        assert "趴窝了 = 坏了" in page  # said in the notice and listed for a decision
+        assert 'data-variant="趴窝了"' in page
+        before = service.app[BOT].decide(QUESTION)
+        assert before.kind is not DecisionKind.ANSWER
+
+        page = await submit(
+            lead, "/inbox/reports/gaps/synonyms", {"variant": "趴窝了", "action": "accept"}
+        )
+        assert "趴窝了 now reads as 坏了" in page and 'data-variant="趴窝了"' not in page
+        assert "趴窝了" in (kb / "learned_synonyms.yaml").read_text("utf-8")
+        after = service.app[BOT].decide(QUESTION)
+        assert (after.kind, after.entry_id) == (DecisionKind.ANSWER, "damaged-parcel")
+    finally:
+        await lead.close()
+
+
+async def test_only_admins_decide_and_bad_requests_are_told_so(
+    desk: tuple[Service, Path],
+) -> None:
+    service, kb = desk
+    lead, ana = await signed_in(service, "Lead"), await signed_in(service, "Ana")
+    try:
+        await submit(
+            lead,
+            "/inbox/reports/gaps/publish",
+            {"questions": "我的洗衣机趴窝了要修", "answer": "", "extends": "repair-booking"},
+        )
+        status, _ = await ana.post(
+            "/inbox/reports/gaps/synonyms", {"variant": "趴窝了", "action": "accept"}
+        )
+        assert status == 403
+        assert "趴窝了" not in await ana.get("/inbox/reports/gaps")  # not shown to agents
+        status, _ = await lead.post("/inbox/reports/gaps/synonyms", {"variant": "趴窝了"})
+        assert status == 400
+        page = await submit(
+            lead, "/inbox/reports/gaps/synonyms", {"variant": "没有的词", "action": "dismiss"}
+        )
+        assert "no pending suggestion" in page
+        page = await submit(
+            lead, "/inbox/reports/gaps/synonyms", {"variant": "趴窝了", "action": "dismiss"}
+        )
+        assert "Dismissed: 趴窝了" in page
+        assert not (kb / "learned_synonyms.yaml").exists()
+    finally:
+        await lead.close()
+        await ana.close()
