@@ -71,6 +71,15 @@ def test_chinese_queries_are_scored_by_their_own_calibrated_branch(demo: Matcher
     assert "chinese" not in dict(demo.match("How do I return an item?", limit=1)[0].components)
 
 
+@pytest.mark.parametrize("question", ["汽车保险怎么报修", "手机话费怎么充值"])
+def test_a_request_sharing_a_word_with_an_entry_is_not_answered_with_it(
+    demo: Matcher, question: str
+) -> None:
+    # 报修 is the repair entry's word, 手机 the phone-number entry's; 汽车保险 and 话费
+    # are what these ask about, and no entry covers them (30.1 and 25.1 without coverage).
+    assert answered(demo, question) is None
+
+
 def test_unrelated_chinese_is_not_answered(demo: Matcher) -> None:
     for question in ("今天天气怎么样", "帮我订一张去北京的火车票", "推荐一部好看的电影"):
         assert answered(demo, question) is None, question
