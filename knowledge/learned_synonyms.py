@@ -14,6 +14,7 @@ the bot that a water heater is an air conditioner.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,10 @@ _SUGGESTIONS_HEADER = (
     "# or dismisses each on the gap report page. Dismissed ones are kept so that they are\n"
     "# not suggested again.\n"
 )
+
+
+# Two agents saving at once must not lose each other's suggestions (read, change, write).
+_files = threading.Lock()
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +96,18 @@ def suggest_synonyms(
     if not folder.is_dir():
         return []
     written = fold("\n".join(knowledge_base))
-    path = folder / SUGGESTIONS_FILE
+    with _files:
+        return _suggest(folder / SUGGESTIONS_FILE, phrasings, questions, entry, written, same)
+
+
+def _suggest(
+    path: Path,
+    phrasings: Sequence[str],
+    questions: Sequence[str],
+    entry: str,
+    written: str,
+    same: Callable[[str], str],
+) -> list[Suggestion]:
     known = _read_list(path)
     seen = {str(item["variant"]) for item in known}
     found: list[Suggestion] = []
@@ -136,11 +152,16 @@ def _decide(folder: Path, variant: str, status: str) -> Suggestion:
     path = folder / SUGGESTIONS_FILE
     known = _read_list(path)
     for item in known:
-        if item["variant"] == variant and item.get("status", "pending") == "pending":
+        canonical = item.get("canonical")
+        if (
+            item["variant"] == variant
+            and item.get("status", "pending") == "pending"
+            and isinstance(canonical, str)
+        ):
             item["status"] = status
             _write(path, _SUGGESTIONS_HEADER, known)
             return Suggestion(
-                variant, str(item["canonical"]), str(item.get("entry", "")), str(item["example"])
+                variant, canonical, str(item.get("entry", "")), str(item.get("example", ""))
             )
     raise KnowledgeError(f"no pending suggestion for {variant!r}")
 
@@ -148,23 +169,29 @@ def _decide(folder: Path, variant: str, status: str) -> Suggestion:
 def accept_suggestion(folder: Path, variant: str) -> Suggestion:
     """The suggestion becomes a synonym in ``learned_synonyms.yaml``."""
     path = folder / LEARNED_SYNONYMS_FILE
-    learned: dict[str, list[str]] = {}
-    if path.exists():
-        try:
-            document = yaml.safe_load(path.read_text("utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise KnowledgeError(f"{path}: not valid YAML") from exc
-        if not isinstance(document, dict):
-            raise KnowledgeError(f"{path}: expected a mapping of word to its variants")
-        learned = {str(k): [str(v) for v in vs or ()] for k, vs in document.items()}
-    suggestion = _decide(folder, variant, "accepted")
-    variants = learned.setdefault(suggestion.canonical, [])
-    if suggestion.variant not in variants:
-        variants.append(suggestion.variant)
-    _write(path, _LEARNED_HEADER, learned)
+    with _files:
+        learned = _read_learned(path)
+        suggestion = _decide(folder, variant, "accepted")
+        variants = learned.setdefault(suggestion.canonical, [])
+        if suggestion.variant not in variants:
+            variants.append(suggestion.variant)
+        _write(path, _LEARNED_HEADER, learned)
     return suggestion
+
+
+def _read_learned(path: Path) -> dict[str, list[str]]:
+    if not path.exists():
+        return {}
+    try:
+        document = yaml.safe_load(path.read_text("utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise KnowledgeError(f"{path}: not valid YAML") from exc
+    if not isinstance(document, dict) or not all(isinstance(v, list) for v in document.values()):
+        raise KnowledgeError(f"{path}: expected a mapping of word to a list of its variants")
+    return {str(k): [str(v) for v in vs] for k, vs in document.items()}
 
 
 def dismiss_suggestion(folder: Path, variant: str) -> Suggestion:
     """The suggestion is kept as dismissed, never suggested again."""
-    return _decide(folder, variant, "dismissed")
+    with _files:
+        return _decide(folder, variant, "dismissed")

@@ -1,8 +1,8 @@
 """Does an entry cover what a Chinese question is about? Words decide what matters.
 
 A question that shares a few characters with an entry is not therefore about it:
-手机游戏怎么安装 shares 安装 with the installation entry, but 手机 and 游戏, the
-words that say what it is about, appear nowhere in that entry. :class:`Coverage`
+汽车保险怎么报修 shares 报修 with the repair entry, but 汽车保险, the word that says
+what it is about, appears nowhere in that entry. :class:`Coverage`
 segments the question into words with jieba (the knowledge base's own terms added
 to its dictionary), weighs each word by how informative it is in Chinese at large
 (jieba's IDF table: 的 0.9, 怎么 4.4, 退货 10.7; function words weigh nothing below
@@ -75,23 +75,29 @@ def add_terms(terms: Iterable[str]) -> None:
                 _added.add(term)
 
 
+def _tokens(text: str) -> list[str]:
+    tokenizer, _, _ = _segmenter()
+    return [w for w in (w.strip() for w in tokenizer.lcut(text, HMM=False)) if w]
+
+
+def _weight(word: str) -> float:
+    """How much ``word`` says about what a question is about (IDF less FLOOR)."""
+    _, idf, median = _segmenter()
+    known = idf.get(word)
+    if known is None:
+        known = UNKNOWN_CHARACTER if len(word) == 1 else median
+    return known - FLOOR
+
+
 def _is_chinese(word: str) -> bool:
     return any("\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" for ch in word)
 
 
 def content_words(text: str) -> list[tuple[str, float]]:
     """The words of ``text`` (folded) with their weights; weightless words left out."""
-    tokenizer, idf, median = _segmenter()
     found = []
-    for word in tokenizer.lcut(text, HMM=False):
-        word = word.strip()
-        if not word or not any(ch.isalnum() for ch in word):
-            continue
-        known = idf.get(word)
-        if known is None:
-            known = UNKNOWN_CHARACTER if len(word) == 1 else median
-        weight = known - FLOOR
-        if weight > 0:
+    for word in _tokens(text):
+        if any(ch.isalnum() for ch in word) and (weight := _weight(word)) > 0:
             found.append((word, weight))
     return found
 
@@ -105,11 +111,9 @@ def _units(word: str) -> list[str]:
 
 
 def _units_of_text(text: str) -> set[str]:
-    tokenizer, _, _ = _segmenter()
     units: set[str] = set()
-    for word in tokenizer.lcut(text, HMM=False):
-        word = word.strip()
-        if word and any(ch.isalnum() for ch in word):
+    for word in _tokens(text):
+        if any(ch.isalnum() for ch in word):
             units.update(_units(word))
     return units
 
@@ -165,19 +169,6 @@ class Coverage:
                 held = np.asarray(self._counts[own, owner].todense()).ravel()
                 covered[owner] -= float(weights[own[held == 1]].sum())
         return np.clip(covered / total, 0.0, 1.0)
-
-
-def _tokens(text: str) -> list[str]:
-    tokenizer, _, _ = _segmenter()
-    return [w for w in (w.strip() for w in tokenizer.lcut(text, HMM=False)) if w]
-
-
-def _weight(word: str) -> float:
-    _, idf, median = _segmenter()
-    known = idf.get(word)
-    if known is None:
-        known = UNKNOWN_CHARACTER if len(word) == 1 else median
-    return known - FLOOR
 
 
 def substitution(phrasing: str, question: str) -> tuple[str, str] | None:
