@@ -99,3 +99,35 @@ async def test_only_admins_decide_and_bad_requests_are_told_so(
     finally:
         await lead.close()
         await ana.close()
+
+
+async def test_save_as_faq_into_an_entry_suggests_the_word_and_says_so(
+    desk: tuple[Service, Path],
+) -> None:
+    service, kb = desk
+    await service.add_agent("api-agent")
+    entry = service.app[BOT].matcher.entry("repair-booking")
+    assert entry is not None
+    memory = service.memory
+    receipt = await memory.inject(memory.message("我要人工，洗衣机趴窝了", external_id="f1"))
+    one = f"/api/agent/conversations/{receipt.conversation_id}"
+    await service.api("api-agent", "POST", one + "/claim")
+    # The agent answers with the entry's own answer: the question becomes its phrasing.
+    status, _ = await service.api(
+        "api-agent", "POST", one + "/reply", json={"text": entry.answer_for("zh")}
+    )
+    assert status == 202
+    _, detail = await service.api("api-agent", "GET", one)
+    reply = next(m for m in detail["messages"] if m["author"] == "agent")
+    lead = await signed_in(service, "Lead")
+    try:
+        page = await submit(
+            lead,
+            f"/inbox/c/{receipt.conversation_id}/faq",
+            {"question": "我的洗衣机趴窝了要修", "message_id": str(reply["id"])},
+        )
+        assert "Saved to the knowledge base" in page and "趴窝了 = 坏了" in page
+        assert "我的洗衣机趴窝了要修" in (kb / "learned.yaml").read_text("utf-8")
+        assert "趴窝了" in (kb / "synonym_suggestions.yaml").read_text("utf-8")
+    finally:
+        await lead.close()
