@@ -507,6 +507,42 @@ def openapi_document() -> dict[str, Any]:
             ),
             "delete": _with_forbidden(_op("Delete a saved reply", params=[_CANNED_ID])),
         },
+        base + "/knowledge/synonyms": {
+            "get": _with_forbidden(
+                _op(
+                    "Admins: words suggested by phrasings saved to existing entries "
+                    "(variant, canonical, entry, example), awaiting a decision"
+                )
+            ),
+            "post": _with_forbidden(
+                _op(
+                    "Admins: accept a suggested word (the bot reads it as its canonical word "
+                    "at once) or dismiss it for good; 404 if no such suggestion is pending",
+                    requestBody={
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["variant", "action"],
+                                    "properties": {
+                                        "variant": {
+                                            "type": "string",
+                                            "minLength": 1,
+                                            "maxLength": 100,
+                                        },
+                                        "action": {
+                                            "type": "string",
+                                            "enum": ["accept", "dismiss"],
+                                        },
+                                    },
+                                }
+                            }
+                        },
+                    },
+                )
+            ),
+        },
         base + "/routing": {
             "get": _op("Teams (members, capacity) and routing rules in force, and your teams"),
             "put": _with_forbidden(

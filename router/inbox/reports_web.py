@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
 
+from channels.base import encodable
 from knowledge import (
     FaqEntry,
     KnowledgeError,
@@ -23,7 +25,7 @@ from knowledge import (
     suggest_synonyms,
 )
 from router.errors import ApiError
-from router.inbox.api import _agent, _json
+from router.inbox.api import _agent, _json, _json_body
 from router.inbox.i18n import texts
 from router.inbox.presenters import summary
 from router.inbox.session import Viewer, page_viewer, posted_form, render, require_admin
@@ -312,6 +314,42 @@ def suggested_notice(language: str, found: list[Suggestion]) -> str:
     return " " + texts(language)["synonyms_suggested"].format(pairs=pairs)
 
 
+async def _decide(request: web.Request, variant: str, action: str) -> Suggestion:
+    folder = request.app[KNOWLEDGE_PATH]
+    if action == "accept":
+        found = await asyncio.to_thread(accept_suggestion, folder, variant)
+        await request.app[RELOAD_BOT]()
+    else:
+        found = await asyncio.to_thread(dismiss_suggestion, folder, variant)
+    return found
+
+
+async def api_synonyms(request: web.Request) -> web.Response:
+    """Admins: the words suggested by phrasings saved to entries, awaiting a decision."""
+    if not (await _agent(request)).is_admin:
+        raise ApiError(403, "forbidden", "only admins decide on suggested words")
+    return _json({"suggestions": [asdict(s) for s in await _suggestions(request)]})
+
+
+async def api_decide_synonym(request: web.Request) -> web.Response:
+    """Admins: ``{"variant": "趴窝了", "action": "accept" | "dismiss"}``."""
+    agent = await _agent(request)
+    if not agent.is_admin:
+        raise ApiError(403, "forbidden", "only admins decide on suggested words")
+    body = await _json_body(request)
+    variant, action = body.get("variant"), body.get("action")
+    if not isinstance(variant, str) or not 0 < len(variant) <= 100 or not encodable(variant):
+        raise ApiError(400, "invalid_body", "variant: the suggested word, up to 100 characters")
+    if action not in ("accept", "dismiss"):
+        raise ApiError(400, "invalid_body", "action: accept or dismiss")
+    try:
+        found = await _decide(request, variant, action)
+    except KnowledgeError as exc:
+        raise ApiError(404, "not_found", f"no pending suggestion for {variant!r}") from exc
+    logger.info("%s %sed the synonym suggestion %s", agent.name, action, variant)
+    return _json({**asdict(found), "status": f"{action}ed"})
+
+
 async def decide_synonym(request: web.Request) -> web.Response:
     """An admin accepts a suggested synonym (the bot reloads with it) or dismisses it."""
     viewer, form = await posted_form(request)
@@ -321,14 +359,11 @@ async def decide_synonym(request: web.Request) -> web.Response:
     if action not in ("accept", "dismiss") or not variant:
         raise web.HTTPBadRequest(text="accept or dismiss a suggested word")
     t = texts(viewer.lang)
-    folder = request.app[KNOWLEDGE_PATH]
     try:
+        found = await _decide(request, variant, action)
         if action == "accept":
-            found = await asyncio.to_thread(accept_suggestion, folder, variant)
-            await request.app[RELOAD_BOT]()
             notice = t["synonym_accepted"].format(variant=found.variant, canonical=found.canonical)
         else:
-            found = await asyncio.to_thread(dismiss_suggestion, folder, variant)
             notice = t["synonym_dismissed"].format(variant=found.variant)
     except KnowledgeError as exc:
         raise web.HTTPSeeOther("/inbox/reports/gaps?" + urlencode({"notice": str(exc)})) from exc
@@ -395,4 +430,6 @@ def report_routes() -> list[web.RouteDef]:
         web.get("/inbox/reports/gaps", page_gaps),
         web.post("/inbox/reports/gaps/publish", publish_gap),
         web.post("/inbox/reports/gaps/synonyms", decide_synonym),
+        web.get("/api/agent/knowledge/synonyms", api_synonyms),
+        web.post("/api/agent/knowledge/synonyms", api_decide_synonym),
     ]

@@ -3,7 +3,6 @@ placeholders filled for the conversation, and a macro's actions applied with its
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
@@ -12,10 +11,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from router.builders import utc_now
 from router.canned import search
 from router.conversations import Priority
-from router.inbox import hash_token
 from router.storage import Database
 from router.storage.canned_queries import CannedReply
 from tests.support.service import Service, running_service
@@ -28,20 +25,13 @@ ROUTING = {
 }
 
 
-async def add_admin(service: Service, name: str) -> None:
-    token = secrets.token_urlsafe(24)
-    async with service.db.write() as repo:
-        await repo.add_agent(name=name, token_hash=hash_token(token), now=utc_now(), role="admin")
-    service.tokens[name] = token
-
-
 @pytest.fixture
 async def desk(database: Database, tmp_path: Path) -> AsyncIterator[Service]:
     overrides = {"routing": ROUTING, "sla": {"timezone": "Asia/Shanghai"}}
     async with running_service(tmp_path, database=database, overrides=overrides) as service:
         for name in ("ana", "bo"):
             await service.add_agent(name)
-        await add_admin(service, "lead")
+        await service.add_agent("lead", role="admin")
         yield service
 
 

@@ -131,3 +131,41 @@ async def test_save_as_faq_into_an_entry_suggests_the_word_and_says_so(
         assert "趴窝了" in (kb / "synonym_suggestions.yaml").read_text("utf-8")
     finally:
         await lead.close()
+
+
+async def test_an_integration_decides_on_suggested_words_through_the_api(
+    desk: tuple[Service, Path],
+) -> None:
+    service, _ = desk
+    await service.add_agent("boss", role="admin")
+    await service.add_agent("api-agent")
+    lead = await signed_in(service, "Lead")
+    try:
+        await submit(
+            lead,
+            "/inbox/reports/gaps/publish",
+            {"questions": "我的洗衣机趴窝了要修", "answer": "", "extends": "repair-booking"},
+        )
+    finally:
+        await lead.close()
+    path = "/api/agent/knowledge/synonyms"
+    assert (await service.api("api-agent", "GET", path))[0] == 403
+    status, body = await service.api("boss", "GET", path)
+    assert status == 200
+    assert body["suggestions"] == [
+        {
+            "variant": "趴窝了",
+            "canonical": "坏了",
+            "entry": "repair-booking",
+            "example": "我的洗衣机趴窝了要修",
+        }
+    ]
+    decision = {"variant": "趴窝了", "action": "accept"}
+    assert (await service.api("api-agent", "POST", path, json=decision))[0] == 403
+    assert (await service.api("boss", "POST", path, json={"variant": "趴窝了"}))[0] == 400
+    status, body = await service.api("boss", "POST", path, json=decision)
+    assert (status, body["status"], body["canonical"]) == (200, "accepted", "坏了")
+    assert service.app[BOT].decide(QUESTION).entry_id == "damaged-parcel"
+    # Decided once: nothing pending any more.
+    assert (await service.api("boss", "POST", path, json=decision))[0] == 404
+    assert (await service.api("boss", "GET", path))[1]["suggestions"] == []

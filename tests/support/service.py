@@ -107,10 +107,11 @@ class Service:
                     if isinstance(await events.get(), MessageDelivered):
                         seen += 1
 
-    async def add_agent(self, name: str) -> str:
+    async def add_agent(self, name: str, *, role: str = "agent") -> str:
+        """An agent with an API token (``role="admin"`` for an admin); returns the token."""
         token = secrets.token_urlsafe(24)
         async with self.db.write() as repo:
-            await repo.add_agent(name=name, token_hash=hash_token(token), now=utc_now())
+            await repo.add_agent(name=name, token_hash=hash_token(token), now=utc_now(), role=role)
         self.tokens[name] = token
         return token
 
