@@ -24,6 +24,7 @@ from knowledge import (
     pending_suggestions,
     suggest_synonyms,
 )
+from router import audit
 from router.errors import ApiError
 from router.inbox.api import _agent, _json, _json_body
 from router.inbox.i18n import texts
@@ -314,13 +315,26 @@ def suggested_notice(language: str, found: list[Suggestion]) -> str:
     return " " + texts(language)["synonyms_suggested"].format(pairs=pairs)
 
 
-async def _decide(request: web.Request, variant: str, action: str) -> Suggestion:
+async def _decide(request: web.Request, agent: Agent, variant: str, action: str) -> Suggestion:
+    """Accept or dismiss; written to the audit log (``accept_synonym``/``dismiss_synonym``)."""
     folder = request.app[KNOWLEDGE_PATH]
     if action == "accept":
         found = await asyncio.to_thread(accept_suggestion, folder, variant)
         await request.app[RELOAD_BOT]()
     else:
         found = await asyncio.to_thread(dismiss_suggestion, folder, variant)
+    async with request.app[DATABASE].write() as repo:
+        await audit.record(
+            repo,
+            request.app[CLOCK](),
+            agent,
+            f"{action}_synonym",
+            "knowledge",
+            None,
+            variant=found.variant,
+            canonical=found.canonical,
+            entry=found.entry,
+        )
     return found
 
 
@@ -343,7 +357,7 @@ async def api_decide_synonym(request: web.Request) -> web.Response:
     if action not in ("accept", "dismiss"):
         raise ApiError(400, "invalid_body", "action: accept or dismiss")
     try:
-        found = await _decide(request, variant, action)
+        found = await _decide(request, agent, variant, action)
     except KnowledgeError as exc:
         raise ApiError(404, "not_found", f"no pending suggestion for {variant!r}") from exc
     logger.info("%s %sed the synonym suggestion %s", agent.name, action, variant)
@@ -360,7 +374,7 @@ async def decide_synonym(request: web.Request) -> web.Response:
         raise web.HTTPBadRequest(text="accept or dismiss a suggested word")
     t = texts(viewer.lang)
     try:
-        found = await _decide(request, variant, action)
+        found = await _decide(request, viewer.agent, variant, action)
         if action == "accept":
             notice = t["synonym_accepted"].format(variant=found.variant, canonical=found.canonical)
         else:

@@ -169,3 +169,8 @@ async def test_an_integration_decides_on_suggested_words_through_the_api(
     # Decided once: nothing pending any more.
     assert (await service.api("boss", "POST", path, json=decision))[0] == 404
     assert (await service.api("boss", "GET", path))[1]["suggestions"] == []
+    # Who taught the bot what, and from where, is in the audit log.
+    _, log = await service.api("boss", "GET", "/api/agent/audit?action=accept_synonym")
+    [entry] = log["entries"]
+    assert entry["actor"] == "boss" and entry["origin"].startswith("api ")
+    assert entry["detail"] == {"variant": "趴窝了", "canonical": "坏了", "entry": "repair-booking"}
