@@ -80,6 +80,12 @@ def test_a_request_sharing_a_word_with_an_entry_is_not_answered_with_it(
     assert answered(demo, question) is None
 
 
+def test_a_trade_in_is_not_read_as_an_exchange(demo: Matcher) -> None:
+    # 换新的 once stood for 换货 (exchange) wherever it stood: this was answered with the
+    # exchange policy (28.0).
+    assert answered(demo, "旧冰箱想换新的，旧的能抵钱吗") == "recycle-old"
+
+
 def test_unrelated_chinese_is_not_answered(demo: Matcher) -> None:
     for question in ("今天天气怎么样", "帮我订一张去北京的火车票", "推荐一部好看的电影"):
         assert answered(demo, question) is None, question
