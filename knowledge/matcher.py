@@ -365,11 +365,8 @@ class Matcher:
             if chinese_wording is None:
                 chinese_wording = self._chinese_wording.transform([folded])
             likely = chinese.probabilities(_NO_VECTOR, chinese_wording, without=leave_out_entry)
-            covered = (
-                self._coverage(folded, leave_out_row=leave_out_row)
-                if self._coverage is not None
-                else np.ones(len(self._entries))
-            )
+            assert self._coverage is not None  # built with the Chinese wording
+            covered = self._coverage(folded, leave_out_row=leave_out_row)
             scored.raw = np.full(len(self._entries), -np.inf)
             seen = np.isfinite(per_entry)
             scored.raw[seen] = (

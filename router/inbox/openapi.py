@@ -28,14 +28,14 @@ _TEXT = {
     "pattern": "\\S",
     "description": "not blank",
 }
-_NOTE_BODY = {
-    "required": True,
-    "content": {
-        "application/json": {
-            "schema": {"type": "object", "required": ["text"], "properties": {"text": _TEXT}}
-        }
-    },
-}
+
+
+def _json_body(schema: dict[str, Any], *, required: bool = True) -> dict[str, Any]:
+    """A request body of JSON matching ``schema``."""
+    return {"required": required, "content": {"application/json": {"schema": schema}}}
+
+
+_NOTE_BODY = _json_body({"type": "object", "required": ["text"], "properties": {"text": _TEXT}})
 _TEXT_BODY: dict[str, Any] = {
     "required": True,
     "content": {
@@ -109,7 +109,7 @@ def _agent_body(*, required: bool) -> dict[str, Any]:
     }
     if required:
         schema["required"] = ["agent_id"]
-    return {"required": required, "content": {"application/json": {"schema": schema}}}
+    return _json_body(schema, required=required)
 
 
 _CANNED_SCHEMA: dict[str, Any] = {
@@ -234,28 +234,23 @@ def openapi_document() -> dict[str, Any]:
             "patch": _op(
                 "Set the conversation's tags and/or priority",
                 params=[_ID],
-                requestBody={
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "minProperties": 1,
-                                "properties": {
-                                    "tags": {
-                                        "type": "array",
-                                        "maxItems": 50,
-                                        "items": {"type": "string", "maxLength": 200},
-                                    },
-                                    "priority": {
-                                        "type": "string",
-                                        "enum": ["low", "normal", "high", "urgent"],
-                                    },
-                                },
-                            }
-                        }
-                    },
-                },
+                requestBody=_json_body(
+                    {
+                        "type": "object",
+                        "minProperties": 1,
+                        "properties": {
+                            "tags": {
+                                "type": "array",
+                                "maxItems": 50,
+                                "items": {"type": "string", "maxLength": 200},
+                            },
+                            "priority": {
+                                "type": "string",
+                                "enum": ["low", "normal", "high", "urgent"],
+                            },
+                        },
+                    }
+                ),
             ),
         },
         base + "/audit": {
@@ -292,24 +287,19 @@ def openapi_document() -> dict[str, Any]:
             "put": _op(
                 "Replace what the shop says of a contact (e.g. vip: true), for routing rules",
                 params=[_CONTACT_ID],
-                requestBody={
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "maxProperties": 30,
-                                "additionalProperties": {
-                                    "oneOf": [
-                                        {"type": "string", "maxLength": 200},
-                                        {"type": "number"},
-                                        {"type": "boolean"},
-                                    ]
-                                },
-                            }
-                        }
-                    },
-                },
+                requestBody=_json_body(
+                    {
+                        "type": "object",
+                        "maxProperties": 30,
+                        "additionalProperties": {
+                            "oneOf": [
+                                {"type": "string", "maxLength": 200},
+                                {"type": "number"},
+                                {"type": "boolean"},
+                            ]
+                        },
+                    }
+                ),
             )
         },
         base + "/contacts/{contact_id}/erase": {
@@ -325,27 +315,22 @@ def openapi_document() -> dict[str, Any]:
                 "Give the conversation to an agent, or back to the queue (agent_id null); "
                 "with team, move it to that team's queue (null: everyone's) first",
                 params=[_ID],
-                requestBody={
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "minProperties": 1,
-                                "additionalProperties": False,
-                                "properties": {
-                                    "agent_id": {"type": "integer", "minimum": 1, "nullable": True},
-                                    "team": {
-                                        "type": "string",
-                                        "minLength": 1,
-                                        "maxLength": 60,
-                                        "nullable": True,
-                                    },
-                                },
-                            }
-                        }
-                    },
-                },
+                requestBody=_json_body(
+                    {
+                        "type": "object",
+                        "minProperties": 1,
+                        "additionalProperties": False,
+                        "properties": {
+                            "agent_id": {"type": "integer", "minimum": 1, "nullable": True},
+                            "team": {
+                                "type": "string",
+                                "minLength": 1,
+                                "maxLength": 60,
+                                "nullable": True,
+                            },
+                        },
+                    }
+                ),
             )
         },
         one + "/reopen": {
@@ -411,35 +396,30 @@ def openapi_document() -> dict[str, Any]:
                 "reminder to yourself",
                 ok="201",
                 params=[_ID],
-                requestBody={
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["kind"],
-                                "oneOf": [
-                                    {"required": ["in_minutes"], "not": {"required": ["due_at"]}},
-                                    {"required": ["due_at"], "not": {"required": ["in_minutes"]}},
-                                ],
-                                "properties": {
-                                    "kind": {"type": "string", "enum": ["follow_up", "reminder"]},
-                                    "in_minutes": {
-                                        "type": "integer",
-                                        "minimum": 1,
-                                        "maximum": 527040,
-                                    },
-                                    "due_at": {
-                                        "type": "string",
-                                        "format": "date-time",
-                                        "description": "a time already past is due at once",
-                                    },
-                                    "text": {"type": "string", "maxLength": 2000},
-                                },
-                            }
-                        }
-                    },
-                },
+                requestBody=_json_body(
+                    {
+                        "type": "object",
+                        "required": ["kind"],
+                        "oneOf": [
+                            {"required": ["in_minutes"], "not": {"required": ["due_at"]}},
+                            {"required": ["due_at"], "not": {"required": ["in_minutes"]}},
+                        ],
+                        "properties": {
+                            "kind": {"type": "string", "enum": ["follow_up", "reminder"]},
+                            "in_minutes": {
+                                "type": "integer",
+                                "minimum": 1,
+                                "maximum": 527040,
+                            },
+                            "due_at": {
+                                "type": "string",
+                                "format": "date-time",
+                                "description": "a time already past is due at once",
+                            },
+                            "text": {"type": "string", "maxLength": 2000},
+                        },
+                    }
+                ),
             ),
         },
         one + "/scheduled/{item_id}/cancel": {
@@ -462,10 +442,7 @@ def openapi_document() -> dict[str, Any]:
                 _op(
                     "Admins: replace the sla section (as in config.yaml, without check_seconds "
                     "and holiday_files) on every node; 400 names each wrong key",
-                    requestBody={
-                        "required": True,
-                        "content": {"application/json": {"schema": {"type": "object"}}},
-                    },
+                    requestBody=_json_body({"type": "object"}),
                 )
             ),
         },
@@ -487,10 +464,7 @@ def openapi_document() -> dict[str, Any]:
                     "Save a reply or macro: yours, a team's (its members, admins) or "
                     "everyone's (admins)",
                     ok="201",
-                    requestBody={
-                        "required": True,
-                        "content": {"application/json": {"schema": _CANNED_SCHEMA}},
-                    },
+                    requestBody=_json_body(_CANNED_SCHEMA),
                 )
             ),
         },
@@ -499,10 +473,7 @@ def openapi_document() -> dict[str, Any]:
                 _op(
                     "Change a saved reply's title, text and actions",
                     params=[_CANNED_ID],
-                    requestBody={
-                        "required": True,
-                        "content": {"application/json": {"schema": _CANNED_SCHEMA}},
-                    },
+                    requestBody=_json_body(_CANNED_SCHEMA),
                 )
             ),
             "delete": _with_forbidden(_op("Delete a saved reply", params=[_CANNED_ID])),
@@ -518,28 +489,23 @@ def openapi_document() -> dict[str, Any]:
                 _op(
                     "Admins: accept a suggested word (the bot reads it as its canonical word "
                     "at once) or dismiss it for good; 404 if no such suggestion is pending",
-                    requestBody={
-                        "required": True,
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "required": ["variant", "action"],
-                                    "properties": {
-                                        "variant": {
-                                            "type": "string",
-                                            "minLength": 1,
-                                            "maxLength": 100,
-                                        },
-                                        "action": {
-                                            "type": "string",
-                                            "enum": ["accept", "dismiss"],
-                                        },
-                                    },
-                                }
-                            }
-                        },
-                    },
+                    requestBody=_json_body(
+                        {
+                            "type": "object",
+                            "required": ["variant", "action"],
+                            "properties": {
+                                "variant": {
+                                    "type": "string",
+                                    "minLength": 1,
+                                    "maxLength": 100,
+                                },
+                                "action": {
+                                    "type": "string",
+                                    "enum": ["accept", "dismiss"],
+                                },
+                            },
+                        }
+                    ),
                 )
             ),
         },
@@ -549,10 +515,7 @@ def openapi_document() -> dict[str, Any]:
                 _op(
                     "Admins: replace the routing section (teams and rules, as in config.yaml) "
                     "on every node; 400 names each wrong key",
-                    requestBody={
-                        "required": True,
-                        "content": {"application/json": {"schema": {"type": "object"}}},
-                    },
+                    requestBody=_json_body({"type": "object"}),
                 )
             ),
         },

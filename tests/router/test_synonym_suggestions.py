@@ -42,17 +42,22 @@ async def submit(session: InboxSession, path: str, form: dict[str, str]) -> str:
         return html.unescape(await response.text())
 
 
+async def publish_phrasing(lead: InboxSession) -> str:
+    """An admin adds 我的洗衣机趴窝了要修 to repair-booking from the gap report."""
+    return await submit(
+        lead,
+        "/inbox/reports/gaps/publish",
+        {"questions": "我的洗衣机趴窝了要修", "answer": "", "extends": "repair-booking"},
+    )
+
+
 async def test_an_admin_accepts_a_suggested_word_and_the_bot_reads_it(
     desk: tuple[Service, Path],
 ) -> None:
     service, kb = desk
     lead = await signed_in(service, "Lead")
     try:
-        page = await submit(
-            lead,
-            "/inbox/reports/gaps/publish",
-            {"questions": "我的洗衣机趴窝了要修", "answer": "", "extends": "repair-booking"},
-        )
+        page = await publish_phrasing(lead)
         assert "趴窝了 = 坏了" in page  # said in the notice and listed for a decision
         assert 'data-variant="趴窝了"' in page
         before = service.app[BOT].decide(QUESTION)
@@ -75,11 +80,7 @@ async def test_only_admins_decide_and_bad_requests_are_told_so(
     service, kb = desk
     lead, ana = await signed_in(service, "Lead"), await signed_in(service, "Ana")
     try:
-        await submit(
-            lead,
-            "/inbox/reports/gaps/publish",
-            {"questions": "我的洗衣机趴窝了要修", "answer": "", "extends": "repair-booking"},
-        )
+        await publish_phrasing(lead)
         status, _ = await ana.post(
             "/inbox/reports/gaps/synonyms", {"variant": "趴窝了", "action": "accept"}
         )
@@ -141,11 +142,7 @@ async def test_an_integration_decides_on_suggested_words_through_the_api(
     await service.add_agent("api-agent")
     lead = await signed_in(service, "Lead")
     try:
-        await submit(
-            lead,
-            "/inbox/reports/gaps/publish",
-            {"questions": "我的洗衣机趴窝了要修", "answer": "", "extends": "repair-booking"},
-        )
+        await publish_phrasing(lead)
     finally:
         await lead.close()
     path = "/api/agent/knowledge/synonyms"
