@@ -323,19 +323,37 @@ async def _decide(request: web.Request, agent: Agent, variant: str, action: str)
         await request.app[RELOAD_BOT]()
     else:
         found = await asyncio.to_thread(dismiss_suggestion, folder, variant)
+    await audit_knowledge(
+        request,
+        agent,
+        f"{action}_synonym",
+        variant=found.variant,
+        canonical=found.canonical,
+        entry=found.entry,
+    )
+    return found
+
+
+async def audit_knowledge(
+    request: web.Request,
+    agent: Agent,
+    action: str,
+    *,
+    conversation: int | None = None,
+    **detail: Any,
+) -> None:
+    """Write a change to the knowledge base into the audit log: who taught the bot
+    what (target ``conversation`` when it came from one, else ``knowledge``)."""
     async with request.app[DATABASE].write() as repo:
         await audit.record(
             repo,
             request.app[CLOCK](),
             agent,
-            f"{action}_synonym",
-            "knowledge",
-            None,
-            variant=found.variant,
-            canonical=found.canonical,
-            entry=found.entry,
+            action,
+            "knowledge" if conversation is None else "conversation",
+            conversation,
+            **detail,
         )
-    return found
 
 
 async def api_synonyms(request: web.Request) -> web.Response:
@@ -415,6 +433,14 @@ async def publish_gap(request: web.Request) -> web.Response:
         await request.app[RELOAD_BOT]()
     except KnowledgeError as exc:
         raise web.HTTPSeeOther("/inbox/reports/gaps?" + urlencode({"notice": str(exc)})) from exc
+    await audit_knowledge(
+        request,
+        viewer.agent,
+        "publish_faq",
+        entry=entry_id,
+        questions=questions,
+        new_entry=extended is None,
+    )
     logger.info(
         "%s published %d phrasing(s) into %s from the gap report",
         viewer.agent.name,

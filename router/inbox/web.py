@@ -25,7 +25,7 @@ from router.inbox import presenters
 from router.inbox.accounts import LoginRefused, TooManyAttempts
 from router.inbox.i18n import LANGUAGES, pick_language, texts
 from router.inbox.live import live
-from router.inbox.reports_web import suggest_from, suggested_notice
+from router.inbox.reports_web import audit_knowledge, suggest_from, suggested_notice
 from router.inbox.session import (
     COOKIE,
     MAX_TEXT,
@@ -425,6 +425,15 @@ async def save_faq(request: web.Request) -> web.Response:
         await request.app[RELOAD_BOT]()
     except KnowledgeError as exc:
         return await _rerender(request, viewer, 400, notice=str(exc), notice_kind="error")
+    await audit_knowledge(
+        request,
+        viewer.agent,
+        "save_faq",
+        conversation=conversation_id,
+        entry=entry_id,
+        question=question,
+        new_entry=same is None,
+    )
     logger.info("agent %s saved a FAQ phrasing into %s", viewer.agent.name, entry_id)
     notice = texts(viewer.lang)["faq_saved"] + suggested_notice(viewer.lang, suggested)
     return await _rerender(request, viewer, 200, notice=notice, notice_kind="ok")

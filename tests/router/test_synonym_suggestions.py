@@ -12,6 +12,7 @@ import pytest
 
 from bot.policy import DecisionKind
 from router.keys import BOT
+from router.storage.audit_queries import AuditEntry
 from tests.support.inbox import InboxSession, add_inbox_agent
 from tests.support.service import DEMO_KB, Service, running_service
 
@@ -42,6 +43,11 @@ async def submit(session: InboxSession, path: str, form: dict[str, str]) -> str:
         return html.unescape(await response.text())
 
 
+async def logged(service: Service, action: str) -> list[AuditEntry]:
+    async with service.db.read() as repo:
+        return await repo.audit_entries(action=action)
+
+
 async def publish_phrasing(lead: InboxSession) -> str:
     """An admin adds 我的洗衣机趴窝了要修 to repair-booking from the gap report."""
     return await submit(
@@ -60,6 +66,18 @@ async def test_an_admin_accepts_a_suggested_word_and_the_bot_reads_it(
         page = await publish_phrasing(lead)
         assert "趴窝了 = 坏了" in page  # said in the notice and listed for a decision
         assert 'data-variant="趴窝了"' in page
+        # Who taught the bot what is in the audit log.
+        [published] = await logged(service, "publish_faq")
+        assert (published.actor, published.target, published.origin[:6]) == (
+            "Lead",
+            "knowledge",
+            "inbox ",
+        )
+        assert published.detail == {
+            "entry": "repair-booking",
+            "questions": ["我的洗衣机趴窝了要修"],
+            "new_entry": False,
+        }
         before = service.app[BOT].decide(QUESTION)
         assert before.kind is not DecisionKind.ANSWER
 
@@ -128,6 +146,17 @@ async def test_save_as_faq_into_an_entry_suggests_the_word_and_says_so(
             {"question": "我的洗衣机趴窝了要修", "message_id": str(reply["id"])},
         )
         assert "Saved to the knowledge base" in page and "趴窝了 = 坏了" in page
+        [saved] = await logged(service, "save_faq")
+        assert (saved.actor, saved.target, saved.target_id) == (
+            "Lead",
+            "conversation",
+            receipt.conversation_id,
+        )
+        assert saved.detail == {
+            "entry": "repair-booking",
+            "question": "我的洗衣机趴窝了要修",
+            "new_entry": False,
+        }
         assert "我的洗衣机趴窝了要修" in (kb / "learned.yaml").read_text("utf-8")
         assert "趴窝了" in (kb / "synonym_suggestions.yaml").read_text("utf-8")
     finally:
