@@ -47,10 +47,11 @@ async def desk(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Service]:
             "policies": [
                 {"name": "chat", "first_response": "1h", "resolution": "8h", "warn_before": "10m"}
             ],
-            "check_seconds": 86400,
         }
     }
-    async with running_service(tmp_path / "svc", overrides=overrides, clock=clock) as service:
+    async with running_service(
+        tmp_path / "svc", overrides=overrides, clock=clock, drive_sweeps=True
+    ) as service:
         await add_inbox_agent(service, "Ana")
         yield service
 

@@ -41,7 +41,6 @@ def settings(relay_port: int, **sla: Any) -> dict[str, Any]:
                 {"name": "chat", "channels": ["memory"], "first_response": "1h", "follow_up": "72h"}
             ],
             "supervisor_email": SUPERVISOR,
-            "check_seconds": 86400,
             **sla,
         },
     }
@@ -57,7 +56,7 @@ async def desk(
     database: Database, tmp_path: Path, relay: Relay, clock: FakeClock
 ) -> AsyncIterator[Service]:
     async with running_service(
-        tmp_path, database=database, overrides=settings(relay.port), clock=clock
+        tmp_path, database=database, overrides=settings(relay.port), clock=clock, drive_sweeps=True
     ) as running:
         await running.add_agent("ana")
         yield running
@@ -266,15 +265,15 @@ async def test_a_follow_up_survives_a_restart(
 ) -> None:
     overrides = settings(relay.port)
     async with running_service(
-        tmp_path / "a", database=database, overrides=overrides, clock=clock
+        tmp_path / "a", database=database, overrides=overrides, clock=clock, drive_sweeps=True
     ) as before:
         await before.add_agent("ana")
         cid = await served(before, "restart")
     clock.set(at("2026-11-29T10:00"))
     async with running_service(
-        tmp_path / "b", database=database, overrides=overrides, clock=clock
+        tmp_path / "b", database=database, overrides=overrides, clock=clock, drive_sweeps=True
     ) as after:
-        # The new process's scheduler finds it on its first sweep (its loop may be first).
+        # The new process's scheduler finds it on its first sweep.
         await after.app[SCHEDULER].run_due()
         [follow_up] = await _wait_sent(after, "restart", "follow_up")
         assert f"#{cid}" in follow_up.text
@@ -344,8 +343,12 @@ async def test_two_nodes_never_send_the_same_follow_up_twice(
 ) -> None:
     overrides = settings(relay.port)
     async with (
-        running_service(tmp_path / "a", database=postgres, overrides=overrides, clock=clock) as a,
-        running_service(tmp_path / "b", database=postgres, overrides=overrides, clock=clock) as b,
+        running_service(
+            tmp_path / "a", database=postgres, overrides=overrides, clock=clock, drive_sweeps=True
+        ) as a,
+        running_service(
+            tmp_path / "b", database=postgres, overrides=overrides, clock=clock, drive_sweeps=True
+        ) as b,
     ):
         await a.add_agent("ana")
         b.tokens["ana"] = a.tokens["ana"]

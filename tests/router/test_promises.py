@@ -50,8 +50,6 @@ def promises(relay_port: int) -> dict[str, Any]:
                 }
             ],
             "supervisor_email": SUPERVISOR,
-            # The loop's own sweeps would race the test's; the test drives them.
-            "check_seconds": 86400,
         },
     }
 
@@ -66,7 +64,11 @@ async def desk(
     database: Database, tmp_path: Path, relay: Relay, clock: FakeClock
 ) -> AsyncIterator[Service]:
     async with running_service(
-        tmp_path, database=database, overrides=promises(relay.port), clock=clock
+        tmp_path,
+        database=database,
+        overrides=promises(relay.port),
+        clock=clock,
+        drive_sweeps=True,
     ) as running:
         await running.add_agent("ana")
         yield running

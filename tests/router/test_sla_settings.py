@@ -40,9 +40,9 @@ async def add_admin(service: Service, name: str) -> None:
 
 @pytest.fixture
 async def desk(database: Database, tmp_path: Path, clock: FakeClock) -> AsyncIterator[Service]:
-    overrides = {"sla": {**SECTION, "check_seconds": 86400}}
+    overrides = {"sla": SECTION}
     async with running_service(
-        tmp_path / "a", database=database, overrides=overrides, clock=clock
+        tmp_path / "a", database=database, overrides=overrides, clock=clock, drive_sweeps=True
     ) as service:
         await service.add_agent("ana")
         await add_admin(service, "lead")
@@ -82,9 +82,9 @@ async def test_a_wrong_setting_is_refused_with_its_key_and_nothing_changes(
 async def test_a_new_day_off_applies_at_once_and_on_the_other_node_at_its_next_sweep(
     desk: Service, database: Database, tmp_path: Path, clock: FakeClock
 ) -> None:
-    overrides = {"sla": {**SECTION, "check_seconds": 86400}}
+    overrides = {"sla": SECTION}
     async with running_service(
-        tmp_path / "b", database=database, overrides=overrides, clock=clock
+        tmp_path / "b", database=database, overrides=overrides, clock=clock, drive_sweeps=True
     ) as other:
         changed = {
             **SECTION,
@@ -101,6 +101,6 @@ async def test_a_new_day_off_applies_at_once_and_on_the_other_node_at_its_next_s
         assert "open at 09:00 tomorrow" in await notice(other, "there-after")
     # And a restart keeps the admin's version over config.yaml's.
     async with running_service(
-        tmp_path / "c", database=database, overrides=overrides, clock=clock
+        tmp_path / "c", database=database, overrides=overrides, clock=clock, drive_sweeps=True
     ) as restarted:
         assert "open at 09:00 tomorrow" in await notice(restarted, "after-restart")

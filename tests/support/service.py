@@ -21,7 +21,7 @@ from router.builders import utc_now
 from router.config import Config, load_config
 from router.events import MessageDelivered
 from router.inbox import hash_token
-from router.keys import DATABASE, EVENT_BUS, ROUTER
+from router.keys import DATABASE, EVENT_BUS, ROUTER, SCHEDULER
 from router.storage import Database
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -131,9 +131,16 @@ async def running_service(
     database: Database | None = None,
     overrides: Mapping[str, Any] | None = None,
     clock: Callable[[], datetime] = utc_now,
+    drive_sweeps: bool = False,
 ) -> AsyncIterator[Service]:
+    """The whole service on a free port. ``drive_sweeps``: the scheduler's own loop is
+    stopped once the service is up, so the test's ``run_due`` calls are the only sweeps
+    (a loop sweep still under way when the test moves a fake clock would take what the
+    test then looks for)."""
     config = make_config(tmp_path, overrides)
     memory = MemoryChannel()
     app = create_app(config, extra_channels=[memory], database=database, clock=clock)
     async with TestServer(app, host="127.0.0.1", port=0) as server, TestClient(server) as client:
+        if drive_sweeps:
+            await app[SCHEDULER].stop()
         yield Service(client=client, config=config, memory=memory)
