@@ -36,39 +36,34 @@ def _json_body(schema: dict[str, Any], *, required: bool = True) -> dict[str, An
 
 
 _NOTE_BODY = _json_body({"type": "object", "required": ["text"], "properties": {"text": _TEXT}})
-_TEXT_BODY: dict[str, Any] = {
-    "required": True,
-    "content": {
-        "application/json": {
-            "schema": {
-                "type": "object",
-                "required": ["text"],
-                "properties": {
-                    "text": _TEXT,
-                    "seen_message_id": {
-                        "type": "integer",
-                        "nullable": True,
-                        "description": "reply: refused (409 stale) if any message is newer",
-                    },
-                    "wait_for_customer": {
-                        "type": "boolean",
-                        "nullable": True,
-                        "description": "reply: the resolution clock stops until the customer "
-                        "writes (default: when the reply ends in a question mark)",
-                    },
-                    "macro_id": {
-                        "type": "integer",
-                        "minimum": 1,
-                        "maximum": 2**63 - 1,
-                        "nullable": True,
-                        "description": "a saved reply whose tags, priority and resolution "
-                        "apply with this reply",
-                    },
-                },
-            }
-        }
-    },
-}
+_TEXT_BODY = _json_body(
+    {
+        "type": "object",
+        "required": ["text"],
+        "properties": {
+            "text": _TEXT,
+            "seen_message_id": {
+                "type": "integer",
+                "nullable": True,
+                "description": "reply: refused (409 stale) if any message is newer",
+            },
+            "wait_for_customer": {
+                "type": "boolean",
+                "nullable": True,
+                "description": "reply: the resolution clock stops until the customer "
+                "writes (default: when the reply ends in a question mark)",
+            },
+            "macro_id": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 2**63 - 1,
+                "nullable": True,
+                "description": "a saved reply whose tags, priority and resolution "
+                "apply with this reply",
+            },
+        },
+    }
+)
 
 
 # A reply with files: the same fields as form fields, and one to five ``files`` (in all
