@@ -4,7 +4,6 @@ drill-downs, and the same figures as JSON under /api/agent/reports."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from dataclasses import asdict
 from datetime import timedelta
@@ -203,19 +202,18 @@ async def page(request: web.Request) -> web.Response:
         filters={**query, **shown},
         agents=sorted(names.items(), key=lambda kv: kv[1]),
         teams=[(t.key, t.name) for t in request.app[ROUTING_SETTINGS].routing.teams.values()],
-        data=json.dumps(
-            {
-                "figures": report.figures,
-                "query": query,
-                "lang": viewer.lang,
-                "labels": {
-                    k.removeprefix("code_"): v
-                    for k, v in texts(viewer.lang).items()
-                    if k.startswith("code_")
-                },
+        # Rendered with Jinja's tojson, which escapes <, >, & and ' as \u00XX: a
+        # customer's tag or choice id can never end or comment out the script element.
+        data={
+            "figures": report.figures,
+            "query": query,
+            "lang": viewer.lang,
+            "labels": {
+                k.removeprefix("code_"): v
+                for k, v in texts(viewer.lang).items()
+                if k.startswith("code_")
             },
-            ensure_ascii=False,
-        ).replace("</", "<\\/"),
+        },
     )
 
 

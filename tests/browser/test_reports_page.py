@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from playwright.async_api import Browser, expect
@@ -64,4 +65,30 @@ async def test_a_lead_reads_the_reports_and_drills_into_a_bar(
     await page.goto(str(desk.client.make_url("/inbox/reports")))
     await page.locator("#switch-language").click()
     await expect(page.locator('[data-outcome="handed_off"] th')).to_have_text("转人工")
+    assert watch.problems == []
+
+
+async def test_a_hostile_choice_or_tag_cannot_break_the_page(
+    desk: Service, browser: Browser
+) -> None:
+    """A choice id or a tag holding ``<!--<script>`` stays data inside the page's JSON."""
+    memory = desk.memory
+    hostile = "<!--<script>"
+    await memory.inject(
+        memory.message("return", external_id="x1", sender="attacker", choice=hostile)
+    )
+    watch = Watch()
+    context = await browser.new_context(viewport=SIZES["desktop"])  # type: ignore[arg-type]
+    page = await sign_in(context, desk, "Lead", watch)
+    await page.goto(str(desk.client.make_url("/inbox/reports")))
+    await expect(page.locator("body[data-charts='6']")).to_have_count(1)
+    await expect(page.locator("#total-conversations")).to_have_text("5")
+    choices = await page.evaluate(
+        "JSON.parse(document.getElementById('report-data').textContent).figures.bot.choices_taken"
+    )
+    assert hostile in choices, "the choice is shown as it was sent, as data"
+
+    await page.goto(str(desk.client.make_url("/inbox/reports?tag=" + quote(hostile))))
+    await expect(page.locator("body[data-charts='6']")).to_have_count(1)
+    await expect(page.locator("input[name=tag]")).to_have_value(hostile)
     assert watch.problems == []
