@@ -144,7 +144,10 @@ class InboundMessage:
     """One customer message, whatever it arrived by.
 
     ``external_id`` is the channel's own id for the message and the dedup key:
-    the same ``(channel, external_id)`` delivered twice is stored once.
+    the same ``(channel, external_id)`` delivered twice is stored once. Where anyone
+    can choose the id (a mail's Message-ID), ``extras["fingerprint"]`` says what the
+    message is: a second message under a stored id with another fingerprint is a
+    different message, stored and flagged, not a duplicate.
     ``text`` is what the customer wrote this time (quoted history removed where
     the channel has it). ``extras`` holds the few channel details that matter
     downstream, e.g. ``subject`` for email, ``choice`` for a pressed button (the

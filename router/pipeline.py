@@ -96,19 +96,23 @@ class Router:
             # An edit of a message we never stored: take it as a new message.
         # The unique (channel, external_id) index is the dedup check: asking first would
         # cost a round trip on every message to save one on the rare duplicate.
-        for attempt in (1, 2):
+        raced = False
+        while True:
             try:
                 async with self._units.write() as w:
                     return await self._store(w, inbound)
             except IntegrityError:
                 async with self._units.db.read() as repo:
-                    duplicate = await self._duplicate(repo, inbound)
-                if duplicate is not None:
-                    return duplicate
-                if attempt == 2:
+                    stored = await repo.stored_fingerprint(inbound.channel, inbound.external_id)
+                    if stored is not None and not _reuses_id(inbound, stored[1]):
+                        return await self._duplicate(repo, inbound, stored[0])
+                if stored is not None:
+                    inbound = _under_its_own_id(inbound, stored[0])
+                    continue
+                if raced:
                     raise
                 # Another task created this sender's contact at the same moment; again.
-        raise AssertionError("unreachable")
+                raced = True
 
     async def _edit(self, inbound: InboundMessage) -> InboundReceipt | None:
         async with self._units.write() as w:
@@ -125,11 +129,8 @@ class Router:
         return InboundReceipt(conversation_id=conversation_id, message_id=message_id)
 
     async def _duplicate(
-        self, repo: Repositories, inbound: InboundMessage
-    ) -> InboundReceipt | None:
-        message_id = await repo.message_exists(inbound.channel, inbound.external_id)
-        if message_id is None:
-            return None
+        self, repo: Repositories, inbound: InboundMessage, message_id: int
+    ) -> InboundReceipt:
         conversation_id = await repo.conversation_of_message(message_id)
         assert conversation_id is not None
         logger.info(
@@ -389,3 +390,36 @@ def _candidates(decision: Decision) -> list[dict[str, Any]]:
         }
         for c in decision.candidates
     ]
+
+
+def _reuses_id(inbound: InboundMessage, stored: str | None) -> bool:
+    """Whether ``inbound`` is a different message under an id already stored (a
+    stranger's mail that took a customer's Message-ID first), not a re-sent copy."""
+    fingerprint = inbound.extras.get("fingerprint")
+    return (
+        fingerprint is not None
+        and stored is not None
+        and stored != fingerprint
+        and not inbound.external_id.endswith("#" + fingerprint)
+    )
+
+
+def _under_its_own_id(inbound: InboundMessage, first: int) -> InboundMessage:
+    """``inbound`` keyed by its id and fingerprint, so its own re-sent copies are still
+    duplicates; flagged for a person, since someone sent two mails under one id."""
+    fingerprint = inbound.extras["fingerprint"]
+    logger.warning(
+        "%s message %s reuses the id of stored message %s with other content: stored too",
+        inbound.channel,
+        inbound.external_id,
+        first,
+    )
+    flag = (
+        f"another mail was stored first under this Message-ID (message {first}): "
+        "check which of the two is genuine"
+    )
+    return replace(
+        inbound,
+        external_id=f"{inbound.external_id}#{fingerprint}",
+        flag=f"{inbound.flag}; {flag}" if inbound.flag else flag,
+    )

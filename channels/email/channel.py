@@ -228,6 +228,8 @@ class EmailChannel:
             "subject": parsed.subject[:300],
             "message_id": parsed.message_id,
             "original": original.ref,
+            # The router tells a re-sent copy from a different mail reusing the id.
+            "fingerprint": parsed.fingerprint,
         }
         if parsed.problems:
             extras["problems"] = "; ".join(parsed.problems)[:500]

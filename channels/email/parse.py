@@ -83,6 +83,20 @@ class ParsedMail:
         """Parsed well enough for the bot to act on."""
         return not any(p.startswith("unparseable") for p in self.problems)
 
+    @property
+    def fingerprint(self) -> str:
+        """What a re-sent copy of this mail shares with it and another mail that reuses
+        its Message-ID does not: sender, date, subject, text and attachments. Read from
+        the decoded mail, so a copy re-encoded on its way (quoted-printable, base64)
+        still matches."""
+        digest = hashlib.sha256()
+        sent = self.sent_at.isoformat() if self.sent_at else ""
+        for value in (self.from_address or "", sent, self.subject, self.full_text):
+            digest.update(value.encode("utf-8", "surrogatepass") + b"\0")
+        for item in self.attachments:
+            digest.update(hashlib.sha256(item.data).digest())
+        return digest.hexdigest()[:32]
+
 
 def message_ids(value: str | None) -> tuple[str, ...]:
     """The ``<id>`` tokens in a Message-ID / In-Reply-To / References value, bare."""

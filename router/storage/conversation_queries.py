@@ -377,6 +377,20 @@ class ConversationQueries:
             )
         )
 
+    async def stored_fingerprint(
+        self, channel: str, external_id: str
+    ) -> tuple[int, str | None] | None:
+        """The message stored under ``(channel, external_id)``: its id and the
+        fingerprint its channel gave it (``extras["fingerprint"]``), if any."""
+        row = (
+            await self.session.execute(
+                select(MessageRow.id, MessageRow.extras["fingerprint"].as_string()).where(
+                    MessageRow.channel == channel, MessageRow.external_id == external_id
+                )
+            )
+        ).first()
+        return None if row is None else (int(row[0]), row[1])
+
     async def edit_message(
         self, channel: str, external_id: str, *, text: str, now: datetime
     ) -> tuple[int, int] | None:

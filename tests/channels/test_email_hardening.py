@@ -11,10 +11,12 @@ from pathlib import Path
 
 import aiosmtplib
 import pytest
+from sqlalchemy import select
 
 from channels.base import ChannelAddress, OutboundKind, OutboundMessage
 from channels.email.compose import compose_reply
 from channels.email.parse import parse_mail
+from router.storage.models import MessageRow
 from tests.channels.test_email import conversation_of, smtp_port
 from tests.support.mail import Relay, body_text, customer_mail, send
 from tests.support.service import Service
@@ -174,7 +176,13 @@ async def test_a_second_mail_reusing_a_message_id_changes_no_stored_file(
     await send(smtp_port(mail), forged, sender="mallory@evil.example")
 
     after = {p.name: p.read_bytes() for p in folder.iterdir()}
-    assert after == before, "a duplicate mail writes nothing and overwrites nothing"
+    assert {k: after[k] for k in before} == before, "no stored file is overwritten"
+    # The forged mail is a different mail: stored beside the first, in files of its own.
+    assert b"%PDF pay to mallory" in after.values()
+
+    await send(smtp_port(mail), first)  # a re-sent copy of the first
+    again = {p.name: p.read_bytes() for p in folder.iterdir()}
+    assert again == after, "a duplicate mail writes nothing and overwrites nothing"
 
 
 def test_the_sender_is_the_address_in_angle_brackets_not_the_display_name() -> None:
@@ -307,3 +315,31 @@ async def test_every_refusal_of_the_receiver_is_logged_with_its_reason(
         )
     refused = [r.getMessage() for r in caplog.records if "SMTP refused" in r.getMessage()]
     assert refused and "550" in refused[0] and "no such support mailbox" in refused[0]
+
+
+async def test_a_mail_whose_message_id_was_taken_first_is_still_stored_and_flagged(
+    mail: Service, relay: Relay
+) -> None:
+    """A stranger who sends the Message-ID a customer's mail will carry first does not
+    silence that mail; a re-sent copy of either is still a duplicate."""
+    taken = "<order-4711.confirmation@example.net>"
+    decoy = customer_mail("Nothing to see.", sender=ATTACKER, message_id=taken, subject="hi")
+    await send(smtp_port(mail), decoy, sender="mallory@evil.example")
+    first = await conversation_of(mail, taken)
+
+    real = customer_mail("My dishwasher leaks, order 4711.", message_id=taken, subject="Leak")
+    await send(smtp_port(mail), real)
+    await send(smtp_port(mail), real)  # the provider re-sends: still one message
+    await send(smtp_port(mail), decoy, sender="mallory@evil.example")
+    async with mail.db.read() as repo:
+        found = await repo.session.execute(
+            select(MessageRow.conversation_id).where(MessageRow.text.contains("dishwasher"))
+        )
+    (conversation,) = found.scalars().all()
+    assert conversation != first
+    detail = await _detail(mail, conversation)
+    (stored,) = [m for m in detail["messages"] if m["direction"] == "in"]  # type: ignore[attr-defined]
+    assert "dishwasher leaks" in stored["text"]
+    assert "another mail was stored first under this Message-ID" in stored["extras"]["flag"]
+    detail = await _detail(mail, first)
+    assert len([m for m in detail["messages"] if m["direction"] == "in"]) == 1  # type: ignore[attr-defined]
