@@ -130,6 +130,12 @@ class ThreadHints:
     # The other people the message was addressed to (email To and Cc): they become
     # participants of the conversation and may write into it too.
     participants: tuple[str, ...] = ()
+    # Who wrote the message when replies are to go to someone else (email: From,
+    # beside a Reply-To the sender identity follows). Then the author, not the
+    # sender, must be on a conversation for the message to join it, and a sender who
+    # is not on it never becomes its reply route: a Reply-To can neither carry a
+    # stranger's mail into a customer's conversation nor take the customer's replies.
+    author: str | None = None
 
     def __post_init__(self) -> None:
         _require(self.topic_window >= 0, "ThreadHints.topic_window must not be negative")

@@ -94,7 +94,10 @@ async def find_thread(
     """
     hints = inbound.thread_hints
     assert hints is not None
-    sender = inbound.sender.external_id
+    # Who wrote it: the sender, or From where a Reply-To made the sender someone else
+    # (see ``ThreadHints.author``). The writer is who must be on a conversation to join
+    # it; a Reply-To that is not on it never becomes its reply route (see the pipeline).
+    writer = hints.author or inbound.sender.external_id
     follows: str | None = None
     resolved: Conversation | None = None
     claimed: tuple[int, str] | None = None
@@ -103,7 +106,7 @@ async def find_thread(
         conversation, reference = found
         # Machine-made mail (a bounce of our reply) may join by reference: it is never
         # answered and never becomes the reply route, and our ids cannot be guessed.
-        if not inbound.automated and sender not in await repo.conversation_participants(
+        if not inbound.automated and writer not in await repo.conversation_participants(
             conversation
         ):
             claimed = conversation.id, f"replies to <{reference}>"
@@ -115,7 +118,7 @@ async def find_thread(
     if hints.ticket is not None and (claimed is None or claimed[0] != hints.ticket):
         ticketed = await repo.conversation(hints.ticket)
         if ticketed is not None and ticketed.status is not ConversationStatus.RESOLVED:
-            if ticketed.contact_id == contact_id or sender in (
+            if (ticketed.contact_id == contact_id and hints.author is None) or writer in (
                 await repo.conversation_participants(ticketed)
             ):
                 return ThreadMatch(ticketed, f"ticket #{hints.ticket} in the subject")
@@ -127,7 +130,11 @@ async def find_thread(
             topic=hints.topic,
             since=now - timedelta(seconds=hints.topic_window),
         )
-        if same is not None and (claimed is None or same.id != claimed[0]):
+        if (
+            same is not None
+            and (claimed is None or same.id != claimed[0])
+            and (hints.author is None or writer in await repo.conversation_participants(same))
+        ):
             return ThreadMatch(same, "same sender and subject")
     if claimed is not None:
         conversation_id, how = claimed

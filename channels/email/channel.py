@@ -200,7 +200,8 @@ class EmailChannel:
         written: list[Path],
     ) -> InboundMessage:
         flags: list[str] = []
-        sender = parsed.from_address or _envelope_address(envelope_from) or "unknown@invalid"
+        author = parsed.from_address or _envelope_address(envelope_from) or "unknown@invalid"
+        sender, name = self._customer(parsed, author)
         attachments: list[Attachment] = []
         for item in parsed.attachments:
             if len(item.data) > self._settings.max_attachment_bytes:
@@ -233,6 +234,10 @@ class EmailChannel:
         }
         if parsed.problems:
             extras["problems"] = "; ".join(parsed.problems)[:500]
+        if sender != author:
+            # Both kept: a person sees who wrote it and where the answers go.
+            extras["from"] = author
+            extras["reply_to"] = sender
         if parsed.full_text and parsed.full_text.strip() != text.strip():
             extras["quoted"] = parsed.full_text[:_MAX_TEXT_CHARS]
         references = tuple(
@@ -240,7 +245,7 @@ class EmailChannel:
         )
         # Whoever else the customer wrote to (To, Cc): people on the thread, not us.
         participants = tuple(
-            dict.fromkeys(a for a in parsed.to if not self.accepts(a) and a != sender)
+            dict.fromkeys(a for a in parsed.to if not self.accepts(a) and a not in (sender, author))
         )[:_MAX_PARTICIPANTS]
         return InboundMessage(
             external_id=parsed.message_id,
@@ -248,7 +253,7 @@ class EmailChannel:
             sender=SenderIdentity(
                 CHANNEL,
                 sender,
-                display_name=clean_header_text(parsed.from_name or "")[:200] or None,
+                display_name=clean_header_text(name or "")[:200] or None,
                 email=sender,
             ),
             text=text,
@@ -262,11 +267,33 @@ class EmailChannel:
                 topic=normalise_subject(parsed.subject) or None,
                 topic_window=self._settings.thread_window,
                 participants=participants,
+                author=author if author != sender else None,
             ),
-            automated=parsed.auto or envelope_auto_reason(envelope_from),
+            automated=parsed.auto or self._envelope_auto(envelope_from, sender != author),
             flag="; ".join(flags)[:300] if flags else None,
             readable=parsed.readable,
         )
+
+    def _customer(self, parsed: ParsedMail, author: str) -> tuple[str, str | None]:
+        """Who the mail is from as far as the desk is concerned, and their name: the
+        Reply-To when it names someone else than From (a shop's contact form sends
+        from noreply@ on the customer's behalf), unless it names one of our support
+        addresses; From otherwise."""
+        if parsed.reply_to is not None:
+            name, address = parsed.reply_to
+            if address != author and not self.accepts(address):
+                return address, name
+        return author, parsed.from_name
+
+    @staticmethod
+    def _envelope_auto(envelope_from: str | None, for_someone: bool) -> str | None:
+        """Why the envelope says the mail is machine-made. A form that writes for a
+        customer named in Reply-To sends from a no-reply envelope too; only the null
+        sender of a bounce still counts then."""
+        reason = envelope_auto_reason(envelope_from)
+        if for_someone and reason is not None and reason != "null sender":
+            return None
+        return reason
 
     def _store(self, item: MailAttachment, written: list[Path]) -> Attachment:
         """Write a new file under a random name: a stored file never changes, whatever

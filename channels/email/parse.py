@@ -62,6 +62,8 @@ class ParsedMail:
     message_id: str
     from_address: str | None
     from_name: str | None
+    # Where the sender asks replies to go (the first Reply-To mailbox), if anywhere.
+    reply_to: tuple[str | None, str] | None
     to: tuple[str, ...]
     subject: str
     sent_at: datetime | None
@@ -391,6 +393,7 @@ def parse_mail(raw: bytes) -> ParsedMail:
             message_id=_synthetic_id(raw),
             from_address=None,
             from_name=None,
+            reply_to=None,
             to=(),
             subject="",
             sent_at=None,
@@ -414,7 +417,7 @@ def _parse(raw: bytes) -> ParsedMail:
     charset = _body_charset(msg)
     senders = _addresses(msg, "From", charset) or _addresses(msg, "Sender", charset)
     from_name, from_address = senders[0] if senders else (None, None)
-    reply_to = _addresses(msg, "Reply-To")
+    reply_to = _addresses(msg, "Reply-To", charset)
     subject = clean_header_text(_header(msg, "Subject", charset) or "")
     own_id = message_ids(_raw_header(msg, "Message-ID"))
     sent_at: datetime | None = None
@@ -440,12 +443,15 @@ def _parse(raw: bytes) -> ParsedMail:
         problems.append(f"unparseable: {unreadable}")
         text = full_text = f"[{unreadable}]"
         html_text = None
-    auto = _auto_reason(msg, from_address, subject)
+    # A contact form mails from noreply@ with the customer in Reply-To: whether a
+    # person wrote it is read from where the answer is to go.
+    auto = _auto_reason(msg, reply_to[0][1] if reply_to else from_address, subject)
     about = _about(msg, full_text) if auto else ()
     return ParsedMail(
         message_id=own_id[0] if own_id else _synthetic_id(raw),
         from_address=(reply_to[0][1] if reply_to and not from_address else from_address),
         from_name=from_name or None,
+        reply_to=(reply_to[0][0] or None, reply_to[0][1]) if reply_to else None,
         to=tuple(a for _, a in _addresses(msg, "To") + _addresses(msg, "Cc")),
         subject=subject,
         sent_at=sent_at,

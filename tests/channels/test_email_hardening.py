@@ -343,3 +343,68 @@ async def test_a_mail_whose_message_id_was_taken_first_is_still_stored_and_flagg
     assert "another mail was stored first under this Message-ID" in stored["extras"]["flag"]
     detail = await _detail(mail, first)
     assert len([m for m in detail["messages"] if m["direction"] == "in"]) == 1  # type: ignore[attr-defined]
+
+
+async def test_a_contact_forms_mail_is_answered_at_its_reply_to_and_records_both(
+    mail: Service, relay: Relay
+) -> None:
+    """A shop's web form mails from noreply@ with the customer in Reply-To: the customer
+    is the Reply-To, and the bot's answer goes there."""
+    form = customer_mail(
+        "How long does a refund take?",
+        sender="Shop website <noreply@forms.shop-site.example>",
+        headers={"Reply-To": "Li Wei <li.wei@example.net>"},
+    )
+    async with mail.delivered(1):
+        await send(smtp_port(mail), form, sender="noreply@forms.shop-site.example")
+    (answer,) = await relay.wait_for(1)
+    assert answer["To"] == "li.wei@example.net"
+    conversation = await conversation_of(mail, form["Message-ID"])
+    detail = await _detail(mail, conversation)
+    assert detail["reply_to"] == "li.wei@example.net"
+    (stored,) = [m for m in detail["messages"] if m["direction"] == "in"]  # type: ignore[attr-defined]
+    assert stored["extras"]["from"] == "noreply@forms.shop-site.example"
+    assert stored["extras"]["reply_to"] == "li.wei@example.net"
+    assert "automated" not in stored["extras"]
+
+
+async def test_a_reply_to_neither_joins_a_stranger_to_a_thread_nor_takes_its_replies(
+    mail: Service, relay: Relay
+) -> None:
+    question = customer_mail("My blender stopped working after a week.", subject="Broken")
+    await send(smtp_port(mail), question)
+    victim = await conversation_of(mail, question["Message-ID"])
+
+    # The stranger writes as themselves but names the customer as Reply-To.
+    posing = customer_mail(
+        "Cancel my order and refund to this card instead.",
+        sender=ATTACKER,
+        subject=f"Re: Broken [#{victim}]",
+        in_reply_to=question["Message-ID"],
+        references=[question["Message-ID"]],
+        headers={"Reply-To": "li.wei@example.net"},
+    )
+    await send(smtp_port(mail), posing, sender="mallory@evil.example")
+    assert await conversation_of(mail, posing["Message-ID"]) != victim
+
+    # The customer's address as From (forged) with the stranger as Reply-To: whatever
+    # joins, the customer's conversation keeps answering the customer.
+    redirect = customer_mail(
+        "Please send the invoice again.",
+        subject="Re: Broken",
+        in_reply_to=question["Message-ID"],
+        references=[question["Message-ID"]],
+        headers={"Reply-To": ATTACKER},
+    )
+    await send(smtp_port(mail), redirect)
+    assert await conversation_of(mail, redirect["Message-ID"]) == victim
+    detail = await _detail(mail, victim)
+    assert detail["reply_to"] == "li.wei@example.net"
+    await mail.api("ana", "POST", f"/api/agent/conversations/{victim}/claim")
+    async with mail.delivered(1):
+        status, _ = await mail.api(
+            "ana", "POST", f"/api/agent/conversations/{victim}/reply", {"text": "Invoice: ..."}
+        )
+    assert status == 202
+    (reply,) = [r for r in relay.received if "Invoice: ..." in body_text(r)]
+    assert reply["To"] == "li.wei@example.net"
