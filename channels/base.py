@@ -180,6 +180,9 @@ class InboundMessage:
     automated: str | None = None
     # A problem the channel found (unparseable, attachment refused): a person looks.
     flag: str | None = None
+    # Why the sender's address is not to be trusted (email: SPF, DKIM or DMARC
+    # failed): the message is stored and flagged, and nothing automatic goes to it.
+    unverified: str | None = None
     # False when the channel could not read the customer's text at all (binary data,
     # an unparseable mail): a person looks, and nothing is sent automatically.
     readable: bool = True

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from bot import Bot, BotSettings
 from channels.api import ApiChannel, ApiChannelSettings
 from channels.email import (
+    AuthenticationSettings,
     EmailChannel,
     EmailSettings,
     ImapPoller,
@@ -282,6 +283,10 @@ def build_email(config: Config, *, secret: bytes) -> EmailChannel:
             from_name=e.from_name,
             max_attachment_bytes=int(e.max_attachment_mb * 1024 * 1024),
             thread_window=e.thread_window_hours * 3600,
+            authentication=AuthenticationSettings(
+                trusted_upstreams=tuple(e.authentication.trusted_upstreams),
+                check_here=e.authentication.check_here,
+            ),
         )
     )
 

@@ -481,6 +481,14 @@ class ImapAccountConfig(_Model):
     max_message_mb: float = Field(default=25, gt=0)
 
 
+class EmailAuthenticationConfig(_Model):
+    # The authserv-ids of the MTAs in front of us whose Authentication-Results
+    # headers we believe (e.g. mx.shop.example); nobody else's.
+    trusted_upstreams: list[str] = Field(default_factory=list)
+    # Also check DKIM signatures and the From domain's DMARC policy ourselves (DNS).
+    check_here: bool = False
+
+
 class EmailConfig(_Model):
     enabled: bool = False
     # The support addresses: mail to others is refused; the first is the From of replies.
@@ -489,6 +497,8 @@ class EmailConfig(_Model):
     relay: RelayConfig = RelayConfig()
     smtp: SmtpReceiverConfig = SmtpReceiverConfig()
     imap: list[ImapAccountConfig] = Field(default_factory=list)
+    # A mail whose sender fails SPF/DKIM/DMARC is stored and flagged, never answered.
+    authentication: EmailAuthenticationConfig = EmailAuthenticationConfig()
     max_attachment_mb: float = Field(default=10, gt=0)
     # A mail without usable threading headers joins the same sender's open
     # conversation with the same subject if that was active within this many hours.

@@ -65,7 +65,13 @@ class ChannelRules:
         # Nothing automatic answers what nobody could read (an acknowledgement of a
         # binary blob is noise at best, a reply to a forger at worst), nor a contact who
         # already had the channel's share of automatic replies.
-        may_reply = inbound.readable and await may_auto_reply(repo, conversation, self, now)
+        # Nor a sender whose address failed authentication: an answer would go to
+        # whoever the forger named.
+        may_reply = (
+            inbound.readable
+            and inbound.unverified is None
+            and await may_auto_reply(repo, conversation, self, now)
+        )
         return hand_off, may_reply
 
 

@@ -1,5 +1,6 @@
 """The email channel: SMTP and IMAP in, SMTP out, threaded, loop-safe."""
 
+from channels.email.authentication import AuthenticationSettings
 from channels.email.channel import EmailChannel, EmailSettings, RelaySettings
 from channels.email.imap import ImapPoller, ImapSettings
 from channels.email.parse import ParsedMail, parse_mail
@@ -8,6 +9,7 @@ from channels.email.smtp import SmtpReceiver
 from channels.email.threading import normalise_subject
 
 __all__ = [
+    "AuthenticationSettings",
     "EmailChannel",
     "EmailSettings",
     "ImapPoller",

@@ -39,6 +39,12 @@ from channels.base import (
     ThreadHints,
     TransientDeliveryError,
 )
+from channels.email.authentication import (
+    AuthenticationSettings,
+    SenderCheck,
+    check_here,
+    read_upstream,
+)
 from channels.email.compose import compose_reply
 from channels.email.parse import (
     MailAttachment,
@@ -93,6 +99,8 @@ class EmailSettings:
     # when its threading headers are missing, within this many seconds.
     thread_window: float = 7 * 24 * 3600.0
     extra_own_domains: tuple[str, ...] = field(default=())
+    # Whose SPF/DKIM/DMARC results to believe, and whether to check DKIM/DMARC here.
+    authentication: AuthenticationSettings = field(default_factory=AuthenticationSettings)
 
     def __post_init__(self) -> None:
         if not self.addresses:
@@ -166,6 +174,7 @@ class EmailChannel:
             logger.info("our own mail %s came back; not taken in", parsed.message_id)
             return None
         written: list[Path] = []
+        check = await self._check_sender(parsed, raw)
         try:
             inbound = self._inbound(
                 parsed,
@@ -173,6 +182,7 @@ class EmailChannel:
                 envelope_from=envelope_from,
                 refused_size=refused_size,
                 written=written,
+                check=check,
             )
             receipt = await self._on_message(inbound)
         except BaseException:
@@ -190,6 +200,18 @@ class EmailChannel:
             return True
         return any(k.lower() == "x-relaydesk-conversation" for k, _ in parsed.headers)
 
+    async def _check_sender(self, parsed: ParsedMail, raw: bytes) -> SenderCheck | None:
+        """The trusted upstream's results, else our own check if it is on, else None."""
+        settings = self._settings.authentication
+        upstream = read_upstream(
+            (v for k, v in parsed.headers if k.lower() == "authentication-results"),
+            settings.trusted_upstreams,
+        )
+        if upstream is not None or not settings.check_here:
+            return upstream
+        domain = (parsed.from_address or "").rpartition("@")[2] or None
+        return await asyncio.to_thread(check_here, raw, domain, settings.txt_lookup)
+
     def _inbound(
         self,
         parsed: ParsedMail,
@@ -198,8 +220,12 @@ class EmailChannel:
         envelope_from: str | None,
         refused_size: int | None,
         written: list[Path],
+        check: SenderCheck | None = None,
     ) -> InboundMessage:
         flags: list[str] = []
+        unverified = check.failure if check is not None else None
+        if unverified is not None:
+            flags.append(f"sender not verified: {unverified}; not answered automatically")
         author = parsed.from_address or _envelope_address(envelope_from) or "unknown@invalid"
         sender, name = self._customer(parsed, author)
         attachments: list[Attachment] = []
@@ -234,6 +260,8 @@ class EmailChannel:
         }
         if parsed.problems:
             extras["problems"] = "; ".join(parsed.problems)[:500]
+        if check is not None:
+            extras["authentication"] = check.header_text()[:300]
         if sender != author:
             # Both kept: a person sees who wrote it and where the answers go.
             extras["from"] = author
@@ -272,6 +300,7 @@ class EmailChannel:
             automated=parsed.auto or self._envelope_auto(envelope_from, sender != author),
             flag="; ".join(flags)[:300] if flags else None,
             readable=parsed.readable,
+            unverified=unverified,
         )
 
     def _customer(self, parsed: ParsedMail, author: str) -> tuple[str, str | None]:

@@ -467,6 +467,13 @@ def _parse(raw: bytes) -> ParsedMail:
         headers=tuple(
             (k, decode_header_value(str(v))[:500])
             for k, v in msg.raw_items()
-            if k.lower() in ("x-relaydesk-conversation", "auto-submitted", "x-mailer", "user-agent")
+            if k.lower()
+            in (
+                "x-relaydesk-conversation",
+                "auto-submitted",
+                "x-mailer",
+                "user-agent",
+                "authentication-results",
+            )
         ),
     )
