@@ -136,6 +136,10 @@ def decode_bytes(data: bytes, declared: str | None) -> Decoded:
 
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
 _BETWEEN_WORDS = re.compile(r"(\?=)\s+(=\?)")
+# A fold inside one encoded word (some mailers break a long word across lines): the
+# line break and its indent go, so the word is whole again and decodes.
+_FOLDED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?(?:[^?\s]|\r?\n[ \t]+)*\?=")
+_FOLD = re.compile(r"\r?\n[ \t]+")
 
 
 def _decode_word(charset: str, encoding: str, payload: str) -> str:
@@ -161,7 +165,8 @@ def decode_header_value(raw: str, fallback: str | None = None) -> str:
     escapes, which we turn back into bytes and decode like a body, in
     ``fallback`` (the body's charset: clients that send raw 8-bit headers use it).
     """
-    value = re.sub(r"\r?\n[ \t]", " ", raw).strip()
+    value = _FOLDED_WORD.sub(lambda m: _FOLD.sub("", m.group(0)), raw)
+    value = re.sub(r"\r?\n[ \t]", " ", value).strip()
     try:
         as_bytes = value.encode("ascii", "surrogateescape")
     except UnicodeEncodeError:

@@ -20,6 +20,7 @@ from channels.base import encodable
 from channels.email.charsets import decode_bytes, decode_header_value
 from channels.email.html import html_to_text
 from channels.email.quotes import strip_reply
+from channels.email.repair import hidden_base64, resplit_multipart, salvaged_base64
 
 __all__ = [
     "MailAttachment",
@@ -239,6 +240,12 @@ def _part_text(part: Message, problems: list[str]) -> str:
     if not isinstance(payload, bytes):
         raw = part.get_payload()
         return raw if isinstance(raw, str) else ""
+    if (hidden := hidden_base64(part, payload)) is not None:
+        problems.append("a text part in base64 without saying so: decoded")
+        payload = hidden
+    elif (salvaged := salvaged_base64(part)) is not None:
+        problems.append("a broken base64 text part: decoded what could be")
+        payload = salvaged
     decoded = decode_bytes(payload, part.get_content_charset())
     if decoded.problem:
         problems.append(decoded.problem)
@@ -347,7 +354,9 @@ def _synthetic_id(raw: bytes) -> str:
     return f"sha256-{hashlib.sha256(raw).hexdigest()[:40]}@relaydesk.invalid"
 
 
-def _walk(msg: Message, problems: list[str]) -> tuple[list[str], list[str], list[MailAttachment]]:
+def _walk(
+    msg: Message, problems: list[str], depth: int = 0
+) -> tuple[list[str], list[str], list[MailAttachment]]:
     plain: list[str] = []
     html: list[str] = []
     attachments: list[MailAttachment] = []
@@ -355,6 +364,15 @@ def _walk(msg: Message, problems: list[str]) -> tuple[list[str], list[str], list
         if part.is_multipart():
             continue
         content_type = part.get_content_type()
+        if content_type.startswith("multipart/") and depth < 3:
+            # A multipart the parser could not split: its raw MIME is no one's text.
+            if (resplit := resplit_multipart(part)) is not None:
+                problems.append("broken multipart structure: read at the boundary it uses")
+                more = _walk(resplit, problems, depth + 1)
+                plain += more[0]
+                html += more[1]
+                attachments += more[2]
+            continue
         disposition = (part.get_content_disposition() or "").lower()
         name = _filename(part)
         is_body_text = content_type in ("text/plain", "text/html") and not (

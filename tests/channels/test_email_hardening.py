@@ -4,6 +4,7 @@ accepts is kept (issue 14, items 1-5)."""
 
 from __future__ import annotations
 
+import base64
 import re
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -408,3 +409,29 @@ async def test_a_reply_to_neither_joins_a_stranger_to_a_thread_nor_takes_its_rep
     assert status == 202
     (reply,) = [r for r in relay.received if "Invoice: ..." in body_text(r)]
     assert reply["To"] == "li.wei@example.net"
+
+
+async def test_a_broken_multipart_is_stored_readable_and_answered_unfolded(
+    mail: Service, relay: Relay
+) -> None:
+    """The readable part is what is stored (the original is kept beside it), and the
+    answer's Subject is the customer's, unfolded."""
+    text = base64.encodebytes(b"How long does a refund take?").decode()
+    raw = (
+        "From: Li Wei <li.wei@example.net>\r\nTo: support@shop.example\r\n"
+        "Subject: =?utf-8?q?Refund_for_my?=\r\n =?utf-8?q?_ord\r\n er?=\r\n"
+        "Message-ID: <broken-1@example.net>\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/alternative; boundary="declared"\r\n\r\n'
+        "--used\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        f"Content-Transfer-Encoding: base64\r\n\r\n{text}\r\n--used--\r\n"
+    ).encode()
+    async with mail.delivered(1):
+        await send(smtp_port(mail), raw)
+    (answer,) = await relay.wait_for(1)
+    conversation = await conversation_of(mail, "<broken-1@example.net>")
+    assert answer["Subject"] == f"Re: Refund for my order [#{conversation}]"
+    detail = await _detail(mail, conversation)
+    stored = detail["messages"][0]  # type: ignore[index]
+    assert stored["text"] == "How long does a refund take?"
+    assert stored["extras"]["original"].endswith("original.eml")
+    assert "broken multipart" in stored["extras"]["problems"]

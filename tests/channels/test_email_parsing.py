@@ -12,6 +12,7 @@ import yaml
 
 from channels.email import normalise_subject, parse_mail, strip_reply
 from channels.email.html import html_to_text
+from channels.email.threading import reply_subject
 from tests.support.service import SHARED, STRICT
 
 CORPUS = SHARED / "data" / "email-corpus" / "flanker"
@@ -42,9 +43,64 @@ def test_corpus_message(name: str) -> None:
         assert parsed.auto == expected["report"]
     first = next((line.strip() for line in parsed.text.splitlines() if line.strip()), "")
     assert first.startswith(expected["text_starts"].strip())
+    assert expected.get("text_contains", "") in parsed.text
     assert list(parsed.about) == expected.get("about", [])
     assert len(parsed.attachments) == expected.get("attachments", 0)
     assert parsed.message_id
+
+
+_LEAK = "您好，我的洗衣机漏水了，请问怎么保修？"
+_LEAK_B64 = base64.encodebytes(_LEAK.encode()).decode()
+_HEAD = "From: li@example.net\r\nTo: support@shop.example\r\nSubject: t\r\nMIME-Version: 1.0\r\n"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param(
+            _HEAD + 'Content-Type: multipart/alternative; boundary="AAA"\r\n\r\n'
+            "--BBB\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            f"Content-Transfer-Encoding: base64\r\n\r\n{_LEAK_B64}\r\n"
+            "--BBB\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>html</p>\r\n--BBB--\r\n",
+            id="another-boundary-than-declared",
+        ),
+        pytest.param(
+            _HEAD + "Content-Type: multipart/mixed\r\n\r\n"
+            "--XYZ\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            f"Content-Transfer-Encoding: base64\r\n\r\n{_LEAK_B64}\r\n--XYZ--\r\n",
+            id="no-boundary-declared",
+        ),
+        pytest.param(
+            _HEAD + 'Content-Type: multipart/mixed; boundary="Q"\r\n\r\n'
+            "Content-Type: text/plain; charset=utf-8\r\n"
+            f"Content-Transfer-Encoding: base64\r\n\r\n{_LEAK_B64}\r\n",
+            id="one-part-without-boundaries",
+        ),
+        pytest.param(
+            _HEAD + "Content-Type: text/plain; charset=utf-8\r\n\r\n" + _LEAK_B64,
+            id="base64-not-declared",
+        ),
+    ],
+)
+def test_a_broken_structure_gives_the_readable_part_not_raw_mime(raw: str) -> None:
+    parsed = parse_mail(raw.encode())
+    assert parsed.text == _LEAK
+    assert parsed.readable
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "=?utf-8?b?5rSX6KGj5py6\r\n 5ryP5rC0?=",  # a fold inside one encoded word
+        "=?utf-8?b?5rSX6KGj5py6?=\r\n\t=?utf-8?b?5ryP5rC0?=",
+        "=?utf-8?q?=E6=B4=97=E8=A1=A3=E6=9C=BA?=\r\n =?utf-8?q?=E6=BC=8F=E6=B0=B4?=",
+    ],
+)
+def test_a_folded_subject_is_unfolded_for_the_reply(header: str) -> None:
+    raw = f"From: li@example.net\r\nSubject: {header}\r\n\r\nhi\r\n".encode()
+    subject = parse_mail(raw).subject
+    assert subject == "洗衣机漏水"
+    assert reply_subject(subject, 7, "x") == "Re: 洗衣机漏水 [#7]"
 
 
 def test_garbage_is_kept_and_flagged_not_raised() -> None:
