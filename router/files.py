@@ -81,9 +81,10 @@ class Files:
     """Agents' outgoing files under ``root``, and signed links to any stored file.
 
     A link is ``/files/<ref>?name=…&expires=…&sig=…``: the signature (HMAC-SHA256 with
-    the service's secret) covers the ref and the expiry, so a link works for whoever
-    holds it until it expires and for nothing else. ``public_url`` makes links
-    absolute, for bridges that fetch them from elsewhere.
+    the service's secret) covers the ref, the expiry and the name the file is served
+    under, so a link works for whoever holds it until it expires, as it was made, and
+    for nothing else (nobody turns invoice.pdf into a download named otherwise).
+    ``public_url`` makes links absolute, for bridges that fetch them from elsewhere.
     """
 
     def __init__(
@@ -150,23 +151,23 @@ class Files:
             {
                 "name": attachment.name,
                 "expires": expires,
-                "sig": self._sign(attachment.ref, expires),
+                "sig": self._sign(attachment.ref, expires, attachment.name),
             }
         )
         return f"{self._public_url}/files/{quote(attachment.ref)}?{query}"
 
-    def _sign(self, ref: str, expires: int) -> str:
-        message = f"{ref}\x00{expires}".encode()
+    def _sign(self, ref: str, expires: int, name: str) -> str:
+        message = f"{ref}\x00{expires}\x00{name}".encode("utf-8", "surrogatepass")
         return hmac.new(self._key, message, hashlib.sha256).hexdigest()
 
     def allows(self, ref: str, query: Mapping[str, str], *, now: float | None = None) -> bool:
-        """Whether ``query`` is a valid, unexpired signature for ``ref``."""
+        """Whether ``query`` is a valid, unexpired signature for ``ref`` and its name."""
         expires = query.get("expires", "")
         if not (expires.isascii() and expires.isdigit() and len(expires) <= 12):
             return False
         if int(expires) < (time.time() if now is None else now):
             return False
-        signature = self._sign(ref, int(expires)).encode()
+        signature = self._sign(ref, int(expires), query.get("name", "")).encode()
         return hmac.compare_digest(query.get("sig", "").encode(), signature)
 
     def routes(self) -> list[web.RouteDef]:

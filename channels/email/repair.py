@@ -75,9 +75,7 @@ def salvaged_base64(part: Message) -> bytes | None:
     line of base64 stands alone, so the rest still decodes). None when the part
     decoded cleanly, or when what is left is not text in its charset."""
     declared = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
-    if declared != "base64" or not any(
-        type(d).__name__ in _BASE64_DEFECTS for d in part.defects
-    ):
+    if declared != "base64" or not any(type(d).__name__ in _BASE64_DEFECTS for d in part.defects):
         return None
     body = part.get_payload()
     if not isinstance(body, str):

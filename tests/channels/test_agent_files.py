@@ -9,7 +9,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import aiohttp
 import pytest
@@ -100,7 +100,7 @@ async def test_a_web_chat_customer_gets_the_file_as_a_link_only_they_can_use(
         assert response.headers["Content-Disposition"].startswith("attachment;")
         assert "sandbox" in response.headers["Content-Security-Policy"]
 
-    # A link with another file's path, another expiry or no signature opens nothing.
+    # A link with another file's path, expiry or name, or no signature, opens nothing.
     parts = urlsplit(label["url"])
     query = {k: v[0] for k, v in parse_qs(parts.query).items()}
     other = urlsplit(photo["url"]).path
@@ -111,6 +111,8 @@ async def test_a_web_chat_customer_gets_the_file_as_a_link_only_they_can_use(
         f"{parts.path}?expires=abc&sig={query['sig']}",
         f"{parts.path}?expires={query['expires']}&sig=%C3%A9%00",
         "/files/..%2F..%2Fconfig.yaml?expires=9999999999&sig=00",
+        f"{parts.path}?" + urlencode({**query, "name": "退货标签.pdf.exe"}),
+        f"{parts.path}?expires={query['expires']}&sig={query['sig']}",  # the name left out
     ]
     for url in forged:
         async with desk.client.get(url) as response:
