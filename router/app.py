@@ -379,7 +379,13 @@ def _core(config: Config, clock: Callable[[], datetime], secret: bytes) -> Lifec
         app[RELOAD_BOT] = reload_now
         app[ROUTER] = router
         app[DISPATCHER] = dispatcher
-        app[DESK] = HumanDesk(units=units, handoffs=handoffs, texts=bot.texts, aftercare=aftercare)
+        app[DESK] = HumanDesk(
+            units=units,
+            handoffs=handoffs,
+            texts=bot.texts,
+            aftercare=aftercare,
+            team_visibility=config.inbox.team_visibility,
+        )
         app[CANNED] = Canned(db=db, routing=lambda: handoffs.routing, clock=clock)
         app[AFTERCARE] = aftercare
         app[SLA_SETTINGS] = settings

@@ -321,6 +321,10 @@ class InboxConfig(_Model):
     # Files an agent attaches to one reply, in all (0: agents send text only); they
     # reach email and Telegram customers as files, web chat and bridges as signed links.
     max_attachment_mb: float = Field(default=20, ge=0, le=50)
+    # all: every agent sees every queue. own: plain agents see, claim and answer only
+    # conversations in their teams' queues (routing.teams), in no team's queue, or
+    # given to them; leads and admins see all.
+    team_visibility: Literal["all", "own"] = "all"
 
 
 class OutboxConfig(_Model):

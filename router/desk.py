@@ -31,7 +31,7 @@ from router.errors import (
     StaleView,
     TeamNotFound,
 )
-from router.events import AgentTyping, ConversationChanged
+from router.events import AgentTyping, ConversationChanged, Event
 from router.handoff import Handoffs
 from router.storage import (
     Agent,
@@ -43,6 +43,7 @@ from router.storage import (
     OutboxItem,
     Repositories,
     Scheduled,
+    SeenBy,
     SlaTimer,
 )
 from router.storage.canned_queries import CannedReply
@@ -74,12 +75,50 @@ class HumanDesk:
     """Agent actions on conversations. Every change commits before its event is published."""
 
     def __init__(
-        self, *, units: Units, handoffs: Handoffs, texts: BotTexts, aftercare: Aftercare
+        self,
+        *,
+        units: Units,
+        handoffs: Handoffs,
+        texts: BotTexts,
+        aftercare: Aftercare,
+        team_visibility: str = "all",
     ) -> None:
         self._units = units
         self._handoffs = handoffs
         self._texts = texts
         self._aftercare = aftercare
+        # "own": plain agents see, claim and answer only their teams' conversations.
+        self._team_visibility = team_visibility
+
+    def seen_by(self, agent: Agent) -> SeenBy | None:
+        """What ``agent`` may see, as a filter; None: everything (teams share their
+        queues, or the agent is a lead or an admin)."""
+        if self._team_visibility != "own" or agent.role in ("admin", "lead"):
+            return None
+        return SeenBy(agent.id, tuple(self._handoffs.routing.teams_of(agent.name)))
+
+    async def hears(self, agent: Agent, event: Event) -> bool:
+        """Whether ``agent``'s live feed carries ``event``. Where teams keep to their
+        own, a plain agent hears only of conversations they see; that one changed
+        state (no content) everyone hears, so a screen showing it updates."""
+        conversation_id = getattr(event, "conversation_id", None)
+        seen_by = self.seen_by(agent)
+        if seen_by is None or conversation_id is None or isinstance(event, ConversationChanged):
+            return True
+        async with self._units.db.read() as repo:
+            conversation = await repo.conversation(conversation_id)
+        return conversation is not None and seen_by.sees(conversation)
+
+    async def _visible(
+        self, repo: Repositories, conversation_id: int, agent: Agent
+    ) -> Conversation:
+        conversation = await _found(repo, conversation_id)
+        seen_by = self.seen_by(agent)
+        if seen_by is not None and not seen_by.sees(conversation):
+            raise NotAllowed(
+                f"conversation {conversation_id} is in another team's queue, not yours"
+            )
+        return conversation
 
     # -- reading -------------------------------------------------------------------
 
@@ -90,17 +129,27 @@ class HumanDesk:
         assignee_id: int | None,
         limit: int,
         teams: list[str] | None = None,
+        viewer: Agent | None = None,
     ) -> tuple[list[Conversation], dict[int, Message | None]]:
         async with self._units.db.read() as repo:
             conversations = await repo.list_conversations(
-                statuses=statuses, assignee_id=assignee_id, limit=limit, teams=teams
+                statuses=statuses,
+                assignee_id=assignee_id,
+                limit=limit,
+                teams=teams,
+                seen_by=self.seen_by(viewer) if viewer is not None else None,
             )
             last = await repo.last_messages([c.id for c in conversations])
         return conversations, {c.id: last.get(c.id) for c in conversations}
 
-    async def detail(self, conversation_id: int) -> ConversationDetail:
+    async def detail(self, conversation_id: int, viewer: Agent | None) -> ConversationDetail:
+        """Everything about a conversation, for ``viewer`` (None: the desk itself)."""
         async with self._units.db.read() as repo:
-            conversation = await _found(repo, conversation_id)
+            conversation = (
+                await self._visible(repo, conversation_id, viewer)
+                if viewer is not None
+                else await _found(repo, conversation_id)
+            )
             messages = await repo.messages(conversation_id)
             others = [
                 c
@@ -128,6 +177,7 @@ class HumanDesk:
     async def claim(self, conversation_id: int, agent: Agent) -> Conversation:
         """Take ownership. Of two agents claiming at once, exactly one wins."""
         async with self._units.write() as w:
+            await self._visible(w.repo, conversation_id, agent)
             claimed = await transitions.claim(w, conversation_id, agent)
             if claimed is not None:
                 await w.audit(agent, "claim", "conversation", conversation_id)
@@ -227,7 +277,7 @@ class HumanDesk:
     async def note(self, conversation_id: int, agent: Agent, text: str) -> Message:
         """An internal note: seen by agents, never sent to the customer."""
         async with self._units.write() as w:
-            conversation = await _found(w.repo, conversation_id)
+            conversation = await self._visible(w.repo, conversation_id, agent)
             return await transitions.note(w, conversation, agent, text)
 
     async def resolve(self, conversation_id: int, agent: Agent) -> Conversation:
@@ -245,7 +295,7 @@ class HumanDesk:
     async def split(self, conversation_id: int, message_id: int, agent: Agent) -> Conversation:
         """A customer message threaded into the wrong conversation gets its own, queued."""
         async with self._units.write() as w:
-            conversation = await _found(w.repo, conversation_id)
+            conversation = await self._visible(w.repo, conversation_id, agent)
             message = await _customer_message(w.repo, conversation_id, message_id)
             if message.external_id is None:
                 raise MessageNotFound(f"message {message_id} cannot be split off")
@@ -259,12 +309,12 @@ class HumanDesk:
         """A mail whose sender was not on the conversation it named (``claimed_conversation``)
         moves into it: the agent knows it is the same customer."""
         async with self._units.write() as w:
-            source = await _found(w.repo, conversation_id)
+            source = await self._visible(w.repo, conversation_id, agent)
             message = await _customer_message(w.repo, conversation_id, message_id)
             claimed = message.extras.get("claimed_conversation")
             if not isinstance(claimed, int):
                 raise MessageNotFound(f"message {message_id} names no other conversation")
-            target = await _found(w.repo, claimed)
+            target = await self._visible(w.repo, claimed, agent)
             merged = await transitions.merge(w, source, message, target, agent)
             await w.audit(
                 agent, "merge", "conversation", conversation_id, message=message_id, into=target.id
@@ -274,7 +324,7 @@ class HumanDesk:
     async def resend(self, conversation_id: int, delivery_id: int, agent: Agent) -> None:
         """Send a dead reply again (the relay is back, the address was fixed)."""
         async with self._units.write() as w:
-            await _found(w.repo, conversation_id)
+            await self._visible(w.repo, conversation_id, agent)
             if not await self._units.outbox.resend(w.repo, delivery_id, conversation_id):
                 raise MessageNotFound(
                     f"no undelivered reply {delivery_id} in conversation {conversation_id}"
@@ -295,7 +345,7 @@ class HumanDesk:
         or anyone for an unowned conversation may. If it changed hands meanwhile (a claim
         a moment earlier), nothing is overwritten: ``AlreadyClaimed``."""
         async with self._units.write() as w:
-            conversation = await _found(w.repo, conversation_id)
+            conversation = await self._visible(w.repo, conversation_id, agent)
             if conversation.status is ConversationStatus.RESOLVED:
                 raise AlreadyResolved(f"conversation {conversation_id} is resolved")
             owner = conversation.assignee_id
@@ -331,7 +381,7 @@ class HumanDesk:
         if team is not None and team not in self._handoffs.routing.teams:
             raise TeamNotFound(f"no team {team!r}")
         async with self._units.write() as w:
-            conversation = await _found(w.repo, conversation_id)
+            conversation = await self._visible(w.repo, conversation_id, agent)
             if conversation.status is ConversationStatus.RESOLVED:
                 raise AlreadyResolved(f"conversation {conversation_id} is resolved")
             if conversation.status is ConversationStatus.BOT:
@@ -376,7 +426,7 @@ class HumanDesk:
     ) -> Conversation:
         """Tags and priority: bookkeeping any agent may do, not a change of hands."""
         async with self._units.write() as w:
-            await _found(w.repo, conversation_id)
+            await self._visible(w.repo, conversation_id, agent)
             if tags is not None:
                 clean = sorted({t.strip()[:40] for t in tags if t.strip()})[:20]
                 await w.repo.set_tags(conversation_id, clean, w.now)
@@ -396,9 +446,9 @@ class HumanDesk:
 
     # -- later -----------------------------------------------------------------------
 
-    async def scheduled(self, conversation_id: int) -> list[Scheduled]:
+    async def scheduled(self, conversation_id: int, agent: Agent) -> list[Scheduled]:
         async with self._units.db.read() as repo:
-            await _found(repo, conversation_id)
+            await self._visible(repo, conversation_id, agent)
             return await repo.scheduled_for(conversation_id)
 
     async def schedule(
@@ -415,7 +465,7 @@ class HumanDesk:
         if kind not in ("follow_up", "reminder"):
             raise NotAllowed(f"{kind!r}: schedule a follow_up or a reminder")
         async with self._units.write() as w:
-            conversation = await _found(w.repo, conversation_id)
+            conversation = await self._visible(w.repo, conversation_id, agent)
             item = await w.repo.schedule(
                 conversation_id=conversation.id,
                 kind=kind,
@@ -458,6 +508,7 @@ class HumanDesk:
 
     async def cancel_scheduled(self, conversation_id: int, item_id: int, agent: Agent) -> None:
         async with self._units.write() as w:
+            await self._visible(w.repo, conversation_id, agent)
             item = await w.repo.scheduled_item(item_id)
             if item is None or item.conversation_id != conversation_id:
                 raise MessageNotFound(f"nothing scheduled as {item_id} here")
@@ -477,7 +528,7 @@ class HumanDesk:
     ) -> Conversation:
         """Open a resolved conversation again, for ``assignee`` or the queue."""
         async with self._units.write() as w:
-            conversation = await _found(w.repo, conversation_id)
+            conversation = await self._visible(w.repo, conversation_id, agent)
             reopened = await transitions.reopen(w, conversation, self._handoffs, assignee=assignee)
             if reopened is not None:
                 await w.audit(

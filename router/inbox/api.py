@@ -21,6 +21,7 @@ from aiohttp import web
 from channels.base import encodable
 from router.canned import CannedDraft
 from router.conversations import ConversationStatus, Priority
+from router.desk import HumanDesk
 from router.errors import ApiError
 from router.events import FrameStored, Subscription
 from router.files import Upload, UploadRefused, download, read_form_with_files
@@ -165,6 +166,7 @@ async def list_conversations(request: web.Request) -> web.Response:
         assignee_id=agent.id if mine else None,
         limit=limit,
         teams=teams,
+        viewer=agent,
     )
     async with request.app[DATABASE].read() as repo:
         names = await repo.agent_names(c.assignee_id for c in conversations if c.assignee_id)
@@ -180,8 +182,8 @@ async def list_conversations(request: web.Request) -> web.Response:
 
 
 async def get_conversation(request: web.Request) -> web.Response:
-    await _agent(request)
-    detail = await request.app[DESK].detail(_conversation_id(request))
+    agent = await _agent(request)
+    detail = await request.app[DESK].detail(_conversation_id(request), agent)
     return _json(presenters.detail(detail))
 
 
@@ -417,7 +419,7 @@ async def export_contact(request: web.Request) -> web.Response:
                 {"channel": i.channel, "external_id": i.external_id, "display_name": i.display_name}
                 for i in identities
             ],
-            "conversations": [presenters.detail(await desk.detail(cid)) for cid in ids],
+            "conversations": [presenters.detail(await desk.detail(cid, agent)) for cid in ids],
         }
     )
 
@@ -477,12 +479,13 @@ async def typing(request: web.Request) -> web.Response:
 
 
 async def events(request: web.Request) -> web.WebSocketResponse:
-    """A websocket of everything that happens, one JSON object per event, for live screens."""
-    await _agent(request)
+    """A websocket of everything that happens (that the caller may see), one JSON object
+    per event, for live screens."""
+    agent = await _agent(request)
     ws = web.WebSocketResponse(heartbeat=30.0)
     await ws.prepare(request)
     async with request.app[EVENT_BUS].subscribe() as subscription:
-        pump = asyncio.ensure_future(_pump(ws, subscription))
+        pump = asyncio.ensure_future(_pump(ws, subscription, request.app[DESK], agent))
         try:
             async for _ in ws:
                 pass  # nothing to receive; the loop ends when the agent goes away
@@ -493,9 +496,12 @@ async def events(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
-async def _pump(ws: web.WebSocketResponse, subscription: Subscription) -> None:
+async def _pump(
+    ws: web.WebSocketResponse, subscription: Subscription, desk: HumanDesk, agent: Agent
+) -> None:
     async for event in subscription:
-        if not isinstance(event, FrameStored):  # the web-chat stream's own business
+        # Web-chat frames are the web-chat stream's own business.
+        if not isinstance(event, FrameStored) and await desk.hears(agent, event):
             await ws.send_str(_dumps(presenters.event_frame(event)))
 
 
@@ -511,8 +517,8 @@ async def deliveries(request: web.Request) -> web.Response:
 
 
 async def list_scheduled(request: web.Request) -> web.Response:
-    await _agent(request)
-    items = await request.app[DESK].scheduled(_conversation_id(request))
+    agent = await _agent(request)
+    items = await request.app[DESK].scheduled(_conversation_id(request), agent)
     return _json({"scheduled": [presenters.scheduled(i) for i in items]})
 
 

@@ -49,6 +49,7 @@ async def live(request: web.Request) -> web.WebSocketResponse:
             outgoing.put_nowait(frame)
 
     presence = request.app[PRESENCE]
+    desk = request.app[DESK]
     handle = await presence.connect(viewer.agent.id, viewer.agent.name, send)
 
     async def pump() -> None:
@@ -61,9 +62,10 @@ async def live(request: web.Request) -> web.WebSocketResponse:
                         {getter, waiter}, return_when=asyncio.FIRST_COMPLETED
                     )
                     if getter in done:
-                        frame = _frame(getter.result())
+                        event = getter.result()
+                        frame = _frame(event)
                         getter = asyncio.ensure_future(events.get())
-                        if frame is not None:
+                        if frame is not None and await desk.hears(viewer.agent, event):
                             await ws.send_json(frame)
                     if waiter in done:
                         await ws.send_json(waiter.result())

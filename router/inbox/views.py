@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from router.conversations import ConversationStatus, Direction
-from router.errors import DeskError
+from router.errors import DeskError, page_error
 from router.inbox.presenters import handoff, message
 from router.inbox.session import (
     CHANNELS,
@@ -80,6 +80,7 @@ async def queue_view(request: web.Request, viewer: Viewer) -> dict[str, Any]:
         teams = mine
     elif f["team"] is not None:
         teams = [f["team"]]
+    seen_by = request.app[DESK].seen_by(viewer.agent)
     async with request.app[DATABASE].read() as repo:
         ids = await repo.search(f["q"]) if f["q"] else None
 
@@ -94,6 +95,7 @@ async def queue_view(request: web.Request, viewer: Viewer) -> dict[str, Any]:
                 conversation_ids=ids,
                 at_risk=f["risk"],
                 teams=teams,
+                seen_by=seen_by,
             )
 
         conversations = await repo.queue_page(where(tab), limit=200)
@@ -150,9 +152,9 @@ async def queue_view(request: web.Request, viewer: Viewer) -> dict[str, Any]:
 async def conversation_view(request: web.Request, viewer: Viewer) -> dict[str, Any]:
     conversation_id = conversation_id_of(request)
     try:
-        detail = await request.app[DESK].detail(conversation_id)
+        detail = await request.app[DESK].detail(conversation_id, viewer.agent)
     except DeskError as exc:
-        raise web.HTTPNotFound(text=str(exc)) from exc
+        raise page_error(exc) from exc
     now = request.app[CLOCK]().astimezone(request.app[TIMEZONE])
     names = dict(detail.agent_names)
     async with request.app[DATABASE].read() as repo:

@@ -399,7 +399,7 @@ async def save_faq(request: web.Request) -> web.Response:
     viewer, form = await posted_form(request)
     conversation_id = conversation_id_of(request)
     question = form_text(form, "question")
-    detail = await request.app[DESK].detail(conversation_id)
+    detail = await request.app[DESK].detail(conversation_id, viewer.agent)
     answer = next((m for m in detail.messages if str(m.id) == form.get("message_id", "")), None)
     if answer is None or answer.author_kind.value != "agent":
         raise web.HTTPBadRequest(text="pick an agent's reply")
@@ -499,10 +499,16 @@ async def next_conversation(request: web.Request) -> web.Response:
     after = request.query.get("after", "")
     skip = int(after) if after.isascii() and after.isdigit() and len(after) <= 18 else None
     mine = request.app[ROUTING_SETTINGS].routing.teams_of(viewer.agent.name)
+    seen_by = request.app[DESK].seen_by(viewer.agent)
     async with request.app[DATABASE].read() as repo:
         for teams in ([mine] if mine else []) + [None]:
             queued = await repo.queue_page(
-                QueueFilter(statuses=(ConversationStatus.QUEUED,), unassigned=True, teams=teams),
+                QueueFilter(
+                    statuses=(ConversationStatus.QUEUED,),
+                    unassigned=True,
+                    teams=teams,
+                    seen_by=seen_by,
+                ),
                 limit=2,
             )
             found = next((c for c in queued if c.id != skip), None)

@@ -1,7 +1,7 @@
 """Storage: ORM rows stay in here; repositories hand out records."""
 
 from router.storage.db import Database
-from router.storage.inbox_queries import QueueFilter
+from router.storage.inbox_queries import QueueFilter, SeenBy
 from router.storage.records import (
     Agent,
     Contact,
@@ -29,5 +29,6 @@ __all__ = [
     "ReportFilter",
     "Repositories",
     "Scheduled",
+    "SeenBy",
     "SlaTimer",
 ]

@@ -17,6 +17,7 @@ from router.conversations import (
     Direction,
     Priority,
 )
+from router.storage.inbox_queries import SeenBy
 from router.storage.mapping import (
     conversation_record,
     dump_attachments,
@@ -332,9 +333,10 @@ class ConversationQueries:
         limit: int = 100,
         offset: int = 0,
         teams: Sequence[str] | None = None,
+        seen_by: SeenBy | None = None,
     ) -> list[Conversation]:
         """The queue order: soonest SLA first (none last), then higher priority, then
-        oldest; only ``teams``' conversations when given."""
+        oldest; only ``teams``' conversations when given, only what ``seen_by`` sees."""
         query = select(ConversationRow).where(
             ConversationRow.status.in_([s.value for s in statuses])
         )
@@ -342,6 +344,8 @@ class ConversationQueries:
             query = query.where(ConversationRow.assignee_id == assignee_id)
         if teams is not None:
             query = query.where(ConversationRow.team.in_(list(teams)))
+        if seen_by is not None:
+            query = query.where(seen_by.clause())
         query = query.order_by(
             ConversationRow.sla_due_at.is_(None),
             ConversationRow.sla_due_at,

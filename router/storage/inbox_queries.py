@@ -22,12 +22,37 @@ from router.storage.models import (
 )
 from router.storage.records import Contact, Conversation, Message
 
-__all__ = ["InboxQueries", "QueueFilter"]
+__all__ = ["InboxQueries", "QueueFilter", "SeenBy"]
 
 
 def as_row(row: Any) -> MessageRow:
     """A Core row of ``messages`` read like the ORM row (the same named columns)."""
     return as_type(MessageRow, row)
+
+
+@dataclass(frozen=True, slots=True)
+class SeenBy:
+    """What a plain agent sees where teams keep to their own conversations
+    (``inbox.team_visibility: own``): those in no team's queue, in one of ``teams``,
+    or assigned to them."""
+
+    agent_id: int
+    teams: tuple[str, ...]
+
+    def clause(self) -> Any:
+        return or_(
+            ConversationRow.team.is_(None),
+            ConversationRow.team.in_(list(self.teams)),
+            ConversationRow.assignee_id == self.agent_id,
+        )
+
+    def sees(self, conversation: Conversation) -> bool:
+        """The same rule for one conversation in hand."""
+        return (
+            conversation.team is None
+            or conversation.team in self.teams
+            or conversation.assignee_id == self.agent_id
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -45,6 +70,8 @@ class QueueFilter:
     teams: Sequence[str] | None = None
     # Only conversations with a running promise that was warned about or missed.
     at_risk: bool = False
+    # Only what this agent may see (None: everything).
+    seen_by: SeenBy | None = None
 
     def apply(self, query: Any) -> Any:
         query = query.where(ConversationRow.status.in_([s.value for s in self.statuses]))
@@ -65,6 +92,8 @@ class QueueFilter:
             query = query.where(ConversationRow.id.in_(list(self.conversation_ids)))
         if self.at_risk:
             query = query.where(ConversationRow.id.in_(_AT_RISK))
+        if self.seen_by is not None:
+            query = query.where(self.seen_by.clause())
         return query
 
 
