@@ -337,6 +337,7 @@ def build_wechat(config: Config, *, tokens: TokenStore) -> OfficialAccountChanne
             callback_path=w.callback_path,
             api_base_url=w.api_base_url,
             attachments_dir=config.server.data_dir / "attachments",
+            callback_window=w.callback_window_seconds,
         ),
         tokens=tokens,
     )
@@ -354,6 +355,7 @@ def build_wecom_kf(config: Config, *, tokens: TokenStore, cursors: CursorStore) 
             callback_path=k.callback_path,
             api_base_url=k.api_base_url,
             attachments_dir=config.server.data_dir / "attachments",
+            callback_window=k.callback_window_seconds,
         ),
         state=tokens,
         cursors=cursors,

@@ -409,6 +409,8 @@ class WeChatConfig(_Model):
     encoding_aes_key: str = ""
     callback_path: str = "/wechat/callback"
     api_base_url: str = "https://api.weixin.qq.com"
+    # A signed callback whose timestamp is further than this from now is refused.
+    callback_window_seconds: float = Field(default=600, gt=0)
 
     @model_validator(mode="after")
     def _usable(self) -> WeChatConfig:
@@ -437,6 +439,8 @@ class WeComKfConfig(_Model):
     encoding_aes_key: str = ""
     callback_path: str = "/wecom/kf/callback"
     api_base_url: str = "https://qyapi.weixin.qq.com"
+    # A signed callback whose timestamp is further than this from now is refused.
+    callback_window_seconds: float = Field(default=600, gt=0)
 
     @model_validator(mode="after")
     def _usable(self) -> WeComKfConfig:

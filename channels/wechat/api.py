@@ -27,6 +27,7 @@ __all__ = [
     "WeChatApi",
     "WeChatApiError",
     "callback_problem",
+    "fresh",
 ]
 
 logger = logging.getLogger(__name__)
@@ -63,6 +64,16 @@ def callback_problem(token: str, aes_key: str, path: str, *, aes_required: bool)
     if not path.startswith("/"):
         return "callback_path must start with /"
     return None
+
+
+def fresh(timestamp: str, *, window: float, now: float) -> bool:
+    """Whether a callback's ``timestamp`` (seconds since 1970, as WeChat and WeCom sign
+    it) is within ``window`` seconds of ``now``, either way. A correctly signed callback
+    recorded long ago is a replay: message ids deduplicate replays inside the window,
+    the window refuses the rest."""
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+        return False
+    return abs(now - int(timestamp)) <= window
 
 
 class TokenStore(Protocol):

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,6 +44,7 @@ from channels.wechat.api import (
     TokenStore,
     WeChatApi,
     callback_problem,
+    fresh,
 )
 from channels.wechat.content import keep_media, send_reply
 
@@ -70,6 +72,8 @@ class WeComKfSettings:
     api_base_url: str = "https://qyapi.weixin.qq.com"
     attachments_dir: Path | None = None
     timeout: float = 10.0
+    # A signed callback older (or newer) than this many seconds is refused: a replay.
+    callback_window: float = 600.0
 
     def __post_init__(self) -> None:
         if not self.corp_id or not self.secret or not self.open_kfid:
@@ -93,8 +97,10 @@ class WeComKfChannel:
         settings: WeComKfSettings,
         state: TokenStore | None = None,
         cursors: CursorStore | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._settings = settings
+        self._clock = clock
         memory = MemoryChannelState()
         self._cursors: CursorStore = cursors or memory
         self._api = WeChatApi(
@@ -145,9 +151,18 @@ class WeComKfChannel:
 
     # -- the callback ------------------------------------------------------------------
 
+    def _fresh(self, request: web.Request) -> bool:
+        return fresh(
+            request.query.get("timestamp", ""),
+            window=self._settings.callback_window,
+            now=self._clock(),
+        )
+
     async def _verify(self, request: web.Request) -> web.Response:
         """WeCom's check of the URL: decrypt ``echostr`` and echo it."""
         q = request.query
+        if not self._fresh(request):
+            return web.Response(status=403, text="invalid signature")
         try:
             echo = self._crypto.check_signature(
                 q.get("msg_signature", ""),
@@ -166,6 +181,8 @@ class WeComKfChannel:
         if len(body) > _MAX_BODY:
             return web.Response(status=413, text="too large")
         q = request.query
+        if not self._fresh(request):
+            return web.Response(status=403, text="invalid signature")
         try:
             xml = self._crypto.decrypt_message(
                 body, q.get("msg_signature", ""), q.get("timestamp", ""), q.get("nonce", "")

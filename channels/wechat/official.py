@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,7 +48,13 @@ from channels.base import (
     SenderIdentity,
     encodable,
 )
-from channels.wechat.api import MemoryChannelState, TokenStore, WeChatApi, callback_problem
+from channels.wechat.api import (
+    MemoryChannelState,
+    TokenStore,
+    WeChatApi,
+    callback_problem,
+    fresh,
+)
 from channels.wechat.content import keep_media, send_reply
 
 __all__ = ["OfficialAccountChannel", "OfficialAccountSettings"]
@@ -73,6 +81,8 @@ class OfficialAccountSettings:
     # send it again (WeChat gives up on an answer after five seconds).
     ack_within: float = 4.0
     timeout: float = 10.0
+    # A signed callback older (or newer) than this many seconds is refused: a replay.
+    callback_window: float = 600.0
 
     def __post_init__(self) -> None:
         if not self.app_id or not self.app_secret:
@@ -92,9 +102,14 @@ class OfficialAccountChannel:
     reply_window = ReplyWindow(hours=48, replies=5)
 
     def __init__(
-        self, *, settings: OfficialAccountSettings, tokens: TokenStore | None = None
+        self,
+        *,
+        settings: OfficialAccountSettings,
+        tokens: TokenStore | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._settings = settings
+        self._clock = clock
         self._api = WeChatApi(
             base_url=settings.api_base_url,
             app_id=settings.app_id,
@@ -141,8 +156,17 @@ class OfficialAccountChannel:
 
     # -- receiving -------------------------------------------------------------------
 
+    def _fresh(self, request: web.Request) -> bool:
+        return fresh(
+            request.query.get("timestamp", ""),
+            window=self._settings.callback_window,
+            now=self._clock(),
+        )
+
     def _signed(self, request: web.Request) -> bool:
         query = request.query
+        if not self._fresh(request):
+            return False
         try:
             check_signature(
                 self._settings.token,
@@ -171,6 +195,8 @@ class OfficialAccountChannel:
             if self._crypto is not None:
                 if query.get("encrypt_type") != "aes":
                     return web.Response(status=403, text="this account takes safe mode only")
+                if not self._fresh(request):
+                    return web.Response(status=403, text="invalid signature")
                 xml = self._crypto.decrypt_message(
                     body,
                     query.get("msg_signature", ""),

@@ -114,6 +114,8 @@ async def test_the_documented_safe_mode_vector(tmp_path: Path, wechat_api: FakeW
     """WeChat's published example: token 123456, that EncodingAESKey, that app id; the
     signature holds for nonce 437374425 and not for 437374424."""
     overrides = wechat_overrides(wechat_api, token="123456", encoding_aes_key=AES_KEY)
+    # The example was signed in 2014: a window of twenty years lets it through.
+    overrides["channels"]["wechat"]["callback_window_seconds"] = 20 * 365 * 86400
     encrypt = (
         "4ByGGj+sVCYcvGeQYhaKIk1o0pQRNbRjxybjTGblXrBaXlTXeOo1+bXFXDQQb1o6co6Yh9Bv41n7hOchLF6p+Q=="
     )
@@ -125,6 +127,29 @@ async def test_the_documented_safe_mode_vector(tmp_path: Path, wechat_api: FakeW
             async with service.client.post(f"{PATH}?{query}", data=body) as response:
                 # 400: the signature held and the text decrypted, but it is not a message.
                 assert response.status == expected, nonce
+
+
+async def test_a_correctly_signed_callback_from_long_ago_is_refused(
+    tmp_path: Path, wechat_api: FakeWeChat
+) -> None:
+    """A recorded callback replayed a month later signs correctly, but is not news."""
+    month_ago = time.time() - 30 * 86400
+    for safe in (False, True):
+        overrides = wechat_overrides(wechat_api, encoding_aes_key=AES_KEY if safe else "")
+        async with running_service(tmp_path / str(safe), overrides=overrides) as service:
+            old = message_xml("text", msg_id=3001, Content="怎么申请退货？")
+            query, body = signed(old, safe=safe, at=month_ago)
+            async with service.client.post(f"{PATH}?{query}", data=body) as response:
+                assert response.status == 403
+            query, _ = signed("", at=month_ago)
+            async with service.client.get(f"{PATH}?{query}&echostr=1") as response:
+                assert response.status == 403
+            # Five minutes late (WeChat retries, clocks drift) is still in the window.
+            query, body = signed(old, safe=safe, at=time.time() - 300)
+            async with service.client.post(f"{PATH}?{query}", data=body) as response:
+                assert response.status == 200
+            async with service.db.read() as repo:
+                assert len(await repo.contact_conversations(1)) == 1, "stored once, now"
 
 
 async def test_a_qr_code_scene_is_kept_like_a_start_payload(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,21 @@ async def test_wecom_checks_the_callback_url(tmp_path: Path, wecom: FakeWeCom) -
             assert r.status == 403
         async with service.client.post(f"{PATH}?{query}", data=b"<xml>nonsense") as r:
             assert r.status in (400, 403)
+
+
+async def test_a_correctly_signed_callback_from_long_ago_is_refused(
+    tmp_path: Path, wecom: FakeWeCom
+) -> None:
+    month_ago = time.time() - 30 * 86400
+    async with running_service(tmp_path, overrides=kf_overrides(wecom)) as service:
+        async with service.client.get(f"{PATH}?{kf_url_check('1', at=month_ago)}") as r:
+            assert r.status == 403
+        query, body = kf_callback(at=month_ago)
+        async with service.client.post(f"{PATH}?{query}", data=body) as r:
+            assert r.status == 403
+        query, body = kf_callback(at=time.time() - 300)
+        async with service.client.post(f"{PATH}?{query}", data=body) as r:
+            assert r.status == 200, "five minutes late is still in the window"
 
 
 async def test_news_is_fetched_stored_and_answered(tmp_path: Path, wecom: FakeWeCom) -> None:

@@ -153,10 +153,13 @@ def message_xml(
     return "<xml>" + "".join(parts) + "</xml>"
 
 
-def signed(xml: str, *, safe: bool = False, token: str = TOKEN) -> tuple[str, bytes]:
+def signed(
+    xml: str, *, safe: bool = False, token: str = TOKEN, at: float | None = None
+) -> tuple[str, bytes]:
     """The query string and body WeChat would POST for ``xml``: signed with the token,
-    and in safe mode encrypted with the EncodingAESKey (``msg_signature``)."""
-    timestamp, nonce = str(int(time.time())), secrets.token_hex(5)
+    and in safe mode encrypted with the EncodingAESKey (``msg_signature``); signed at
+    ``at`` (seconds since 1970; default now)."""
+    timestamp, nonce = str(int(time.time() if at is None else at)), secrets.token_hex(5)
     signer = WeChatSigner()
     signer.add_data(token, timestamp, nonce)
     query = {
@@ -273,7 +276,10 @@ class FakeWeCom(FakeWeChat):
 
 
 def kf_callback(
-    *, token: str = TOKEN, sync_token: str = "ENCApHxnGDNAVNY4AaSJKj4Tb5mwsEMzxhFmHVGcra996NR"
+    *,
+    token: str = TOKEN,
+    sync_token: str = "ENCApHxnGDNAVNY4AaSJKj4Tb5mwsEMzxhFmHVGcra996NR",
+    at: float | None = None,
 ) -> tuple[str, bytes]:
     """What WeCom POSTs when there is something to fetch: the kf_msg_or_event event,
     encrypted and signed for the callback (``msg_signature``)."""
@@ -283,7 +289,7 @@ def kf_callback(
         "<Event><![CDATA[kf_msg_or_event]]></Event>"
         f"<Token><![CDATA[{sync_token}]]></Token><OpenKfId><![CDATA[{OPEN_KFID}]]></OpenKfId></xml>"
     )
-    timestamp, nonce = str(int(time.time())), secrets.token_hex(5)
+    timestamp, nonce = str(int(time.time() if at is None else at)), secrets.token_hex(5)
     encrypted = WeComCrypto(token, AES_KEY, CORP_ID).encrypt_message(xml, nonce, timestamp)
     envelope = xmltodict.parse(encrypted)["xml"]
     query = urlencode(
@@ -296,9 +302,9 @@ def kf_callback(
     return query, body.encode()
 
 
-def kf_url_check(echo: str, *, token: str = TOKEN) -> str:
+def kf_url_check(echo: str, *, token: str = TOKEN, at: float | None = None) -> str:
     """The query WeCom sends to check the callback URL: ``echo`` encrypted."""
-    timestamp, nonce = str(int(time.time())), secrets.token_hex(5)
+    timestamp, nonce = str(int(time.time() if at is None else at)), secrets.token_hex(5)
     crypto = WeComCrypto(token, AES_KEY, CORP_ID)
     encrypted = xmltodict.parse(crypto.encrypt_message(echo, nonce, timestamp))["xml"]
     return urlencode(
