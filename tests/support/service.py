@@ -26,6 +26,12 @@ from router.storage import Database
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_KB = ROOT / "knowledge" / "demo"
+# Fitted knowledge bases and question embeddings, shared by every service the tests
+# start (and kept between runs): keyed by what they were made from, so a test gets
+# exactly what a fresh fit would give it, without fitting the demo again each time.
+KB_CACHE = Path(
+    os.environ.get("RELAYDESK_TEST_KB_CACHE", ROOT / "tests" / "artifacts" / "kb-cache")
+)
 SHARED = ROOT.parent / "shared"
 # `make test` and CI: a missing test dependency (browser, Dovecot, PostgreSQL, the shared
 # data, the semantic model) fails the run instead of skipping tests.
@@ -49,7 +55,7 @@ def make_config(tmp_path: Path, overrides: Mapping[str, Any] | None = None) -> C
     raw: dict[str, Any] = {
         "server": {"data_dir": str(tmp_path / "data"), "secret_key": secrets.token_hex(16)},
         "storage": {"url": f"sqlite+aiosqlite:///{tmp_path / 'relaydesk.db'}"},
-        "knowledge": {"path": str(DEMO_KB)},
+        "knowledge": {"path": str(DEMO_KB), "cache_dir": str(KB_CACHE)},
         "outbox": {
             "poll_interval_seconds": 0.05,
             "backoff_base_seconds": 0.01,
