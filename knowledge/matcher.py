@@ -84,6 +84,11 @@ CHINESE_MIN_QUESTIONS = 2
 # to go on: it picks one entry with a confidence the words do not carry (repair cost
 # over booking a repair), where characters alone leave the two close and the bot asks.
 CHINESE_MIN_LENGTH = 3
+# Likewise in English: a query of one content word ("order", "return") gives the
+# semantic branch too little to go on (its entry model picked cancel-order for
+# "order", sure enough to answer); characters leave the close entries close, and the
+# bot asks which one was meant.
+SEMANTIC_MIN_WORDS = 2
 CHINESE_ITERATIONS = 300
 # The chinese branch's score is also multiplied by the share of the question's content
 # words the entry covers (knowledge.words) to this power, never by less than
@@ -280,12 +285,14 @@ class Matcher:
             add_terms(self.normaliser.fold(c) for c in set(self.normaliser.synonyms.values()))
 
     def attach(self, *, encoder: Encoder | None, chinese_encoder: TextEncoder | None) -> None:
-        """Give a matcher read back from disk the encoders it was fitted with."""
-        if (encoder is None) != (self._vectors is None) or (chinese_encoder is None) != (
-            self._meanings is None
+        """Give a matcher read back from disk the encoders it was fitted with (an encoder
+        it had no use for, e.g. Chinese for an English knowledge base, stays unused)."""
+        if (encoder is None and self._vectors is not None) or (
+            chinese_encoder is None and self._meanings is not None
         ):
-            raise ValueError("the encoders differ from those the matcher was fitted with")
-        self._encoder, self._chinese_encoder = encoder, chinese_encoder
+            raise ValueError("the matcher was fitted with an encoder that is not given")
+        self._encoder = encoder if self._vectors is not None else None
+        self._chinese_encoder = chinese_encoder if self._meanings is not None else None
 
     @property
     def entries(self) -> list[FaqEntry]:
@@ -461,6 +468,7 @@ class Matcher:
             or self._encoder is None
             or not self._readable.any()
             or written_in_chinese
+            or len(query.split()) < SEMANTIC_MIN_WORDS
         ):
             return scored if rows.size else None
         if vector is None:
@@ -498,6 +506,7 @@ class Matcher:
             meaning=meaning,
             chance=chance,
             cosine=cosine,
+            plain=per_entry,
         )
 
     def _closeness(
@@ -638,8 +647,8 @@ class Matcher:
             if scored.closeness is not None:
                 close.append(float(scored.closeness[best]))
             if scored.plain is not None:
-                # The lexical curve still learns from Chinese questions, as it did before
-                # there was a chinese branch: English scores stay on the same scale.
+                # The lexical curve still learns from every question, as it did before
+                # there were other branches: short queries keep the same scale.
                 best = int(np.argmax(scored.plain))
                 raws, rights, _ = seen.setdefault("lexical", ([], [], []))
                 raws.append(float(scored.plain[best]))

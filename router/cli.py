@@ -139,10 +139,20 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _semantic_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
+    reading = parser.add_mutually_exclusive_group()
+    reading.add_argument(
         "--semantic",
-        action="store_true",
-        help="match English by meaning too, as knowledge.semantic: true does",
+        action="store_const",
+        const=True,
+        dest="semantic",
+        help="read by meaning too, as knowledge.semantic: true does",
+    )
+    reading.add_argument(
+        "--lexical",
+        action="store_const",
+        const=False,
+        dest="semantic",
+        help="read by characters and words only, as knowledge.semantic: false does",
     )
 
 
@@ -181,10 +191,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_wechat_check(config))
         if args.command == "report":
             return asyncio.run(_report(config, args))
-        if args.command == "kb" and args.semantic:
-            config = config.model_copy(
-                update={"knowledge": config.knowledge.model_copy(update={"semantic": True})}
-            )
+        if args.command == "kb" and getattr(args, "semantic", None) is not None:
+            knowledge = config.knowledge.model_copy(update={"semantic": args.semantic})
+            config = config.model_copy(update={"knowledge": knowledge})
         if args.command == "kb" and args.kb_command == "ask":
             return _kb_ask(config, args.question, as_json=args.json)
         if args.command == "kb" and args.kb_command == "check":
