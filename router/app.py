@@ -323,7 +323,8 @@ def _core(config: Config, clock: Callable[[], datetime], secret: bytes) -> Lifec
             config.knowledge.path,
             ", ".join(script for script, on in reads.items() if on) or "none",
         )
-        app[SEMANTIC] = config.knowledge.semantic
+        k = config.knowledge
+        app[SEMANTIC] = tuple(k.semantic_languages) if k.semantic else ()
         o = config.outbox
         dispatcher = OutboxDispatcher(
             db=db,

@@ -103,8 +103,10 @@ def build_matcher(
     path = path or knowledge.path
     encoder, chinese = None, None
     if knowledge.semantic:
-        encoder = english_encoder(knowledge.semantic_model)
-        chinese = load_e5(cache)
+        if "en" in knowledge.semantic_languages:
+            encoder = english_encoder(knowledge.semantic_model)
+        if "zh" in knowledge.semantic_languages:
+            chinese = load_e5(cache)
     entries, synonyms = load_folder(path), load_synonyms(path)
     return cached_matcher(
         entries,

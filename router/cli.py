@@ -192,7 +192,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "report":
             return asyncio.run(_report(config, args))
         if args.command == "kb" and getattr(args, "semantic", None) is not None:
-            knowledge = config.knowledge.model_copy(update={"semantic": args.semantic})
+            # --semantic: both scripts by meaning; --lexical: neither.
+            knowledge = config.knowledge.model_copy(
+                update={"semantic": args.semantic, "semantic_languages": ["zh", "en"]}
+            )
             config = config.model_copy(update={"knowledge": knowledge})
         if args.command == "kb" and args.kb_command == "ask":
             return _kb_ask(config, args.question, as_json=args.json)

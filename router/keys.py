@@ -88,8 +88,8 @@ CLIENT_ADDRESSES: web.AppKey[ClientAddresses] = web.AppKey("client_addresses")
 FILES: web.AppKey[Files] = web.AppKey("files")
 # The knowledge-base folder ("Save as FAQ" writes learned.yaml there).
 KNOWLEDGE_PATH: web.AppKey[Path] = web.AppKey("knowledge_path")
-# Whether the configuration asks the bot to read by meaning (knowledge.semantic).
-SEMANTIC: web.AppKey[bool] = web.AppKey("semantic")
+# The scripts the configuration asks the bot to read by meaning (knowledge.semantic).
+SEMANTIC: web.AppKey[tuple[str, ...]] = web.AppKey("semantic")
 # Rebuilds the matcher from the knowledge folder and swaps it in (after "Save as FAQ").
 RELOAD_BOT: web.AppKey[Callable[[], Awaitable[None]]] = web.AppKey("reload_bot")
 AFTERCARE: web.AppKey[Aftercare] = web.AppKey("aftercare")

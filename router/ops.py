@@ -67,8 +67,8 @@ async def _health(request: web.Request) -> web.Response:
         matcher = app[BOT].matcher
         meaning = matcher.reads_meaning
         body["knowledge"] = {"entries": len(matcher), "meaning": meaning}
-        if not all(meaning.values()) and app[SEMANTIC]:
-            missing = ", ".join(s for s, on in meaning.items() if not on)
+        missing = ", ".join(s for s in app[SEMANTIC] if not meaning.get(s))
+        if missing:
             body.setdefault("warnings", []).append(
                 f"the bot reads {missing} by characters and words only: its meaning model "
                 "could not load (see the log at start)"

@@ -53,7 +53,7 @@ def test_kb_ask_explains_a_clarification() -> None:
 def test_kb_ask_semantic_answers_a_paraphrase_the_lexical_matcher_is_unsure_of() -> None:
     question = "I can't remember my login"
     lexical = json.loads(relaydesk("kb", "ask", question, "--json", "--lexical").stdout)
-    result = relaydesk("kb", "ask", question, "--json")
+    result = relaydesk("kb", "ask", question, "--json", "--semantic")
     assert result.returncode == 0, result.stderr
     semantic = json.loads(result.stdout)
     assert lexical["decision"] != "answer"

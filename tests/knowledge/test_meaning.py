@@ -179,7 +179,7 @@ async def test_without_its_engine_the_bot_reads_chinese_lexically_and_says_so(
         async with service.client.get("/healthz") as response:
             health = await response.json()
         assert response.status == 200, "a warning, not a failure"
-        assert health["knowledge"]["meaning"] == {"en": True, "zh": False}
+        assert health["knowledge"]["meaning"] == {"en": False, "zh": False}
         assert any("zh by characters and words only" in w for w in health["warnings"])
         decision = service.app[BOT].decide("怎么申请退货？")
         assert (decision.kind, decision.entry_id) == (DecisionKind.ANSWER, "return-how")

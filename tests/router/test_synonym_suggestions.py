@@ -10,13 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from bot.policy import DecisionKind
+from bot.policy import Decision, DecisionKind
 from router.keys import BOT
 from router.storage.audit_queries import AuditEntry
 from tests.support.inbox import InboxSession, add_inbox_agent
 from tests.support.service import DEMO_KB, Service, running_service
 
 QUESTION = "收到的时候东西就趴窝了"  # another entry's question, with the new word
+
+
+def _confidence(decision: Decision, entry: str) -> float:
+    return next(c.score for c in decision.candidates if c.id == entry)
 
 
 @pytest.fixture
@@ -78,8 +82,8 @@ async def test_an_admin_accepts_a_suggested_word_and_the_bot_reads_it(
             "questions": ["我的洗衣机趴窝了要修"],
             "new_entry": False,
         }
-        before = service.app[BOT].decide(QUESTION)
-        assert before.kind is not DecisionKind.ANSWER
+        # Read by meaning, 趴窝了 already leans to the right entry; the word makes it sure.
+        before = _confidence(service.app[BOT].decide(QUESTION), "damaged-parcel")
 
         page = await submit(
             lead, "/inbox/reports/gaps/synonyms", {"variant": "趴窝了", "action": "accept"}
@@ -88,6 +92,7 @@ async def test_an_admin_accepts_a_suggested_word_and_the_bot_reads_it(
         assert "趴窝了" in (kb / "learned_synonyms.yaml").read_text("utf-8")
         after = service.app[BOT].decide(QUESTION)
         assert (after.kind, after.entry_id) == (DecisionKind.ANSWER, "damaged-parcel")
+        assert _confidence(after, "damaged-parcel") > before
     finally:
         await lead.close()
 
