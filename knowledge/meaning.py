@@ -4,7 +4,9 @@
 ctypes; nothing is fetched at run time. Both sides of a comparison get the
 ``query: `` prefix (a customer's question is compared with the knowledge base's
 questions, not with documents). The engine releases the GIL while it embeds, so
-callers run it in a worker thread and the event loop stays free.
+it can run in a worker thread; today the bot still calls it on the event loop's
+thread for the customer's question (one embedding, a few milliseconds), which the
+meaning issue asks to move off it.
 
 Vectors of a knowledge base's questions are kept on disk (:class:`VectorCache`),
 keyed by the model and the text: a restart or a reload embeds only what changed.
@@ -45,8 +47,9 @@ class TextEncoder(Protocol):
 class VectorCache:
     """Vectors by text for one model, in one ``.npy`` pair under ``folder``.
 
-    A file that cannot be read (cut short, another format) is set aside and the
-    vectors are made again: a cache never stops the bot from starting.
+    A file that cannot be read (cut short, another format, keys and vectors of
+    different lengths) counts as empty: the vectors are made again and the file is
+    written anew, so a cache never stops the bot from starting.
     """
 
     def __init__(self, folder: Path, model: str) -> None:
