@@ -7,8 +7,10 @@ after commit, the replies go out and events are published.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -59,6 +61,10 @@ class Router:
         self._handoffs = handoffs
         self._aftercare = aftercare
         self._rules = rules or {}
+        # The bot reads by meaning with a model whose engine releases the GIL: it thinks
+        # on its own thread, never on the event loop's (one thread: one decision at a
+        # time, so nothing in bot/ or knowledge/ has to be thread-safe for two).
+        self._thinking = ThreadPoolExecutor(max_workers=1, thread_name_prefix="relaydesk-bot")
         self._closed = False
         self._in_flight = 0
         self._idle = asyncio.Event()
@@ -87,6 +93,7 @@ class Router:
         """Stop taking messages and wait for those in flight to commit."""
         self._closed = True
         await self._idle.wait()
+        self._thinking.shutdown(wait=False)
 
     async def _ingest(self, inbound: InboundMessage) -> InboundReceipt:
         if inbound.edit:
@@ -337,7 +344,8 @@ class Router:
         """The bot's one decision, with what the channel and its rules already know."""
         rules = self._rules.get(inbound.channel, _DEFAULT_RULES)
         hand_off, may_reply = await rules.before_the_bot(w.repo, conversation, inbound, w.now)
-        return self._bot.decide(
+        decide = functools.partial(
+            self._bot.decide,
             inbound.text,
             context=BotContext(
                 consecutive_misses=conversation.bot_misses,
@@ -352,6 +360,7 @@ class Router:
             command=inbound.command,
             attachments=len(inbound.attachments),
         )
+        return await asyncio.get_running_loop().run_in_executor(self._thinking, decide)
 
     async def _act(
         self, w: Work, conversation: Conversation, trigger: Message, decision: Decision

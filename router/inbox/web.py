@@ -467,7 +467,8 @@ async def knowledge_search(request: web.Request) -> web.Response:
         for reply, filled in (saved if query else saved[:8])
     ]
     if query:
-        for candidate in bot.matcher.match(query, limit=5):
+        # The matcher may read by meaning: a model's work, done off the event loop.
+        for candidate in await asyncio.to_thread(bot.matcher.match, query, limit=5):
             entry = bot.matcher.entry(candidate.entry_id)
             if entry is None:
                 continue

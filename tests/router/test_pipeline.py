@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from channels.base import PermanentDeliveryError, TransientDeliveryError
 from router.conversations import ConversationStatus
@@ -223,3 +227,25 @@ async def test_a_reply_survives_more_failures_than_the_old_six_attempts(tmp_path
         async with service.delivered(1, within=10):
             await memory.inject(memory.message("How do I get an invoice?", external_id="outage"))
         assert memory.attempts == 9 and len(memory.sent) == 1
+
+
+async def test_the_bot_thinks_off_the_event_loop(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bot reads by meaning with a model: while it thinks, the event loop keeps
+    serving everyone else, so the decision is made on the bot's own thread."""
+    bot = service.router._bot
+    threads: list[str] = []
+    decide = bot.decide
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        return decide(*args, **kwargs)
+
+    monkeypatch.setattr(bot, "decide", recording)
+    memory = service.memory
+    await memory.inject(memory.message("How long is the warranty?", external_id="t-1"))
+    [reply] = await memory.wait_for_sent(1)
+    assert reply.kind == "answer" and "warranty" in reply.text
+    assert threads and all(name.startswith("relaydesk-bot") for name in threads)
+    assert threading.main_thread().name not in threads
