@@ -18,6 +18,7 @@ from knowledge.normalise import (
     detect_language,
     in_script,
     normalise,
+    to_script,
 )
 
 __all__ = [
@@ -43,4 +44,5 @@ __all__ = [
     "normalise",
     "pending_suggestions",
     "suggest_synonyms",
+    "to_script",
 ]

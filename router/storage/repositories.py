@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from router.storage.agent_queries import AgentQueries
 from router.storage.audit_queries import AuditQueries
 from router.storage.canned_queries import CannedQueries
+from router.storage.case_queries import CaseQueries
 from router.storage.contact_queries import ContactQueries
 from router.storage.conversation_queries import ConversationQueries
 from router.storage.gap_queries import GapQueries
@@ -30,6 +31,7 @@ class Repositories(
     AgentQueries,
     AuditQueries,
     CannedQueries,
+    CaseQueries,
     ContactQueries,
     ConversationQueries,
     GapQueries,

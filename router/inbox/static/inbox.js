@@ -200,6 +200,56 @@
       }, 200)
     );
   }
+  // Resolved conversations like this one, each reply one click from the reply box.
+  const similar = document.getElementById("similar");
+  if (similar && text) loadSimilar(similar);
+  async function loadSimilar(panel) {
+    const conversation = document.body.dataset.conversation || "";
+    let found;
+    try {
+      const response = await fetch("/inbox/c/" + encodeURIComponent(conversation) + "/similar", {
+        credentials: "same-origin",
+      });
+      if (!response.ok) return;
+      found = await response.json();
+    } catch (error) {
+      return;
+    }
+    const list = document.getElementById("similar-cases");
+    list.replaceChildren();
+    for (const item of found.similar) {
+      const li = document.createElement("li");
+      li.className = "similar-case";
+      li.dataset.conversation = String(item.conversation_id);
+      const asked = document.createElement("p");
+      asked.className = "similar-question";
+      const link = document.createElement("a");
+      link.href = "/inbox/c/" + item.conversation_id;
+      link.textContent = "#" + item.conversation_id;
+      asked.append(panel.dataset.asked + " (", link, "): " + item.question);
+      const replied = document.createElement("p");
+      replied.className = "similar-reply";
+      replied.textContent = panel.dataset.replied + ": " + item.suggestion;
+      const use = document.createElement("button");
+      use.type = "button";
+      use.className = "small similar-use";
+      use.textContent = panel.dataset.use;
+      use.addEventListener("click", function () {
+        text.value = text.value ? text.value + "\n\n" + item.suggestion : item.suggestion;
+        text.focus();
+        text.setSelectionRange(text.value.length, text.value.length);
+      });
+      li.append(asked, replied, use);
+      list.append(li);
+    }
+    const how = document.getElementById("similar-how");
+    if (how && found.reads_meaning === false) {
+      how.textContent = panel.dataset.byWords;
+      how.hidden = false;
+    }
+    panel.hidden = found.similar.length === 0;
+  }
+
   // A macro's actions (tags, priority, resolve) go with the reply it filled in.
   function chooseMacro(item) {
     const field = document.getElementById("reply-macro");
