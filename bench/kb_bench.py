@@ -57,8 +57,8 @@ except ModelNotInstalled:
 # The shipped answer threshold: on calibrated scores it should mean about the same
 # on every knowledge base (the "calibration" tables check that).
 SHIPPED_THRESHOLD = 22.0
-from router.builders import build_bot  # noqa: E402
 from router.config import load_config  # noqa: E402
+from router.front_line import build_bot  # noqa: E402
 
 Entries = list[tuple[str, list[str]]]
 # A method builds an index over entries and returns (best entry id, score) per query.

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 from scipy import sparse
-from scipy.optimize import minimize
 
 __all__ = ["Calibration", "EntryModel", "fit_calibration"]
 
@@ -91,6 +90,8 @@ def fit_calibration(
     start = np.array([default.slope * 100.0, 0.0, default.offset])
     # Closer in meaning can only make an answer likelier: the weight is never negative.
     bounds = [(None, None), (0.0, None) if closeness is not None else (0.0, 0.0), (None, None)]
+    from scipy.optimize import minimize  # a second of imports: only when fitting
+
     result = minimize(loss, start, jac=True, method="L-BFGS-B", bounds=bounds)
     slope, meaning, offset = (float(v) for v in result.x)
     if not np.isfinite(slope) or slope <= 0 or not np.isfinite(meaning) or meaning < 0:
@@ -166,6 +167,8 @@ class EntryModel:
             if start.wording is not None:
                 initial[dense:words] = start.wording.ravel()
             initial[words:] = start.bias
+        from scipy.optimize import minimize
+
         result = minimize(
             loss, initial, jac=True, method="L-BFGS-B", options={"maxiter": iterations}
         )

@@ -22,6 +22,7 @@ import difflib
 import logging
 import threading
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -51,14 +52,27 @@ def _segmenter() -> tuple[Any, dict[str, float], float]:
     with _lock:
         if _tokenizer is None:
             import jieba
-            import jieba.analyse
 
             jieba.setLogLevel(logging.WARNING)
             tokenizer = jieba.Tokenizer()
             tokenizer.initialize()
-            _idf, _median = jieba.analyse.TFIDF().idf_loader.get_idf()
+            # jieba's own IDF table, read as jieba.analyse reads it; importing that
+            # module would read it twice and load the part-of-speech tables (a second
+            # and a half of every start and every `relaydesk kb ask`).
+            _idf, _median = _read_idf(Path(jieba.__file__).parent / "analyse" / "idf.txt")
             _tokenizer = tokenizer
         return _tokenizer, _idf, _median
+
+
+def _read_idf(path: Path) -> tuple[dict[str, float], float]:
+    """``word idf`` per line; the median is what an unknown word of several characters
+    weighs."""
+    idf: dict[str, float] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        word, _, value = line.strip().partition(" ")
+        if word and value:
+            idf[word] = float(value)
+    return idf, sorted(idf.values())[len(idf) // 2]
 
 
 def add_terms(terms: Iterable[str]) -> None:

@@ -31,16 +31,13 @@ from router.assist import Assist
 from router.audit import audit_middleware
 from router.builders import (
     build_api_channels,
-    build_bot,
     build_email,
     build_imap_pollers,
-    build_matcher,
     build_smtp_receiver,
     build_telegram,
     build_webchat,
     build_wechat,
     build_wecom_kf,
-    cache_dir,
     channel_rules,
     load_secret,
     retry_policy,
@@ -54,6 +51,7 @@ from router.desk import HumanDesk
 from router.errors import error_middleware
 from router.events import AgentTyping, EventBus, FrameStored, KnowledgeReloaded, Resync
 from router.files import Files
+from router.front_line import build_bot, build_matcher, cache_dir
 from router.handoff import Handoffs
 from router.inbox import (
     Accounts,

@@ -12,29 +12,22 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-
-from aiohttp import web
+from typing import TYPE_CHECKING
 
 from bot import Bot, BotSettings
 from bot.evaluation import evaluate, read_labelled, sample_warnings, tune
-from channels.base import DeliveryError
-from channels.wechat import MemoryChannelState, WeChatApi
 from knowledge import KnowledgeError, find_collisions
 from knowledge.semantic import ModelNotInstalled
-from router.app import create_app
-from router.builders import (
-    build_bot,
-    build_matcher,
-    build_telegram,
-    cache_dir,
-    policies_from,
-    utc_now,
-)
 from router.config import Config, ConfigError, SlaConfig, load_config
-from router.inbox import Accounts
+from router.front_line import build_bot, build_matcher, cache_dir
 from router.logs import config_secrets, configure_logging
-from router.reports import DEFINITIONS, build_report, period
-from router.storage import Database, ReportFilter
+
+if TYPE_CHECKING:
+    from channels.wechat import WeChatApi
+    from router.storage import Database
+
+# The service (aiohttp, every channel, the inbox) is imported by the commands that use
+# it: `relaydesk kb ask` needs only the configuration and the bot.
 
 __all__ = ["main"]
 
@@ -227,6 +220,10 @@ def _serve(config: Config, host: str | None, port: int | None) -> int:
 async def _run_server(config: Config, *, host: str, port: int) -> None:
     """Serve until SIGINT or SIGTERM, then shut down gracefully: stop intake, let
     in-flight work finish (up to ``server.shutdown_timeout_seconds``), close connections."""
+    from aiohttp import web
+
+    from router.app import create_app
+
     runner = web.AppRunner(
         create_app(config),
         access_log=None,
@@ -262,6 +259,8 @@ async def _telegram_set_webhook(config: Config, url: str) -> int:
     if not url.endswith(settings.webhook_path):
         print(f"relaydesk: the URL must end with {settings.webhook_path}", file=sys.stderr)
         return 2
+    from router.builders import build_telegram
+
     await build_telegram(config).set_webhook(url)
     print(f"Telegram will send updates to {url}")
     return 0
@@ -270,6 +269,8 @@ async def _telegram_set_webhook(config: Config, url: str) -> int:
 async def _wechat_check(config: Config) -> int:
     """Whether WeChat gives us an access token with these credentials, and what to
     enter in the console (docs/wechat.md)."""
+    from channels.wechat import MemoryChannelState, WeChatApi
+
     official, kf = config.channels.wechat, config.channels.wecom_kf
     if not official.enabled and not kf.enabled:
         print(
@@ -311,6 +312,8 @@ async def _wechat_check(config: Config) -> int:
 
 
 async def _token_works(api: WeChatApi, platform: str, fields: str, allowlist: str) -> bool:
+    from channels.base import DeliveryError
+
     await api.start()
     try:
         await api.token()
@@ -328,6 +331,8 @@ async def _token_works(api: WeChatApi, platform: str, fields: str, allowlist: st
 
 
 async def _database(config: Config) -> Database:
+    from router.storage import Database
+
     db = Database(config.storage.url)
     await db.upgrade()
     return db
@@ -347,6 +352,9 @@ async def _agents_add(
     if not name:
         print("relaydesk: an agent needs a name", file=sys.stderr)
         return 2
+    from router.builders import utc_now
+    from router.inbox import Accounts
+
     db = await _database(config)
     try:
         accounts = Accounts(db=db, clock=utc_now)
@@ -362,6 +370,9 @@ async def _agents_add(
 
 
 async def _agents_change(config: Config, name: str, action: str, *, password: str) -> int:
+    from router.builders import utc_now
+    from router.inbox import Accounts
+
     db = await _database(config)
     try:
         async with db.read() as repo:
@@ -420,6 +431,10 @@ async def _agents_list(config: Config) -> int:
 
 async def _report(config: Config, args: argparse.Namespace) -> int:
     """The reports of a period on stdout, JSON or CSV; a progress bar on a terminal."""
+    from router.builders import policies_from, utc_now
+    from router.reports import DEFINITIONS, build_report, period
+    from router.storage import ReportFilter
+
     try:
         start, end = period(args.start, args.end, config.sla.zone, utc_now())
     except ValueError as exc:

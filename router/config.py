@@ -19,8 +19,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from channels.wechat.api import callback_problem
-
 __all__ = [
     "BotConfig",
     "CalendarConfig",
@@ -429,6 +427,8 @@ class WeChatConfig(_Model):
             return self
         if not self.app_id or not self.app_secret:
             raise ValueError("app_id and app_secret are required when the channel is enabled")
+        from channels.wechat.api import callback_problem  # wechatpy: only when enabled
+
         problem = callback_problem(
             self.token, self.encoding_aes_key, self.callback_path, aes_required=False
         )
@@ -459,6 +459,8 @@ class WeComKfConfig(_Model):
             return self
         if not self.corp_id or not self.secret or not self.open_kfid:
             raise ValueError("corp_id, secret and open_kfid are required when enabled")
+        from channels.wechat.api import callback_problem  # wechatpy: only when enabled
+
         problem = callback_problem(
             self.token, self.encoding_aes_key, self.callback_path, aes_required=True
         )

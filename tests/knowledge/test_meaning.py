@@ -17,7 +17,7 @@ from knowledge import FaqEntry, Matcher, Normaliser
 from knowledge import meaning as meaning_module
 from knowledge.fitted import cached_matcher
 from knowledge.meaning import E5Encoder, VectorCache, load_e5
-from router.builders import build_bot
+from router.front_line import build_bot
 from router.keys import BOT
 from tests.support.service import make_config, running_service
 
