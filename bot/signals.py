@@ -207,3 +207,161 @@ def is_greeting(text: str) -> bool:
 
 def is_thanks(text: str) -> bool:
     return _bare(text) in _THANKS
+
+
+# What a customer says to close: thanks, acknowledgement, praise. A closing remark is
+# made of these words alone (or of emoji); a negation, a question or anything else
+# ("还是不行", "still broken", "what about my invoice") asks for something.
+_CLOSING_ZH = sorted(
+    [
+        "非常感谢",
+        "谢谢你们",
+        "谢谢您",
+        "谢谢你",
+        "谢谢",
+        "多谢",
+        "感谢",
+        "谢啦",
+        "谢了",
+        "辛苦了",
+        "辛苦",
+        "好的",
+        "好滴",
+        "好嘞",
+        "收到",
+        "知道了",
+        "明白了",
+        "明白",
+        "了解了",
+        "了解",
+        "懂了",
+        "可以了",
+        "解决了",
+        "搞定了",
+        "没事了",
+        "行",
+        "嗯嗯",
+        "嗯",
+        "哦",
+        "噢",
+        "好",
+        "回复很快",
+        "回复好快",
+        "速度很快",
+        "效率很高",
+        "很快",
+        "很好",
+        "服务很好",
+        "服务好",
+        "满意",
+        "很满意",
+        "棒",
+        "赞",
+        "太棒了",
+        "非常",
+        "真",
+        "很",
+        "了",
+        "啊",
+        "呀",
+        "哈",
+        "哈哈",
+        "啦",
+        "哦哦",
+        "的",
+        "你们",
+        "您",
+        "你",
+        "客服",
+    ],
+    key=len,
+    reverse=True,
+)
+_CLOSING_EN = frozenset(
+    [
+        "thanks",
+        "thank",
+        "you",
+        "thx",
+        "ty",
+        "cheers",
+        "ok",
+        "okay",
+        "k",
+        "kk",
+        "great",
+        "good",
+        "perfect",
+        "awesome",
+        "excellent",
+        "nice",
+        "cool",
+        "fine",
+        "got",
+        "it",
+        "that",
+        "works",
+        "worked",
+        "solved",
+        "sorted",
+        "all",
+        "done",
+        "appreciate",
+        "appreciated",
+        "very",
+        "much",
+        "so",
+        "a",
+        "lot",
+        "lots",
+        "helpful",
+        "fast",
+        "quick",
+        "reply",
+        "replies",
+        "service",
+        "support",
+        "sounds",
+        "wonderful",
+        "brilliant",
+        "amazing",
+        "lovely",
+        "super",
+        "have",
+        "day",
+        "bye",
+        "goodbye",
+        "see",
+        "ya",
+        "the",
+        "for",
+        "your",
+        "help",
+        "again",
+        "really",
+        "understood",
+        "noted",
+        "alright",
+        "right",
+        "sure",
+    ]
+)
+
+
+def is_closing_remark(text: str) -> bool:
+    """Whether ``text`` only closes ("回复很快，谢谢", "ok thanks!", "👍"): said after
+    a resolution it is a comment on it, not a new request."""
+    if "?" in text or "？" in text or asks_for_human(text) or complains(text):
+        return False
+    bare = _bare(text)
+    if not bare:
+        return bool(text.strip())  # emoji or punctuation alone
+    for word in bare.split():
+        if any("\u3400" <= ch <= "\u9fff" for ch in word):
+            for phrase in _CLOSING_ZH:
+                word = word.replace(phrase, "")
+            if word:
+                return False
+        elif word not in _CLOSING_EN:
+            return False
+    return True

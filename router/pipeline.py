@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from bot import Bot, BotContext, Decision, DecisionKind
+from bot.signals import is_closing_remark
 from channels.base import InboundMessage, InboundReceipt
 from router.aftercare import Aftercare
 from router.conversations import AuthorKind, ConversationStatus, Direction
@@ -183,7 +184,7 @@ class Router:
                 )
                 if answer is not None:
                     conversation = resolved
-        reopening = linked = False
+        reopening = linked = remark = False
         if (
             conversation is None
             and not inbound.automated
@@ -196,7 +197,12 @@ class Router:
                 inbound.channel, inbound.address.thread_key
             )
             if earlier is not None and earlier.resolved_at is not None:
-                if earlier.resolved_at >= now - self._reopen_window:
+                if earlier.resolved_at >= now - self._reopen_window and _only_closes(inbound):
+                    # "回复很快，谢谢", "ok thanks 👍": a comment on the resolved
+                    # conversation, not a new request.
+                    conversation, remark = earlier, True
+                    how = f"closing remark on resolved conversation #{earlier.id}"
+                elif earlier.resolved_at >= now - self._reopen_window:
                     conversation, reopening = earlier, True
                     how = f"reopens resolved conversation #{earlier.id}"
                 else:
@@ -248,6 +254,8 @@ class Router:
                 reply_to = conversation.reply_to
         elif linked:
             extras["joined"] = joined
+        if remark:
+            extras["closing_remark"] = True
         if inbound.automated:
             extras["automated"] = inbound.automated
         if inbound.flag:
@@ -266,6 +274,14 @@ class Router:
         )
         w.publish(MessageAdded(conversation.id, message.id, "customer", "in"))
         receipt = InboundReceipt(conversation_id=conversation.id, message_id=message.id)
+        if remark:
+            if conversation.csat_score is not None and not conversation.csat_comment:
+                await repo.add_rating_comment(conversation.id, inbound.text.strip()[:2000])
+            logger.info(
+                "conversation %s: closing remark stored, the conversation stays resolved",
+                conversation.id,
+            )
+            return receipt
         if reopening:
             # A person takes it again, with a fresh promise the customer is told of.
             previous = conversation.assignee_id
@@ -386,6 +402,11 @@ class Router:
             choices=decision.choices,
             extras={"reason": decision.reason, "candidates": _candidates(decision)},
         )
+
+
+def _only_closes(inbound: InboundMessage) -> bool:
+    """A thank-you, an "ok", an emoji: nothing asked, nothing attached."""
+    return not inbound.attachments and is_closing_remark(inbound.text)
 
 
 def _candidates(decision: Decision) -> list[dict[str, Any]]:

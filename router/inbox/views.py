@@ -7,7 +7,8 @@ from typing import Any
 
 from aiohttp import web
 
-from router.conversations import ConversationStatus, Direction
+from router.conversations import AuthorKind, ConversationStatus, Direction
+from router.desk import ConversationDetail
 from router.errors import DeskError, page_error
 from router.inbox.presenters import handoff, message
 from router.inbox.session import (
@@ -19,6 +20,7 @@ from router.inbox.session import (
 from router.kb_gaps import without_greeting
 from router.keys import CLOCK, DATABASE, DESK, ROUTING_SETTINGS, TIMEZONE
 from router.storage import Conversation, Message, QueueFilter
+from router.storage.case_queries import says_nothing
 
 __all__ = ["conversation_view", "queue_view"]
 
@@ -149,6 +151,26 @@ async def queue_view(request: web.Request, viewer: Viewer) -> dict[str, Any]:
     }
 
 
+def _brought_to_people(detail: ConversationDetail) -> str | None:
+    """The question that brought the customer to people: their last message up to the
+    latest handoff that says something of the matter (not "转人工", "hello" or a
+    thank-you); the handoff's own text where there is none."""
+    if not detail.handoffs:
+        return None
+    handoff = detail.handoffs[-1]
+    asked = [
+        m.text.strip()
+        for m in detail.messages
+        if m.author_kind is AuthorKind.CUSTOMER
+        and m.created_at <= handoff.created_at
+        and not says_nothing(m.text.strip())
+    ]
+    if asked:
+        return asked[-1]
+    text = handoff.context.get("customer_text")
+    return text if isinstance(text, str) else None
+
+
 async def conversation_view(request: web.Request, viewer: Viewer) -> dict[str, Any]:
     conversation_id = conversation_id_of(request)
     try:
@@ -168,14 +190,7 @@ async def conversation_view(request: web.Request, viewer: Viewer) -> dict[str, A
     failed = {i: d for i, d in deliveries.items() if d.status == "dead"}
     messages = []
     previous_customer: Message | None = None
-    question = next(
-        (
-            h.context.get("customer_text")
-            for h in reversed(detail.handoffs)
-            if isinstance(h.context.get("customer_text"), str)
-        ),
-        None,
-    )
+    question = _brought_to_people(detail)
     for m in detail.messages:
         shown = message(m, names, deliveries.get(m.id))
         # Agents in the inbox download files with their session, not an API token.

@@ -14,7 +14,7 @@ from router.conversations import AuthorKind, ConversationStatus, Direction
 from router.storage.inbox_queries import SeenBy
 from router.storage.models import ConversationRow, MessageRow
 
-__all__ = ["CaseQueries", "PastCase"]
+__all__ = ["CaseQueries", "PastCase", "question_of", "says_nothing"]
 
 # The customer's last few messages before the handoff are the question.
 _QUESTION_MESSAGES = 3
@@ -119,11 +119,12 @@ class CaseQueries:
 def question_of(texts: list[str]) -> str:
     """What a customer asked, from their messages up to the handoff: the last few that
     say something of the matter (not "hello", "thanks" or a bare "转人工")."""
-    meant = [t.strip() for t in texts if not _says_nothing(t.strip())] or texts[:1]
+    meant = [t.strip() for t in texts if not says_nothing(t.strip())] or texts[:1]
     return "\n".join(meant[-_QUESTION_MESSAGES:])[-_QUESTION_CHARS:]
 
 
-def _says_nothing(text: str) -> bool:
+def says_nothing(text: str) -> bool:
+    """A greeting, a thank-you or a bare request for a person: nothing of the matter."""
     return (
         not text or is_greeting(text) or is_thanks(text) or (_short(text) and asks_for_human(text))
     )

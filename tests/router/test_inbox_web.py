@@ -388,3 +388,31 @@ async def test_an_undelivered_reply_is_badged_in_the_queue_and_sent_again_from_i
     assert status == 303
     assert [m.kind for m in memory.sent] == ["ack"]
     assert 'class="badge undelivered"' not in await li.get("/inbox?tab=unassigned")
+
+
+async def test_save_as_faq_offers_the_question_not_the_request_for_a_person(
+    service: Service, agents: tuple[InboxSession, InboxSession]
+) -> None:
+    """Asked, then "转人工" (the handoff's own message), then answered: the question to
+    teach the bot is the one asked, not the request for a person."""
+    li, _ = agents
+    memory = service.memory
+    receipt = await memory.inject(
+        memory.message("怎么申请退货？", external_id="faq-1", sender="faq")
+    )
+    await memory.inject(memory.message("转人工", external_id="faq-2", sender="faq"))
+    cid = receipt.conversation_id
+    await service.add_agent("api-li")
+    status, _ = await service.api("api-li", "POST", f"/api/agent/conversations/{cid}/claim")
+    assert status == 200
+    status, _ = await service.api(
+        "api-li",
+        "POST",
+        f"/api/agent/conversations/{cid}/reply",
+        json={"text": "您好，进水管可以单独购买，型号 W-20。"},
+    )
+    assert status == 202
+    page = await li.get(f"/inbox/c/{cid}")
+    assert re.findall(r'<input name="question" value="([^"]*)"', page) == [
+        html.escape("怎么申请退货？")
+    ]

@@ -111,3 +111,34 @@ async def test_reopening_can_be_switched_off(
         )
         assert receipt.conversation_id != cid
         assert (await detail(desk, cid))["status"] == "resolved"
+
+
+async def test_a_thank_you_after_the_resolution_is_a_comment_not_a_new_request(
+    desk: Service, clock: FakeClock
+) -> None:
+    cid = await served(desk, "thanks")
+    memory = desk.memory
+    said = [m for m in (await detail(desk, cid))["messages"] if m["direction"] == "out"]
+    clock.advance(hours=1)
+    for n, text in enumerate(["回复很快，谢谢", "ok thanks 👍", "🙏"], 2):
+        receipt = await memory.inject(
+            memory.message(text, external_id=f"thanks-{n}", sender="thanks")
+        )
+        assert receipt.conversation_id == cid
+    body = await detail(desk, cid)
+    assert body["status"] == "resolved"
+    assert [h["reason"] for h in body["handoffs"]].count("reopened_by_customer") == 0
+    remarks = [m for m in body["messages"] if m["extras"].get("closing_remark")]
+    assert [m["text"] for m in remarks] == ["回复很快，谢谢", "ok thanks 👍", "🙏"]
+    assert remarks[0]["extras"]["joined"] == f"closing remark on resolved conversation #{cid}"
+    # Nobody was told anything: no handoff notice, no bot.
+    assert [m for m in body["messages"] if m["direction"] == "out"] == said
+
+    # Something asked reopens, as before.
+    receipt = await memory.inject(
+        memory.message("谢谢，但是还是不行", external_id="thanks-9", sender="thanks")
+    )
+    assert receipt.conversation_id == cid
+    body = await detail(desk, cid)
+    assert body["status"] == "queued"
+    assert body["handoffs"][-1]["reason"] == "reopened_by_customer"
