@@ -8,7 +8,7 @@ SEMANTIC := $(VENV)/.semantic
 
 ,:= ,
 
-.PHONY: install semantic run test lint typecheck bench clean
+.PHONY: install semantic run test screenshots lint typecheck bench clean
 
 # Everything the default configuration uses, the models that read by meaning included.
 install: $(STAMP) $(SEMANTIC)
@@ -40,6 +40,12 @@ test: install semantic
 	scripts/test-deps
 	RELAYDESK_TEST_STRICT=1 RELAYDESK_TEST_PG_URL="$${RELAYDESK_TEST_PG_URL:-$(TEST_PG_URL)}" \
 		$(BIN)/pytest -q -rs
+
+# The documentation's screenshots (docs/*.png), made by the browser tests that take them.
+screenshots: install semantic
+	scripts/test-deps
+	RELAYDESK_DOCS_SCREENSHOTS=1 RELAYDESK_TEST_STRICT=1 $(BIN)/pytest -q \
+		tests/browser/test_reports_page.py tests/browser/test_gaps_page.py
 
 lint: install
 	$(BIN)/ruff check .

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,7 +19,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from router.storage import Database
 from tests.support.load import scratch_database
 from tests.support.mail import Relay
-from tests.support.service import STRICT, Service, running_service
+from tests.support.service import ROOT, STRICT, Service, running_service
 from tests.support.telegram_api import FakeTelegram
 from tests.support.wechat_api import FakeWeChat, FakeWeCom
 
@@ -136,9 +138,51 @@ async def sqlite_service(tmp_path: Path) -> AsyncIterator[Service]:
         yield running
 
 
+def _worktree() -> dict[str, str] | None:
+    """Every file git would report as changed or new, with a digest of its content;
+    None outside a git checkout."""
+    try:
+        listed = subprocess.run(
+            ["git", "status", "--porcelain=v1", "-z", "-uall"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    found: dict[str, str] = {}
+    for entry in listed.decode("utf-8", "surrogateescape").split("\0"):
+        name = entry[3:]
+        if not name:
+            continue
+        path = ROOT / name
+        found[name] = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "missing"
+    return found
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[_TREE] = _worktree()
+
+
+_TREE = pytest.StashKey[dict[str, str] | None]()
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Under `make test` and CI every test runs: a skip fails the run (issue 14, item 20)."""
+    """Under `make test` and CI every test runs: a skip fails the run (issue 14, item 20).
+    A test run leaves the checkout as it found it: artifacts go under tests/artifacts
+    (ignored) or a temporary folder, never over a tracked file."""
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    before = session.config.stash.get(_TREE, None)
+    after = _worktree() if before is not None else None
+    if before is not None and after is not None and before != after and reporter is not None:
+        changed = sorted(
+            name for name in after.keys() | before.keys() if before.get(name) != after.get(name)
+        )
+        reporter.write_line(
+            "the test run changed files of the checkout: " + ", ".join(changed[:20]), red=True
+        )
+        if session.exitstatus == 0:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if not STRICT or reporter is None:
         return
     skipped = reporter.stats.get("skipped", [])

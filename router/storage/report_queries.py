@@ -12,6 +12,7 @@ from sqlalchemy import String, and_, case, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from router.conversations import Direction
 from router.storage.dialect import epoch_seconds, quarter_hour
 from router.storage.models import (
     ConversationRow,
@@ -81,7 +82,7 @@ class ReportRow:
     contact_id: int
     channel: str
     status: str
-    assignee_id: int | None
+    assignee_id: int | None  # the owner, or the agent who last answered
     created: float
     updated: float
     handed_off: bool
@@ -124,7 +125,9 @@ class ReportQueries:
             c.contact_id,
             c.channel,
             c.status,
-            c.assignee_id,
+            # Who handled it: its owner, or (put back in the queue since) the agent who
+            # last answered the customer.
+            func.coalesce(c.assignee_id, self._last_agent(c)),
             epoch_seconds(c.created_at),
             epoch_seconds(c.updated_at),
             c.handed_off_at.is_not(None),
@@ -150,6 +153,22 @@ class ReportQueries:
             values: Any = (*row[:-1], *plain, row[-1])
             found.append(ReportRow(*values))
         return found
+
+    @staticmethod
+    def _last_agent(c: Any) -> Any:
+        m = MessageRow
+        return (
+            select(m.author_agent_id)
+            .where(
+                m.conversation_id == c.id,
+                m.author_agent_id.is_not(None),
+                m.direction == Direction.OUT.value,
+            )
+            .order_by(m.id.desc())
+            .limit(1)
+            .correlate(c)
+            .scalar_subquery()
+        )
 
     @staticmethod
     def _next_write(c: Any) -> Any:

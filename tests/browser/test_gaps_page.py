@@ -15,7 +15,8 @@ from knowledge import learn, suggest_synonyms
 from router.keys import BOT, RELOAD_BOT
 from tests.browser.test_inbox_page import Watch, sign_in
 from tests.support.inbox import add_inbox_agent
-from tests.support.service import DEMO_KB, ROOT, Service, running_service
+from tests.support.screens import screenshot
+from tests.support.service import DEMO_KB, Service, running_service
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -62,7 +63,7 @@ async def test_an_admin_turns_a_gap_into_an_answer(
     await expect(gap.locator(".answers li").first).to_contain_text(ANSWER)
     width = await page.evaluate("document.documentElement.scrollWidth")
     assert width <= SIZES[size]["width"] + 1
-    await page.screenshot(path=str(ROOT / "docs" / f"kb-gaps-{size}.png"), full_page=True)
+    await page.screenshot(path=str(screenshot(f"kb-gaps-{size}.png")), full_page=True)
     answer = gap.locator("textarea[name=answer]")
     await expect(answer).to_have_value(ANSWER)  # the agents' answer, without "Hello, this is Ana."
     await answer.fill(ANSWER + " ")
@@ -105,7 +106,7 @@ async def test_an_admin_accepts_a_word_customers_use(
     await expect(suggestion).to_contain_text("我的洗衣机趴窝了要修")
     width = await page.evaluate("document.documentElement.scrollWidth")
     assert width <= SIZES[size]["width"] + 1
-    await page.screenshot(path=str(ROOT / "docs" / f"kb-synonyms-{size}.png"), full_page=True)
+    await page.screenshot(path=str(screenshot(f"kb-synonyms-{size}.png")), full_page=True)
     await suggestion.get_by_role("button", name="Accept").click()
     await expect(page.locator("#notice")).to_contain_text("趴窝了 now reads as 坏了")
     await expect(page.locator("#synonym-suggestions")).to_have_count(0)

@@ -1,6 +1,6 @@
 """The reports page in a real browser at phone and desktop widths: charts drawn with
 ECharts, a definition a click away, a drill-down to the conversations behind a bar,
-words in the agent's language; screenshots go to docs/."""
+words in the agent's language; screenshots go to tests/artifacts (docs/ with `make screenshots`)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from playwright.async_api import Browser, expect
 
 from tests.browser.test_inbox_page import Watch, sign_in
 from tests.support.inbox import add_inbox_agent
-from tests.support.service import ROOT, Service, running_service
+from tests.support.screens import screenshot
+from tests.support.service import Service, running_service
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -52,12 +53,33 @@ async def test_a_lead_reads_the_reports_and_drills_into_a_bar(
     await expect(page.locator("body[data-charts='6']")).to_have_count(1)
     await expect(page.locator("#total-conversations")).to_have_text("4")
     await expect(page.locator("#chart-outcomes svg")).to_have_count(1)
-    definition = page.locator("#bot details.definition").nth(1)
+    # One "what this counts" under the bot's table, saying what both figures count.
+    await expect(page.locator("#bot table.figures + details.definition")).to_have_count(1)
+    definition = page.locator("#bot details.definition").first
     await definition.locator("summary").click()
     await expect(definition).to_contain_text("did not write again")
+    await expect(definition.locator("p")).to_have_count(2)
+    await expect(page.locator("#volume .big")).to_contain_text("4 conversations")
+    # Promises by policy and by agent are two tables, each saying what its rows are.
+    await expect(page.locator("#sla-table thead th").first).to_have_text("Policy")
+    await expect(page.locator("#sla-agents thead th").first).to_have_text("Agent")
+    # Every label of the bot's charts is inside its chart, whole.
+    for chart in ("#chart-outcomes", "#chart-reasons"):
+        clipped = await page.evaluate(
+            """(selector) => {
+                const box = document.querySelector(selector).getBoundingClientRect();
+                return [...document.querySelectorAll(selector + ' svg text')]
+                    .map((t) => [t.textContent, t.getBoundingClientRect()])
+                    .filter(([, r]) => r.width > 0
+                        && (r.left < box.left - 1 || r.right > box.right + 1))
+                    .map(([text]) => text);
+            }""",
+            chart,
+        )
+        assert clipped == [], f"{chart}: labels cut at the edge: {clipped}"
     width = await page.evaluate("document.documentElement.scrollWidth")
     assert width <= SIZES[size]["width"] + 1, "nothing runs off the screen"
-    await page.screenshot(path=str(ROOT / "docs" / f"reports-{size}.png"), full_page=True)
+    await page.screenshot(path=str(screenshot(f"reports-{size}.png")), full_page=True)
 
     await page.locator('[data-outcome="handed_off"] a').click()
     await expect(page.locator("#drill tr.row")).to_have_count(2)

@@ -142,3 +142,24 @@ async def test_a_thank_you_after_the_resolution_is_a_comment_not_a_new_request(
     body = await detail(desk, cid)
     assert body["status"] == "queued"
     assert body["handoffs"][-1]["reason"] == "reopened_by_customer"
+
+
+async def test_the_agent_who_answered_is_credited_after_the_customer_reopens(
+    desk: Service, clock: FakeClock
+) -> None:
+    """Reopened, the conversation is back in the queue with nobody on it; the promises
+    Ana kept are still hers in the reports, not "unassigned"."""
+    cid = await served(desk, "credit")
+    clock.advance(hours=1)
+    memory = desk.memory
+    await memory.inject(
+        memory.message("It broke again, same problem", external_id="credit-2", sender="credit")
+    )
+    assert (await detail(desk, cid))["assignee"] is None
+    await desk.add_agent("boss", role="admin")
+    day = clock().date().isoformat()
+    status, report = await desk.api("boss", "GET", f"/api/agent/reports?from={day}&to={day}")
+    assert status == 200
+    by_agent = report["people"]["sla"]["by_agent"]
+    assert "ana" in by_agent and by_agent["ana"]["met"] >= 1
+    assert "unassigned" not in by_agent

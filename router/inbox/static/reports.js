@@ -46,8 +46,27 @@
     visualMap: { min: 0, max: peak, calculable: false, orient: "horizontal", left: "center", bottom: 0, show: false },
     series: [{ type: "heatmap", data: f.volume.heatmap.map((c) => [c[1], c[0], c[2]]) }],
   }, "heatmap", (p) => p.data[1] + "-" + p.data[0]);
-  bars("chart-outcomes", Object.entries(f.bot.outcomes), "bot_outcome", word);
-  bars("chart-reasons", Object.entries(f.bot.handoffs_by_reason), "handoff_reason", word);
+  // Long labels ("Confirmed by the customer"): one bar per row, the label wrapped
+  // beside it, so nothing is cut at any width.
+  function rows(id, entries, figure, label) {
+    const el = document.getElementById(id);
+    if (!el) return;
+    el.style.height = Math.max(160, 36 * entries.length + 48) + "px";
+    const width = Math.max(80, Math.min(180, Math.floor(el.clientWidth * 0.4)));
+    chart(id, {
+      yAxis: {
+        type: "category",
+        inverse: true,
+        data: entries.map((e) => label ? label(e[0]) : e[0]),
+        axisLabel: { interval: 0, width: width, overflow: "break", lineHeight: 14 },
+      },
+      xAxis: { type: "value", minInterval: 1 },
+      series: [{ type: "bar", data: entries.map((e) => e[1]), itemStyle: { color: "#1f6feb" } }],
+    }, figure, (p) => entries[p.dataIndex][0]);
+  }
+
+  rows("chart-outcomes", Object.entries(f.bot.outcomes), "bot_outcome", word);
+  rows("chart-reasons", Object.entries(f.bot.handoffs_by_reason), "handoff_reason", word);
   chart("chart-backlog", {
     xAxis: { type: "category", data: f.people.backlog.map((p) => p[0].slice(5)) },
     yAxis: { type: "value", minInterval: 1 },
