@@ -416,3 +416,16 @@ async def test_save_as_faq_offers_the_question_not_the_request_for_a_person(
     assert re.findall(r'<input name="question" value="([^"]*)"', page) == [
         html.escape("怎么申请退货？")
     ]
+
+
+async def test_the_transcript_shows_the_choices_the_bot_offered(
+    service: Service, agents: tuple[InboxSession, InboxSession]
+) -> None:
+    li, _ = agents
+    memory = service.memory
+    receipt = await memory.inject(memory.message("return", external_id="ch-1", sender="ch"))
+    [question] = await memory.wait_for_sent(1)
+    assert question.kind == "clarify" and len(question.choices) >= 2
+    page = await li.get(f"/inbox/c/{receipt.conversation_id}")
+    offered = re.findall(r'<li data-choice="([^"]+)">([^<]+)</li>', page)
+    assert offered == [(c.id, html.escape(c.label)) for c in question.choices]
