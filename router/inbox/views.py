@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Any
 
@@ -10,6 +11,7 @@ from aiohttp import web
 from router.conversations import AuthorKind, ConversationStatus, Direction
 from router.desk import ConversationDetail
 from router.errors import DeskError, page_error
+from router.inbox.i18n import texts
 from router.inbox.presenters import handoff, message
 from router.inbox.session import (
     CHANNELS,
@@ -18,7 +20,7 @@ from router.inbox.session import (
     conversation_id_of,
 )
 from router.kb_gaps import without_greeting
-from router.keys import CLOCK, DATABASE, DESK, ROUTING_SETTINGS, TIMEZONE
+from router.keys import AFTERCARE, CLOCK, DATABASE, DESK, ROUTING_SETTINGS, TIMEZONE
 from router.storage import Conversation, Message, QueueFilter
 from router.storage.case_queries import says_nothing
 
@@ -120,7 +122,9 @@ async def queue_view(request: web.Request, viewer: Viewer) -> dict[str, Any]:
             {
                 "id": c.id,
                 "channel": c.channel,
-                "customer": (contact.display_name or contact.email or f"#{c.contact_id}")
+                "customer": (
+                    contact.display_name or contact.email or visitor_name(c.contact_id, viewer)
+                )
                 if contact
                 else "",
                 "first_line": (question.text.strip().splitlines() or [""])[0][:120]
@@ -149,6 +153,13 @@ async def queue_view(request: web.Request, viewer: Viewer) -> dict[str, Any]:
         "teams": sorted(routing.teams.values(), key=lambda t: (t.key not in mine, t.name)),
         "my_teams": mine,
     }
+
+
+def visitor_name(contact_id: int, viewer: Viewer) -> str:
+    """A customer who never said who they are, as peers name them ("Visitor 7f3a"): a
+    short code of their own, never the ticket's number."""
+    code = hashlib.blake2b(f"contact:{contact_id}".encode(), digest_size=2).hexdigest()
+    return f"{texts(viewer.lang)['visitor']} {code}"
 
 
 def _brought_to_people(detail: ConversationDetail) -> str | None:
@@ -185,7 +196,7 @@ async def conversation_view(request: web.Request, viewer: Viewer) -> dict[str, A
     contact = detail.contact
     contact_name = (
         (contact.display_name or contact.email or "") if contact else ""
-    ) or f"#{detail.conversation.contact_id}"
+    ) or visitor_name(detail.conversation.contact_id, viewer)
     deliveries = {d.message_id: d for d in detail.deliveries}
     failed = {i: d for i, d in deliveries.items() if d.status == "dead"}
     messages = []
@@ -255,16 +266,23 @@ async def conversation_view(request: web.Request, viewer: Viewer) -> dict[str, A
         }
         for t in detail.timers
     ]
-    later = [
-        {
-            "id": i.id,
-            "kind": i.kind,
-            "due": local(i.due_at),
-            "status": i.status,
-            "text": i.text or "",
-        }
-        for i in detail.scheduled
-    ]
+    # A follow-up due when the desk is closed goes out when it opens: say when.
+    calendar = request.app[AFTERCARE].promises.policy_of(c).calendar
+    later = []
+    for i in detail.scheduled:
+        goes_out = None
+        if i.kind == "follow_up" and i.status == "pending" and not calendar.is_open(i.due_at):
+            goes_out = local(calendar.next_open(i.due_at))
+        later.append(
+            {
+                "id": i.id,
+                "kind": i.kind,
+                "due": local(i.due_at),
+                "status": i.status,
+                "text": i.text or "",
+                "goes_out": goes_out,
+            }
+        )
     seen = max((m.id for m in detail.messages if m.direction is not Direction.NOTE), default=0)
     return {
         "c": {

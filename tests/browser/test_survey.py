@@ -32,6 +32,12 @@ async def test_the_customer_rates_with_stars_in_the_chat_and_adds_a_comment(
     page.on("pageerror", lambda error: problems.append(str(error)))
     await page.goto(str(service.client.make_url("/chat")))
     await expect(page.locator("#status")).to_have_text("online")
+    # The box's hint is one line, in one language.
+    assert await page.locator("#text").get_attribute("placeholder") == "Type your question…"
+    # A few answers first: the chat is taller than the window.
+    for question in ("How long is the warranty?", "How do I get an invoice?", "怎么申请退货？"):
+        await chat(page, question)
+        await expect(page.locator(".msg.bot").last).to_be_visible()
     await chat(page, "talk to a person")
     await expect(page.locator(".msg.system").last).to_contain_text("will answer by")
 
@@ -46,6 +52,14 @@ async def test_the_customer_rates_with_stars_in_the_chat_and_adds_a_comment(
 
     stars = page.locator(".msg[data-kind=survey] .star")
     await expect(stars).to_have_count(5)
+    # After a reload the chat opens at its newest message: the stars above the box.
+    await page.reload()
+    await expect(stars).to_have_count(5)
+    await expect(stars.nth(4)).to_be_in_viewport()
+    composer = await page.locator("#composer").bounding_box()
+    star = await stars.nth(4).bounding_box()
+    assert composer is not None and star is not None
+    assert star["y"] + star["height"] <= composer["y"] + 1
     box = await stars.nth(4).bounding_box()
     assert box is not None and box["width"] >= 40 and box["height"] >= 40  # a thumb's size
     await stars.nth(3).click()

@@ -10,6 +10,17 @@
   var form = document.getElementById("composer");
   var input = document.getElementById("text");
   var WHO = { bot: "Assistant · 智能客服", agent: "Support team · 人工客服" };
+  // The box is one line high: its hint in the visitor's language, not both side by side.
+  var chinese = (navigator.languages || [navigator.language || ""]).some(function (l) {
+    return /^zh\b/i.test(l || "");
+  });
+  input.placeholder = chinese ? "请输入您的问题…" : "Type your question…";
+
+  // The newest message in view, once whatever it carries (stars, choices, a photo) is
+  // in place: after a reload too, the survey is above the box, not under it.
+  function stick() {
+    log.scrollTop = log.scrollHeight;
+  }
 
   // In the widget's iframe (/chat?embed=1) this page's own storage is third-party
   // storage, which browsers block or partition: the host page keeps the token
@@ -93,6 +104,7 @@
           img.className = "preview";
           img.alt = file.name;
           img.src = URL.createObjectURL(new Blob([blob], { type: file.content_type }));
+          img.addEventListener("load", stick);
           box.appendChild(img);
         })
         .catch(function () { /* the link stays */ });
@@ -101,6 +113,11 @@
   }
 
   function render(frame) {
+    draw(frame);
+    stick();
+  }
+
+  function draw(frame) {
     if (shown[frame.id]) { return; }
     shown[frame.id] = true;
     if (frame.author === "customer" && frame.client_id && pending[frame.client_id]) {
