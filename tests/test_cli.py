@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -206,3 +207,68 @@ def test_kb_check_passes_the_demo_and_fails_a_duplicate(tmp_path: Path) -> None:
     )
     duplicate = relaydesk("kb", "check", "--kb", str(kb))
     assert duplicate.returncode == 1 and "error: same question: a ↔ b" in duplicate.stdout
+
+
+def test_help_and_a_mistyped_flag_answer_without_loading_the_service() -> None:
+    """Arguments are read before anything heavy is imported: help and usage errors are
+    instant (no model, no database, no web server imported for them)."""
+    probe = (
+        "import sys\n"
+        "from router.cli import main\n"
+        "try:\n"
+        "    main(sys.argv[1:])\n"
+        "except SystemExit as exit:\n"
+        "    heavy = sorted(m for m in ('numpy', 'sqlalchemy', 'aiohttp', 'jieba', 'pydantic')"
+        " if m in sys.modules)\n"
+        "    print('exit', exit.code, 'heavy', heavy)\n"
+    )
+    for args, code in ((["--help"], 0), (["kb", "ask", "--bogus"], 2), (["nonsense"], 2)):
+        result = subprocess.run(
+            [sys.executable, "-c", probe, *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.stdout.strip().endswith(f"exit {code} heavy []"), (args, result)
+
+
+def test_config_may_follow_the_command_and_migrations_are_silent_unless_they_run(
+    tmp_path: Path,
+) -> None:
+    make_config(tmp_path)
+    config = str(tmp_path / "config.yaml")
+    first = relaydesk("db", "upgrade", "--config", config)
+    assert first.returncode == 0, first.stderr
+    assert "database schema upgraded from empty to" in first.stderr
+    again = relaydesk("db", "upgrade", "--config", config)
+    assert again.returncode == 0 and again.stdout.strip() == "database schema is up to date"
+    assert again.stderr == "", "nothing to say when nothing changed"
+    listed = relaydesk("agents", "list", "--config", config)
+    assert listed.returncode == 0, listed.stderr
+
+
+def test_report_help_names_its_tables() -> None:
+    shown = relaydesk("report", "--help").stdout
+    assert "volume_by_channel" in shown and "sla_attainment" in shown
+    wrong = relaydesk("report", "--table", "nope")
+    assert wrong.returncode == 2 and "comments" in wrong.stderr
+
+
+def test_serve_on_a_port_in_use_says_so_at_once(tmp_path: Path) -> None:
+    make_config(tmp_path)
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = relaydesk(
+            "--config",
+            str(tmp_path / "config.yaml"),
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        )
+    assert result.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr

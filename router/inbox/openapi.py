@@ -10,6 +10,8 @@ from typing import Any
 
 from aiohttp import web
 
+from router.report_tables import REPORT_TABLES
+
 __all__ = ["openapi_document", "openapi_route"]
 
 _ERROR = {"$ref": "#/components/responses/Error"}
@@ -165,17 +167,6 @@ def _op(
     return operation
 
 
-REPORT_TABLES = (
-    "volume_by_channel",
-    "heatmap",
-    "bot_outcomes",
-    "handoffs_by_reason",
-    "response_times",
-    "sla_attainment",
-    "backlog",
-    "satisfaction",
-    "comments",
-)
 _REPORT_FILTERS = [
     {"name": "from", "in": "query", "schema": {"type": "string", "format": "date"}},
     {"name": "to", "in": "query", "schema": {"type": "string", "format": "date"}},

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import event, make_url, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
@@ -185,14 +186,22 @@ class Database:
     async def upgrade(self, revision: str = "head") -> None:
         """Bring the schema to ``revision`` with Alembic."""
 
-        def run(connection: Connection) -> None:
+        def run(connection: Connection) -> tuple[set[str], set[str]]:
+            before = set(MigrationContext.configure(connection).get_current_heads())
             config = alembic_config()
             config.attributes["connection"] = connection
             command.upgrade(config, revision)
+            return before, set(MigrationContext.configure(connection).get_current_heads())
 
         async with self.engine.begin() as connection:
-            await connection.run_sync(run)
-        logger.info("database schema upgraded to %s", revision)
+            before, after = await connection.run_sync(run)
+        # Silent on every start that changes nothing; one line when a migration ran.
+        if before != after:
+            logger.info(
+                "database schema upgraded from %s to %s",
+                ", ".join(sorted(before)) or "empty",
+                ", ".join(sorted(after)),
+            )
 
     async def dispose(self) -> None:
         if self._write_engine is not self.engine:

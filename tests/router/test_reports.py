@@ -17,7 +17,7 @@ from router.calendars import BusinessCalendar
 from router.config import CalendarConfig
 from router.conversations import AuthorKind, Direction, Priority
 from router.inbox import hash_token
-from router.inbox.openapi import REPORT_TABLES
+from router.report_tables import REPORT_TABLES
 from router.reports import Report, build_report, heatmap_conversations, percentile
 from router.sla import SlaPolicies, SlaPolicy
 from router.storage import Database, ReportFilter
