@@ -20,8 +20,19 @@ __all__ = ["RedactingFormatter", "config_secrets", "configure_logging"]
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 REDACTED = "[redacted]"
 # Loggers that print request URLs or headers at INFO.
-# Alembic says what it would do on every start; ``Database.upgrade`` says what it did.
-_CHATTY = ("httpx", "httpcore", "telegram.ext", "aiosmtplib", "aioimaplib", "hpack", "alembic")
+# Alembic says what it would do on every start (``Database.upgrade`` says what it did);
+# aiosmtpd ("mail.log") says "Connection lost during _handle_client()" for every mail
+# whose sender hangs up without QUIT.
+_CHATTY = (
+    "httpx",
+    "httpcore",
+    "telegram.ext",
+    "aiosmtplib",
+    "aioimaplib",
+    "hpack",
+    "alembic",
+    "mail.log",
+)
 _SHAPES = (
     re.compile(r"\b\d{5,12}:[A-Za-z0-9_-]{30,}\b"),  # a Telegram bot token
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{12,}"),
