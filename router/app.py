@@ -104,6 +104,7 @@ from router.promises import Promises
 from router.routing_settings import RoutingSettings
 from router.scheduler import Scheduler
 from router.shared_limits import DatabaseRateLimits, forget_full_buckets
+from router.sla import HolidayNotice
 from router.sla_settings import SlaSettings
 from router.storage import Database
 from router.survey import survey_routes
@@ -384,6 +385,9 @@ def _core(config: Config, clock: Callable[[], datetime], secret: bytes) -> Lifec
             logger.info("knowledge base reloaded: %d entries", len(bot.matcher))
             await events.publish(KnowledgeReloaded(len(bot.matcher)))
 
+        # A year whose holidays the calendars lack: said at start and once a day.
+        holidays = HolidayNotice(lambda: aftercare.policies, clock)
+        await holidays()
         app[BOT] = bot
         app[RELOAD_BOT] = reload_now
         app[ROUTER] = router
@@ -414,6 +418,7 @@ def _core(config: Config, clock: Callable[[], datetime], secret: bytes) -> Lifec
             chores=[
                 lambda: keep_gaps_current(units.db, units.clock),
                 lambda: forget_full_buckets(units.db),
+                holidays,
             ],
         )
         dispatcher.start()

@@ -105,6 +105,9 @@ def calendar(name: str, spec: CalendarConfig, zone: ZoneInfo) -> BusinessCalenda
         weekly=weekly_hours(spec.hours),
         days=days,
         working_day_hours=parse_windows(spec.working_day_hours) if spec.working_day_hours else (),
+        lists_holidays=bool(
+            spec.presets or spec.holiday_files or spec.holidays or spec.working_days
+        ),
     )
 
 

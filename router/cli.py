@@ -73,6 +73,15 @@ def _parser() -> argparse.ArgumentParser:
         report.add_argument(f"--{name}")
     report.add_argument("--agent", type=int, help="an agent's id")
 
+    calendars = commands.add_parser("calendars", help="the business calendars")
+    calendar_commands = calendars.add_subparsers(dest="calendars_command", required=True)
+    check_calendars = calendar_commands.add_parser(
+        "check",
+        help="the years each calendar has holidays for; exit 1 when this year, or next "
+        "year within two months of it, has none",
+    )
+    check_calendars.add_argument("--on", help="as on this day, e.g. 2026-11-15 (default: today)")
+
     telegram = commands.add_parser("telegram", help="the Telegram channel")
     telegram_commands = telegram.add_subparsers(dest="telegram_command", required=True)
     hook = telegram_commands.add_parser(

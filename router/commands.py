@@ -12,6 +12,7 @@ import signal
 import socket
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -70,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
             return asyncio.run(_wechat_check(config))
         if args.command == "report":
             return asyncio.run(_report(config, args))
+        if args.command == "calendars":
+            return asyncio.run(_calendars_check(config, args.on))
         if args.command == "kb" and getattr(args, "semantic", None) is not None:
             # --semantic: both scripts by meaning; --lexical: neither.
             knowledge = config.knowledge.model_copy(
@@ -327,6 +330,45 @@ async def _agents_list(config: Config) -> int:
     return 0
 
 
+async def _sla_in_force(config: Config, db: Database) -> SlaConfig:
+    """The SLA section in force: what an admin saved in the inbox, else config.yaml."""
+    async with db.read() as repo:
+        stored = await repo.setting("sla")
+    if stored is None:
+        return config.sla
+    return SlaConfig.model_validate({**stored[0], "check_seconds": config.sla.check_seconds})
+
+
+async def _calendars_check(config: Config, on: str | None) -> int:
+    """Each calendar's holiday years; exit 1 when a year that needs them has none."""
+    from router.builders import policies_from, utc_now
+    from router.sla import holiday_gaps, missing_holidays
+
+    try:
+        now = utc_now() if on is None else datetime.fromisoformat(on + "T12:00+00:00")
+    except ValueError:
+        print(f"relaydesk: --on: {on!r} is not a day like 2026-11-15", file=sys.stderr)
+        return 2
+    db = await _database(config)
+    try:
+        policies = policies_from(await _sla_in_force(config, db))
+    finally:
+        await db.dispose()
+    for name, calendar in sorted(policies.calendars.items()):
+        days = calendar.days.holidays | calendar.days.working_days
+        years = sorted({d.year for d in days})
+        if calendar.always_open:
+            kept = "always open"
+        elif not calendar.lists_holidays:
+            kept = "no holiday lists"
+        else:
+            kept = "holidays for " + (", ".join(map(str, years)) or "no year")
+        print(f"{name}: {kept}")
+    for warning in missing_holidays(policies, now):
+        print(f"warning: {warning}")
+    return 1 if holiday_gaps(policies, now) else 0
+
+
 async def _report(config: Config, args: argparse.Namespace) -> int:
     """The reports of a period on stdout, JSON or CSV; a progress bar on a terminal."""
     from router.builders import policies_from, utc_now
@@ -342,10 +384,7 @@ async def _report(config: Config, args: argparse.Namespace) -> int:
     try:
         async with db.read() as repo:
             names = {a.id: a.name for a in await repo.agents()}
-            stored = await repo.setting("sla")
-        sla = config.sla
-        if stored is not None:  # what an admin saved in the inbox is in force
-            sla = SlaConfig.model_validate({**stored[0], "check_seconds": sla.check_seconds})
+        sla = await _sla_in_force(config, db)
         report = await build_report(
             db,
             policies_from(sla),

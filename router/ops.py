@@ -9,6 +9,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from router.keys import (
+    AFTERCARE,
     BOT,
     CHANNELS,
     CLOCK,
@@ -19,6 +20,7 @@ from router.keys import (
     SEMANTIC,
 )
 from router.metrics import Snapshot, exposition
+from router.sla import missing_holidays
 
 __all__ = ["ops_routes"]
 
@@ -90,6 +92,11 @@ async def _health(request: web.Request) -> web.Response:
                 f"the bot reads {missing} by characters and words only: its meaning model "
                 "could not load (see the log at start)"
             )
+    if AFTERCARE in app:
+        # A year without its holidays (a warning: the desk still works, its promises
+        # are wrong on those days).
+        for warning in missing_holidays(app[AFTERCARE].policies, app[CLOCK]()):
+            body.setdefault("warnings", []).append(warning)
     return web.json_response(body, status=200 if ok else 503)
 
 

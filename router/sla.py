@@ -8,16 +8,27 @@ is ``router.promises``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from router.calendars import BusinessCalendar
 from router.conversations import Priority
 
-__all__ = ["Escalation", "Metric", "SlaPolicies", "SlaPolicy"]
+__all__ = [
+    "Escalation",
+    "HolidayNotice",
+    "Metric",
+    "SlaPolicies",
+    "SlaPolicy",
+    "holiday_gaps",
+    "missing_holidays",
+]
+
+logger = logging.getLogger(__name__)
 
 
 class Metric(StrEnum):
@@ -143,3 +154,41 @@ class SlaPolicies:
                 },
             ),
         )
+
+
+def holiday_gaps(policies: SlaPolicies, now: datetime) -> list[tuple[str, int]]:
+    """``(calendar, year)`` for each calendar that keeps holiday lists and has none for
+    this year, or for next year from two months before it begins."""
+    return [
+        (name, year)
+        for name, calendar in sorted(policies.calendars.items())
+        for year in calendar.missing_holiday_years(now.astimezone(calendar.zone).date())
+    ]
+
+
+def missing_holidays(policies: SlaPolicies, now: datetime) -> list[str]:
+    """:func:`holiday_gaps`, said for the log and ``/healthz``."""
+    return [
+        f"calendar {name!r} has no holidays for {year}: promises and follow-ups in {year} "
+        "will count its public holidays as working days. Add them on the admin page "
+        f"(business hours) or in sla.calendars.{name}.holiday_files"
+        for name, year in holiday_gaps(policies, now)
+    ]
+
+
+class HolidayNotice:
+    """Says :func:`missing_holidays` in the log at start and once a day after (a
+    scheduler chore), until the years are added."""
+
+    def __init__(self, policies: Callable[[], SlaPolicies], clock: Callable[[], datetime]) -> None:
+        self._policies = policies
+        self._clock = clock
+        self._said_on: date | None = None
+
+    async def __call__(self) -> None:
+        now = self._clock()
+        if self._said_on == now.date():
+            return
+        self._said_on = now.date()
+        for warning in missing_holidays(self._policies(), now):
+            logger.warning("%s", warning)

@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 import yaml
 
 __all__ = [
+    "HOLIDAY_NOTICE",
     "BusinessCalendar",
     "HolidaySet",
     "load_holidays",
@@ -39,6 +40,9 @@ DAY = 24 * 60
 _WINDOW = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 # How far ahead a calendar looks for open time before calling itself closed for good.
 _HORIZON_DAYS = 800
+# How long before a year begins a calendar that keeps holiday lists should have its
+# days: China announces next year's in November.
+HOLIDAY_NOTICE = timedelta(days=60)
 
 Window = tuple[int, int]  # minutes after the day's midnight; end may pass 24:00
 
@@ -146,6 +150,9 @@ class BusinessCalendar:
     days: HolidaySet = HolidaySet()
     working_day_hours: tuple[Window, ...] = ()
     always_open: bool = False
+    # Whether the desk keeps holiday lists (a preset, a file or its own days): then a
+    # year without any is a year whose holidays are missing, not a year without any.
+    lists_holidays: bool = False
     _cache: dict[date, tuple[tuple[datetime, datetime], ...]] = field(
         default_factory=dict, repr=False
     )
@@ -159,6 +166,17 @@ class BusinessCalendar:
     @classmethod
     def open_always(cls, name: str, zone: ZoneInfo) -> BusinessCalendar:
         return cls(name=name, zone=zone, always_open=True)
+
+    def missing_holiday_years(self, today: date) -> list[int]:
+        """The years that need holidays and have none: this one, and the next from
+        ``HOLIDAY_NOTICE`` before it begins. Empty for a calendar without lists."""
+        if self.always_open or not self.lists_holidays:
+            return []
+        covered = {d.year for d in self.days.holidays | self.days.working_days}
+        wanted = [today.year]
+        if date(today.year + 1, 1, 1) - today <= HOLIDAY_NOTICE:
+            wanted.append(today.year + 1)
+        return [year for year in wanted if year not in covered]
 
     # -- windows ---------------------------------------------------------------------
 

@@ -220,6 +220,11 @@ _EN = {
     "conversation_1": "conversation",
     "choices_offered": "Choices offered",
     "visitor": "Visitor",
+    "holidays_missing": (
+        "Calendar “{calendar}” has no holidays for {year}: promises and follow-ups in "
+        "{year} will treat its public holidays as working days. Add them under business "
+        "hours."
+    ),
     "goes_out_when_open": "(the desk is closed then: it goes out when it opens, {time})",
     "policy": "Policy",
     "customer_messages": "Customer messages",
@@ -496,6 +501,10 @@ _ZH = {
     "conversation_1": "会话数",
     "choices_offered": "提供的选项",
     "visitor": "访客",
+    "holidays_missing": (
+        "日历“{calendar}”缺少 {year} 年的节假日：{year} 年的承诺时限和回访会把法定节假日"
+        "当作工作日。请在“工作时间与服务时限”中补充。"
+    ),
     "goes_out_when_open": "（届时非工作时间：将在上班后 {time} 发出）",
     "policy": "承诺策略",
     "customer_messages": "客户消息数",

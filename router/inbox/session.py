@@ -22,7 +22,8 @@ from aiohttp import web
 
 from router.conversations import ConversationStatus
 from router.inbox.i18n import pick_language, texts
-from router.keys import ACCOUNTS
+from router.keys import ACCOUNTS, AFTERCARE, CLOCK
+from router.sla import holiday_gaps
 from router.storage import Agent
 
 logger = logging.getLogger(__name__)
@@ -86,6 +87,11 @@ def render(
     lang = (
         viewer.lang if viewer else pick_language(None, request.headers.get("Accept-Language", ""))
     )
+    if template.startswith("admin"):
+        # Where an admin looks: a year whose holidays the calendars lack.
+        context.setdefault(
+            "holiday_gaps", holiday_gaps(request.app[AFTERCARE].policies, request.app[CLOCK]())
+        )
     html = TEMPLATES.get_template(template).render(
         t=texts(lang),
         lang=lang,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,10 @@ from router.builders import calendar, sla_policies
 from router.calendars import BusinessCalendar, load_holidays, preset_holidays
 from router.config import CalendarConfig, ConfigError
 from router.conversations import Priority
-from tests.support.service import SHARED, make_config
+from router.sla import HolidayNotice
+from tests.support.clock import FakeClock
+from tests.support.inbox import InboxSession, add_inbox_agent
+from tests.support.service import ROOT, SHARED, make_config, running_service
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 HOUR = timedelta(hours=1)
@@ -174,3 +179,117 @@ def test_policies_are_chosen_by_their_conditions_in_order(tmp_path: Path) -> Non
     assert chosen(channel="webchat", language="en") == "default"
     mail = policies.named("mail")
     assert mail.first_response[Priority.LOW] == 2 * HOUR and mail.resolution == 72 * HOUR
+
+
+# -- next year's holidays, before they are missed ----------------------------------------
+
+CN_DESK: dict[str, Any] = {
+    "sla": {
+        "timezone": "Asia/Shanghai",
+        "calendars": {"default": {"hours": {"mon-fri": "09:00-18:00"}, "presets": ["cn"]}},
+    }
+}
+NEXT_YEAR = {
+    "holidays": [{"name": "元旦", "from": "2027-01-01", "to": "2027-01-01"}],
+    "working_days": [],
+}
+
+
+def test_a_calendar_knows_which_years_it_lacks() -> None:
+    assert OFFICE_CN.missing_holiday_years(at("2026-06-01T10:00").date()) == []
+    # Sixty days before the new year, next year's holidays are due.
+    assert OFFICE_CN.missing_holiday_years(at("2026-11-01T10:00").date()) == []
+    assert OFFICE_CN.missing_holiday_years(at("2026-11-02T10:00").date()) == [2027]
+    assert OFFICE_CN.missing_holiday_years(at("2027-03-01T10:00").date()) == [2027]
+    # A desk that keeps no holiday lists lacks nothing.
+    assert REPAIRS.missing_holiday_years(at("2026-12-20T10:00").date()) == []
+    with_2027 = cal(hours={"mon-fri": "09:00-18:00"}, presets=["cn"], **NEXT_YEAR)
+    assert with_2027.missing_holiday_years(at("2026-12-20T10:00").date()) == []
+
+
+async def test_a_missing_year_is_said_on_healthz_the_admin_pages_and_the_log(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = FakeClock(at("2026-11-15T10:00"))
+    async with running_service(tmp_path / "a", overrides=CN_DESK, clock=clock) as service:
+        async with service.client.get("/healthz") as response:
+            health = await response.json()
+        assert response.status == 200, "a warning, not a failure"
+        assert any("no holidays for 2027" in w for w in health["warnings"])
+        await add_inbox_agent(service, "Boss", admin=True)
+        boss = InboxSession(service)
+        assert await boss.login("Boss") == 303
+        for path in ("/inbox/admin", "/inbox/admin/sla"):
+            page = await boss.get(path)
+            assert 'id="holiday-gaps"' in page and 'data-year="2027"' in page
+        queue = await boss.get("/inbox")
+        assert 'id="holiday-gaps"' not in queue, "admin pages only"
+        await boss.close()
+    assert "calendar 'default' has no holidays for 2027" in caplog.text
+
+    # Next year's list in a file: nothing to say any more.
+    year_file = tmp_path / "cn-2027.yaml"
+    year_file.write_text(yaml.safe_dump(NEXT_YEAR, allow_unicode=True), encoding="utf-8")
+    added = {
+        "sla": {
+            **CN_DESK["sla"],
+            "calendars": {
+                "default": {
+                    **CN_DESK["sla"]["calendars"]["default"],
+                    "holiday_files": [str(year_file)],
+                }
+            },
+        }
+    }
+    async with running_service(tmp_path / "b", overrides=added, clock=clock) as service:
+        async with service.client.get("/healthz") as response:
+            health = await response.json()
+        assert not any("holidays" in w for w in health.get("warnings", []))
+
+
+async def test_the_notice_is_logged_once_a_day_until_the_year_is_added(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    policies = sla_policies(make_config(tmp_path, CN_DESK))
+    clock = FakeClock(at("2026-11-15T10:00"))
+    notice = HolidayNotice(lambda: policies, clock)
+    await notice()
+    await notice()
+    clock.advance(hours=1)
+    await notice()
+    assert caplog.text.count("no holidays for 2027") == 1
+    clock.advance(days=1)
+    await notice()
+    assert caplog.text.count("no holidays for 2027") == 2
+
+
+def test_calendars_check_says_which_years_are_missing(tmp_path: Path) -> None:
+    make_config(tmp_path, CN_DESK)
+    config = str(tmp_path / "config.yaml")
+
+    def check(day: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "router.cli",
+                "calendars",
+                "check",
+                "--on",
+                day,
+                "--config",
+                config,
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    summer = check("2026-06-01")
+    assert summer.returncode == 0, summer.stderr
+    assert "default: holidays for 2026" in summer.stdout
+    winter = check("2026-11-15")
+    assert winter.returncode == 1
+    assert "no holidays for 2027" in winter.stdout
