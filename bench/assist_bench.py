@@ -5,7 +5,7 @@
 Each labelled question plays the open conversation; the other answerable questions of
 the same set play resolved past cases (a question's twin in the other script, the same
 text once folded, is left out). Offered: the up-to-three closest above the language's
-floor (``router.assist.MIN_SIMILARITY``, chosen on demo-dev). Reported per set and
+floor (``router.desk.assist.MIN_SIMILARITY``, chosen on demo-dev). Reported per set and
 language: how often one offered case is about the same entry (of the answerable
 questions), how often the first offered one is, and how many out-of-scope questions get
 any offer. demo-dev is where the floors were chosen; demo-holdout-zh is only
@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 from knowledge.meaning import load_e5  # noqa: E402
 from knowledge.normalise import Normaliser, detect_language  # noqa: E402
-from router.assist import LIMIT, MIN_SIMILARITY  # noqa: E402
+from router.desk.assist import LIMIT, MIN_SIMILARITY  # noqa: E402
 
 SETS = {
     "demo-dev (chosen on)": "demo-dev.csv",

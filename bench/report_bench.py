@@ -44,9 +44,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from knowledge import Matcher, Normaliser, load_folder, load_synonyms  # noqa: E402
-from router.kb_gaps import find_gaps, scan_gaps  # noqa: E402
-from router.reports import build_report, heatmap_conversations  # noqa: E402
-from router.sla import SlaPolicies  # noqa: E402
+from router.desk.sla import SlaPolicies  # noqa: E402
+from router.reporting.kb_gaps import find_gaps, scan_gaps  # noqa: E402
+from router.reporting.reports import build_report, heatmap_conversations  # noqa: E402
 from router.storage import Database, ReportFilter  # noqa: E402
 from router.storage.models import (  # noqa: E402
     AgentRow,

@@ -40,19 +40,19 @@ sys.path.insert(0, str(ROOT))
 from bot import BotTexts  # noqa: E402
 from channels.base import ChannelAddress  # noqa: E402
 from channels.memory import MemoryChannel  # noqa: E402
-from router.aftercare import Aftercare  # noqa: E402
 from router.builders import calendar  # noqa: E402
 from router.config import CalendarConfig  # noqa: E402
 from router.conversations import AuthorKind, Priority  # noqa: E402
-from router.events import EventBus  # noqa: E402
-from router.handoff import Handoffs  # noqa: E402
-from router.outbox import OutboxDispatcher, RetryPolicy  # noqa: E402
-from router.promises import Promises  # noqa: E402
-from router.scheduler import Scheduler  # noqa: E402
-from router.sla import SlaPolicies  # noqa: E402
+from router.delivery.events import EventBus  # noqa: E402
+from router.delivery.outbox import OutboxDispatcher, RetryPolicy  # noqa: E402
+from router.desk.aftercare import Aftercare  # noqa: E402
+from router.desk.handoff import Handoffs  # noqa: E402
+from router.desk.promises import Promises  # noqa: E402
+from router.desk.scheduler import Scheduler  # noqa: E402
+from router.desk.sla import SlaPolicies  # noqa: E402
+from router.desk.work import Units  # noqa: E402
 from router.storage import Database  # noqa: E402
 from router.storage.models import OutboxRow  # noqa: E402
-from router.work import Units  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -34,15 +34,15 @@ from bot import Bot  # noqa: E402
 from channels.base import ChannelAddress, InboundMessage, SenderIdentity  # noqa: E402
 from knowledge import Matcher, load_folder  # noqa: E402
 from router.builders import utc_now  # noqa: E402
-from router.events import EventBus  # noqa: E402
-from router.handoff import Handoffs  # noqa: E402
-from router.outbox import OutboxDispatcher, RetryPolicy  # noqa: E402
-from router.pipeline import Router  # noqa: E402
-from router.promises import Promises  # noqa: E402
-from router.sla import SlaPolicies  # noqa: E402
+from router.delivery.events import EventBus  # noqa: E402
+from router.delivery.outbox import OutboxDispatcher, RetryPolicy  # noqa: E402
+from router.desk.handoff import Handoffs  # noqa: E402
+from router.desk.pipeline import Router  # noqa: E402
+from router.desk.promises import Promises  # noqa: E402
+from router.desk.sla import SlaPolicies  # noqa: E402
+from router.desk.work import Units  # noqa: E402
 from router.storage import Database  # noqa: E402
 from router.storage.models import ContactRow  # noqa: E402
-from router.work import Units  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 

@@ -4,7 +4,7 @@
 ctypes; nothing is fetched at run time. Both sides of a comparison get the
 ``query: `` prefix (a customer's question is compared with the knowledge base's
 questions, not with documents). The engine releases the GIL while it embeds: the
-bot decides on its own thread (``router.pipeline``) and agent assist ranks past
+bot decides on its own thread (``router.desk.pipeline``) and agent assist ranks past
 cases in a worker thread, never on the event loop's.
 
 Vectors of a knowledge base's questions are kept on disk (:class:`VectorCache`),

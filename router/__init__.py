@@ -9,14 +9,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from router.pipeline import IntakeClosed, Router
+    from router.desk.pipeline import IntakeClosed, Router
 
 __all__ = ["IntakeClosed", "Router"]
 
 
 def __getattr__(name: str) -> Any:
     if name in __all__:
-        from router import pipeline
+        from router.desk import pipeline
 
         return getattr(pipeline, name)
     raise AttributeError(f"module 'router' has no attribute {name!r}")

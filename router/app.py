@@ -26,8 +26,6 @@ from channels.http import ClientAddresses
 from channels.telegram import TelegramChannel
 from channels.webchat import WebChatChannel
 from knowledge import KnowledgeError, fingerprint
-from router.aftercare import Aftercare
-from router.assist import Assist
 from router.audit import audit_middleware
 from router.builders import (
     build_api_channels,
@@ -44,15 +42,28 @@ from router.builders import (
     sla_policies,
     utc_now,
 )
-from router.canned import Canned
-from router.channel_state import DatabaseChannelState
 from router.config import Config, KnowledgeConfig
-from router.desk import HumanDesk
+from router.delivery.channel_state import DatabaseChannelState
+from router.delivery.events import AgentTyping, EventBus, FrameStored, KnowledgeReloaded, Resync
+from router.delivery.files import Files
+from router.delivery.notify import Notifier
+from router.delivery.outbox import OutboxDispatcher
+from router.delivery.pg_events import PgEventBus
+from router.delivery.shared_limits import DatabaseRateLimits, forget_full_buckets
+from router.delivery.visitor_stream import StoredVisitorStream
+from router.desk.actions import HumanDesk
+from router.desk.aftercare import Aftercare
+from router.desk.assist import Assist
+from router.desk.canned import Canned
+from router.desk.handoff import Handoffs
+from router.desk.pipeline import Router
+from router.desk.promises import Promises
+from router.desk.scheduler import Scheduler
+from router.desk.sla import HolidayNotice
+from router.desk.survey import survey_routes
+from router.desk.work import Units
 from router.errors import error_middleware
-from router.events import AgentTyping, EventBus, FrameStored, KnowledgeReloaded, Resync
-from router.files import Files
 from router.front_line import build_bot, build_matcher, cache_dir
-from router.handoff import Handoffs
 from router.inbox import (
     Accounts,
     AutoAssigner,
@@ -64,7 +75,6 @@ from router.inbox import (
     openapi_route,
 )
 from router.inbox.reports_web import report_routes
-from router.kb_gaps import keep_gaps_current
 from router.keys import (
     ACCOUNTS,
     AFTERCARE,
@@ -95,21 +105,11 @@ from router.keys import (
     TIMEZONE,
 )
 from router.metrics import KNOWLEDGE_RELOADS
-from router.notify import Notifier
 from router.ops import ops_routes
-from router.outbox import OutboxDispatcher
-from router.pg_events import PgEventBus
-from router.pipeline import Router
-from router.promises import Promises
-from router.routing_settings import RoutingSettings
-from router.scheduler import Scheduler
-from router.shared_limits import DatabaseRateLimits, forget_full_buckets
-from router.sla import HolidayNotice
-from router.sla_settings import SlaSettings
+from router.reporting.kb_gaps import keep_gaps_current
+from router.settings.routing import RoutingSettings
+from router.settings.sla import SlaSettings
 from router.storage import Database
-from router.survey import survey_routes
-from router.visitor_stream import StoredVisitorStream
-from router.work import Units
 
 __all__ = ["create_app"]
 
@@ -430,7 +430,7 @@ def _core(config: Config, clock: Callable[[], datetime], secret: bytes) -> Lifec
 
 
 def _scheduling(config: Config) -> Lifecycle:
-    """Promise alerts, follow-ups and reminders when due (``router.scheduler``)."""
+    """Promise alerts, follow-ups and reminders when due (``router.desk.scheduler``)."""
 
     async def scheduling(app: web.Application) -> AsyncIterator[None]:
         scheduler = app[SCHEDULER]

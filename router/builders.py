@@ -51,9 +51,9 @@ from router.config import (
     parse_minutes,
 )
 from router.conversations import Priority
-from router.outbox import RetryPolicy
-from router.rules import ChannelRules
-from router.sla import Escalation, SlaPolicies, SlaPolicy
+from router.delivery.outbox import RetryPolicy
+from router.desk.rules import ChannelRules
+from router.desk.sla import Escalation, SlaPolicies, SlaPolicy
 
 __all__ = [
     "build_api_channels",

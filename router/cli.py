@@ -8,7 +8,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from router.report_tables import REPORT_TABLES
+from router.reporting.tables import REPORT_TABLES
 
 __all__ = ["main"]
 

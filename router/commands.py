@@ -342,7 +342,7 @@ async def _sla_in_force(config: Config, db: Database) -> SlaConfig:
 async def _calendars_check(config: Config, on: str | None) -> int:
     """Each calendar's holiday years; exit 1 when a year that needs them has none."""
     from router.builders import policies_from, utc_now
-    from router.sla import holiday_gaps, missing_holidays
+    from router.desk.sla import holiday_gaps, missing_holidays
 
     try:
         now = utc_now() if on is None else datetime.fromisoformat(on + "T12:00+00:00")
@@ -372,7 +372,7 @@ async def _calendars_check(config: Config, on: str | None) -> int:
 async def _report(config: Config, args: argparse.Namespace) -> int:
     """The reports of a period on stdout, JSON or CSV; a progress bar on a terminal."""
     from router.builders import policies_from, utc_now
-    from router.reports import DEFINITIONS, build_report, period
+    from router.reporting.reports import DEFINITIONS, build_report, period
     from router.storage import ReportFilter
 
     try:

@@ -20,21 +20,21 @@ if TYPE_CHECKING:
     from channels.base import ChannelAdapter
     from channels.email import ImapPoller, SmtpReceiver
     from channels.http import ClientAddresses
-    from router.aftercare import Aftercare
-    from router.assist import Assist
-    from router.canned import Canned
-    from router.desk import HumanDesk
-    from router.events import EventBus
-    from router.files import Files
+    from router.delivery.events import EventBus
+    from router.delivery.files import Files
+    from router.delivery.notify import Notifier
+    from router.delivery.outbox import OutboxDispatcher
+    from router.desk.actions import HumanDesk
+    from router.desk.aftercare import Aftercare
+    from router.desk.assist import Assist
+    from router.desk.canned import Canned
+    from router.desk.pipeline import Router
+    from router.desk.scheduler import Scheduler
     from router.inbox.accounts import Accounts
     from router.inbox.assign import AutoAssigner
     from router.inbox.presence import Presence
-    from router.notify import Notifier
-    from router.outbox import OutboxDispatcher
-    from router.pipeline import Router
-    from router.routing_settings import RoutingSettings
-    from router.scheduler import Scheduler
-    from router.sla_settings import SlaSettings
+    from router.settings.routing import RoutingSettings
+    from router.settings.sla import SlaSettings
     from router.storage import Database
 
 __all__ = [
@@ -95,7 +95,7 @@ SEMANTIC: web.AppKey[tuple[str, ...]] = web.AppKey("semantic")
 # Rebuilds the matcher from the knowledge folder and swaps it in (after "Save as FAQ").
 RELOAD_BOT: web.AppKey[Callable[[], Awaitable[None]]] = web.AppKey("reload_bot")
 AFTERCARE: web.AppKey[Aftercare] = web.AppKey("aftercare")
-# Past cases like the one an agent has open (router.assist).
+# Past cases like the one an agent has open (router.desk.assist).
 ASSIST: web.AppKey[Assist] = web.AppKey("assist")
 SCHEDULER: web.AppKey[Scheduler] = web.AppKey("scheduler")
 NOTIFIER: web.AppKey[Notifier] = web.AppKey("notifier")

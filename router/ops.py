@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from router.desk.sla import missing_holidays
 from router.keys import (
     AFTERCARE,
     BOT,
@@ -20,7 +21,6 @@ from router.keys import (
     SEMANTIC,
 )
 from router.metrics import Snapshot, exposition
-from router.sla import missing_holidays
 
 __all__ = ["ops_routes"]
 

@@ -19,12 +19,12 @@ from typing import Any
 from aiohttp import web
 
 from channels.base import encodable
-from router.canned import CannedDraft
 from router.conversations import ConversationStatus, Priority
-from router.desk import HumanDesk
+from router.delivery.events import FrameStored, Subscription
+from router.delivery.files import Upload, UploadRefused, download, read_form_with_files
+from router.desk.actions import HumanDesk
+from router.desk.canned import CannedDraft
 from router.errors import ApiError
-from router.events import FrameStored, Subscription
-from router.files import Upload, UploadRefused, download, read_form_with_files
 from router.inbox import presenters
 from router.inbox.accounts import hash_token
 from router.keys import (
@@ -40,7 +40,7 @@ from router.keys import (
     SLA_SETTINGS,
     TIMEZONE,
 )
-from router.settings import SettingsRefused
+from router.settings.editable import SettingsRefused
 from router.storage import Agent, Conversation
 
 __all__ = [
@@ -519,7 +519,7 @@ async def deliveries(request: web.Request) -> web.Response:
 
 async def similar(request: web.Request) -> web.Response:
     """Up to three resolved conversations like this one, each with the reply that
-    resolved it (router.assist)."""
+    resolved it (router.desk.assist)."""
     agent = await _agent(request)
     found = await request.app[ASSIST].for_agent(request.app[DESK], _conversation_id(request), agent)
     return _json(found)

@@ -18,11 +18,11 @@ from collections import Counter
 from collections.abc import Callable
 
 from router.conversations import ConversationStatus
-from router.desk import HumanDesk
+from router.delivery.events import ConversationChanged, EventBus
+from router.desk.actions import HumanDesk
+from router.desk.routing import Routing
 from router.errors import DeskError
-from router.events import ConversationChanged, EventBus
 from router.inbox.presence import Presence
-from router.routing import Routing
 from router.storage import Database, QueueFilter
 
 __all__ = ["AutoAssigner"]

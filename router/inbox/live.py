@@ -9,8 +9,14 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from router.delivery.events import (
+    AgentTyping,
+    Event,
+    FrameStored,
+    KnowledgeReloaded,
+    PresenceChanged,
+)
 from router.errors import DeskError
-from router.events import AgentTyping, Event, FrameStored, KnowledgeReloaded, PresenceChanged
 from router.inbox import presenters
 from router.inbox.session import (
     current_viewer,

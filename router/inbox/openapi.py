@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from router.report_tables import REPORT_TABLES
+from router.reporting.tables import REPORT_TABLES
 
 __all__ = ["openapi_document", "openapi_route"]
 

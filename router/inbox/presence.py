@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from router.events import EventBus, PresenceChanged
+from router.delivery.events import EventBus, PresenceChanged
 from router.storage import Database, Repositories
 
 __all__ = ["HEARTBEAT", "STALE", "Presence"]

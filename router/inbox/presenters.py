@@ -10,8 +10,7 @@ from typing import Any
 from urllib.parse import quote
 
 from channels.base import Attachment
-from router.desk import ConversationDetail
-from router.events import (
+from router.delivery.events import (
     AgentAlert,
     AgentTyping,
     ConversationChanged,
@@ -23,8 +22,9 @@ from router.events import (
     Resync,
     SlaAlert,
 )
-from router.routing import Routing
-from router.sla import SlaPolicies
+from router.desk.actions import ConversationDetail
+from router.desk.routing import Routing
+from router.desk.sla import SlaPolicies
 from router.storage import Conversation, Handoff, Message, OutboxItem, Scheduled, SlaTimer
 from router.storage.audit_queries import AuditEntry
 from router.storage.canned_queries import CannedReply

@@ -29,7 +29,6 @@ from router.inbox.api import _agent, _json, _json_body
 from router.inbox.i18n import texts
 from router.inbox.presenters import summary
 from router.inbox.session import Viewer, page_viewer, posted_form, render, require_admin
-from router.kb_gaps import find_gaps
 from router.keys import (
     AFTERCARE,
     BOT,
@@ -40,7 +39,8 @@ from router.keys import (
     ROUTING_SETTINGS,
     TIMEZONE,
 )
-from router.reports import DEFINITIONS, Report, build_report, conversations_behind, period
+from router.reporting.kb_gaps import find_gaps
+from router.reporting.reports import DEFINITIONS, Report, build_report, conversations_behind, period
 from router.storage import Agent, ReportFilter
 
 __all__ = ["report_routes"]

@@ -21,9 +21,9 @@ import jinja2
 from aiohttp import web
 
 from router.conversations import ConversationStatus
+from router.desk.sla import holiday_gaps
 from router.inbox.i18n import pick_language, texts
 from router.keys import ACCOUNTS, AFTERCARE, CLOCK
-from router.sla import holiday_gaps
 from router.storage import Agent
 
 logger = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from router.conversations import AuthorKind, ConversationStatus, Direction
-from router.desk import ConversationDetail
+from router.desk.actions import ConversationDetail
 from router.errors import DeskError, page_error
 from router.inbox.i18n import texts
 from router.inbox.presenters import handoff, message
@@ -19,8 +19,8 @@ from router.inbox.session import (
     Viewer,
     conversation_id_of,
 )
-from router.kb_gaps import without_greeting
 from router.keys import AFTERCARE, CLOCK, DATABASE, DESK, ROUTING_SETTINGS, TIMEZONE
+from router.reporting.kb_gaps import without_greeting
 from router.storage import Conversation, Message, QueueFilter
 from router.storage.case_queries import says_nothing
 

@@ -16,11 +16,11 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from knowledge import KnowledgeError, learn
-from router.canned import CannedDraft
 from router.conversations import ConversationStatus, Priority
-from router.desk import HumanDesk
+from router.delivery.files import Upload, UploadRefused, download, read_form_with_files
+from router.desk.actions import HumanDesk
+from router.desk.canned import CannedDraft
 from router.errors import DeskError, NotYours, StaleView, page_error
-from router.files import Upload, UploadRefused, download, read_form_with_files
 from router.inbox import presenters
 from router.inbox.accounts import LoginRefused, TooManyAttempts
 from router.inbox.i18n import LANGUAGES, pick_language, texts
@@ -62,7 +62,7 @@ from router.keys import (
     SLA_SETTINGS,
     TIMEZONE,
 )
-from router.settings import EditableSection, SettingsRefused
+from router.settings.editable import EditableSection, SettingsRefused
 from router.storage import Agent, QueueFilter
 
 __all__ = ["inbox_routes"]

@@ -169,7 +169,7 @@ class ConversationRow(Base):
     resolved_at: Mapped[datetime | None]
     # The team whose queue it is in (a key of routing.teams); NULL: everyone's.
     team: Mapped[str | None] = mapped_column(String(60))
-    # The SLA policy it is under (router.sla), chosen at handoff.
+    # The SLA policy it is under (router.desk.sla), chosen at handoff.
     sla_policy: Mapped[str | None] = mapped_column(String(60))
     # Since when it waits on the customer (an agent asked): the resolution clock pauses.
     waiting_since: Mapped[datetime | None]
@@ -180,7 +180,7 @@ class ConversationRow(Base):
     csat_at: Mapped[datetime | None]
     # The last follow-up (回访) sent: a reply to it within the window reopens.
     follow_up_at: Mapped[datetime | None]
-    # The ``updated_at`` its gap questions were last found at (router.kb_gaps): stale
+    # The ``updated_at`` its gap questions were last found at (router.reporting.kb_gaps): stale
     # while ``updated_at`` is later.
     gaps_scanned_at: Mapped[datetime | None]
 

@@ -93,7 +93,7 @@ class ReportRow:
     # conversation never handed off, when the contact next wrote in another one.
     first_of_contact: bool = True
     next_write: float | None = None
-    # Its gap questions were found since it last changed (router.kb_gaps).
+    # Its gap questions were found since it last changed (router.reporting.kb_gaps).
     gaps_scanned: bool = False
 
 

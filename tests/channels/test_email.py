@@ -10,7 +10,7 @@ from typing import Any
 import aiosmtplib
 import pytest
 
-from router.events import DeliveryFailed
+from router.delivery.events import DeliveryFailed
 from router.keys import SMTP_RECEIVER
 from tests.support.inbox import InboxSession, add_inbox_agent
 from tests.support.mail import Relay, body_text, customer_mail, self_signed_context, send

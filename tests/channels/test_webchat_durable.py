@@ -15,8 +15,8 @@ from aiohttp import WSMsgType
 from channels.base import ChannelAddress, OutboundKind, OutboundMessage
 from channels.webchat import WebChatChannel, WebChatSettings
 from router.builders import utc_now
+from router.delivery.visitor_stream import StoredVisitorStream
 from router.storage import Database
-from router.visitor_stream import StoredVisitorStream
 from tests.support.service import Service, running_service
 from tests.support.webchat import Visitor
 

@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from channels.base import InboundMessage, InboundReceipt
 from channels.wechat import OfficialAccountChannel, OfficialAccountSettings
-from router.channel_state import DatabaseChannelState
+from router.delivery.channel_state import DatabaseChannelState
 from router.storage import Database
 from tests.channels.test_agent_files import LABEL, reply_with_files
 from tests.channels.test_webchat_uploads import png

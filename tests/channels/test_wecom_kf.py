@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from router.events import DeliveryFailed, MessageDelivered
+from router.delivery.events import DeliveryFailed, MessageDelivered
 from router.keys import CLOCK
 from tests.support.clock import FakeClock
 from tests.support.service import Service, make_config, running_service

@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from router.aftercare import parse_rating
 from router.conversations import ConversationStatus
+from router.desk.aftercare import parse_rating
 from router.keys import AFTERCARE, SCHEDULER
 from router.storage import Database
 from tests.channels.test_email import SUPPORT, conversation_of, email_overrides, smtp_port

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from router.events import KnowledgeReloaded, Subscription
+from router.delivery.events import KnowledgeReloaded, Subscription
 from router.keys import BOT
 from tests.support.service import Service, running_service
 from tests.support.webchat import Visitor

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from router.events import ConversationChanged
+from router.delivery.events import ConversationChanged
 from router.keys import AUTO_ASSIGNER
 from tests.support.inbox import InboxSession, add_inbox_agent
 from tests.support.service import Service, running_service

@@ -16,7 +16,7 @@ from router.builders import calendar, sla_policies
 from router.calendars import BusinessCalendar, load_holidays, preset_holidays
 from router.config import CalendarConfig, ConfigError
 from router.conversations import Priority
-from router.sla import HolidayNotice
+from router.desk.sla import HolidayNotice
 from tests.support.clock import FakeClock
 from tests.support.inbox import InboxSession, add_inbox_agent
 from tests.support.service import ROOT, SHARED, make_config, running_service

@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from router.canned import search
 from router.conversations import Priority
+from router.desk.canned import search
 from router.storage import Database
 from router.storage.canned_queries import CannedReply
 from tests.support.service import Service, running_service

@@ -3,7 +3,7 @@ behind loses its oldest events, not the publisher's time or the process's memory
 
 from __future__ import annotations
 
-from router.events import ConversationChanged, EventBus, MessageAdded
+from router.delivery.events import ConversationChanged, EventBus, MessageAdded
 
 
 async def test_every_subscriber_hears_every_event_in_order() -> None:

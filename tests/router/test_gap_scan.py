@@ -10,7 +10,7 @@ from typing import Any
 from channels.base import ChannelAddress
 from knowledge import Matcher, Normaliser, load_folder, load_synonyms
 from router.conversations import AuthorKind, Direction, Priority
-from router.kb_gaps import find_gaps, keep_gaps_current, scan_gaps
+from router.reporting.kb_gaps import find_gaps, keep_gaps_current, scan_gaps
 from router.storage import Database, ReportFilter
 from tests.support.service import DEMO_KB
 

@@ -45,8 +45,8 @@ async def test_a_split_conversation_is_handed_off_with_its_context(service: Serv
 
 
 async def test_nothing_automatic_goes_to_a_contact_past_the_reply_cap(service: Service) -> None:
+    from router.desk.rules import ChannelRules
     from router.keys import ROUTER
-    from router.rules import ChannelRules
 
     router = service.app[ROUTER]
     router._rules["memory"] = ChannelRules(auto_reply_limit=1)

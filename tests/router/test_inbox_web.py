@@ -366,7 +366,7 @@ async def test_an_undelivered_reply_is_badged_in_the_queue_and_sent_again_from_i
     service: Service, agents: tuple[InboxSession, InboxSession]
 ) -> None:
     from channels.base import PermanentDeliveryError
-    from router.events import DeliveryFailed
+    from router.delivery.events import DeliveryFailed
 
     li, _ = agents
     memory = service.memory

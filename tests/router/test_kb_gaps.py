@@ -9,7 +9,7 @@ import yaml
 from sklearn.metrics import adjusted_rand_score
 
 from knowledge import Normaliser, load_synonyms
-from router.kb_gaps import cluster_questions
+from router.reporting.kb_gaps import cluster_questions
 from tests.support.service import DEMO_KB
 
 LABELLED = Path(__file__).resolve().parents[1] / "data" / "kb_gaps.yaml"

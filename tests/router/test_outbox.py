@@ -11,8 +11,8 @@ from channels.base import ChannelAddress
 from channels.memory import MemoryChannel
 from router.builders import utc_now
 from router.conversations import AuthorKind, Direction
-from router.events import EventBus
-from router.outbox import OutboxDispatcher, RetryPolicy
+from router.delivery.events import EventBus
+from router.delivery.outbox import OutboxDispatcher, RetryPolicy
 from router.storage import Database, OutboxItem
 
 

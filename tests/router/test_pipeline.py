@@ -11,7 +11,7 @@ import pytest
 
 from channels.base import PermanentDeliveryError, TransientDeliveryError
 from router.conversations import ConversationStatus
-from router.pipeline import IntakeClosed
+from router.desk.pipeline import IntakeClosed
 from tests.support.service import Service, running_service
 
 

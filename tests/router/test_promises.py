@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from router.conversations import Priority
-from router.events import AgentAlert, SlaAlert
+from router.delivery.events import AgentAlert, SlaAlert
 from router.keys import SCHEDULER
 from router.storage import Database
 from tests.channels.test_email import email_overrides

@@ -16,10 +16,10 @@ from router.builders import calendar, utc_now
 from router.calendars import BusinessCalendar
 from router.config import CalendarConfig
 from router.conversations import AuthorKind, Direction, Priority
+from router.desk.sla import SlaPolicies, SlaPolicy
 from router.inbox import hash_token
-from router.report_tables import REPORT_TABLES
-from router.reports import Report, build_report, heatmap_conversations, percentile
-from router.sla import SlaPolicies, SlaPolicy
+from router.reporting.reports import Report, build_report, heatmap_conversations, percentile
+from router.reporting.tables import REPORT_TABLES
 from router.storage import Database, ReportFilter
 from tests.support.service import make_config, running_service
 from tests.test_cli import relaydesk

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from router.builders import policies_from
 from router.config import Config, RoutingConfig, SlaConfig
 from router.conversations import Priority
-from router.routing import HandoffFacts, Routing
+from router.desk.routing import HandoffFacts, Routing
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # Tuesday 1 December 2026: 10:00 is inside the desk's hours, 23:00 outside.

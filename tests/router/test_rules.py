@@ -9,7 +9,7 @@ import pytest
 from channels.base import ChannelAddress, InboundMessage, SenderIdentity, ThreadHints
 from router.builders import utc_now
 from router.conversations import AuthorKind, Direction
-from router.rules import ChannelRules, find_thread
+from router.desk.rules import ChannelRules, find_thread
 from router.storage import Database
 
 

@@ -8,7 +8,7 @@ import asyncio
 import pytest
 from sqlalchemy import text
 
-from router.shared_limits import DatabaseRateLimits, forget_full_buckets
+from router.delivery.shared_limits import DatabaseRateLimits, forget_full_buckets
 from router.storage import Database
 
 pytestmark = pytest.mark.postgres

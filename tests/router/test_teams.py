@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from router.builders import utc_now
-from router.events import ConversationChanged
+from router.delivery.events import ConversationChanged
 from router.inbox import hash_token
 from router.keys import AUTO_ASSIGNER
 from router.storage import Database

@@ -9,18 +9,18 @@ from zoneinfo import ZoneInfo
 
 from bot import BotTexts
 from channels.base import ChannelAddress
-from router.aftercare import Aftercare
 from router.builders import utc_now
 from router.conversations import ConversationStatus, Priority
-from router.desk import HumanDesk
+from router.delivery.events import EventBus
+from router.delivery.outbox import OutboxDispatcher, RetryPolicy
+from router.desk.actions import HumanDesk
+from router.desk.aftercare import Aftercare
+from router.desk.handoff import Handoffs
+from router.desk.promises import Promises
+from router.desk.sla import SlaPolicies
+from router.desk.work import Units
 from router.errors import AlreadyClaimed, NotYours
-from router.events import EventBus
-from router.handoff import Handoffs
-from router.outbox import OutboxDispatcher, RetryPolicy
-from router.promises import Promises
-from router.sla import SlaPolicies
 from router.storage import Agent, Database
-from router.work import Units
 
 PROMISES = {"low": 240, "normal": 60, "high": 15, "urgent": 5}
 

@@ -19,7 +19,7 @@ from channels.memory import MemoryChannel
 from router.app import create_app
 from router.builders import utc_now
 from router.config import Config, load_config
-from router.events import MessageDelivered
+from router.delivery.events import MessageDelivered
 from router.inbox import hash_token
 from router.keys import DATABASE, EVENT_BUS, ROUTER, SCHEDULER
 from router.storage import Database

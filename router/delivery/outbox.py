@@ -25,8 +25,8 @@ from channels.base import (
     TransientDeliveryError,
     deduplicates_resends,
 )
-from router.events import DeliveryFailed, Event, EventBus, MessageDelivered
-from router.files import Files
+from router.delivery.events import DeliveryFailed, Event, EventBus, MessageDelivered
+from router.delivery.files import Files
 from router.metrics import DELIVERIES, STALE_CLAIMS
 from router.storage import Database, Message, OutboxItem, Repositories
 

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from router.conversations import ConversationStatus, Priority
-from router.events import ConversationChanged, SlaAlert
+from router.delivery.events import ConversationChanged, SlaAlert
+from router.desk.sla import Escalation, Metric, SlaPolicies, SlaPolicy
+from router.desk.work import Work
 from router.metrics import SLA_ALERTS
-from router.sla import Escalation, Metric, SlaPolicies, SlaPolicy
 from router.storage import Conversation, SlaTimer
-from router.work import Work
 
 __all__ = ["Alert", "Promises", "asks_the_customer"]
 

@@ -21,8 +21,8 @@ from typing import Any
 from channels.base import Attachment, Choice
 from router import audit
 from router.conversations import AuthorKind, Direction
-from router.events import Event, EventBus, MessageAdded
-from router.outbox import OutboxDispatcher
+from router.delivery.events import Event, EventBus, MessageAdded
+from router.delivery.outbox import OutboxDispatcher
 from router.storage import Agent, Conversation, Database, Message, OutboxItem, Repositories
 
 __all__ = ["Units", "Work"]

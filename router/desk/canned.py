@@ -24,8 +24,8 @@ from rapidfuzz import fuzz
 from knowledge.normalise import Normaliser
 from router import audit
 from router.conversations import Priority
+from router.desk.routing import Routing
 from router.errors import CannedNotFound, NotAllowed, TeamNotFound
-from router.routing import Routing
 from router.storage import Agent, Contact, Conversation, Database, Repositories
 from router.storage.canned_queries import CannedReply
 

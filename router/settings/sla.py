@@ -1,7 +1,7 @@
 """The SLA settings in force: config.yaml's ``sla`` section, or the one an admin saved.
 
 An admin edits calendars, holidays and policies in the inbox (or ``PUT
-/api/agent/sla``) while the service runs (``router.settings``). Everything but
+/api/agent/sla``) while the service runs (``router.settings.editable``). Everything but
 ``check_seconds`` (how often this node sweeps) and ``holiday_files`` (files are the
 config file's business) may be edited.
 """
@@ -14,8 +14,8 @@ from typing import Any, ClassVar
 
 from router.builders import policies_from
 from router.config import RoutingConfig, SlaConfig
-from router.promises import Promises
-from router.settings import EditableSection, SettingsRefused
+from router.desk.promises import Promises
+from router.settings.editable import EditableSection, SettingsRefused
 from router.storage import Database
 
 __all__ = ["SettingsRefused", "SlaSettings"]

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from router.events import EventBus, FrameStored
+from router.delivery.events import EventBus, FrameStored
 from router.storage import Database
 
 __all__ = ["StoredVisitorStream"]

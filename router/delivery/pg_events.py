@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-from router.events import EVENT_TYPES, Event, EventBus, Resync
+from router.delivery.events import EVENT_TYPES, Event, EventBus, Resync
 
 __all__ = ["CHANNEL", "PgEventBus"]
 

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from channels.base import InboundMessage
 from router.conversations import ConversationStatus
-from router.events import DeliveryFailed, Event
+from router.delivery.events import DeliveryFailed, Event
 from router.storage import Conversation, Repositories
 
 __all__ = [

@@ -1,11 +1,11 @@
 """Every change of a conversation's state, in one place.
 
-Each function applies one transition inside a unit of work (``router.work``):
+Each function applies one transition inside a unit of work (``router.desk.work``):
 the storage step is a conditional UPDATE that reports whether it happened, so
 two agents, two nodes, or an agent and the auto-assigner can never both win;
 what the change causes (a message to the customer, events) goes into the unit
 and happens after its commit. Who may do what is the desk's business
-(``router.desk``); handing off to people is ``router.handoff``'s.
+(``router.desk.actions``); handing off to people is ``router.desk.handoff``'s.
 
     bot ──hand off──► queued ──claim/assign──► assigned ──resolve──► resolved
      └──────────claim──────────────┘  ▲   └──assign(None)──► queued      │
@@ -18,13 +18,13 @@ import logging
 from collections.abc import Sequence
 
 from channels.base import Attachment, ChannelAddress
-from router.aftercare import Aftercare
 from router.conversations import AuthorKind, ConversationStatus, Direction, Priority
-from router.events import AgentAlert, ConversationChanged, MessageAdded
-from router.handoff import Handoffs
-from router.promises import Promises, asks_the_customer
+from router.delivery.events import AgentAlert, ConversationChanged, MessageAdded
+from router.desk.aftercare import Aftercare
+from router.desk.handoff import Handoffs
+from router.desk.promises import Promises, asks_the_customer
+from router.desk.work import Work
 from router.storage import Agent, Conversation, Message
-from router.work import Work
 
 __all__ = [
     "assign",
@@ -142,7 +142,7 @@ async def resolve(
 ) -> Conversation | None:
     """Close an open conversation (still owned by ``owner`` when given): its promises
     end, the customer is asked for a rating (or told it is closed) and a follow-up is
-    scheduled (``router.aftercare``); None if it was resolved already or changed hands."""
+    scheduled (``router.desk.aftercare``); None if it was resolved already or changed hands."""
     if not await w.repo.resolve(conversation.id, w.now, assignee_id=owner):
         return None
     await aftercare.resolved(w, conversation)

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from router.events import AgentAlert, Event, EventBus, SlaAlert
+from router.delivery.events import AgentAlert, Event, EventBus, SlaAlert
 from router.storage import Database
 
 __all__ = ["Notifier"]

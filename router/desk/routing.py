@@ -9,7 +9,7 @@ on the handoff ("routed to Repairs by rule 3"), so an agent can see why a
 conversation is where it is.
 
 The section comes from config.yaml's ``routing`` or what an admin saved
-(``router.settings``), like the SLA section.
+(``router.settings.editable``), like the SLA section.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from knowledge import chinese_script
 from knowledge.normalise import Normaliser
 from router.config import RoutingConfig, RoutingRuleConfig
 from router.conversations import Priority
-from router.sla import SlaPolicies
+from router.desk.sla import SlaPolicies
 
 __all__ = ["HandoffFacts", "Routed", "Routing", "Team"]
 

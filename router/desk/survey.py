@@ -16,7 +16,7 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
-from router.aftercare import Rating
+from router.desk.aftercare import Rating
 from router.inbox.i18n import pick_language
 from router.keys import AFTERCARE, DATABASE, DESK
 
@@ -25,7 +25,7 @@ __all__ = ["survey_routes"]
 logger = logging.getLogger(__name__)
 
 _TEMPLATES = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+    loader=jinja2.FileSystemLoader(Path(__file__).resolve().parents[1] / "templates"),
     autoescape=True,
     trim_blocks=True,
     lstrip_blocks=True,

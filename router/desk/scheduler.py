@@ -17,10 +17,10 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-from router.aftercare import Aftercare
-from router.promises import Alert, Promises
+from router.desk.aftercare import Aftercare
+from router.desk.promises import Alert, Promises
+from router.desk.work import Units
 from router.storage import Scheduled
-from router.work import Units
 
 __all__ = ["Scheduler", "SweepResult"]
 

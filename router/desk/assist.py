@@ -30,13 +30,13 @@ from rapidfuzz import fuzz
 from knowledge import Normaliser, chinese_script, detect_language, to_script
 from knowledge.meaning import TextEncoder, load_e5
 from router.conversations import AuthorKind, Direction
-from router.kb_gaps import without_greeting
+from router.reporting.kb_gaps import without_greeting
 from router.storage import Database, Message
 from router.storage.case_queries import PastCase, question_of
 from router.storage.inbox_queries import SeenBy
 
 if TYPE_CHECKING:
-    from router.desk import HumanDesk
+    from router.desk.actions import HumanDesk
     from router.storage import Agent
 
 __all__ = ["Assist", "Similar", "the_question"]

@@ -24,12 +24,12 @@ from bot import BotTexts
 from channels.base import Choice
 from knowledge import chinese_script
 from router.conversations import AuthorKind, ConversationStatus, Direction
-from router.events import AgentAlert, ConversationChanged, MessageAdded
-from router.handoff import Handoffs
+from router.delivery.events import AgentAlert, ConversationChanged, MessageAdded
+from router.desk.handoff import Handoffs
+from router.desk.sla import SlaPolicies
+from router.desk.work import Work
 from router.metrics import SURVEYS
-from router.sla import SlaPolicies
 from router.storage import Conversation, Message, Scheduled
-from router.work import Work
 
 __all__ = ["Aftercare", "Rating", "parse_rating"]
 

@@ -20,15 +20,15 @@ from sqlalchemy.exc import IntegrityError
 from bot import Bot, BotContext, Decision, DecisionKind
 from bot.signals import is_closing_remark
 from channels.base import InboundMessage, InboundReceipt
-from router.aftercare import Aftercare
 from router.conversations import AuthorKind, ConversationStatus, Direction
-from router.events import MessageAdded
-from router.handoff import Handoffs
-from router.inbound import storable
+from router.delivery.events import MessageAdded
+from router.desk.aftercare import Aftercare
+from router.desk.handoff import Handoffs
+from router.desk.inbound import storable
+from router.desk.rules import ChannelRules, fail_bounced, find_thread
+from router.desk.work import Units, Work
 from router.metrics import BOT_DECISIONS, INGEST_SECONDS, INGESTED
-from router.rules import ChannelRules, fail_bounced, find_thread
 from router.storage import Conversation, Message, Repositories
-from router.work import Units, Work
 
 __all__ = ["ChannelRules", "IntakeClosed", "Router"]
 

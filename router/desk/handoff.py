@@ -1,7 +1,7 @@
 """Handing a conversation to people: the only writer of handoffs.
 
 A handoff puts the conversation in the human queue with its promise (the SLA
-policy's timers, ``router.promises``), records why and with what context (the
+policy's timers, ``router.desk.promises``), records why and with what context (the
 bot's candidates and scores, the language, the customer's earlier conversations
 on every channel, the routing rule that chose its team), and tells the customer that
 a person will answer and by when, in business hours (outside them: when the desk
@@ -20,11 +20,11 @@ from typing import Any
 from bot import BotTexts
 from knowledge import chinese_script
 from router.conversations import AuthorKind, ConversationStatus, Priority
-from router.events import ConversationChanged
-from router.promises import Promises
-from router.routing import HandoffFacts, Routed, Routing
+from router.delivery.events import ConversationChanged
+from router.desk.promises import Promises
+from router.desk.routing import HandoffFacts, Routed, Routing
+from router.desk.work import Work
 from router.storage import Conversation, Message
-from router.work import Work
 
 __all__ = ["Handoffs"]
 

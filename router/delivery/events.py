@@ -1,7 +1,7 @@
 """The event bus: what happened, for whoever is watching (agents' screens, web-chat pages).
 
 Events are published after the transaction that caused them committed. The
-in-process bus here serves one node; ``router.pg_events`` (PostgreSQL
+in-process bus here serves one node; ``router.delivery.pg_events`` (PostgreSQL
 LISTEN/NOTIFY, the same interface) carries them between nodes.
 """
 
@@ -195,7 +195,7 @@ class Subscription:
 
 
 class EventBus:
-    """In-process publish/subscribe (one node; ``router.pg_events`` spans several)."""
+    """In-process publish/subscribe (one node; ``router.delivery.pg_events`` spans several)."""
 
     def __init__(self, *, queue_size: int = 1000) -> None:
         self._queue_size = queue_size

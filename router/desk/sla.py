@@ -3,7 +3,7 @@
 A policy is chosen by conditions (channel, priority, tag, language, team), in order, the
 first that matches; its targets (first response, next response, resolution) are
 counted in its business calendar (``router.calendars``). The clock that keeps them
-is ``router.promises``.
+is ``router.desk.promises``.
 """
 
 from __future__ import annotations

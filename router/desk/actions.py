@@ -1,7 +1,7 @@
 """The human desk: who may do what to a conversation, then the transition.
 
 Every action checks permissions and the conversation's state here, applies one
-transition (``router.transitions``) in one unit of work, and reports a refusal as
+transition (``router.desk.transitions``) in one unit of work, and reports a refusal as
 a ``DeskError`` (``router.errors``, which also maps it to HTTP, once, for the API
 and the inbox).
 """
@@ -17,9 +17,12 @@ from pathlib import Path
 
 from bot import BotTexts
 from channels.base import Attachment
-from router import transitions
-from router.aftercare import Aftercare, Rating
 from router.conversations import ConversationStatus, Direction, Priority
+from router.delivery.events import AgentTyping, ConversationChanged, Event
+from router.desk import transitions
+from router.desk.aftercare import Aftercare, Rating
+from router.desk.handoff import Handoffs
+from router.desk.work import Units, Work
 from router.errors import (
     AlreadyClaimed,
     AlreadyResolved,
@@ -31,8 +34,6 @@ from router.errors import (
     StaleView,
     TeamNotFound,
 )
-from router.events import AgentTyping, ConversationChanged, Event
-from router.handoff import Handoffs
 from router.storage import (
     Agent,
     Contact,
@@ -48,7 +49,6 @@ from router.storage import (
 )
 from router.storage.canned_queries import CannedReply
 from router.storage.privacy_queries import Erased
-from router.work import Units, Work
 
 __all__ = ["ConversationDetail", "HumanDesk"]
 
@@ -206,7 +206,7 @@ class HumanDesk:
         ``wait_for_customer`` stops the resolution clock until the customer writes (by
         default when the reply ends in a question mark). A ``macro``'s tags, priority
         and resolution are applied with the reply, in one transaction. ``attachments``
-        (files already kept, ``router.files``) go with the reply.
+        (files already kept, ``router.delivery.files``) go with the reply.
         """
         async with self._units.write() as w:
             conversation = await _owned(w.repo, conversation_id, agent)

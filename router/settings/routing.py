@@ -7,9 +7,9 @@ from collections.abc import Callable
 from datetime import datetime
 
 from router.config import RoutingConfig, SlaConfig
-from router.handoff import Handoffs
-from router.routing import Routing
-from router.settings import EditableSection
+from router.desk.handoff import Handoffs
+from router.desk.routing import Routing
+from router.settings.editable import EditableSection
 from router.storage import Database
 
 __all__ = ["RoutingSettings"]

@@ -1,5 +1,5 @@
 """The reports' tables, by name: the CSV downloads, ``relaydesk report --table`` and
-the API document all take these names (``router.reports`` makes them)."""
+the API document all take these names (``router.reporting.reports`` makes them)."""
 
 from __future__ import annotations
 

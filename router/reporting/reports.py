@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from defusedcsv import csv
 
-from router.sla import SlaPolicies
+from router.desk.sla import SlaPolicies
 from router.storage import Database, ReportFilter, Repositories
 
 _T = TypeVar("_T")
