@@ -315,7 +315,7 @@ class HumanDesk:
             if not isinstance(claimed, int):
                 raise MessageNotFound(f"message {message_id} names no other conversation")
             target = await self._visible(w.repo, claimed, agent)
-            merged = await transitions.merge(w, source, message, target, agent)
+            merged = await transitions.merge(w, source, message, target, agent, self._aftercare)
             await w.audit(
                 agent, "merge", "conversation", conversation_id, message=message_id, into=target.id
             )
@@ -575,8 +575,11 @@ class HumanDesk:
                 raise ContactNotFound(f"no contact {contact_id}")
             for conversation in await w.repo.contact_conversations(contact_id):
                 if conversation.status is not ConversationStatus.RESOLVED:
-                    await w.repo.resolve(conversation.id, w.now)
-                    await self._handoffs.promises.resolved(w, conversation)
+                    # One way to close: the resolve transition, without a word to a
+                    # customer whose data is going.
+                    await transitions.resolve(
+                        w, conversation, self._aftercare, owner=None, quietly=True
+                    )
             erased = await w.repo.erase_contact(contact_id, w.now)
             await w.audit(
                 agent,

@@ -138,14 +138,24 @@ async def note(w: Work, conversation: Conversation, agent: Agent, text: str) -> 
 
 
 async def resolve(
-    w: Work, conversation: Conversation, aftercare: Aftercare, *, owner: int | None
+    w: Work,
+    conversation: Conversation,
+    aftercare: Aftercare,
+    *,
+    owner: int | None,
+    quietly: bool = False,
 ) -> Conversation | None:
     """Close an open conversation (still owned by ``owner`` when given): its promises
     end, the customer is asked for a rating (or told it is closed) and a follow-up is
-    scheduled (``router.desk.aftercare``); None if it was resolved already or changed hands."""
+    scheduled (``router.desk.aftercare``); None if it was resolved already or changed hands.
+    ``quietly`` (a conversation merged away): the promises end, the customer hears
+    nothing and nothing is scheduled."""
     if not await w.repo.resolve(conversation.id, w.now, assignee_id=owner):
         return None
-    await aftercare.resolved(w, conversation)
+    if quietly:
+        await aftercare.promises.resolved(w, conversation)
+    else:
+        await aftercare.resolved(w, conversation)
     return await _changed(w, conversation.id)
 
 
@@ -218,7 +228,12 @@ async def split(
 
 
 async def merge(
-    w: Work, source: Conversation, message: Message, target: Conversation, agent: Agent
+    w: Work,
+    source: Conversation,
+    message: Message,
+    target: Conversation,
+    agent: Agent,
+    aftercare: Aftercare,
 ) -> Conversation:
     """Move a message that named ``target`` (its sender was not on it) into it: an agent
     knows it is the same customer. Its sender becomes a participant there; replies still
@@ -232,8 +247,11 @@ async def merge(
         f"conversation #{source.id} by {agent.name}.",
     )
     left = [m for m in await w.repo.messages(source.id) if m.id != message.id]
+    closed = None
     if not any(m.direction is Direction.IN for m in left):
-        await w.repo.resolve(source.id, w.now)
+        # Closed like any other (its promises end: no warning, breach or alert mail for
+        # a conversation nobody can see), without a word to the customer.
+        closed = await resolve(w, source, aftercare, owner=None, quietly=True)
     logger.info(
         "message %s merged from conversation %s into %s by agent %s",
         message.id,
@@ -242,5 +260,6 @@ async def merge(
         agent.name,
     )
     w.publish(MessageAdded(target.id, message.id, "customer", "in"))
-    await _changed(w, source.id)
+    if closed is None:
+        await _changed(w, source.id)
     return await _changed(w, target.id)

@@ -148,12 +148,22 @@ async def test_an_agent_merges_a_claimed_mail_into_the_conversation_it_named(
 
     detail = await _detail(mail, separate)
     (message,) = [m for m in detail["messages"] if m["direction"] == "in"]  # type: ignore[attr-defined]
+    said_before = [m["id"] for m in detail["messages"] if m["direction"] == "out"]  # type: ignore[attr-defined]
     status, merged = await mail.api(
         "ana", "POST", f"/api/agent/conversations/{separate}/messages/{message['id']}/merge"
     )
     assert status == 200, merged
     assert merged["id"] == original
     assert await conversation_of(mail, other_address["Message-ID"]) == original
+    # The conversation merged away is closed like any other: its promise no longer
+    # runs (no warning, breach or alert mail for a conversation nobody sees), and the
+    # customer is neither surveyed nor followed up there.
+    emptied = await _detail(mail, separate)
+    assert emptied["status"] == "resolved"
+    assert emptied["promises"], "it was handed off, under a promise"
+    assert all(p["stopped_at"] is not None for p in emptied["promises"])
+    said_after = [m["id"] for m in emptied["messages"] if m["direction"] == "out"]
+    assert said_after == said_before
 
 
 async def test_a_second_mail_reusing_a_message_id_changes_no_stored_file(
