@@ -11,7 +11,7 @@ from playwright.async_api import Browser, expect
 
 from tests.browser.test_inbox_page import ARTIFACTS, Watch, sign_in
 from tests.browser.test_phone_widths import SIZES, fits
-from tests.router.test_assist import LEAK_REPLY, _handed_off, _resolved_case
+from tests.router.desk.test_assist import LEAK_REPLY, _handed_off, _resolved_case
 from tests.support.inbox import add_inbox_agent
 from tests.support.service import running_service
 

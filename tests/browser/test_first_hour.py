@@ -14,7 +14,7 @@ from playwright.async_api import Browser, expect
 from router.keys import CLOCK
 from tests.browser.test_inbox_page import ARTIFACTS, Watch, sign_in
 from tests.browser.test_phone_widths import SIZES, fits
-from tests.router.test_inbox_web import handed_off
+from tests.router.inbox.test_inbox_web import handed_off
 from tests.support.inbox import add_inbox_agent
 from tests.support.service import running_service
 

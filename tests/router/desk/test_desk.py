@@ -6,7 +6,7 @@ import pytest
 
 from router.errors import AlreadyResolved, NotAllowed, NotYours
 from router.storage import Agent, Database
-from tests.router.test_transitions import agents, desk_on, queued
+from tests.router.desk.test_transitions import agents, desk_on, queued
 
 
 async def test_only_the_owner_replies_and_resolves_and_only_admins_take_over(

@@ -12,7 +12,7 @@ from knowledge import Normaliser, load_synonyms
 from router.reporting.kb_gaps import cluster_questions
 from tests.support.service import DEMO_KB
 
-LABELLED = Path(__file__).resolve().parents[1] / "data" / "kb_gaps.yaml"
+LABELLED = Path(__file__).resolve().parents[2] / "data" / "kb_gaps.yaml"
 
 
 def test_paraphrases_cluster_by_the_question_they_ask() -> None:

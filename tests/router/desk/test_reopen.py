@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from router.storage import Database
-from tests.router.test_aftercare import at, detail, sent_to, served, settings
+from tests.router.desk.test_aftercare import at, detail, sent_to, served, settings
 from tests.support.clock import FakeClock
 from tests.support.mail import Relay
 from tests.support.service import Service, running_service

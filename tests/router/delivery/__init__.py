@@ -1,0 +1,1 @@
+"""Delivery: the outbox, events between nodes, shared limits."""

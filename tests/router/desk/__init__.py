@@ -1,0 +1,1 @@
+"""The desk: the pipeline, handoffs, transitions, promises, aftercare, assist."""

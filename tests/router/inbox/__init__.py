@@ -1,0 +1,1 @@
+"""The agents' inbox and REST API."""

@@ -1,0 +1,1 @@
+"""Reporting: the reports and what the bot cannot answer."""

@@ -1,0 +1,1 @@
+"""Settings admins change while the service runs."""
