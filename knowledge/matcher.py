@@ -45,80 +45,50 @@ __all__ = [
     "Matcher",
 ]
 
+# The settings below were chosen by measurement; how, with the figures, is in
+# docs/matcher-settings.md (bench/kb_bench.py's protocol: chosen on validation splits).
+
 # Above this many questions, only a shortlist found through an inverted index is scored.
 SHORTLIST_ABOVE = 3000
 SHORTLIST_SIZE = 300
-# The semantic branch trains its entry model only up to this many entries (the model
-# has 385 numbers per entry, plus its wording weights, and is fitted at load time).
+# The semantic branch fits its entry model (385 numbers per entry) up to this many entries.
 MODEL_MAX_ENTRIES = 3000
-# The model's wording weights (features × entries) are capped at this many: the
-# features kept are those found in the most questions. A million keeps the model
-# to 4 MB and its fit under a minute for 150 entries of 100 questions; four times
-# as many measured the same on CLINC150 with all questions (bench/kb_bench.py).
+# The entry model's wording weights (features x entries) are capped at this many.
 WORDING_WEIGHTS = 1_000_000
 # How many of the knowledge base's questions calibration holds out and matches.
 CALIBRATION_SAMPLE = 400
 CALIBRATION_FOLDS = 5
-# The lexical share of the semantic branch's blend (measured on CLINC150 val).
+# The lexical share of the semantic branch's blend.
 LEXICAL_SHARE = 0.3
-# How much the entry model's probability weighs: the branch score is the blend times
-# the probability to this power. Once the model read wording as well as meaning, 1
-# and the square root (which had served the embedding-only model) measured close on
-# CLINC150 (all questions per entry: 92.6% / 90.2% against 91.9% / 92.9%; the val
-# split alone prefers 1 at 10 questions per entry and the root at all of them);
-# on BANKING77-OOS 1 keeps slightly more in-domain questions out (85.1% against
-# 84.8% at the same val-chosen recall target; bench/kb_bench.py).
+# The semantic branch: the blend times the entry model's probability to this power.
 MODEL_WEIGHT = 1.0
 # The chinese branch: the lexical score times the Chinese entry model's probability to
-# this power, the model's L2 penalty 1/CHINESE_STRENGTH, its grams those found in at
-# least CHINESE_MIN_QUESTIONS questions. Chosen on SMP2017's validation split
-# (bench/kb_bench.py's protocol; /tmp experiments, not kept): power 0.5, strength 10
-# and grams in 2 questions gave 94.0% top-1 and AUROC 0.928 there, against 92.6% and
-# 0.891 for the lexical score alone; power 1 and strength 100 measured within half a
-# point, strength 1 worse (91.7%), grams in 1 question more wrong answers (2.9% against
-# 2.3% at the shipped threshold) and a fit twice as slow.
+# this power; the model's L2 penalty 1/CHINESE_STRENGTH; its grams those found in at
+# least CHINESE_MIN_QUESTIONS questions.
 CHINESE_MODEL_WEIGHT = 0.5
 CHINESE_STRENGTH = 10.0
 CHINESE_MIN_QUESTIONS = 2
-# A query of fewer content characters than this (a bare 维修) gives the model too little
-# to go on: it picks one entry with a confidence the words do not carry (repair cost
-# over booking a repair), where characters alone leave the two close and the bot asks.
+# Too few content characters (a bare 维修) or words ("order") give a model too little
+# to go on: such a query is read by characters, and the bot asks which entry was meant.
 CHINESE_MIN_LENGTH = 3
-# Likewise in English: a query of one content word ("order", "return") gives the
-# semantic branch too little to go on (its entry model picked cancel-order for
-# "order", sure enough to answer); characters leave the close entries close, and the
-# bot asks which one was meant.
 SEMANTIC_MIN_WORDS = 2
 CHINESE_ITERATIONS = 300
-# The chinese branch's score is also multiplied by the share of the question's content
-# words the entry covers (knowledge.words) to this power, never by less than
-# COVERAGE_LEAST: a question that shares one word with an entry (用了优惠券，退一部分的话
-# 钱怎么算: coupon) falls, a question told with its story falls a little. Chosen on
-# SMP2017's validation split and the demo dev set (powers 0.25 and 0.5, words' credit
-# for some of their characters 0.5 and 1; bench/kb_bench.py's protocol): 0.25 gave SMP
-# val 94.6% top-1 against 94.0% with AUROC 0.925 against 0.926, and the demo dev set's
-# Chinese top-1 97.1% against 94.1% with AUROC 0.991 against 0.985.
+# The chinese branch is also multiplied by the share of the question's content words
+# the entry covers (knowledge.words) to this power, never by less than COVERAGE_LEAST:
+# a question that shares one word with an entry falls.
 COVERAGE_WEIGHT = 0.25
 COVERAGE_LEAST = 0.05
-# With a meaning model for Chinese (knowledge.meaning), the Chinese entry model reads
-# each question's e5 embedding beside its grams, the embedding scaled by this much
-# (so that its weights are not penalised out of play). Chosen on SMP2017's validation
-# split (scales 1, 3, 10; strengths 1, 10): 3 and the shipped strength gave top-1 94.6%
-# and AUROC 0.938 there against 94.6% and 0.921 without meaning (bench/results/kb.md).
+# With the meaning model for Chinese, the Chinese entry model reads each question's e5
+# embedding beside its grams, scaled by this much (so the penalty leaves it in play).
 CHINESE_MEANING_SCALE = 3.0
 
-# Used when a knowledge base has too few questions per entry to fit its own curve:
-# round figures between the curves fitted on the demo knowledge base (lexical: 50 at
-# raw 72; semantic: 50 at 10) and CLINC150 with 5 and 10 questions per entry
-# (semantic: 50 at 4 and 6).
+# Used when a knowledge base has too few questions per entry to fit its own curve.
 DEFAULT_CALIBRATION = {
     "lexical": Calibration(slope=0.07, offset=-5.0),
     "chinese": Calibration(slope=0.07, offset=-3.5),
     "semantic": Calibration(slope=0.35, offset=-2.5),
 }
-# The semantic branch without its entry model scores the blend alone, on another
-# scale: curves fitted on CLINC150 with 5 and 10 questions per entry and on the demo
-# put 50 at raw 60, 62 and 63.
+# The semantic branch without its entry model scores the blend alone, on another scale.
 BLEND_CALIBRATION = Calibration(slope=0.12, offset=-7.5)
 
 Floats = NDArray[np.float64]
