@@ -11,7 +11,7 @@ import functools
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot import Bot, BotContext, Decision, DecisionKind
 from bot.signals import is_closing_remark
-from channels.base import InboundMessage, InboundReceipt
+from channels.base import ChannelAddress, InboundMessage, InboundReceipt
 from router.conversations import AuthorKind, ConversationStatus, Direction
 from router.delivery.events import MessageAdded
 from router.desk.aftercare import Aftercare
@@ -39,6 +39,21 @@ logger = logging.getLogger(__name__)
 
 class IntakeClosed(RuntimeError):
     """The router is shutting down and takes no new messages; the source should re-send later."""
+
+
+@dataclass
+class _Place:
+    """Where an inbound message goes and why: the pipeline's first steps fill it in."""
+
+    conversation: Conversation | None = None
+    contact_id: int | None = None
+    joined: str | None = None  # how it was threaded, for the agents
+    claimed: int | None = None  # a conversation it names but its sender is not on
+    resolved: Conversation | None = None  # the resolved conversation it may belong to
+    answer: str | None = None  # an answer to that one's survey or follow-up
+    reopening: bool = False
+    linked: bool = False
+    remark: bool = False  # a closing remark on that one
 
 
 class Router:
@@ -152,115 +167,145 @@ class Router:
         )
 
     async def _store(self, w: Work, inbound: InboundMessage) -> InboundReceipt:
-        repo, now = w.repo, w.now
-        sender = inbound.sender
-        contact_id: int | None = None
-        conversation: Conversation | None = None
-        joined: str | None = None
-        claimed: int | None = None
-        resolved: Conversation | None = None
-        if inbound.thread_hints is not None:
-            contact_id = await repo.contact_for(sender, now)
-            match = await find_thread(repo, inbound, contact_id, now)
-            conversation, joined, claimed = match.conversation, match.joined, match.claimed
-            resolved = match.resolved
-        else:
-            conversation = await repo.open_conversation(inbound.channel, inbound.address.thread_key)
-        answer: str | None = None
-        if conversation is None and self._aftercare is not None and not inbound.automated:
-            # No open conversation: an answer to what a resolved one asked (a rating, a
-            # reply to a follow-up) goes there.
-            since = now - self._aftercare.policies.answer_window
-            resolved = resolved or await repo.awaiting_answer(
-                inbound.channel, inbound.address.thread_key, since
-            )
-            if resolved is not None:
-                answer = self._aftercare.answers(
-                    resolved,
-                    inbound.text,
-                    choice=inbound.extras.get("choice"),
-                    comment=bool(inbound.extras.get("survey_comment")),
-                    now=now,
+        """The message's way through, in named steps: where it belongs, who wrote it,
+        the conversation, the message kept, then what follows."""
+        place = await self._thread(w, inbound)
+        await self._answer_to_aftercare(w, inbound, place)
+        await self._written_again(w, inbound, place)
+        await self._sender(w, inbound, place)
+        conversation = place.conversation or await self._open(w, inbound, place)
+        message, reply_to = await self._keep(w, inbound, conversation, place)
+        await self._follow(w, inbound, conversation, message, reply_to, place)
+        return InboundReceipt(conversation_id=conversation.id, message_id=message.id)
+
+    async def _thread(self, w: Work, inbound: InboundMessage) -> _Place:
+        """The open conversation this message belongs to: by the channel's threading
+        hints (email: headers, ticket numbers), else by its thread key."""
+        if inbound.thread_hints is None:
+            return _Place(
+                conversation=await w.repo.open_conversation(
+                    inbound.channel, inbound.address.thread_key
                 )
-                if answer is not None:
-                    conversation = resolved
-        reopening = linked = remark = False
+            )
+        contact_id = await w.repo.contact_for(inbound.sender, w.now)
+        match = await find_thread(w.repo, inbound, contact_id, w.now)
+        return _Place(
+            conversation=match.conversation,
+            contact_id=contact_id,
+            joined=match.joined,
+            claimed=match.claimed,
+            resolved=match.resolved,
+        )
+
+    async def _answer_to_aftercare(self, w: Work, inbound: InboundMessage, place: _Place) -> None:
+        """No open conversation: an answer to what a resolved one asked (a rating, a
+        reply to a follow-up) goes there."""
+        if place.conversation is not None or self._aftercare is None or inbound.automated:
+            return
+        since = w.now - self._aftercare.policies.answer_window
+        place.resolved = place.resolved or await w.repo.awaiting_answer(
+            inbound.channel, inbound.address.thread_key, since
+        )
+        if place.resolved is None:
+            return
+        place.answer = self._aftercare.answers(
+            place.resolved,
+            inbound.text,
+            choice=inbound.extras.get("choice"),
+            comment=bool(inbound.extras.get("survey_comment")),
+            now=w.now,
+        )
+        if place.answer is not None:
+            place.conversation = place.resolved
+
+    async def _written_again(self, w: Work, inbound: InboundMessage, place: _Place) -> None:
+        """Written again after the resolution: soon after, a closing remark stays a
+        comment and anything else opens the conversation with the whole story again;
+        later, a new conversation names it."""
         if (
-            conversation is None
-            and not inbound.automated
-            and inbound.command in (None, "human")  # a /start greets, it does not reopen
-            and self._reopen_window > timedelta(0)
+            place.conversation is not None
+            or inbound.automated
+            or inbound.command not in (None, "human")  # a /start greets, it does not reopen
+            or self._reopen_window <= timedelta(0)
         ):
-            # Written again after the resolution: soon after, the conversation with the
-            # whole story opens again; later, a new one names it.
-            earlier = resolved or await repo.last_resolved(
-                inbound.channel, inbound.address.thread_key
-            )
-            if earlier is not None and earlier.resolved_at is not None:
-                if earlier.resolved_at >= now - self._reopen_window and _only_closes(inbound):
-                    # "回复很快，谢谢", "ok thanks 👍": a comment on the resolved
-                    # conversation, not a new request.
-                    conversation, remark = earlier, True
-                    how = f"closing remark on resolved conversation #{earlier.id}"
-                elif earlier.resolved_at >= now - self._reopen_window:
-                    conversation, reopening = earlier, True
-                    how = f"reopens resolved conversation #{earlier.id}"
-                else:
-                    how = (
-                        f"follows conversation #{earlier.id}, "
-                        f"resolved {earlier.resolved_at:%Y-%m-%d}"
-                    )
-                joined = f"{joined}; {how}" if joined else how
-                linked = True
-        if contact_id is None and (
-            conversation is None or conversation.reply_to.recipient_id != sender.external_id
+            return
+        earlier = place.resolved or await w.repo.last_resolved(
+            inbound.channel, inbound.address.thread_key
+        )
+        if earlier is None or earlier.resolved_at is None:
+            return
+        if earlier.resolved_at >= w.now - self._reopen_window and _only_closes(inbound):
+            # "回复很快，谢谢", "ok thanks 👍": a comment on the resolved conversation.
+            place.conversation, place.remark = earlier, True
+            how = f"closing remark on resolved conversation #{earlier.id}"
+        elif earlier.resolved_at >= w.now - self._reopen_window:
+            place.conversation, place.reopening = earlier, True
+            how = f"reopens resolved conversation #{earlier.id}"
+        else:
+            how = f"follows conversation #{earlier.id}, resolved {earlier.resolved_at:%Y-%m-%d}"
+        place.joined = f"{place.joined}; {how}" if place.joined else how
+        place.linked = True
+
+    async def _sender(self, w: Work, inbound: InboundMessage, place: _Place) -> None:
+        """Make sure we know the sender of a new conversation, or someone new writing
+        into one (an email Cc); keep what the channel says of them."""
+        sender = inbound.sender
+        if place.contact_id is None and (
+            place.conversation is None
+            or place.conversation.reply_to.recipient_id != sender.external_id
         ):
-            # A new conversation, or someone new writing into one (an email Cc):
-            # make sure we know this sender.
-            contact_id = await repo.contact_for(sender, now)
+            place.contact_id = await w.repo.contact_for(sender, w.now)
         if sender.attributes:
-            if contact_id is None:
-                contact_id = await repo.contact_for(sender, now)
-            await repo.merge_attributes(contact_id, sender.attributes)
-        if conversation is None:
-            assert contact_id is not None
-            conversation = await repo.create_conversation(
-                contact_id=contact_id,
-                address=inbound.address,
-                subject=inbound.extras.get("subject"),
-                topic=inbound.thread_hints.topic if inbound.thread_hints else None,
-                now=now,
-            )
-            joined = f"new conversation; {joined}" if joined else "new conversation"
-            logger.info(
-                "conversation %s opened on %s for contact %s",
-                conversation.id,
-                inbound.channel,
-                contact_id,
-            )
+            if place.contact_id is None:
+                place.contact_id = await w.repo.contact_for(sender, w.now)
+            await w.repo.merge_attributes(place.contact_id, sender.attributes)
+
+    async def _open(self, w: Work, inbound: InboundMessage, place: _Place) -> Conversation:
+        assert place.contact_id is not None
+        conversation = await w.repo.create_conversation(
+            contact_id=place.contact_id,
+            address=inbound.address,
+            subject=inbound.extras.get("subject"),
+            topic=inbound.thread_hints.topic if inbound.thread_hints else None,
+            now=w.now,
+        )
+        place.joined = f"new conversation; {place.joined}" if place.joined else "new conversation"
+        logger.info(
+            "conversation %s opened on %s for contact %s",
+            conversation.id,
+            inbound.channel,
+            place.contact_id,
+        )
+        return conversation
+
+    async def _keep(
+        self, w: Work, inbound: InboundMessage, conversation: Conversation, place: _Place
+    ) -> tuple[Message, ChannelAddress]:
+        """Store the message with what the pipeline learned of it; returns it and where
+        replies to it go."""
         extras: dict[str, Any] = dict(inbound.extras)
         reply_to = inbound.address
         if inbound.thread_hints is not None:
-            extras["sender"] = sender.external_id
+            extras["sender"] = inbound.sender.external_id
             if inbound.thread_hints.participants:
                 extras["participants"] = list(inbound.thread_hints.participants)
-            if joined:
-                extras["joined"] = joined
-            if claimed is not None:
-                extras["claimed_conversation"] = claimed
-            if contact_id != conversation.contact_id:
+            if place.joined:
+                extras["joined"] = place.joined
+            if place.claimed is not None:
+                extras["claimed_conversation"] = place.claimed
+            if place.contact_id != conversation.contact_id:
                 # Someone else on the thread (a Cc) wrote: the replies still go to the
                 # customer; an agent who wants otherwise says so.
                 reply_to = conversation.reply_to
-        elif linked:
-            extras["joined"] = joined
-        if remark:
+        elif place.linked:
+            extras["joined"] = place.joined
+        if place.remark:
             extras["closing_remark"] = True
         if inbound.automated:
             extras["automated"] = inbound.automated
         if inbound.flag:
             extras["flag"] = inbound.flag
-        message = await repo.add_message(
+        message = await w.repo.add_message(
             conversation_id=conversation.id,
             direction=Direction.IN,
             author_kind=AuthorKind.CUSTOMER,
@@ -270,19 +315,32 @@ class Router:
             external_id=inbound.external_id,
             extras=extras or None,
             attachments=inbound.attachments,
-            now=now,
+            now=w.now,
         )
         w.publish(MessageAdded(conversation.id, message.id, "customer", "in"))
-        receipt = InboundReceipt(conversation_id=conversation.id, message_id=message.id)
-        if remark:
+        return message, reply_to
+
+    async def _follow(
+        self,
+        w: Work,
+        inbound: InboundMessage,
+        conversation: Conversation,
+        message: Message,
+        reply_to: ChannelAddress,
+        place: _Place,
+    ) -> None:
+        """What follows the stored message: a remark kept, a reopening, an answer to the
+        aftercare, machine-made mail kept quiet, or the bot or the people."""
+        repo, now = w.repo, w.now
+        if place.remark:
             if conversation.csat_score is not None and not conversation.csat_comment:
                 await repo.add_rating_comment(conversation.id, inbound.text.strip()[:2000])
             logger.info(
                 "conversation %s: closing remark stored, the conversation stays resolved",
                 conversation.id,
             )
-            return receipt
-        if reopening:
+            return
+        if place.reopening:
             # A person takes it again, with a fresh promise the customer is told of.
             previous = conversation.assignee_id
             await self._handoffs.hand_off(
@@ -298,16 +356,16 @@ class Router:
             await repo.touch_conversation(
                 conversation.id, reply_to=reply_to, language=None, now=now
             )
-            return receipt
-        if answer is not None:
+            return
+        if place.answer is not None:
             assert self._aftercare is not None
             await self._aftercare.take_answer(
-                w, conversation, message, answer, inbound.extras.get("choice")
+                w, conversation, message, place.answer, inbound.extras.get("choice")
             )
             await repo.touch_conversation(
                 conversation.id, reply_to=conversation.reply_to, language=None, now=now
             )
-            return receipt
+            return
         if inbound.automated:
             # Machine-made mail is kept and shown, never answered: no loops with
             # auto-responders, no replies to bounces. A bounce of ours fails that reply.
@@ -321,7 +379,18 @@ class Router:
             await repo.touch_conversation(
                 conversation.id, reply_to=conversation.reply_to, language=None, now=now
             )
-            return receipt
+            return
+        await self._bot_or_people(w, inbound, conversation, message, reply_to)
+
+    async def _bot_or_people(
+        self,
+        w: Work,
+        inbound: InboundMessage,
+        conversation: Conversation,
+        message: Message,
+        reply_to: ChannelAddress,
+    ) -> None:
+        """With the bot, it decides and acts; with people, they are told."""
         # Replies to this message go where the customer wrote from (email: threaded
         # to this very mail).
         conversation = replace(conversation, reply_to=reply_to)
@@ -349,10 +418,9 @@ class Router:
                 conversation.status.value,
                 message.id,
             )
-        await repo.touch_conversation(
-            conversation.id, reply_to=reply_to, language=language, bot_misses=misses, now=now
+        await w.repo.touch_conversation(
+            conversation.id, reply_to=reply_to, language=language, bot_misses=misses, now=w.now
         )
-        return receipt
 
     async def _decide(
         self, w: Work, conversation: Conversation, inbound: InboundMessage
