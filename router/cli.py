@@ -7,10 +7,14 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from router.reporting.tables import REPORT_TABLES
 
 __all__ = ["main"]
+
+if TYPE_CHECKING:
+    Commands = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -20,6 +24,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
+    _service(commands)
+    _accounts(commands)
+    _reports(commands)
+    _channels(commands)
+    _knowledge(commands)
+    _config_anywhere(commands)
+    return parser
+
+
+def _service(commands: Commands) -> None:
+    """Serving, and the database it serves from."""
     serve = commands.add_parser("serve", help="run the service")
     serve.add_argument("--host", help="override server.host")
     serve.add_argument("--port", type=int, help="override server.port")
@@ -28,6 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     db_commands = db.add_subparsers(dest="db_command", required=True)
     db_commands.add_parser("upgrade", help="apply migrations up to the newest")
 
+
+def _accounts(commands: Commands) -> None:
+    """Agents' accounts."""
     agents = commands.add_parser("agents", help="agent accounts")
     agent_commands = agents.add_subparsers(dest="agents_command", required=True)
     add = agent_commands.add_parser(
@@ -54,6 +72,9 @@ def _parser() -> argparse.ArgumentParser:
     email.add_argument("name")
     email.add_argument("address", help="an email address; '' to stop mailing this agent")
 
+
+def _reports(commands: Commands) -> None:
+    """Reports and business calendars."""
     report = commands.add_parser(
         "report", help="the reports (volume, the bot, people, satisfaction) for a period"
     )
@@ -82,6 +103,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     check_calendars.add_argument("--on", help="as on this day, e.g. 2026-11-15 (default: today)")
 
+
+def _channels(commands: Commands) -> None:
+    """Setting up a channel."""
     telegram = commands.add_parser("telegram", help="the Telegram channel")
     telegram_commands = telegram.add_subparsers(dest="telegram_command", required=True)
     hook = telegram_commands.add_parser(
@@ -95,6 +119,9 @@ def _parser() -> argparse.ArgumentParser:
         "check", help="check the credentials and print the callback URL to register"
     )
 
+
+def _knowledge(commands: Commands) -> None:
+    """The knowledge base and the bot."""
     kb = commands.add_parser("kb", help="knowledge base")
     kb_commands = kb.add_subparsers(dest="kb_command", required=True)
     ask = kb_commands.add_parser("ask", help="show what the bot would do with a question")
@@ -120,11 +147,9 @@ def _parser() -> argparse.ArgumentParser:
         _semantic_flag(sub)
         if name == "eval":
             sub.add_argument("--json", action="store_true", help="print one JSON object")
-    _config_anywhere(commands)
-    return parser
 
 
-def _config_anywhere(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _config_anywhere(commands: Commands) -> None:
     """``--config`` before or after the command (``relaydesk kb ask --config x.yaml …``)."""
     for sub in commands.choices.values():
         sub.add_argument(
