@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -158,7 +159,6 @@ def create_app(
         secure_cookies=config.inbox.secure_cookies,
     )
 
-    channels: dict[str, ChannelAdapter] = {}
     # Signs visitor tokens and keys our Message-IDs: read (or made) once.
     secret = load_secret(config)
     files = app[FILES] = Files(
@@ -169,6 +169,44 @@ def create_app(
     )
     app.add_routes(files.routes())
     stream = StoredVisitorStream(db=db, clock=clock, events=events)
+    built = _channels_of(app, config, secret, stream, addresses, extra_channels)
+
+    lifecycles = _lifecycles(config, built, stream, secret, clock, migrate=database is None)
+    app.cleanup_ctx.extend(_named(name, lifecycle) for name, lifecycle in lifecycles)
+    app.add_routes(
+        [
+            *ops_routes(),
+            *agent_routes(),
+            *report_routes(),
+            *inbox_routes(),
+            *survey_routes(),
+            openapi_route(),
+        ]
+    )
+    return app
+
+
+@dataclass(frozen=True)
+class _Built:
+    """The channels the composition root wires further (typing, polling, mail intake)."""
+
+    webchat: WebChatChannel | None
+    telegram: TelegramChannel | None
+    polling: Lifecycle | None
+    email: EmailChannel | None
+
+
+def _channels_of(
+    app: web.Application,
+    config: Config,
+    secret: bytes,
+    stream: StoredVisitorStream,
+    addresses: ClientAddresses,
+    extra_channels: Sequence[ChannelAdapter],
+) -> _Built:
+    """Every configured channel, its routes added; ``app[CHANNELS]`` set."""
+    db = app[DATABASE]
+    channels: dict[str, ChannelAdapter] = {}
     webchat: WebChatChannel | None = None
     if config.channels.webchat.enabled:
         webchat = build_webchat(
@@ -213,44 +251,45 @@ def create_app(
     for channel in extra_channels:
         channels[channel.name] = channel
     app[CHANNELS] = channels
+    return _Built(webchat, telegram, polling, email)
 
+
+def _lifecycles(
+    config: Config,
+    built: _Built,
+    stream: StoredVisitorStream,
+    secret: bytes,
+    clock: Callable[[], datetime],
+    *,
+    migrate: bool,
+) -> list[tuple[str, Lifecycle]]:
+    """What starts with the service, in order (and stops in reverse)."""
     lifecycles: list[tuple[str, Lifecycle]] = [
-        ("storage", _storage(config, migrate=database is None)),
+        ("storage", _storage(config, migrate=migrate)),
         ("event bus", _event_bus()),
         ("presence", _presence()),
         ("core", _core(config, clock, secret)),
         ("scheduler", _scheduling(config)),
-        ("alerts", _alerting(config, email)),
+        ("alerts", _alerting(config, built.email)),
     ]
     if config.knowledge.reload_seconds:
         reloading = _background("knowledge-reload", _reloading(config.knowledge, cache_dir(config)))
         lifecycles.append(("knowledge reload", reloading))
     lifecycles += [("auto-assignment", _auto_assignment(config)), ("channels", _channels())]
-    if polling is not None:
-        lifecycles.append(("telegram polling", polling))
-    if email is not None:
-        lifecycles.append(("mail intake", _mail_intake(config, email)))
-    if webchat is not None or telegram is not None:
-        lifecycles.append(("typing", _typing_bridge(webchat, telegram)))
-    if webchat is not None:
+    if built.polling is not None:
+        lifecycles.append(("telegram polling", built.polling))
+    if built.email is not None:
+        lifecycles.append(("mail intake", _mail_intake(config, built.email)))
+    if built.webchat is not None or built.telegram is not None:
+        lifecycles.append(("typing", _typing_bridge(built.webchat, built.telegram)))
+    if built.webchat is not None:
         lifecycles.append(
             (
                 "web-chat pruning",
                 _pruning(stream, timedelta(days=config.channels.webchat.token_ttl_days)),
             )
         )
-    app.cleanup_ctx.extend(_named(name, lifecycle) for name, lifecycle in lifecycles)
-    app.add_routes(
-        [
-            *ops_routes(),
-            *agent_routes(),
-            *report_routes(),
-            *inbox_routes(),
-            *survey_routes(),
-            openapi_route(),
-        ]
-    )
-    return app
+    return lifecycles
 
 
 def _closing_visitors(webchat: WebChatChannel) -> Callable[[web.Application], Awaitable[None]]:
