@@ -354,48 +354,13 @@ def _core(config: Config, clock: Callable[[], datetime], secret: bytes) -> Lifec
     """The bot, the outbox dispatcher, the promises, the router and the desk."""
 
     async def core(app: web.Application) -> AsyncIterator[None]:
-        db, events, channels = app[DATABASE], app[EVENT_BUS], app[CHANNELS]
-        bot = build_bot(config)
-        reads = bot.matcher.reads_meaning
-        logger.info(
-            "knowledge base: %d entries from %s (read by meaning: %s)",
-            len(bot.matcher),
-            config.knowledge.path,
-            ", ".join(script for script, on in reads.items() if on) or "none",
-        )
-        k = config.knowledge
-        app[SEMANTIC] = tuple(k.semantic_languages) if k.semantic else ()
-        o = config.outbox
-        dispatcher = OutboxDispatcher(
-            db=db,
-            channels=channels,
-            events=events,
-            policy=retry_policy(config),
-            clock=clock,
-            poll_interval=o.poll_interval_seconds,
-            batch_size=o.batch_size,
-            files=app[FILES],
-        )
+        db, events = app[DATABASE], app[EVENT_BUS]
+        bot = _front_line(app, config)
+        dispatcher = _dispatcher(app, config, clock)
         units = Units(db=db, outbox=dispatcher, events=events, clock=clock)
         promises = Promises(sla_policies(config))
         handoffs = Handoffs(promises=promises, texts=bot.texts)
-        settings = SlaSettings(
-            db=db,
-            base=config.sla,
-            promises=promises,
-            clock=clock,
-            routing=lambda: routing.current,
-        )
-        routing = RoutingSettings(
-            db=db,
-            base=config.routing,
-            handoffs=handoffs,
-            sla=lambda: settings.current,
-            clock=clock,
-        )
-        # What an admin saved wins over config.yaml.
-        await settings.refresh()
-        await routing.refresh()
+        settings, routing = await _editable(app, config, promises, handoffs, clock)
 
         async def refresh_settings() -> None:
             await settings.refresh()
@@ -416,19 +381,11 @@ def _core(config: Config, clock: Callable[[], datetime], secret: bytes) -> Lifec
             reopen_window=timedelta(days=config.inbox.reopen_days),
         )
 
-        async def reload_now() -> None:
-            bot.matcher = await asyncio.to_thread(
-                partial(build_matcher, config.knowledge, cache=cache_dir(config))
-            )
-            KNOWLEDGE_RELOADS.labels("ok").inc()
-            logger.info("knowledge base reloaded: %d entries", len(bot.matcher))
-            await events.publish(KnowledgeReloaded(len(bot.matcher)))
-
         # A year whose holidays the calendars lack: said at start and once a day.
         holidays = HolidayNotice(lambda: aftercare.policies, clock)
         await holidays()
         app[BOT] = bot
-        app[RELOAD_BOT] = reload_now
+        app[RELOAD_BOT] = _reloader(config, bot, events)
         app[ROUTER] = router
         app[DISPATCHER] = dispatcher
         app[DESK] = HumanDesk(
@@ -442,7 +399,7 @@ def _core(config: Config, clock: Callable[[], datetime], secret: bytes) -> Lifec
         app[AFTERCARE] = aftercare
         app[ASSIST] = (
             Assist.offline(db, cache=cache_dir(config) / "assist", clock=clock)
-            if k.semantic
+            if config.knowledge.semantic
             else Assist(db, encoder=lambda: None, clock=clock)
         )
         app[SLA_SETTINGS] = settings
@@ -466,6 +423,80 @@ def _core(config: Config, clock: Callable[[], datetime], secret: bytes) -> Lifec
         await dispatcher.stop()
 
     return core
+
+
+def _front_line(app: web.Application, config: Config) -> Bot:
+    """The bot over the configured knowledge base, and which scripts it reads by meaning."""
+    bot = build_bot(config)
+    reads = bot.matcher.reads_meaning
+    logger.info(
+        "knowledge base: %d entries from %s (read by meaning: %s)",
+        len(bot.matcher),
+        config.knowledge.path,
+        ", ".join(script for script, on in reads.items() if on) or "none",
+    )
+    k = config.knowledge
+    app[SEMANTIC] = tuple(k.semantic_languages) if k.semantic else ()
+    return bot
+
+
+def _dispatcher(
+    app: web.Application, config: Config, clock: Callable[[], datetime]
+) -> OutboxDispatcher:
+    o, channels = config.outbox, app[CHANNELS]
+    return OutboxDispatcher(
+        db=app[DATABASE],
+        channels=channels,
+        events=app[EVENT_BUS],
+        policy=retry_policy(config),
+        clock=clock,
+        poll_interval=o.poll_interval_seconds,
+        batch_size=o.batch_size,
+        files=app[FILES],
+    )
+
+
+async def _editable(
+    app: web.Application,
+    config: Config,
+    promises: Promises,
+    handoffs: Handoffs,
+    clock: Callable[[], datetime],
+) -> tuple[SlaSettings, RoutingSettings]:
+    """The sections admins edit while the service runs; what they saved wins over
+    config.yaml."""
+    db = app[DATABASE]
+    settings = SlaSettings(
+        db=db,
+        base=config.sla,
+        promises=promises,
+        clock=clock,
+        routing=lambda: routing.current,
+    )
+    routing = RoutingSettings(
+        db=db,
+        base=config.routing,
+        handoffs=handoffs,
+        sla=lambda: settings.current,
+        clock=clock,
+    )
+    await settings.refresh()
+    await routing.refresh()
+    return settings, routing
+
+
+def _reloader(config: Config, bot: Bot, events: EventBus) -> Callable[[], Awaitable[None]]:
+    """Rebuilds the matcher from the knowledge folder (off the event loop) and swaps it in."""
+
+    async def reload_now() -> None:
+        bot.matcher = await asyncio.to_thread(
+            partial(build_matcher, config.knowledge, cache=cache_dir(config))
+        )
+        KNOWLEDGE_RELOADS.labels("ok").inc()
+        logger.info("knowledge base reloaded: %d entries", len(bot.matcher))
+        await events.publish(KnowledgeReloaded(len(bot.matcher)))
+
+    return reload_now
 
 
 def _scheduling(config: Config) -> Lifecycle:
