@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
+from router.calendars import BusinessCalendar
 from router.conversations import AuthorKind, ConversationStatus, Direction
 from router.desk.actions import ConversationDetail
 from router.errors import DeskError, page_error
@@ -21,7 +23,7 @@ from router.inbox.session import (
 )
 from router.keys import AFTERCARE, CLOCK, DATABASE, DESK, ROUTING_SETTINGS, TIMEZONE
 from router.reporting.kb_gaps import without_greeting
-from router.storage import Conversation, Message, QueueFilter
+from router.storage import Conversation, Message, QueueFilter, SlaTimer
 from router.storage.case_queries import says_nothing
 
 __all__ = ["conversation_view", "queue_view"]
@@ -197,9 +199,61 @@ async def conversation_view(request: web.Request, viewer: Viewer) -> dict[str, A
     contact_name = (
         (contact.display_name or contact.email or "") if contact else ""
     ) or visitor_name(detail.conversation.contact_id, viewer)
+    messages = _transcript(detail, names, contact_name, now)
+    c = detail.conversation
+    zone = now.tzinfo
+    routing = request.app[ROUTING_SETTINGS].routing
+
+    def local(moment: datetime | None) -> str:
+        return moment.astimezone(zone).strftime("%m-%d %H:%M") if moment else ""
+
+    promises = [_promise(t, local) for t in detail.timers]
+    later = _later(detail, request.app[AFTERCARE].promises.policy_of(c).calendar, local)
+    seen = max((m.id for m in detail.messages if m.direction is not Direction.NOTE), default=0)
+    return {
+        "c": {
+            "id": c.id,
+            "status": c.status.value,
+            "channel": c.channel,
+            "language": c.language,
+            "subject": c.subject,
+            "assignee_id": c.assignee_id,
+            "assignee": names.get(c.assignee_id) if c.assignee_id else None,
+            "tags": list(c.tags),
+            "priority": c.priority.label,
+            "team": c.team,
+            "team_name": routing.team_name(c.team),
+            **_sla(c, now),
+        },
+        "conversation_id": c.id,
+        "messages": messages,
+        "seen": seen,
+        "handoffs": [handoff(h) for h in detail.handoffs],
+        "contact": contact,
+        "contact_name": contact_name,
+        "identities": detail.identities,
+        "others": detail.other_conversations,
+        "agents": agents,
+        "teams": list(routing.teams.values()),
+        "promises": promises,
+        "later": later,
+        "satisfaction": {
+            "score": c.csat_score,
+            "comment": c.csat_comment,
+            "asked": c.survey_asked_at is not None,
+        },
+        "waiting_on_customer": c.waiting_since is not None,
+    }
+
+
+def _transcript(
+    detail: ConversationDetail, names: dict[int, str], contact_name: str, now: datetime
+) -> list[dict[str, Any]]:
+    """The messages as the page shows them: who, when, what failed, and for an agent's
+    answer, the Save-as-FAQ pair."""
     deliveries = {d.message_id: d for d in detail.deliveries}
     failed = {i: d for i, d in deliveries.items() if d.status == "dead"}
-    messages = []
+    messages: list[dict[str, Any]] = []
     previous_customer: Message | None = None
     question = _brought_to_people(detail)
     for m in detail.messages:
@@ -239,35 +293,36 @@ async def conversation_view(request: web.Request, viewer: Viewer) -> dict[str, A
         )
         if m.direction is Direction.IN:
             previous_customer = m
-    c = detail.conversation
-    zone = now.tzinfo
-    routing = request.app[ROUTING_SETTINGS].routing
+    return messages
 
-    def local(moment: datetime | None) -> str:
-        return moment.astimezone(zone).strftime("%m-%d %H:%M") if moment else ""
 
-    promises = [
-        {
-            "metric": t.metric,
-            "policy": t.policy,
-            "state": (
-                t.outcome
-                if t.outcome
-                else "paused"
-                if t.due_at is None
-                else "breach"
-                if t.breached_at
-                else "warning"
-                if t.warned_at
-                else "running"
-            ),
-            "due": local(t.due_at),
-            "late_minutes": round((t.late_seconds or 0) / 60),
-        }
-        for t in detail.timers
-    ]
-    # A follow-up due when the desk is closed goes out when it opens: say when.
-    calendar = request.app[AFTERCARE].promises.policy_of(c).calendar
+def _promise(t: SlaTimer, local: Callable[[datetime | None], str]) -> dict[str, Any]:
+    state = (
+        t.outcome
+        if t.outcome
+        else "paused"
+        if t.due_at is None
+        else "breach"
+        if t.breached_at
+        else "warning"
+        if t.warned_at
+        else "running"
+    )
+    return {
+        "metric": t.metric,
+        "policy": t.policy,
+        "state": state,
+        "due": local(t.due_at),
+        "late_minutes": round((t.late_seconds or 0) / 60),
+    }
+
+
+def _later(
+    detail: ConversationDetail,
+    calendar: BusinessCalendar,
+    local: Callable[[datetime | None], str],
+) -> list[dict[str, Any]]:
+    """Follow-ups and reminders; one due when the desk is closed says when it goes out."""
     later = []
     for i in detail.scheduled:
         goes_out = None
@@ -283,38 +338,4 @@ async def conversation_view(request: web.Request, viewer: Viewer) -> dict[str, A
                 "goes_out": goes_out,
             }
         )
-    seen = max((m.id for m in detail.messages if m.direction is not Direction.NOTE), default=0)
-    return {
-        "c": {
-            "id": c.id,
-            "status": c.status.value,
-            "channel": c.channel,
-            "language": c.language,
-            "subject": c.subject,
-            "assignee_id": c.assignee_id,
-            "assignee": names.get(c.assignee_id) if c.assignee_id else None,
-            "tags": list(c.tags),
-            "priority": c.priority.label,
-            "team": c.team,
-            "team_name": routing.team_name(c.team),
-            **_sla(c, now),
-        },
-        "conversation_id": c.id,
-        "messages": messages,
-        "seen": seen,
-        "handoffs": [handoff(h) for h in detail.handoffs],
-        "contact": contact,
-        "contact_name": contact_name,
-        "identities": detail.identities,
-        "others": detail.other_conversations,
-        "agents": agents,
-        "teams": list(routing.teams.values()),
-        "promises": promises,
-        "later": later,
-        "satisfaction": {
-            "score": c.csat_score,
-            "comment": c.csat_comment,
-            "asked": c.survey_asked_at is not None,
-        },
-        "waiting_on_customer": c.waiting_since is not None,
-    }
+    return later
