@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import re
 
-from knowledge.normalise import fold
+from knowledge.normalise import detect_language, fold
 
-__all__ = ["asks_for_human", "complains", "is_greeting", "is_thanks"]
+__all__ = [
+    "asks_for_human",
+    "complains",
+    "is_closing_remark",
+    "is_greeting",
+    "is_thanks",
+    "says_nothing",
+]
 
 # Phrases that ask for a person wherever they appear.
 _HUMAN_PHRASES = (
@@ -365,3 +372,21 @@ def is_closing_remark(text: str) -> bool:
         elif word not in _CLOSING_EN:
             return False
     return True
+
+
+# A request for a person this short says nothing else ("转人工客服", "I want a human").
+_BARE_REQUEST_CHARS = 8
+_BARE_REQUEST_WORDS = 8
+
+
+def says_nothing(text: str) -> bool:
+    """A greeting, a thank-you or a bare request for a person: nothing of the matter."""
+    text = text.strip()
+    if not text or is_greeting(text) or is_thanks(text):
+        return True
+    short = (
+        len(text) <= _BARE_REQUEST_CHARS
+        if detect_language(text) == "zh"
+        else len(text.split()) <= _BARE_REQUEST_WORDS
+    )
+    return short and asks_for_human(text)

@@ -58,14 +58,23 @@ class VectorCache:
         self._keys_file = folder / f"{model}.keys.npy"
         self._vectors_file = folder / f"{model}.vectors.npy"
         self._lock = threading.Lock()
+        # What the files held when last read or written, by their modification times: a
+        # caller that asks on every request (agent assist) reads the disk once.
+        self._memo: tuple[tuple[int, int], dict[str, Vectors]] | None = None
 
     @staticmethod
     def key(text: str) -> str:
         return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
+    def _stamp(self) -> tuple[int, int]:
+        return (self._keys_file.stat().st_mtime_ns, self._vectors_file.stat().st_mtime_ns)
+
     def load(self) -> dict[str, Vectors]:
         with self._lock:
             try:
+                stamp = self._stamp()
+                if self._memo is not None and self._memo[0] == stamp:
+                    return dict(self._memo[1])
                 keys = np.load(self._keys_file, allow_pickle=False)
                 vectors = np.load(self._vectors_file, allow_pickle=False)
                 if keys.ndim != 1 or vectors.ndim != 2 or len(keys) != len(vectors):
@@ -77,7 +86,9 @@ class VectorCache:
                     "embedding cache %s unreadable (%s): made again", self._keys_file, exc
                 )
                 return {}
-            return {str(k): v for k, v in zip(keys, vectors.astype(np.float32), strict=True)}
+            found = {str(k): v for k, v in zip(keys, vectors.astype(np.float32), strict=True)}
+            self._memo = (stamp, found)
+            return dict(found)
 
     def save(self, vectors: dict[str, Vectors]) -> None:
         if not vectors:
@@ -92,6 +103,7 @@ class VectorCache:
                 with temporary.open("wb") as handle:
                     np.save(handle, data, allow_pickle=False)
                 temporary.replace(target)
+            self._memo = (self._stamp(), dict(vectors))
 
 
 class E5Encoder:

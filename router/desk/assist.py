@@ -27,12 +27,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from rapidfuzz import fuzz
 
+from bot.signals import says_nothing
 from knowledge import Normaliser, chinese_script, detect_language, to_script
 from knowledge.meaning import TextEncoder, load_e5
 from router.conversations import AuthorKind, Direction
 from router.reporting.kb_gaps import without_greeting
 from router.storage import Database, Message
-from router.storage.case_queries import PastCase, question_of
+from router.storage.case_queries import PastCase
 from router.storage.inbox_queries import SeenBy
 
 if TYPE_CHECKING:
@@ -80,6 +81,18 @@ class Similar:
             "resolved_at": self.resolved_at.isoformat(),
             "csat_score": self.csat_score,
         }
+
+
+# The customer's last few messages before the handoff are the question.
+_QUESTION_MESSAGES = 3
+_QUESTION_CHARS = 600
+
+
+def question_of(texts: Sequence[str]) -> str:
+    """What a customer asked, from their messages up to the handoff: the last few that
+    say something of the matter (not "hello", "thanks" or a bare "转人工")."""
+    meant = [t.strip() for t in texts if not says_nothing(t)] or list(texts[:1])
+    return "\n".join(meant[-_QUESTION_MESSAGES:])[-_QUESTION_CHARS:]
 
 
 def the_question(messages: Sequence[Message], handed_off_at: datetime | None) -> str:
@@ -162,10 +175,11 @@ class Assist:
                 seen_by=seen_by,
             )
         language = detect_language(question)
-        cases = [c for c in cases if detect_language(c.question) == language]
-        if not cases:
+        asked = [(c, question_of(c.asked)) for c in cases]
+        asked = [(c, q) for c, q in asked if detect_language(q) == language]
+        if not asked:
             return []
-        return await asyncio.to_thread(self._rank, question, language, cases)
+        return await asyncio.to_thread(self._rank, question, language, asked)
 
     def _encoder_now(self) -> TextEncoder | None:
         with self._load_lock:
@@ -176,23 +190,26 @@ class Assist:
                     logger.warning("agent assist compares past cases by their words only")
         return self._encoder
 
-    def _rank(self, question: str, language: str, cases: list[PastCase]) -> list[Similar]:
+    def _rank(
+        self, question: str, language: str, cases: list[tuple[PastCase, str]]
+    ) -> list[Similar]:
+        """``cases`` with their questions, the closest first, those above the floor."""
         encoder = self._encoder_now()
-        fold = self._normaliser.fold
         if encoder is not None:
-            vectors = encoder.encode_questions([fold(c.question) for c in cases])
-            asked = encoder.encode([fold(question)])[0]
-            scores = [float(s) for s in vectors @ asked]
+            fold = self._normaliser.fold
+            vectors = encoder.encode_questions([fold(q) for _, q in cases])
+            scores = [float(s) for s in vectors @ encoder.encode([fold(question)])[0]]
             floor = MIN_SIMILARITY.get(language, max(MIN_SIMILARITY.values()))
         else:
-            spaced = _spaced(fold(question))
-            scores = [fuzz.token_set_ratio(spaced, _spaced(fold(c.question))) / 100 for c in cases]
+            # The normaliser's content tokens (each Chinese character one) as words.
+            words = self._normaliser
+            scores = [fuzz.token_set_ratio(words(question), words(q)) / 100 for _, q in cases]
             floor = MIN_WORD_SIMILARITY / 100
         script = chinese_script(question)
         offered: list[Similar] = []
         seen: set[str] = set()
         for index in np.argsort(-np.asarray(scores), kind="stable"):
-            case, score = cases[int(index)], scores[int(index)]
+            (case, asked), score = cases[int(index)], scores[int(index)]
             if score < floor or len(offered) == self._limit:
                 break
             suggestion = to_script(without_greeting(case.reply), script)
@@ -202,7 +219,7 @@ class Assist:
             offered.append(
                 Similar(
                     conversation_id=case.conversation_id,
-                    question=case.question,
+                    question=asked,
                     reply=case.reply,
                     suggestion=suggestion,
                     similarity=score,
@@ -211,8 +228,3 @@ class Assist:
                 )
             )
         return offered
-
-
-def _spaced(text: str) -> str:
-    """Chinese characters as words, so a token-set ratio can compare them."""
-    return "".join(f" {ch} " if "\u3400" <= ch <= "\u9fff" else ch for ch in text)

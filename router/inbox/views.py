@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.signals import says_nothing
 from router.calendars import BusinessCalendar
 from router.conversations import AuthorKind, ConversationStatus, Direction
 from router.desk.actions import ConversationDetail
@@ -24,7 +25,6 @@ from router.inbox.session import (
 from router.keys import AFTERCARE, CLOCK, DATABASE, DESK, ROUTING_SETTINGS, TIMEZONE
 from router.reporting.kb_gaps import without_greeting
 from router.storage import Conversation, Message, QueueFilter, SlaTimer
-from router.storage.case_queries import says_nothing
 
 __all__ = ["conversation_view", "queue_view"]
 

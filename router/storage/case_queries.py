@@ -1,5 +1,5 @@
-"""Past cases for agent assist: conversations people resolved, each as the question
-that brought the customer to a person and the reply that resolved it."""
+"""Past cases for agent assist: conversations people resolved, each with what the
+customer wrote up to the handoff and the reply that resolved it."""
 
 from __future__ import annotations
 
@@ -9,26 +9,18 @@ from typing import NamedTuple
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.signals import asks_for_human, is_greeting, is_thanks
 from router.conversations import AuthorKind, ConversationStatus, Direction
 from router.storage.inbox_queries import SeenBy
 from router.storage.models import ConversationRow, MessageRow
 
-__all__ = ["CaseQueries", "PastCase", "question_of", "says_nothing"]
-
-# The customer's last few messages before the handoff are the question.
-_QUESTION_MESSAGES = 3
-_QUESTION_CHARS = 600
-# A request for a person this short says nothing else ("转人工客服", "I want a human").
-_BARE_REQUEST_CHARS = 8
-_BARE_REQUEST_WORDS = 8
+__all__ = ["CaseQueries", "PastCase"]
 
 
 class PastCase(NamedTuple):
     """A conversation a person resolved, as assist reads it."""
 
     conversation_id: int
-    question: str
+    asked: tuple[str, ...]  # the customer's messages up to the handoff (or their first)
     reply: str
     resolved_at: datetime
     csat_score: int | None
@@ -107,31 +99,10 @@ class CaseQueries:
             cases.append(
                 PastCase(
                     conversation_id=case.id,
-                    question=question_of(texts),
+                    asked=tuple(texts),
                     reply=reply,
                     resolved_at=case.resolved_at,
                     csat_score=case.csat_score,
                 )
             )
         return cases
-
-
-def question_of(texts: list[str]) -> str:
-    """What a customer asked, from their messages up to the handoff: the last few that
-    say something of the matter (not "hello", "thanks" or a bare "转人工")."""
-    meant = [t.strip() for t in texts if not says_nothing(t.strip())] or texts[:1]
-    return "\n".join(meant[-_QUESTION_MESSAGES:])[-_QUESTION_CHARS:]
-
-
-def says_nothing(text: str) -> bool:
-    """A greeting, a thank-you or a bare request for a person: nothing of the matter."""
-    return (
-        not text or is_greeting(text) or is_thanks(text) or (_short(text) and asks_for_human(text))
-    )
-
-
-def _short(text: str) -> bool:
-    """Short enough that a request for a person in it is all it says."""
-    if any("\u3400" <= ch <= "\u9fff" for ch in text):
-        return len(text) <= _BARE_REQUEST_CHARS
-    return len(text.split()) <= _BARE_REQUEST_WORDS
