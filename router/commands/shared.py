@@ -19,9 +19,14 @@ async def database(config: Config) -> Database:
 
 
 async def sla_in_force(config: Config, db: Database) -> SlaConfig:
-    """The SLA section in force: what an admin saved in the inbox, else config.yaml."""
-    async with db.read() as repo:
-        stored = await repo.setting("sla")
-    if stored is None:
-        return config.sla
-    return SlaConfig.model_validate({**stored[0], "check_seconds": config.sla.check_seconds})
+    """The SLA section in force: what an admin saved in the inbox, else config.yaml's
+    (read as the service reads it, ``router.settings.sla``)."""
+    from router.builders import policies_from, utc_now
+    from router.desk.promises import Promises
+    from router.settings.sla import SlaSettings
+
+    settings = SlaSettings(
+        db=db, base=config.sla, promises=Promises(policies_from(config.sla)), clock=utc_now
+    )
+    await settings.refresh()
+    return settings.current

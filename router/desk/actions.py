@@ -142,6 +142,14 @@ class HumanDesk:
             last = await repo.last_messages([c.id for c in conversations])
         return conversations, {c.id: last.get(c.id) for c in conversations}
 
+    async def transcript(
+        self, conversation_id: int, viewer: Agent
+    ) -> tuple[Conversation, list[Message]]:
+        """A conversation and its messages, for ``viewer`` (who must be allowed to see it)."""
+        async with self._units.db.read() as repo:
+            conversation = await self._visible(repo, conversation_id, viewer)
+            return conversation, await repo.messages(conversation_id)
+
     async def detail(self, conversation_id: int, viewer: Agent | None) -> ConversationDetail:
         """Everything about a conversation, for ``viewer`` (None: the desk itself)."""
         async with self._units.db.read() as repo:

@@ -152,8 +152,8 @@ class Assist:
     ) -> dict[str, Any]:
         """What the inbox and the agent API show: the question read from the
         conversation (which ``agent`` must be allowed to see) and the cases like it."""
-        detail = await desk.detail(conversation_id, agent)
-        question = the_question(detail.messages, detail.conversation.handed_off_at)
+        conversation, messages = await desk.transcript(conversation_id, agent)
+        question = the_question(messages, conversation.handed_off_at)
         found = await self.similar(conversation_id, question, seen_by=desk.seen_by(agent))
         return {
             "question": question,
