@@ -162,7 +162,7 @@ def create_app(
     # Signs visitor tokens and keys our Message-IDs: read (or made) once.
     secret = load_secret(config)
     files = app[FILES] = Files(
-        root=config.server.data_dir / "attachments",
+        root=config.server.attachments_dir,
         secret=secret,
         public_url=config.server.public_url,
         max_bytes=int(config.inbox.max_attachment_mb * 1024 * 1024),

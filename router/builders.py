@@ -24,7 +24,7 @@ from channels.email import (
 )
 from channels.http import ClientAddresses
 from channels.telegram import TelegramChannel, TelegramSettings
-from channels.webchat import RateLimits, VisitorStream, WebChatChannel, WebChatSettings
+from channels.webchat import RateLimits, VisitorStream, WebChatChannel
 from channels.wechat import (
     CursorStore,
     OfficialAccountChannel,
@@ -182,22 +182,10 @@ def build_webchat(
     addresses: ClientAddresses,
     limits: RateLimits | None = None,
 ) -> WebChatChannel:
-    wc = config.channels.webchat
     return WebChatChannel(
-        settings=WebChatSettings(
-            secret=secret,
-            max_text_chars=wc.max_text_chars,
-            burst=wc.rate_limit.burst,
-            per_minute=wc.rate_limit.per_minute,
-            token_ttl_seconds=wc.token_ttl_days * 86400,
-            history_frames=wc.history_frames,
-            title=wc.title,
-            new_visitors_per_minute=wc.new_visitors_per_minute,
-            address_messages_per_minute=wc.address_messages_per_minute,
-            identity_secret=wc.identity_secret,
-            attachments_dir=config.server.data_dir / "attachments",
-            max_upload_bytes=int(wc.max_upload_mb * 1024 * 1024),
-        ),
+        settings=config.channels.webchat,
+        secret=secret,
+        attachments_dir=config.server.attachments_dir,
         stream=stream,
         addresses=addresses,
         limits=limits,

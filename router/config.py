@@ -19,6 +19,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from channels.webchat import WebChatSettings
+
 __all__ = [
     "BotConfig",
     "CalendarConfig",
@@ -35,7 +37,6 @@ __all__ = [
     "StorageConfig",
     "TeamConfig",
     "TelegramConfig",
-    "WebChatConfig",
     "explain",
     "load_config",
 ]
@@ -74,6 +75,11 @@ class ServerConfig(_Model):
             except ValueError as exc:
                 raise ValueError(f"{entry!r} is not an IP address or network") from exc
         return value
+
+    @property
+    def attachments_dir(self) -> Path:
+        """Where every channel's files (and agents' attachments) are kept."""
+        return self.data_dir / "attachments"
 
 
 class StorageConfig(_Model):
@@ -349,36 +355,6 @@ class OutboxConfig(_Model):
     batch_size: int = Field(default=50, ge=1)
 
 
-class RateLimitConfig(_Model):
-    burst: int = Field(default=5, ge=1)
-    per_minute: int = Field(default=30, ge=1)
-
-
-class WebChatConfig(_Model):
-    enabled: bool = True
-    max_text_chars: int = Field(default=4000, ge=1)
-    rate_limit: RateLimitConfig = RateLimitConfig()
-    token_ttl_days: int = Field(default=30, ge=1)
-    # Frames replayed to a visitor on a reconnect or reload (all are stored).
-    history_frames: int = Field(default=200, ge=10)
-    title: str = "RelayDesk"
-    # Per client address: new visitors, and all its visitors' messages, per minute.
-    new_visitors_per_minute: int = Field(default=10, ge=1)
-    address_messages_per_minute: int = Field(default=120, ge=1)
-    # Shared with the shop to sign shoppers' identities (docs/webchat.md); empty: off.
-    identity_secret: str = ""
-    # Photos (JPEG, PNG, GIF, WebP, HEIC), PDFs and short videos (MP4, MOV) a visitor
-    # may send, up to this size each; 0: no uploads.
-    max_upload_mb: float = Field(default=10, ge=0, le=100)
-
-    @field_validator("identity_secret")
-    @classmethod
-    def _identity_secret(cls, value: str) -> str:
-        if value and len(value) < 16:
-            raise ValueError("needs 16 or more characters")
-        return value
-
-
 class TelegramConfig(_Model):
     enabled: bool = False
     token: str = ""
@@ -568,7 +544,7 @@ _RESERVED_CHANNELS = {"webchat", "telegram", "email", "memory"}
 
 
 class ChannelsConfig(_Model):
-    webchat: WebChatConfig = WebChatConfig()
+    webchat: WebChatSettings = WebChatSettings()
     telegram: TelegramConfig = TelegramConfig()
     email: EmailConfig = EmailConfig()
     wechat: WeChatConfig = WeChatConfig()

@@ -198,7 +198,7 @@ async def test_a_reply_to_a_visitor_who_is_away_is_stored_not_kept_in_memory(
             )
         )
     # This process keeps nothing for a visitor without an open tab...
-    assert channel._live == {}
+    assert channel.visitors_held == 0
     # ...and the database has all of it, for whichever node they come back to.
     async with sqlite_service.db.read() as repo:
         frames = await repo.frames_after(away, 0, 1000)

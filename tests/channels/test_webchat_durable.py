@@ -69,9 +69,9 @@ async def test_a_reply_sent_while_the_visitor_was_away_survives_a_restart(tmp_pa
 async def test_a_redelivered_reply_keeps_its_number_and_is_shown_once(
     database: Database,
 ) -> None:
-    settings = WebChatSettings(secret=b"0123456789abcdef0123")
+    settings, secret = WebChatSettings(), b"0123456789abcdef0123"
     stream = StoredVisitorStream(db=database, clock=utc_now)
-    before_crash = WebChatChannel(settings=settings, stream=stream)
+    before_crash = WebChatChannel(settings=settings, secret=secret, stream=stream)
     reply = OutboundMessage(
         address=ChannelAddress("webchat", "cd" * 16),
         conversation_id=1,
@@ -82,7 +82,7 @@ async def test_a_redelivered_reply_keeps_its_number_and_is_shown_once(
     await before_crash.send(reply)
     # The process died before it recorded the delivery; after the lease another
     # process (or the same one, restarted) delivers the same outbox row again.
-    after_crash = WebChatChannel(settings=settings, stream=stream)
+    after_crash = WebChatChannel(settings=settings, secret=secret, stream=stream)
     await after_crash.send(reply)
     await after_crash.send(
         OutboundMessage(

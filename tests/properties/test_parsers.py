@@ -144,13 +144,10 @@ class _Socket:
 @FAST
 @given(data=FRAMES)
 async def test_a_web_chat_frame_is_stored_or_refused_with_a_reason(data: str) -> None:
-    from channels.webchat.channel import (
-        WebChatChannel,
-        WebChatSettings,
-        _Caller,
-        _FrameError,
-        _Live,
-    )
+    from channels.webchat import RateLimit, WebChatChannel, WebChatSettings
+    from channels.webchat.frames import FrameError
+    from channels.webchat.identity import Caller
+    from channels.webchat.tabs import Live
 
     stored: list[InboundMessage] = []
 
@@ -160,13 +157,14 @@ async def test_a_web_chat_frame_is_stored_or_refused_with_a_reason(data: str) ->
         return InboundReceipt(conversation_id=1, message_id=len(stored))
 
     channel = WebChatChannel(
-        settings=WebChatSettings(secret=b"0123456789abcdef", burst=1000, per_minute=1000)
+        settings=WebChatSettings(rate_limit=RateLimit(burst=1000, per_minute=1000)),
+        secret=b"0123456789abcdef",
     )
     await channel.start(ingest)
     socket = _Socket()
     try:
-        await channel._handle(_Caller("ab" * 16, "127.0.0.1"), _Live(), data, socket)  # type: ignore[arg-type]
-    except _FrameError as refused:
+        await channel._handle(Caller("ab" * 16, "127.0.0.1"), Live(), data, socket)  # type: ignore[arg-type]
+    except FrameError as refused:
         assert refused.code and str(refused)
         assert stored == []
     else:
