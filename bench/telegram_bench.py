@@ -180,12 +180,12 @@ async def outbound(api_url: str, messages: int, concurrency: int) -> dict[str, A
     channel = TelegramChannel(
         settings=TelegramSettings(
             token=TOKEN,
-            attachments_dir=Path(tempfile.mkdtemp()),
             mode="polling",  # polling mode, but never started: send only
             api_base_url=api_url,
-            per_chat_interval=0,
-            per_second=0,
-        )
+            per_chat_interval_seconds=0,
+            messages_per_second=0,
+        ),
+        attachments_dir=Path(tempfile.mkdtemp()),
     )
     await channel._app.initialize()  # what start() does, without the poller
     text = "Once approved, the refund goes back to the original payment method."

@@ -23,7 +23,7 @@ from channels.email import (
     SmtpReceiver,
 )
 from channels.http import ClientAddresses
-from channels.telegram import TelegramChannel, TelegramSettings
+from channels.telegram import TelegramChannel
 from channels.webchat import RateLimits, VisitorStream, WebChatChannel
 from channels.wechat import (
     CursorStore,
@@ -193,23 +193,11 @@ def build_webchat(
 
 
 def build_telegram(config: Config) -> TelegramChannel:
-    t = config.channels.telegram
     return TelegramChannel(
-        settings=TelegramSettings(
-            token=t.token,
-            attachments_dir=config.server.data_dir / "attachments",
-            mode=t.mode,
-            webhook_path=t.webhook_path,
-            webhook_secret=t.webhook_secret,
-            api_base_url=t.api_base_url,
-            allow_groups=t.allow_groups,
-            per_chat_interval=t.per_chat_interval_seconds,
-            per_second=t.messages_per_second,
-            max_file_bytes=t.max_file_mb * 1024 * 1024,
-            poll_timeout=t.poll_timeout_seconds,
-            # router.app polls on the node that leads "telegram-polling".
-            poll_on_start=False,
-        )
+        settings=config.channels.telegram,
+        attachments_dir=config.server.attachments_dir,
+        # router.app polls on the node that leads "telegram-polling".
+        poll_on_start=False,
     )
 
 

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from channels.telegram import TelegramSettings
 from channels.webchat import WebChatSettings
 
 __all__ = [
@@ -36,7 +37,6 @@ __all__ = [
     "SlaPolicyConfig",
     "StorageConfig",
     "TeamConfig",
-    "TelegramConfig",
     "explain",
     "load_config",
 ]
@@ -355,33 +355,6 @@ class OutboxConfig(_Model):
     batch_size: int = Field(default=50, ge=1)
 
 
-class TelegramConfig(_Model):
-    enabled: bool = False
-    token: str = ""
-    # webhook (any node; Telegram calls us) or polling (one process; for a laptop).
-    mode: Literal["webhook", "polling"] = "webhook"
-    webhook_path: str = "/telegram/webhook"
-    webhook_secret: str = ""
-    api_base_url: str = "https://api.telegram.org"
-    allow_groups: bool = False
-    per_chat_interval_seconds: float = Field(default=1.0, ge=0)
-    messages_per_second: float = Field(default=30.0, ge=0)
-    max_file_mb: int = Field(default=20, ge=1)
-    poll_timeout_seconds: int = Field(default=30, ge=0)
-
-    @model_validator(mode="after")
-    def _usable(self) -> TelegramConfig:
-        if not self.enabled:
-            return self
-        if not self.token:
-            raise ValueError("token is required when the channel is enabled")
-        if self.mode == "webhook" and len(self.webhook_secret) < 16:
-            raise ValueError("webhook mode needs a webhook_secret of at least 16 characters")
-        if not self.webhook_path.startswith("/"):
-            raise ValueError("webhook_path must start with /")
-        return self
-
-
 class WeChatConfig(_Model):
     """A WeChat Official Account (docs/wechat.md)."""
 
@@ -545,7 +518,7 @@ _RESERVED_CHANNELS = {"webchat", "telegram", "email", "memory"}
 
 class ChannelsConfig(_Model):
     webchat: WebChatSettings = WebChatSettings()
-    telegram: TelegramConfig = TelegramConfig()
+    telegram: TelegramSettings = TelegramSettings()
     email: EmailConfig = EmailConfig()
     wechat: WeChatConfig = WeChatConfig()
     wecom_kf: WeComKfConfig = WeComKfConfig()

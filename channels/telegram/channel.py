@@ -18,50 +18,36 @@ import hmac
 import logging
 import os
 import re
-import warnings
 from collections import OrderedDict
-from dataclasses import dataclass
-from datetime import UTC, timedelta
+from datetime import UTC
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 from telegram import (
     CallbackQuery,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-    InputFile,
     Message,
     Update,
 )
-from telegram.constants import ChatAction
 from telegram.error import (
-    BadRequest,
-    Forbidden,
     NetworkError,
-    RetryAfter,
-    TelegramError,
 )
 from telegram.ext import Application, ContextTypes, TypeHandler
-from telegram.warnings import PTBDeprecationWarning
 
 from channels.base import (
-    Attachment,
     ChannelAddress,
     ChannelHealth,
     InboundHandler,
     InboundMessage,
-    OutboundAttachment,
     OutboundMessage,
-    PermanentDeliveryError,
-    RecipientUnreachable,
     SenderIdentity,
-    TransientDeliveryError,
 )
+from channels.settings import check_usable
+from channels.telegram.files import received_files
 from channels.telegram.flood import FloodControl
-from channels.telegram.split import split_text
+from channels.telegram.sending import Sender
+from channels.telegram.settings import TelegramSettings
 
-__all__ = ["TelegramChannel", "TelegramSettings"]
+__all__ = ["TelegramChannel"]
 
 logger = logging.getLogger(__name__)
 
@@ -71,40 +57,8 @@ _ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-@dataclass(frozen=True, slots=True)
-class TelegramSettings:
-    token: str
-    attachments_dir: Path
-    mode: str = "webhook"
-    webhook_path: str = "/telegram/webhook"
-    webhook_secret: str = ""
-    api_base_url: str = "https://api.telegram.org"
-    allow_groups: bool = False
-    per_chat_interval: float = 1.0
-    per_second: float = 30.0
-    max_file_bytes: int = 20 * 1024 * 1024
-    poll_timeout: int = 30
-    # Polling mode: start() begins polling itself; False leaves ``poll()`` to the owner
-    # (RelayDesk runs it on the node that holds the leader lock).
-    poll_on_start: bool = True
-
-    def __post_init__(self) -> None:
-        if not self.token:
-            raise ValueError("the Telegram channel needs a bot token")
-        if self.mode not in ("webhook", "polling"):
-            raise ValueError("mode must be webhook or polling")
-        if self.mode == "webhook" and len(self.webhook_secret) < 16:
-            raise ValueError("webhook mode needs a webhook_secret of at least 16 characters")
-
-
 class _UpdateFailed(Exception):
     """Ingest failed for an update: Telegram must deliver it again."""
-
-
-# Telegram shows a chat action for 5 seconds; renewing it every 4 keeps it steady.
-TYPING_EVERY = 4.0
-# The largest photo the Bot API takes as a photo; larger ones go as documents.
-PHOTO_LIMIT = 10 * 1024 * 1024
 
 
 class TelegramChannel:
@@ -113,8 +67,16 @@ class TelegramChannel:
     # The Bot API has no idempotency key: a message sent twice shows twice.
     deduplicates = False
 
-    def __init__(self, *, settings: TelegramSettings) -> None:
+    def __init__(
+        self, *, settings: TelegramSettings, attachments_dir: Path, poll_on_start: bool = True
+    ) -> None:
+        """``attachments_dir``: where customers' files go (under ``telegram/``).
+        ``poll_on_start`` (polling mode): start() begins polling itself; False leaves
+        ``poll()`` to the owner (RelayDesk polls on the node that holds the leader lock)."""
+        check_usable(settings, "Telegram")
         self._settings = settings
+        self._attachments_dir = attachments_dir
+        self._poll_on_start = poll_on_start
         base = settings.api_base_url.rstrip("/")
         self._app = (
             Application.builder()
@@ -128,15 +90,13 @@ class TelegramChannel:
         self._on_message: InboundHandler | None = None
         self._failures: dict[int, BaseException] = {}
         self._seen_updates: OrderedDict[int, None] = OrderedDict()
-        # Parts of a split answer already delivered, by idempotency key: a retry
-        # after a failure half-way sends only the rest.
-        self._sent_parts: OrderedDict[str, int] = OrderedDict()
-        self._flood = FloodControl(
-            per_chat_interval=settings.per_chat_interval, per_second=settings.per_second
+        self._sender = Sender(
+            self._app.bot,
+            FloodControl(
+                per_chat_interval=settings.per_chat_interval_seconds,
+                per_second=settings.messages_per_second,
+            ),
         )
-        # When "typing" was last shown in each chat (it shows for 5 s): at most one
-        # chat action per chat every TYPING_EVERY seconds, whoever asks.
-        self._typing_shown: OrderedDict[int, float] = OrderedDict()
         self._poller: asyncio.Task[None] | None = None
         self._poll_lock: int | None = None
         self._healthy = False
@@ -152,7 +112,7 @@ class TelegramChannel:
         self._on_message = on_message
         await self._app.initialize()  # getMe: a wrong token fails here, loudly
         self._healthy, self._detail = True, f"@{self._app.bot.username} ({self._settings.mode})"
-        if self._settings.mode == "polling" and self._settings.poll_on_start:
+        if self._settings.mode == "polling" and self._poll_on_start:
             self._poller = asyncio.create_task(self.poll(), name="telegram-polling")
 
     async def poll(self) -> None:
@@ -190,77 +150,10 @@ class TelegramChannel:
         return ChannelHealth(ok=self._healthy, detail=self._detail)
 
     async def send(self, outbound: OutboundMessage) -> None:
-        """Send in parts of at most 4096 characters, choices as buttons under the last,
-        then each attached file (photos as photos); a retry resumes after the last part
-        that got through."""
-        chat_id = int(outbound.address.recipient_id)
-        parts = split_text(outbound.text) if outbound.text.strip() or outbound.choices else []
-        markup = None
-        if outbound.choices:
-            markup = InlineKeyboardMarkup(
-                [[InlineKeyboardButton(c.label, callback_data=c.id[:64])] for c in outbound.choices]
-            )
-        done = self._sent_parts.get(outbound.idempotency_key, 0)
-        for index in range(done, len(parts) + len(outbound.attachments)):
-            await self._flood.wait(chat_id)
-            try:
-                if index < len(parts):
-                    await self._app.bot.send_message(
-                        chat_id,
-                        parts[index],
-                        reply_markup=markup if index == len(parts) - 1 else None,
-                    )
-                else:
-                    await self._send_file(chat_id, outbound.attachments[index - len(parts)])
-            except RetryAfter as exc:
-                seconds = _retry_after(exc)
-                self._flood.hold(chat_id, seconds)
-                raise TransientDeliveryError(
-                    f"Telegram flood control: retry after {seconds:.0f} s", retry_after=seconds
-                ) from exc
-            except Forbidden as exc:
-                raise RecipientUnreachable(f"Telegram refused: {exc.message}") from exc
-            except BadRequest as exc:
-                raise PermanentDeliveryError(
-                    f"Telegram rejected the message: {exc.message}"
-                ) from exc
-            except NetworkError as exc:  # includes TimedOut
-                raise TransientDeliveryError(f"Telegram unreachable: {exc.message}") from exc
-            except TelegramError as exc:
-                raise TransientDeliveryError(f"Telegram error: {exc.message}") from exc
-            self._sent_parts[outbound.idempotency_key] = index + 1
-            self._sent_parts.move_to_end(outbound.idempotency_key)
-            while len(self._sent_parts) > 10_000:
-                self._sent_parts.popitem(last=False)
-
-    async def _send_file(self, chat_id: int, attachment: OutboundAttachment) -> None:
-        document = InputFile(await attachment.read(), filename=attachment.name)
-        # Telegram shows photos up to 10 MB inline (re-encoded); anything else, and a GIF
-        # (which it would turn into a silent video), goes as the file itself.
-        photo = attachment.is_image and attachment.content_type != "image/gif"
-        if photo and attachment.size <= PHOTO_LIMIT:
-            await self._app.bot.send_photo(chat_id, document)
-        else:
-            await self._app.bot.send_document(chat_id, document)
+        await self._sender.send(outbound)
 
     async def show_typing(self, recipient_id: str) -> None:
-        """Show "typing…" in the customer's chat while an agent writes; throttled, and
-        never an error (a chat action is a courtesy, not a message)."""
-        try:
-            chat_id = int(recipient_id)
-        except ValueError:
-            return
-        now = asyncio.get_running_loop().time()
-        if now - self._typing_shown.get(chat_id, -TYPING_EVERY) < TYPING_EVERY:
-            return
-        self._typing_shown[chat_id] = now
-        self._typing_shown.move_to_end(chat_id)
-        while len(self._typing_shown) > 10_000:
-            self._typing_shown.popitem(last=False)
-        try:
-            await self._app.bot.send_chat_action(chat_id, ChatAction.TYPING)
-        except TelegramError as exc:
-            logger.info("telegram: typing not shown in chat %s: %s", chat_id, exc.message)
+        await self._sender.show_typing(recipient_id)
 
     # -- receiving -----------------------------------------------------------------
 
@@ -304,7 +197,7 @@ class TelegramChannel:
             try:
                 updates = await self._app.bot.get_updates(
                     offset=offset,
-                    timeout=self._settings.poll_timeout,
+                    timeout=self._settings.poll_timeout_seconds,
                     allowed_updates=_ALLOWED_UPDATES,
                 )
             except NetworkError as exc:
@@ -364,7 +257,9 @@ class TelegramChannel:
             contact = message.contact
             extras["phone"] = contact.phone_number
             text = text or f"[contact] {contact.first_name} {contact.phone_number}"
-        attachments = await self._attachments(message)
+        attachments = await received_files(
+            message, self._attachments_dir, self._settings.max_file_bytes
+        )
         await self._ingest(
             InboundMessage(
                 external_id=f"{message.chat.id}:{message.message_id}",
@@ -418,49 +313,10 @@ class TelegramChannel:
             raise RuntimeError("the Telegram channel is not started")
         await self._on_message(inbound)
 
-    async def _attachments(self, message: Message) -> tuple[Attachment, ...]:
-        found: list[tuple[Any, str, str]] = []
-        if message.photo:
-            largest = message.photo[-1]
-            found.append((largest, f"photo-{largest.file_unique_id}.jpg", "image/jpeg"))
-        for media, default_name, default_type in (
-            (message.document, "document", "application/octet-stream"),
-            (message.voice, "voice.ogg", "audio/ogg"),
-            (message.audio, "audio", "audio/mpeg"),
-            (message.video, "video.mp4", "video/mp4"),
-            (message.video_note, "video-note.mp4", "video/mp4"),
-        ):
-            if media is not None:
-                name = getattr(media, "file_name", None) or default_name
-                content_type = getattr(media, "mime_type", None) or default_type
-                found.append((media, name, content_type))
-        return tuple([await self._download(message, *item) for item in found])
-
-    async def _download(
-        self, message: Message, media: Any, name: str, content_type: str
-    ) -> Attachment:
-        name = _SAFE_NAME.sub("_", name)[:100] or "file"
-        size = int(media.file_size or 0)
-        if size > self._settings.max_file_bytes:
-            return Attachment(
-                name=name, content_type=content_type, size=size, ref="refused:too-large"
-            )
-        file = await media.get_file()
-        folder = self._settings.attachments_dir / CHANNEL / str(message.chat.id)
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{message.message_id}-{name}"
-        await file.download_to_drive(path)
-        return Attachment(
-            name=name,
-            content_type=content_type,
-            size=path.stat().st_size,
-            ref=str(path.relative_to(self._settings.attachments_dir)),
-        )
-
     def _take_poll_lock(self) -> bool:
         """One poller per bot on this machine: Telegram allows only one getUpdates at a time."""
-        self._settings.attachments_dir.mkdir(parents=True, exist_ok=True)
-        path = self._settings.attachments_dir / "telegram-polling.lock"
+        self._attachments_dir.mkdir(parents=True, exist_ok=True)
+        path = self._attachments_dir / "telegram-polling.lock"
         descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -469,16 +325,6 @@ class TelegramChannel:
             return False
         self._poll_lock = descriptor
         return True
-
-
-def _retry_after(exc: RetryAfter) -> float:
-    # PTB 22 warns that the attribute becomes a timedelta; accept either.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PTBDeprecationWarning)
-        value = exc.retry_after
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    return float(value)
 
 
 def _language_hint(message: Message) -> dict[str, str]:

@@ -284,11 +284,11 @@ async def test_polling_does_not_confirm_an_update_that_was_not_stored(
     channel = TelegramChannel(
         settings=TelegramSettings(
             token=telegram_api.token,
-            attachments_dir=tmp_path,
             mode="polling",
             api_base_url=telegram_api.base_url,
-            poll_timeout=1,
-        )
+            poll_timeout_seconds=1,
+        ),
+        attachments_dir=tmp_path,
     )
     update = telegram_api.text_update("How long is the warranty?")
     await telegram_api.push(update)
