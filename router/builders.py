@@ -14,12 +14,8 @@ from zoneinfo import ZoneInfo
 
 from channels.api import ApiChannel, ApiChannelSettings
 from channels.email import (
-    AuthenticationSettings,
     EmailChannel,
-    EmailSettings,
     ImapPoller,
-    ImapSettings,
-    RelaySettings,
     SmtpReceiver,
 )
 from channels.http import ClientAddresses
@@ -202,30 +198,10 @@ def build_telegram(config: Config) -> TelegramChannel:
 
 
 def build_email(config: Config, *, secret: bytes) -> EmailChannel:
-    e = config.channels.email
-    r = e.relay
     return EmailChannel(
-        settings=EmailSettings(
-            addresses=tuple(e.addresses),
-            attachments_dir=config.server.data_dir / "attachments" / "email",
-            secret=secret,
-            relay=RelaySettings(
-                host=r.host,
-                port=r.port,
-                security=r.security,
-                username=r.username,
-                password=r.password,
-                timeout=r.timeout_seconds,
-                verify=r.verify_certificate,
-            ),
-            from_name=e.from_name,
-            max_attachment_bytes=int(e.max_attachment_mb * 1024 * 1024),
-            thread_window=e.thread_window_hours * 3600,
-            authentication=AuthenticationSettings(
-                trusted_upstreams=tuple(e.authentication.trusted_upstreams),
-                check_here=e.authentication.check_here,
-            ),
-        )
+        settings=config.channels.email,
+        attachments_dir=config.server.attachments_dir / "email",
+        secret=secret,
     )
 
 
@@ -235,7 +211,7 @@ def build_smtp_receiver(config: Config, channel: EmailChannel) -> SmtpReceiver:
         channel=channel,
         host=smtp.host,
         port=smtp.port,
-        max_message_bytes=int(smtp.max_message_mb * 1024 * 1024),
+        max_message_bytes=smtp.max_message_bytes,
     )
 
 
@@ -243,24 +219,12 @@ def build_imap_pollers(config: Config, channel: EmailChannel) -> list[ImapPoller
     return [
         ImapPoller(
             channel=channel,
-            settings=ImapSettings(
-                host=a.host,
-                port=a.port,
-                security=a.security,
-                verify=a.verify_certificate,
-                username=a.username,
-                password=a.password,
-                mailboxes=tuple(a.mailboxes),
-                processed_folder=a.processed_folder or None,
-                poll_seconds=a.poll_seconds,
-                idle=a.idle,
-                max_message_bytes=int(a.max_message_mb * 1024 * 1024),
-                # One state file per account: UIDs are per server and mailbox.
-                state_path=config.server.data_dir
-                / f"imap-state-{_file_safe(a.username)}-{_file_safe(a.host)}.json",
-            ),
+            settings=account,
+            # One state file per account: UIDs are per server and mailbox.
+            state_path=config.server.data_dir
+            / f"imap-state-{_file_safe(account.username)}-{_file_safe(account.host)}.json",
         )
-        for a in config.channels.email.imap
+        for account in config.channels.email.imap
     ]
 
 

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from channels.email import EmailSettings
 from channels.telegram import TelegramSettings
 from channels.webchat import WebChatSettings
 
@@ -418,90 +419,6 @@ class WeComKfConfig(_Model):
         return self
 
 
-class SmtpReceiverConfig(_Model):
-    enabled: bool = False
-    host: str = "127.0.0.1"
-    port: int = Field(default=2525, ge=0, le=65535)
-    # Bigger mail is refused with 552 (and SIZE is advertised in EHLO).
-    max_message_mb: float = Field(default=25, gt=0)
-
-
-class RelayConfig(_Model):
-    host: str = ""
-    port: int = Field(default=587, ge=1, le=65535)
-    security: Literal["starttls", "tls", "none"] = "starttls"
-    username: str = ""
-    password: str = ""
-    timeout_seconds: float = Field(default=30, gt=0)
-    verify_certificate: bool = True
-
-
-class ImapAccountConfig(_Model):
-    host: str
-    port: int = Field(default=993, ge=1, le=65535)
-    security: Literal["tls", "none"] = "tls"
-    verify_certificate: bool = True
-    username: str
-    password: str
-    mailboxes: list[str] = Field(default_factory=lambda: ["INBOX"], min_length=1)
-    # Move processed mail here (it must exist); empty: mark it read and leave it.
-    processed_folder: str = ""
-    poll_seconds: float = Field(default=60, gt=0)
-    idle: bool = True
-    max_message_mb: float = Field(default=25, gt=0)
-
-
-class EmailAuthenticationConfig(_Model):
-    # The authserv-ids of the MTAs in front of us whose Authentication-Results
-    # headers we believe (e.g. mx.shop.example); nobody else's.
-    trusted_upstreams: list[str] = Field(default_factory=list)
-    # Also check DKIM signatures and the From domain's DMARC policy ourselves (DNS).
-    check_here: bool = False
-
-
-class EmailConfig(_Model):
-    enabled: bool = False
-    # The support addresses: mail to others is refused; the first is the From of replies.
-    addresses: list[str] = Field(default_factory=list)
-    from_name: str = "Support"
-    relay: RelayConfig = RelayConfig()
-    smtp: SmtpReceiverConfig = SmtpReceiverConfig()
-    imap: list[ImapAccountConfig] = Field(default_factory=list)
-    # A mail whose sender fails SPF/DKIM/DMARC is stored and flagged, never answered.
-    authentication: EmailAuthenticationConfig = EmailAuthenticationConfig()
-    max_attachment_mb: float = Field(default=10, gt=0)
-    # A mail without usable threading headers joins the same sender's open
-    # conversation with the same subject if that was active within this many hours.
-    thread_window_hours: float = Field(default=168, ge=0)
-    # Answer automatically only above this match score (email is answered once, so be sure).
-    answer_threshold: float = Field(default=40, ge=0, le=100)
-    # At most this many automatic replies per sender per hour; then silence (loops).
-    auto_replies_per_hour: int = Field(default=3, ge=0)
-    # With several nodes on PostgreSQL one polls IMAP (an advisory lock); the others
-    # try to take over this often.
-    leader_retry_seconds: float = Field(default=15, gt=0)
-
-    @field_validator("addresses")
-    @classmethod
-    def _addresses(cls, value: list[str]) -> list[str]:
-        for address in value:
-            if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", address):
-                raise ValueError(f"{address!r} is not an email address")
-        return value
-
-    @model_validator(mode="after")
-    def _usable(self) -> EmailConfig:
-        if not self.enabled:
-            return self
-        if not self.addresses:
-            raise ValueError("addresses: at least one support address is required")
-        if not self.relay.host:
-            raise ValueError("relay.host: replies need an SMTP relay")
-        if not self.smtp.enabled and not self.imap:
-            raise ValueError("enable smtp or configure an imap account to receive mail")
-        return self
-
-
 class ApiBridgeConfig(_Model):
     enabled: bool = True
     # Shared with the bridge: signs both directions (HMAC-SHA256), 16+ characters.
@@ -519,7 +436,7 @@ _RESERVED_CHANNELS = {"webchat", "telegram", "email", "memory"}
 class ChannelsConfig(_Model):
     webchat: WebChatSettings = WebChatSettings()
     telegram: TelegramSettings = TelegramSettings()
-    email: EmailConfig = EmailConfig()
+    email: EmailSettings = EmailSettings()
     wechat: WeChatConfig = WeChatConfig()
     wecom_kf: WeComKfConfig = WeComKfConfig()
     # Bridged apps by name (the name is the channel name): whatsapp, wechat, line, ...

@@ -1,10 +1,16 @@
 """The email channel: SMTP and IMAP in, SMTP out, threaded, loop-safe."""
 
-from channels.email.authentication import AuthenticationSettings
-from channels.email.channel import EmailChannel, EmailSettings, RelaySettings
-from channels.email.imap import ImapPoller, ImapSettings
+from channels.email.channel import EmailChannel
+from channels.email.imap import ImapPoller
 from channels.email.parse import ParsedMail, parse_mail
 from channels.email.quotes import strip_reply
+from channels.email.settings import (
+    AuthenticationSettings,
+    EmailSettings,
+    ImapSettings,
+    RelaySettings,
+    SmtpReceiverSettings,
+)
 from channels.email.smtp import SmtpReceiver
 from channels.email.threading import normalise_subject
 
@@ -17,6 +23,7 @@ __all__ = [
     "ParsedMail",
     "RelaySettings",
     "SmtpReceiver",
+    "SmtpReceiverSettings",
     "normalise_subject",
     "parse_mail",
     "strip_reply",

@@ -21,32 +21,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import authheaders
 import authres
 
-__all__ = ["AuthenticationSettings", "SenderCheck", "check_here", "read_upstream"]
+__all__ = ["SenderCheck", "TxtLookup", "check_here", "read_upstream"]
 
 logger = logging.getLogger(__name__)
 
 # A DNS TXT lookup: the record's text for a name, or None.
 TxtLookup = Callable[[str], str | None]
-
-
-@dataclass(frozen=True, slots=True)
-class AuthenticationSettings:
-    """``trusted_upstreams``: the authserv-ids whose Authentication-Results we believe;
-    ``check_here``: verify DKIM and DMARC on our own SMTP receiver too."""
-
-    trusted_upstreams: tuple[str, ...] = ()
-    check_here: bool = False
-    # For tests and for a resolver of the operator's own; None: the system's DNS.
-    txt_lookup: TxtLookup | None = field(default=None, compare=False)
-
-    def __post_init__(self) -> None:
-        if any(not u.strip() for u in self.trusted_upstreams):
-            raise ValueError("AuthenticationSettings.trusted_upstreams must not hold blanks")
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,49 +18,21 @@ import logging
 import os
 import re
 import ssl
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aioimaplib
 
 from channels.email.channel import EmailChannel
+from channels.email.settings import ImapSettings
 
-__all__ = ["ImapPoller", "ImapSettings"]
+__all__ = ["ImapPoller"]
 
 logger = logging.getLogger(__name__)
 
 _UIDVALIDITY = re.compile(rb"UIDVALIDITY (\d+)")
 _SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
 _IDLE_MAX = 29 * 60.0  # RFC 2177: re-issue IDLE at least every 29 minutes
-
-
-@dataclass(frozen=True, slots=True)
-class ImapSettings:
-    host: str
-    username: str
-    password: str
-    state_path: Path
-    port: int = 993
-    # "tls" (implicit TLS, port 993) or "none" (loopback, tests).
-    security: str = "tls"
-    verify: bool = True
-    mailboxes: tuple[str, ...] = ("INBOX",)
-    # Move processed mail here; without one it is marked \Seen and stays.
-    processed_folder: str | None = None
-    poll_seconds: float = 60.0
-    idle: bool = True
-    # Mail over this size is not downloaded: its headers are, and a person is told.
-    max_message_bytes: int = 25 * 1024 * 1024
-    timeout: float = 30.0
-
-    def __post_init__(self) -> None:
-        if self.security not in ("tls", "none"):
-            raise ValueError("ImapSettings.security must be tls or none")
-        if not self.mailboxes:
-            raise ValueError("ImapSettings.mailboxes must name at least one mailbox")
-        if self.poll_seconds <= 0:
-            raise ValueError("ImapSettings.poll_seconds must be positive")
 
 
 class ImapError(RuntimeError):
@@ -105,10 +77,11 @@ def _literal(response: Any) -> bytes | None:
 class ImapPoller:
     """Takes mail in from the configured mailboxes until stopped."""
 
-    def __init__(self, *, channel: EmailChannel, settings: ImapSettings) -> None:
+    def __init__(self, *, channel: EmailChannel, settings: ImapSettings, state_path: Path) -> None:
+        """``state_path``: where the UIDs already taken in are kept (one file per account)."""
         self._channel = channel
         self._settings = settings
-        self._state = _State(settings.state_path)
+        self._state = _State(state_path)
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
         self.processed = 0
@@ -154,14 +127,14 @@ class ImapPoller:
         s = self._settings
         if s.security == "tls":
             context = ssl.create_default_context()
-            if not s.verify:
+            if not s.verify_certificate:
                 context.check_hostname = False
                 context.verify_mode = ssl.CERT_NONE
             client: aioimaplib.IMAP4 = aioimaplib.IMAP4_SSL(
-                host=s.host, port=s.port, timeout=s.timeout, ssl_context=context
+                host=s.host, port=s.port, timeout=s.timeout_seconds, ssl_context=context
             )
         else:
-            client = aioimaplib.IMAP4(host=s.host, port=s.port, timeout=s.timeout)
+            client = aioimaplib.IMAP4(host=s.host, port=s.port, timeout=s.timeout_seconds)
         await client.wait_hello_from_server()
         if client.get_state() == "NONAUTH":
             _ok(await client.login(s.username, s.password), "LOGIN")
@@ -211,12 +184,12 @@ class ImapPoller:
         timeout = min(s.poll_seconds, _IDLE_MAX)
         idle = await client.idle_start(timeout=timeout)
         try:
-            await client.wait_server_push(timeout=timeout + s.timeout)
+            await client.wait_server_push(timeout=timeout + s.timeout_seconds)
         except TimeoutError:
             pass
         finally:
             client.idle_done()
-            await asyncio.wait_for(idle, s.timeout)
+            await asyncio.wait_for(idle, s.timeout_seconds)
 
     async def _drain(self, client: aioimaplib.IMAP4, mailbox: str, uidvalidity: int) -> None:
         key = self._key(mailbox)

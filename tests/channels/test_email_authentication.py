@@ -135,11 +135,12 @@ async def test_the_smtp_receiver_checks_dkim_and_dmarc_itself(tmp_path: Path) ->
 
     channel = EmailChannel(
         settings=EmailSettings(
-            addresses=("support@shop.example",),
-            attachments_dir=tmp_path,
-            secret=b"s" * 32,
-            authentication=AuthenticationSettings(check_here=True, txt_lookup=keys.lookup),
-        )
+            addresses=["support@shop.example"],
+            authentication=AuthenticationSettings(check_here=True),
+        ),
+        attachments_dir=tmp_path,
+        secret=b"s" * 32,
+        txt_lookup=keys.lookup,
     )
     await channel.start(on_message)
     receiver = SmtpReceiver(channel=channel, port=0)

@@ -181,18 +181,17 @@ async def test_a_restart_in_the_middle_of_a_batch_loses_nothing_and_takes_nothin
         security="none",
         username=dovecot.USER,
         password=dovecot.PASSWORD,
-        state_path=tmp_path / "imap-state.json",
         idle=False,
         poll_seconds=300,
     )
     channel = EmailChannel(
-        settings=EmailSettings(
-            addresses=(dovecot.USER,), attachments_dir=tmp_path / "files", secret=b"s" * 32
-        )
+        settings=EmailSettings(addresses=[dovecot.USER]),
+        attachments_dir=tmp_path / "files",
+        secret=b"s" * 32,
     )
     first = _Intake(hang_on=2)
     await channel.start(first)
-    poller = ImapPoller(channel=channel, settings=settings)
+    poller = ImapPoller(channel=channel, settings=settings, state_path=tmp_path / "imap-state.json")
     poller.start()
     await first.hanging.wait()
     await poller.stop()  # killed while the third mail was being stored
@@ -201,7 +200,9 @@ async def test_a_restart_in_the_middle_of_a_batch_loses_nothing_and_takes_nothin
 
     second = _Intake()
     await channel.start(second)
-    restarted = ImapPoller(channel=channel, settings=settings)
+    restarted = ImapPoller(
+        channel=channel, settings=settings, state_path=tmp_path / "imap-state.json"
+    )
     restarted.start()
     await restarted.wait_rounds(1)
     await restarted.stop()

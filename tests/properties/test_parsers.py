@@ -98,9 +98,9 @@ async def test_every_mail_becomes_one_stored_message(raw: bytes, tmp_path: Path)
         return InboundReceipt(conversation_id=1, message_id=len(received))
 
     channel = EmailChannel(
-        settings=EmailSettings(
-            addresses=("support@shop.example",), attachments_dir=tmp_path, secret=b"s" * 32
-        )
+        settings=EmailSettings(addresses=["support@shop.example"]),
+        attachments_dir=tmp_path,
+        secret=b"s" * 32,
     )
     await channel.start(ingest)
     receipt = await channel.receive(raw, envelope_from="x@example.net")
