@@ -12,7 +12,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from channels.api import ApiChannel, ApiChannelSettings
+from channels.api import ApiChannel
 from channels.email import (
     EmailChannel,
     ImapPoller,
@@ -24,10 +24,8 @@ from channels.webchat import RateLimits, VisitorStream, WebChatChannel
 from channels.wechat import (
     CursorStore,
     OfficialAccountChannel,
-    OfficialAccountSettings,
     TokenStore,
     WeComKfChannel,
-    WeComKfSettings,
 )
 from router.calendars import (
     BusinessCalendar,
@@ -229,36 +227,17 @@ def build_imap_pollers(config: Config, channel: EmailChannel) -> list[ImapPoller
 
 
 def build_wechat(config: Config, *, tokens: TokenStore) -> OfficialAccountChannel:
-    w = config.channels.wechat
     return OfficialAccountChannel(
-        settings=OfficialAccountSettings(
-            app_id=w.app_id,
-            app_secret=w.app_secret,
-            token=w.token,
-            encoding_aes_key=w.encoding_aes_key,
-            callback_path=w.callback_path,
-            api_base_url=w.api_base_url,
-            attachments_dir=config.server.data_dir / "attachments",
-            callback_window=w.callback_window_seconds,
-        ),
+        settings=config.channels.wechat,
+        attachments_dir=config.server.attachments_dir,
         tokens=tokens,
     )
 
 
 def build_wecom_kf(config: Config, *, tokens: TokenStore, cursors: CursorStore) -> WeComKfChannel:
-    k = config.channels.wecom_kf
     return WeComKfChannel(
-        settings=WeComKfSettings(
-            corp_id=k.corp_id,
-            secret=k.secret,
-            open_kfid=k.open_kfid,
-            token=k.token,
-            encoding_aes_key=k.encoding_aes_key,
-            callback_path=k.callback_path,
-            api_base_url=k.api_base_url,
-            attachments_dir=config.server.data_dir / "attachments",
-            callback_window=k.callback_window_seconds,
-        ),
+        settings=config.channels.wecom_kf,
+        attachments_dir=config.server.attachments_dir,
         state=tokens,
         cursors=cursors,
     )
@@ -266,15 +245,7 @@ def build_wecom_kf(config: Config, *, tokens: TokenStore, cursors: CursorStore) 
 
 def build_api_channels(config: Config) -> list[ApiChannel]:
     return [
-        ApiChannel(
-            settings=ApiChannelSettings(
-                name=name,
-                secret=bridge.secret,
-                outbound_url=bridge.outbound_url,
-                max_text_chars=bridge.max_text_chars,
-                timestamp_tolerance=bridge.timestamp_tolerance_seconds,
-            )
-        )
+        ApiChannel(name=name, settings=bridge)
         for name, bridge in config.channels.api.items()
         if bridge.enabled
     ]

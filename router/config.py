@@ -19,9 +19,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from channels.api import ApiChannelSettings
 from channels.email import EmailSettings
 from channels.telegram import TelegramSettings
 from channels.webchat import WebChatSettings
+from channels.wechat import OfficialAccountSettings, WeComKfSettings
 
 __all__ = [
     "BotConfig",
@@ -356,80 +358,6 @@ class OutboxConfig(_Model):
     batch_size: int = Field(default=50, ge=1)
 
 
-class WeChatConfig(_Model):
-    """A WeChat Official Account (docs/wechat.md)."""
-
-    enabled: bool = False
-    app_id: str = ""
-    app_secret: str = ""
-    # The console's callback Token (3-32 letters and digits) and, for safe mode, its
-    # EncodingAESKey (43 characters; empty: plain mode).
-    token: str = ""
-    encoding_aes_key: str = ""
-    callback_path: str = "/wechat/callback"
-    api_base_url: str = "https://api.weixin.qq.com"
-    # A signed callback whose timestamp is further than this from now is refused.
-    callback_window_seconds: float = Field(default=600, gt=0)
-
-    @model_validator(mode="after")
-    def _usable(self) -> WeChatConfig:
-        if not self.enabled:
-            return self
-        if not self.app_id or not self.app_secret:
-            raise ValueError("app_id and app_secret are required when the channel is enabled")
-        from channels.wechat.api import callback_problem  # wechatpy: only when enabled
-
-        problem = callback_problem(
-            self.token, self.encoding_aes_key, self.callback_path, aes_required=False
-        )
-        if problem is not None:
-            raise ValueError(problem)
-        return self
-
-
-class WeComKfConfig(_Model):
-    """A WeCom customer-service account, 微信客服 (docs/wechat.md)."""
-
-    enabled: bool = False
-    corp_id: str = ""
-    # The 微信客服 application's Secret, and the account (open_kfid) to answer for.
-    secret: str = ""
-    open_kfid: str = ""
-    # The callback's Token and EncodingAESKey (WeCom always encrypts).
-    token: str = ""
-    encoding_aes_key: str = ""
-    callback_path: str = "/wecom/kf/callback"
-    api_base_url: str = "https://qyapi.weixin.qq.com"
-    # A signed callback whose timestamp is further than this from now is refused.
-    callback_window_seconds: float = Field(default=600, gt=0)
-
-    @model_validator(mode="after")
-    def _usable(self) -> WeComKfConfig:
-        if not self.enabled:
-            return self
-        if not self.corp_id or not self.secret or not self.open_kfid:
-            raise ValueError("corp_id, secret and open_kfid are required when enabled")
-        from channels.wechat.api import callback_problem  # wechatpy: only when enabled
-
-        problem = callback_problem(
-            self.token, self.encoding_aes_key, self.callback_path, aes_required=True
-        )
-        if problem is not None:
-            raise ValueError(problem)
-        return self
-
-
-class ApiBridgeConfig(_Model):
-    enabled: bool = True
-    # Shared with the bridge: signs both directions (HMAC-SHA256), 16+ characters.
-    secret: str = Field(min_length=16)
-    # Where RelayDesk POSTs replies for this app.
-    outbound_url: str = Field(pattern=r"^https?://")
-    max_text_chars: int = Field(default=4000, ge=1)
-    # Requests whose timestamp is further than this from now are refused (replays).
-    timestamp_tolerance_seconds: float = Field(default=300.0, gt=0)
-
-
 _RESERVED_CHANNELS = {"webchat", "telegram", "email", "memory"}
 
 
@@ -437,14 +365,14 @@ class ChannelsConfig(_Model):
     webchat: WebChatSettings = WebChatSettings()
     telegram: TelegramSettings = TelegramSettings()
     email: EmailSettings = EmailSettings()
-    wechat: WeChatConfig = WeChatConfig()
-    wecom_kf: WeComKfConfig = WeComKfConfig()
+    wechat: OfficialAccountSettings = OfficialAccountSettings()
+    wecom_kf: WeComKfSettings = WeComKfSettings()
     # Bridged apps by name (the name is the channel name): whatsapp, wechat, line, ...
-    api: dict[str, ApiBridgeConfig] = Field(default_factory=dict)
+    api: dict[str, ApiChannelSettings] = Field(default_factory=dict)
 
     @field_validator("api")
     @classmethod
-    def _names(cls, value: dict[str, ApiBridgeConfig]) -> dict[str, ApiBridgeConfig]:
+    def _names(cls, value: dict[str, ApiChannelSettings]) -> dict[str, ApiChannelSettings]:
         for name in value:
             if not re.fullmatch(r"[a-z][a-z0-9_-]{1,30}", name):
                 raise ValueError(f"{name!r}: use 2-31 lowercase letters, digits, - or _")

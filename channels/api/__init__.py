@@ -1,6 +1,7 @@
 """The API channel: any messaging app bridged over signed HTTP."""
 
-from channels.api.channel import ApiChannel, ApiChannelSettings
+from channels.api.channel import ApiChannel
+from channels.api.settings import ApiChannelSettings
 from channels.api.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, verify
 
 __all__ = [

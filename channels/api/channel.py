@@ -12,7 +12,6 @@ import json
 import logging
 import math
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -28,6 +27,7 @@ from pydantic import (
     ValidationError,
 )
 
+from channels.api.settings import ApiChannelSettings
 from channels.api.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, verify
 from channels.base import (
     ChannelAddress,
@@ -40,25 +40,9 @@ from channels.base import (
     TransientDeliveryError,
 )
 
-__all__ = ["ApiChannel", "ApiChannelSettings"]
+__all__ = ["ApiChannel"]
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class ApiChannelSettings:
-    name: str
-    secret: str
-    outbound_url: str
-    max_text_chars: int = 4000
-    timestamp_tolerance: float = 300.0
-    timeout: float = 10.0
-
-    def __post_init__(self) -> None:
-        if len(self.secret) < 16:
-            raise ValueError(f"API channel {self.name!r}: the secret needs 16+ characters")
-        if not self.outbound_url.startswith(("http://", "https://")):
-            raise ValueError(f"API channel {self.name!r}: outbound_url must be http(s)")
 
 
 _Attribute = Annotated[str, Field(max_length=200)] | StrictBool | StrictInt | StrictFloat
@@ -93,7 +77,8 @@ def _error(status: int, code: str, message: str) -> web.Response:
 class ApiChannel:
     """One bridged app; its name is the channel name stored on its conversations."""
 
-    def __init__(self, *, settings: ApiChannelSettings) -> None:
+    def __init__(self, *, name: str, settings: ApiChannelSettings) -> None:
+        self._name = name
         self._settings = settings
         self._on_message: InboundHandler | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -101,12 +86,12 @@ class ApiChannel:
 
     @property
     def name(self) -> str:
-        return self._settings.name
+        return self._name
 
     async def start(self, on_message: InboundHandler) -> None:
         self._on_message = on_message
         self._session = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=self._settings.timeout)
+            timeout=aiohttp.ClientTimeout(total=self._settings.timeout_seconds)
         )
 
     async def stop(self) -> None:
@@ -121,7 +106,7 @@ class ApiChannel:
         )
 
     def routes(self) -> list[web.RouteDef]:
-        return [web.post(f"/api/channels/{self._settings.name}/messages", self._receive)]
+        return [web.post(f"/api/channels/{self._name}/messages", self._receive)]
 
     async def send(self, outbound: OutboundMessage) -> None:
         if self._session is None:
@@ -184,7 +169,7 @@ class ApiChannel:
             signature=request.headers.get(SIGNATURE_HEADER, ""),
             body=body,
             now=time.time(),
-            tolerance=self._settings.timestamp_tolerance,
+            tolerance=self._settings.timestamp_tolerance_seconds,
         )
         if problem is not None:
             return _error(401, "unauthorized", problem)

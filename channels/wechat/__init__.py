@@ -9,8 +9,9 @@ from channels.wechat.api import (
     WeChatApi,
     WeChatApiError,
 )
-from channels.wechat.kf import WeComKfChannel, WeComKfSettings
-from channels.wechat.official import OfficialAccountChannel, OfficialAccountSettings
+from channels.wechat.kf import WeComKfChannel
+from channels.wechat.official import OfficialAccountChannel
+from channels.wechat.settings import OfficialAccountSettings, WeComKfSettings
 
 __all__ = [
     "CursorStore",

@@ -16,7 +16,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,17 +37,18 @@ from channels.base import (
     SenderIdentity,
     encodable,
 )
+from channels.settings import check_usable
 from channels.wechat.api import (
     CursorStore,
     MemoryChannelState,
     TokenStore,
     WeChatApi,
-    callback_problem,
     fresh,
 )
 from channels.wechat.content import keep_media, send_reply
+from channels.wechat.settings import WeComKfSettings
 
-__all__ = ["WeComKfChannel", "WeComKfSettings"]
+__all__ = ["WeComKfChannel"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,33 +56,6 @@ CHANNEL = "wecom_kf"
 _MAX_BODY = 64 * 1024
 # sync_msg's origin: 3 the customer, 4 a system event, 5 a servicer in the WeCom app.
 _FROM_CUSTOMER = 3
-
-
-@dataclass(frozen=True, slots=True)
-class WeComKfSettings:
-    corp_id: str
-    # The 微信客服 application's secret (管理工具 → 微信客服 → API).
-    secret: str
-    # The customer-service account (open_kfid, wk...) this channel answers for.
-    open_kfid: str
-    # The callback's Token and EncodingAESKey (WeCom callbacks are always encrypted).
-    token: str
-    encoding_aes_key: str
-    callback_path: str = "/wecom/kf/callback"
-    api_base_url: str = "https://qyapi.weixin.qq.com"
-    attachments_dir: Path | None = None
-    timeout: float = 10.0
-    # A signed callback older (or newer) than this many seconds is refused: a replay.
-    callback_window: float = 600.0
-
-    def __post_init__(self) -> None:
-        if not self.corp_id or not self.secret or not self.open_kfid:
-            raise ValueError("WeCom: corp_id, secret and open_kfid are required")
-        problem = callback_problem(
-            self.token, self.encoding_aes_key, self.callback_path, aes_required=True
-        )
-        if problem is not None:
-            raise ValueError(f"WeCom: {problem}")
 
 
 class WeComKfChannel:
@@ -95,11 +68,15 @@ class WeComKfChannel:
         self,
         *,
         settings: WeComKfSettings,
+        attachments_dir: Path | None = None,
         state: TokenStore | None = None,
         cursors: CursorStore | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """``attachments_dir``: where customers' files go; None: files are not kept."""
+        check_usable(settings, "WeCom")
         self._settings = settings
+        self._attachments_dir = attachments_dir
         self._clock = clock
         memory = MemoryChannelState()
         self._cursors: CursorStore = cursors or memory
@@ -108,7 +85,7 @@ class WeComKfChannel:
             app_id=settings.corp_id,
             secret=settings.secret,
             tokens=state or memory,
-            timeout=settings.timeout,
+            timeout=settings.api_timeout_seconds,
             kind="wecom",
         )
         self._crypto = WeChatCrypto(settings.token, settings.encoding_aes_key, settings.corp_id)
@@ -154,7 +131,7 @@ class WeComKfChannel:
     def _fresh(self, request: web.Request) -> bool:
         return fresh(
             request.query.get("timestamp", ""),
-            window=self._settings.callback_window,
+            window=self._settings.callback_window_seconds,
             now=self._clock(),
         )
 
@@ -300,7 +277,7 @@ class WeComKfChannel:
         elif kind in ("image", "voice", "file", "video"):
             media_id = str((item.get(kind) or {}).get("media_id") or "")
             attachments = await keep_media(
-                self._api, self._settings.attachments_dir, CHANNEL, user, media_id, kind
+                self._api, self._attachments_dir, CHANNEL, user, media_id, kind
             )
         elif kind == "location":
             place = item.get("location") or {}

@@ -17,7 +17,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -48,50 +47,23 @@ from channels.base import (
     SenderIdentity,
     encodable,
 )
+from channels.settings import check_usable
 from channels.wechat.api import (
     MemoryChannelState,
     TokenStore,
     WeChatApi,
-    callback_problem,
     fresh,
 )
 from channels.wechat.content import keep_media, send_reply
+from channels.wechat.settings import OfficialAccountSettings
 
-__all__ = ["OfficialAccountChannel", "OfficialAccountSettings"]
+__all__ = ["OfficialAccountChannel"]
 
 logger = logging.getLogger(__name__)
 
 CHANNEL = "wechat"
 # WeChat's callbacks are small XML documents; anything larger is not one.
 _MAX_BODY = 64 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class OfficialAccountSettings:
-    app_id: str
-    app_secret: str
-    # The callback token set in the console (3-32 letters and digits).
-    token: str
-    # Safe mode: the console's EncodingAESKey (43 characters); empty: plain mode.
-    encoding_aes_key: str = ""
-    callback_path: str = "/wechat/callback"
-    api_base_url: str = "https://api.weixin.qq.com"
-    attachments_dir: Path | None = None
-    # How long a callback waits for its message to be stored before it lets WeChat
-    # send it again (WeChat gives up on an answer after five seconds).
-    ack_within: float = 4.0
-    timeout: float = 10.0
-    # A signed callback older (or newer) than this many seconds is refused: a replay.
-    callback_window: float = 600.0
-
-    def __post_init__(self) -> None:
-        if not self.app_id or not self.app_secret:
-            raise ValueError("WeChat: app_id and app_secret are required")
-        problem = callback_problem(
-            self.token, self.encoding_aes_key, self.callback_path, aes_required=False
-        )
-        if problem is not None:
-            raise ValueError(f"WeChat: {problem}")
 
 
 class OfficialAccountChannel:
@@ -105,17 +77,21 @@ class OfficialAccountChannel:
         self,
         *,
         settings: OfficialAccountSettings,
+        attachments_dir: Path | None = None,
         tokens: TokenStore | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """``attachments_dir``: where customers' files go; None: files are not kept."""
+        check_usable(settings, "WeChat")
         self._settings = settings
+        self._attachments_dir = attachments_dir
         self._clock = clock
         self._api = WeChatApi(
             base_url=settings.api_base_url,
             app_id=settings.app_id,
             secret=settings.app_secret,
             tokens=tokens or MemoryChannelState(),
-            timeout=settings.timeout,
+            timeout=settings.api_timeout_seconds,
         )
         self._crypto = (
             WeChatCrypto(settings.token, settings.encoding_aes_key, settings.app_id)
@@ -159,7 +135,7 @@ class OfficialAccountChannel:
     def _fresh(self, request: web.Request) -> bool:
         return fresh(
             request.query.get("timestamp", ""),
-            window=self._settings.callback_window,
+            window=self._settings.callback_window_seconds,
             now=self._clock(),
         )
 
@@ -234,7 +210,9 @@ class OfficialAccountChannel:
             task.add_done_callback(lambda _: self._ingesting.pop(inbound.external_id, None))
         try:
             # Shielded: a callback that gives up leaves the ingest running for the retry.
-            receipt = await asyncio.wait_for(asyncio.shield(task), self._settings.ack_within)
+            receipt = await asyncio.wait_for(
+                asyncio.shield(task), self._settings.ack_within_seconds
+            )
         except TimeoutError:
             logger.warning(
                 "wechat: message %s not stored yet; WeChat will retry", inbound.external_id
@@ -252,7 +230,7 @@ class OfficialAccountChannel:
 
     def _forget_files(self, inbound: InboundMessage) -> None:
         """Files a repeated callback downloaded again, which no stored message names."""
-        folder = self._settings.attachments_dir
+        folder = self._attachments_dir
         if folder is None:
             return
         for attachment in inbound.attachments:
@@ -312,7 +290,7 @@ class OfficialAccountChannel:
         )
 
     async def _media(self, openid: str, media_id: object, kind: str) -> tuple[Attachment, ...]:
-        folder = self._settings.attachments_dir
+        folder = self._attachments_dir
         return await keep_media(self._api, folder, CHANNEL, openid, str(media_id or ""), kind)
 
     # -- sending ---------------------------------------------------------------------

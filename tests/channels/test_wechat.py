@@ -295,7 +295,7 @@ async def test_a_slow_store_is_retried_by_wechat_and_ingested_once() -> None:
 
     channel = OfficialAccountChannel(
         settings=OfficialAccountSettings(
-            app_id=APP_ID, app_secret=SECRET, token=TOKEN, ack_within=0.2
+            app_id=APP_ID, app_secret=SECRET, token=TOKEN, ack_within_seconds=0.2
         )
     )
     app = web.Application()
