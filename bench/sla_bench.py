@@ -40,7 +40,6 @@ sys.path.insert(0, str(ROOT))
 from bot import BotTexts  # noqa: E402
 from channels.base import ChannelAddress  # noqa: E402
 from channels.memory import MemoryChannel  # noqa: E402
-from router.builders import calendar  # noqa: E402
 from router.config import CalendarConfig  # noqa: E402
 from router.conversations import AuthorKind, Priority  # noqa: E402
 from router.delivery.events import EventBus  # noqa: E402
@@ -49,7 +48,7 @@ from router.desk.aftercare import Aftercare  # noqa: E402
 from router.desk.handoff import Handoffs  # noqa: E402
 from router.desk.promises import Promises  # noqa: E402
 from router.desk.scheduler import Scheduler  # noqa: E402
-from router.desk.sla import SlaPolicies  # noqa: E402
+from router.desk.sla import SlaPolicies, calendar_from  # noqa: E402
 from router.desk.work import Units  # noqa: E402
 from router.storage import Database  # noqa: E402
 from router.storage.models import OutboxRow  # noqa: E402
@@ -59,7 +58,7 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def due_times(samples: int) -> dict[str, float]:
-    office = calendar(
+    office = calendar_from(
         "office",
         CalendarConfig(
             timezone="Asia/Shanghai",

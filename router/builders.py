@@ -9,8 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import UTC, datetime
 
 from channels.api import ApiChannel
 from channels.email import (
@@ -27,27 +26,10 @@ from channels.wechat import (
     TokenStore,
     WeComKfChannel,
 )
-from router.calendars import (
-    BusinessCalendar,
-    HolidaySet,
-    load_holiday_file,
-    load_holidays,
-    parse_windows,
-    preset_holidays,
-    weekly_hours,
-)
-from router.config import (
-    CalendarConfig,
-    Config,
-    ConfigError,
-    SlaConfig,
-    SlaPolicyConfig,
-    parse_minutes,
-)
-from router.conversations import Priority
+from router.config import Config
 from router.delivery.outbox import RetryPolicy
 from router.desk.rules import ChannelRules
-from router.desk.sla import Escalation, SlaPolicies, SlaPolicy
+from router.desk.sla import SlaPolicies, policies_from
 
 __all__ = [
     "build_api_channels",
@@ -58,10 +40,8 @@ __all__ = [
     "build_webchat",
     "build_wechat",
     "build_wecom_kf",
-    "calendar",
     "channel_rules",
     "load_secret",
-    "policies_from",
     "retry_policy",
     "sla_policies",
     "utc_now",
@@ -74,87 +54,9 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def calendar(name: str, spec: CalendarConfig, zone: ZoneInfo) -> BusinessCalendar:
-    """A business calendar from its configuration (presets and files read now)."""
-    tz = ZoneInfo(spec.timezone) if spec.timezone else zone
-    if spec.always_open:
-        return BusinessCalendar.open_always(name, tz)
-    days = HolidaySet()
-    for preset in spec.presets:
-        days |= preset_holidays(preset)
-    for path in spec.holiday_files:
-        try:
-            days |= load_holiday_file(path)
-        except ValueError as exc:
-            raise ConfigError(f"sla.calendars.{name}.holiday_files: {exc}") from exc
-    own = load_holidays({"holidays": spec.holidays, "working_days": spec.working_days})
-    # The desk's own list wins over a preset's for the same day.
-    days = HolidaySet(
-        (days.holidays - own.working_days) | own.holidays,
-        (days.working_days - own.holidays) | own.working_days,
-    )
-    return BusinessCalendar(
-        name=name,
-        zone=tz,
-        weekly=weekly_hours(spec.hours),
-        days=days,
-        working_day_hours=parse_windows(spec.working_day_hours) if spec.working_day_hours else (),
-        lists_holidays=bool(
-            spec.presets or spec.holiday_files or spec.holidays or spec.working_days
-        ),
-    )
-
-
-def _minutes(value: int | float | str | None) -> timedelta | None:
-    return None if value is None else timedelta(minutes=parse_minutes(value))
-
-
-def _policy(spec: SlaPolicyConfig, calendars: dict[str, BusinessCalendar]) -> SlaPolicy:
-    first = spec.first_response
-    if isinstance(first, dict):
-        first_response = {
-            Priority.parse(k): timedelta(minutes=parse_minutes(v)) for k, v in first.items()
-        }
-    elif first is not None:
-        first_response = {p: timedelta(minutes=parse_minutes(first)) for p in Priority}
-    else:
-        first_response = {}
-    return SlaPolicy(
-        name=spec.name,
-        calendar=calendars[spec.calendar],
-        first_response=first_response,
-        next_response=_minutes(spec.next_response),
-        resolution=_minutes(spec.resolution),
-        warn_before=_minutes(spec.warn_before) or timedelta(minutes=15),
-        escalate=Escalation(spec.escalate),
-        follow_up=_minutes(spec.follow_up),
-        channels=frozenset(spec.channels),
-        priorities=frozenset(Priority.parse(p) for p in spec.priorities),
-        tags=frozenset(spec.tags),
-        languages=frozenset(spec.languages),
-        teams=frozenset(spec.teams),
-    )
-
-
 def sla_policies(config: Config) -> SlaPolicies:
     """The promises of config.yaml: calendars, policies in order, the default policy."""
     return policies_from(config.sla)
-
-
-def policies_from(sla: SlaConfig) -> SlaPolicies:
-    """The promises of one ``sla`` section (config.yaml's, or what an admin saved)."""
-    calendars = {name: calendar(name, spec, sla.zone) for name, spec in sla.calendars.items()}
-    calendars.setdefault("default", BusinessCalendar.open_always("default", sla.zone))
-    simple = SlaPolicies.simple(sla.first_response_minutes, sla.zone, calendar=calendars["default"])
-    return SlaPolicies(
-        policies=tuple(_policy(p, calendars) for p in sla.policies),
-        default=simple.default,
-        supervisor_email=sla.supervisor_email or None,
-        low_rating=sla.low_rating,
-        survey=sla.survey,
-        answer_window=timedelta(days=sla.answer_window_days),
-        calendars=calendars,
-    )
 
 
 def retry_policy(config: Config) -> RetryPolicy:

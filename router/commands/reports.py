@@ -13,8 +13,8 @@ from router.config import Config
 
 async def calendars_check(config: Config, on: str | None) -> int:
     """Each calendar's holiday years; exit 1 when a year that needs them has none."""
-    from router.builders import policies_from, utc_now
-    from router.desk.sla import holiday_gaps, missing_holidays
+    from router.builders import utc_now
+    from router.desk.sla import holiday_gaps, missing_holidays, policies_from
 
     try:
         now = utc_now() if on is None else datetime.fromisoformat(on + "T12:00+00:00")
@@ -43,7 +43,8 @@ async def calendars_check(config: Config, on: str | None) -> int:
 
 async def report(config: Config, args: argparse.Namespace) -> int:
     """The reports of a period on stdout, JSON or CSV; a progress bar on a terminal."""
-    from router.builders import policies_from, utc_now
+    from router.builders import utc_now
+    from router.desk.sla import policies_from
     from router.reporting.reports import DEFINITIONS, build_report, period
     from router.storage import ReportFilter
 

@@ -21,8 +21,9 @@ async def database(config: Config) -> Database:
 async def sla_in_force(config: Config, db: Database) -> SlaConfig:
     """The SLA section in force: what an admin saved in the inbox, else config.yaml's
     (read as the service reads it, ``router.settings.sla``)."""
-    from router.builders import policies_from, utc_now
+    from router.builders import utc_now
     from router.desk.promises import Promises
+    from router.desk.sla import policies_from
     from router.settings.sla import SlaSettings
 
     settings = SlaSettings(

@@ -15,7 +15,17 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from router.calendars import BusinessCalendar
+from router.calendars import (
+    BusinessCalendar,
+    HolidaySet,
+    load_holiday_file,
+    load_holidays,
+    parse_windows,
+    preset_holidays,
+    weekly_hours,
+)
+from router.config import ConfigError
+from router.config.sla import CalendarConfig, SlaConfig, SlaPolicyConfig, parse_minutes
 from router.conversations import Priority
 
 __all__ = [
@@ -24,8 +34,10 @@ __all__ = [
     "Metric",
     "SlaPolicies",
     "SlaPolicy",
+    "calendar_from",
     "holiday_gaps",
     "missing_holidays",
+    "policies_from",
 ]
 
 logger = logging.getLogger(__name__)
@@ -192,3 +204,84 @@ class HolidayNotice:
         self._said_on = now.date()
         for warning in missing_holidays(self._policies(), now):
             logger.warning("%s", warning)
+
+
+# -- from the sla section ------------------------------------------------------
+
+
+def calendar_from(name: str, spec: CalendarConfig, zone: ZoneInfo) -> BusinessCalendar:
+    """A business calendar from its configuration (presets and files read now)."""
+    tz = ZoneInfo(spec.timezone) if spec.timezone else zone
+    if spec.always_open:
+        return BusinessCalendar.open_always(name, tz)
+    days = HolidaySet()
+    for preset in spec.presets:
+        days |= preset_holidays(preset)
+    for path in spec.holiday_files:
+        try:
+            days |= load_holiday_file(path)
+        except ValueError as exc:
+            raise ConfigError(f"sla.calendars.{name}.holiday_files: {exc}") from exc
+    own = load_holidays({"holidays": spec.holidays, "working_days": spec.working_days})
+    # The desk's own list wins over a preset's for the same day.
+    days = HolidaySet(
+        (days.holidays - own.working_days) | own.holidays,
+        (days.working_days - own.holidays) | own.working_days,
+    )
+    return BusinessCalendar(
+        name=name,
+        zone=tz,
+        weekly=weekly_hours(spec.hours),
+        days=days,
+        working_day_hours=parse_windows(spec.working_day_hours) if spec.working_day_hours else (),
+        lists_holidays=bool(
+            spec.presets or spec.holiday_files or spec.holidays or spec.working_days
+        ),
+    )
+
+
+def _minutes(value: int | float | str | None) -> timedelta | None:
+    return None if value is None else timedelta(minutes=parse_minutes(value))
+
+
+def _policy(spec: SlaPolicyConfig, calendars: dict[str, BusinessCalendar]) -> SlaPolicy:
+    first = spec.first_response
+    if isinstance(first, dict):
+        first_response = {
+            Priority.parse(k): timedelta(minutes=parse_minutes(v)) for k, v in first.items()
+        }
+    elif first is not None:
+        first_response = {p: timedelta(minutes=parse_minutes(first)) for p in Priority}
+    else:
+        first_response = {}
+    return SlaPolicy(
+        name=spec.name,
+        calendar=calendars[spec.calendar],
+        first_response=first_response,
+        next_response=_minutes(spec.next_response),
+        resolution=_minutes(spec.resolution),
+        warn_before=_minutes(spec.warn_before) or timedelta(minutes=15),
+        escalate=Escalation(spec.escalate),
+        follow_up=_minutes(spec.follow_up),
+        channels=frozenset(spec.channels),
+        priorities=frozenset(Priority.parse(p) for p in spec.priorities),
+        tags=frozenset(spec.tags),
+        languages=frozenset(spec.languages),
+        teams=frozenset(spec.teams),
+    )
+
+
+def policies_from(sla: SlaConfig) -> SlaPolicies:
+    """The promises of one ``sla`` section (config.yaml's, or what an admin saved)."""
+    calendars = {name: calendar_from(name, spec, sla.zone) for name, spec in sla.calendars.items()}
+    calendars.setdefault("default", BusinessCalendar.open_always("default", sla.zone))
+    simple = SlaPolicies.simple(sla.first_response_minutes, sla.zone, calendar=calendars["default"])
+    return SlaPolicies(
+        policies=tuple(_policy(p, calendars) for p in sla.policies),
+        default=simple.default,
+        supervisor_email=sla.supervisor_email or None,
+        low_rating=sla.low_rating,
+        survey=sla.survey,
+        answer_window=timedelta(days=sla.answer_window_days),
+        calendars=calendars,
+    )

@@ -12,9 +12,9 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, ClassVar
 
-from router.builders import policies_from
 from router.config import RoutingConfig, SlaConfig
 from router.desk.promises import Promises
+from router.desk.sla import policies_from
 from router.settings.editable import EditableSection, SettingsRefused
 from router.storage import Database
 

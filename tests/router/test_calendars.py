@@ -12,11 +12,11 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
-from router.builders import calendar, sla_policies
+from router.builders import sla_policies
 from router.calendars import BusinessCalendar, load_holidays, preset_holidays
 from router.config import CalendarConfig, ConfigError
 from router.conversations import Priority
-from router.desk.sla import HolidayNotice
+from router.desk.sla import HolidayNotice, calendar_from
 from tests.support.clock import FakeClock
 from tests.support.inbox import InboxSession, add_inbox_agent
 from tests.support.service import ROOT, SHARED, make_config, running_service
@@ -30,7 +30,7 @@ def at(text: str, zone: ZoneInfo = SHANGHAI) -> datetime:
 
 
 def cal(**spec: Any) -> BusinessCalendar:
-    return calendar("test", CalendarConfig(timezone="Asia/Shanghai", **spec), SHANGHAI)
+    return calendar_from("test", CalendarConfig(timezone="Asia/Shanghai", **spec), SHANGHAI)
 
 
 REPAIRS = cal(hours={"daily": "09:00-21:00"})
@@ -86,7 +86,7 @@ def test_always_open_counts_every_minute() -> None:
 
 def test_time_is_wall_time_across_a_daylight_saving_change() -> None:
     berlin = ZoneInfo("Europe/Berlin")
-    office = calendar("de", CalendarConfig(hours={"mon-fri": "09:00-17:00"}), berlin)
+    office = calendar_from("de", CalendarConfig(hours={"mon-fri": "09:00-17:00"}), berlin)
     # Friday 16:30 before the clocks go forward (29 March 2026): due Monday 09:30 local.
     due = office.add(at("2026-03-27T16:30", berlin), HOUR)
     assert due.astimezone(berlin).replace(tzinfo=None) == datetime(2026, 3, 30, 9, 30)

@@ -9,10 +9,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from router.builders import policies_from
 from router.config import Config, RoutingConfig, SlaConfig
 from router.conversations import Priority
 from router.desk.routing import HandoffFacts, Routing
+from router.desk.sla import policies_from
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # Tuesday 1 December 2026: 10:00 is inside the desk's hours, 23:00 outside.

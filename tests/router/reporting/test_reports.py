@@ -12,11 +12,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from channels.base import ChannelAddress
-from router.builders import calendar, utc_now
+from router.builders import utc_now
 from router.calendars import BusinessCalendar
 from router.config import CalendarConfig
 from router.conversations import AuthorKind, Direction, Priority
-from router.desk.sla import SlaPolicies, SlaPolicy
+from router.desk.sla import SlaPolicies, SlaPolicy, calendar_from
 from router.inbox import hash_token
 from router.reporting.reports import Report, build_report, heatmap_conversations, percentile
 from router.reporting.tables import REPORT_TABLES
@@ -26,7 +26,7 @@ from tests.test_cli import relaydesk
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 MONDAY = datetime(2026, 11, 16, tzinfo=SHANGHAI)  # the week of 16-22 November 2026
-HOURS = calendar("office", CalendarConfig(hours={"daily": "09:00-21:00"}), SHANGHAI)
+HOURS = calendar_from("office", CalendarConfig(hours={"daily": "09:00-21:00"}), SHANGHAI)
 POLICIES = SlaPolicies(
     policies=(SlaPolicy(name="chat", calendar=HOURS),),
     default=SlaPolicy(name="default", calendar=BusinessCalendar.open_always("d", SHANGHAI)),
