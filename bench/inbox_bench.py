@@ -153,7 +153,7 @@ async def _serve_router(url: str) -> None:
 
     from router.app import create_app
     from router.config import load_config
-    from router.keys import ACCOUNTS
+    from router.inbox.keys import ACCOUNTS
 
     await _populate(url)
     workdir = Path(tempfile.mkdtemp(prefix="relaydesk-inbox-bench-"))

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from knowledge import in_script
 
-__all__ = ["BotTexts"]
+__all__ = ["BotTexts", "preferred_language"]
 
 # "CST" is also America's Central time: China's zone is named the way people say it.
 _CHINA = {"Asia/Shanghai", "Asia/Chongqing", "Asia/Harbin", "Asia/Urumqi", "PRC"}
@@ -159,3 +159,14 @@ class BotTexts:
     def in_script(text: str, language: str, script: str | None) -> str:
         """A Chinese phrase in the customer's script (traditional for Taiwan, Hong Kong)."""
         return in_script(text, script) if language == "zh" else text
+
+
+def preferred_language(accept_language: str) -> str | None:
+    """The first of our languages (``zh``, ``en``) a browser's Accept-Language names."""
+    for part in accept_language.split(","):
+        code = part.split(";")[0].strip().lower()
+        if code.startswith("zh"):
+            return "zh"
+        if code.startswith("en"):
+            return "en"
+    return None

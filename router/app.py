@@ -75,12 +75,11 @@ from router.inbox import (
     inbox_routes,
     openapi_route,
 )
+from router.inbox.keys import ACCOUNTS, AUTO_ASSIGNER, PRESENCE
 from router.inbox.reports_web import report_routes
 from router.keys import (
-    ACCOUNTS,
     AFTERCARE,
     ASSIST,
-    AUTO_ASSIGNER,
     BOT,
     CANNED,
     CHANNELS,
@@ -95,7 +94,6 @@ from router.keys import (
     KNOWLEDGE_PATH,
     METRICS_TOKEN,
     NOTIFIER,
-    PRESENCE,
     RELOAD_BOT,
     ROUTER,
     ROUTING_SETTINGS,

@@ -30,18 +30,13 @@ if TYPE_CHECKING:
     from router.desk.canned import Canned
     from router.desk.pipeline import Router
     from router.desk.scheduler import Scheduler
-    from router.inbox.accounts import Accounts
-    from router.inbox.assign import AutoAssigner
-    from router.inbox.presence import Presence
     from router.settings.routing import RoutingSettings
     from router.settings.sla import SlaSettings
     from router.storage import Database
 
 __all__ = [
-    "ACCOUNTS",
     "AFTERCARE",
     "ASSIST",
-    "AUTO_ASSIGNER",
     "BOT",
     "CANNED",
     "CHANNELS",
@@ -56,7 +51,6 @@ __all__ = [
     "KNOWLEDGE_PATH",
     "METRICS_TOKEN",
     "NOTIFIER",
-    "PRESENCE",
     "RELOAD_BOT",
     "ROUTER",
     "ROUTING_SETTINGS",
@@ -79,10 +73,7 @@ DISPATCHER: web.AppKey[OutboxDispatcher] = web.AppKey("dispatcher")
 CHANNELS: web.AppKey[dict[str, ChannelAdapter]] = web.AppKey("channels")
 SMTP_RECEIVER: web.AppKey[SmtpReceiver] = web.AppKey("smtp_receiver")
 IMAP_POLLERS: web.AppKey[list[ImapPoller]] = web.AppKey("imap_pollers")
-AUTO_ASSIGNER: web.AppKey[AutoAssigner] = web.AppKey("auto_assigner")
-ACCOUNTS: web.AppKey[Accounts] = web.AppKey("accounts")
 CANNED: web.AppKey[Canned] = web.AppKey("canned")
-PRESENCE: web.AppKey[Presence] = web.AppKey("presence")
 # Who a request comes from, behind the configured trusted proxies.
 CLIENT_ADDRESSES: web.AppKey[ClientAddresses] = web.AppKey("client_addresses")
 # Every stored file (customers' and agents'), signed links to them, agents' uploads;

@@ -9,6 +9,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from router.desk.sla import missing_holidays
+from router.inbox.keys import PRESENCE
 from router.keys import (
     AFTERCARE,
     BOT,
@@ -17,7 +18,6 @@ from router.keys import (
     DATABASE,
     IMAP_POLLERS,
     METRICS_TOKEN,
-    PRESENCE,
     SEMANTIC,
 )
 from router.metrics import Snapshot, exposition

@@ -16,8 +16,8 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
+from bot.texts import preferred_language
 from router.desk.aftercare import Rating
-from router.inbox.i18n import pick_language
 from router.keys import AFTERCARE, DATABASE, DESK
 
 __all__ = ["survey_routes"]
@@ -84,7 +84,7 @@ async def _conversation(request: web.Request) -> tuple[int, str, bool] | None:
         conversation = await repo.conversation(conversation_id)
     if conversation is None or conversation.survey_asked_at is None:
         return None
-    lang = conversation.language or pick_language(None, request.headers.get("Accept-Language", ""))
+    lang = conversation.language or _browser_language(request)
     return conversation_id, lang if lang in _TEXTS else "en", conversation.csat_score is not None
 
 
@@ -92,7 +92,7 @@ async def show(request: web.Request) -> web.Response:
     """The form; never records (scanners follow links)."""
     found = await _conversation(request)
     if found is None:
-        lang = pick_language(None, request.headers.get("Accept-Language", ""))
+        lang = _browser_language(request)
         return _page(request, lang, status=404, state="gone")
     conversation_id, lang, rated = found
     return _page(
@@ -107,7 +107,7 @@ async def show(request: web.Request) -> web.Response:
 async def record(request: web.Request) -> web.Response:
     found = await _conversation(request)
     if found is None:
-        lang = pick_language(None, request.headers.get("Accept-Language", ""))
+        lang = _browser_language(request)
         return _page(request, lang, status=404, state="gone")
     conversation_id, lang, rated = found
     if rated:
@@ -136,3 +136,7 @@ async def record(request: web.Request) -> web.Response:
 
 def survey_routes() -> list[web.RouteDef]:
     return [web.get("/survey/{token}", show), web.post("/survey/{token}", record)]
+
+
+def _browser_language(request: web.Request) -> str:
+    return preferred_language(request.headers.get("Accept-Language", "")) or "en"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from bot.texts import preferred_language
+
 __all__ = ["LANGUAGES", "label", "pick_language", "texts"]
 
 LANGUAGES = ("en", "zh")
@@ -587,10 +589,4 @@ def pick_language(stored: str | None, accept_language: str) -> str:
     """The agent's choice, else the browser's preference, else English."""
     if stored in LANGUAGES:
         return stored
-    for part in accept_language.split(","):
-        code = part.split(";")[0].strip().lower()
-        if code.startswith("zh"):
-            return "zh"
-        if code.startswith("en"):
-            return "en"
-    return "en"
+    return preferred_language(accept_language) or "en"

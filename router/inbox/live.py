@@ -18,11 +18,12 @@ from router.delivery.events import (
 )
 from router.errors import DeskError
 from router.inbox import presenters
+from router.inbox.keys import PRESENCE
 from router.inbox.session import (
     current_viewer,
     require_same_origin,
 )
-from router.keys import DESK, EVENT_BUS, PRESENCE
+from router.keys import DESK, EVENT_BUS
 
 __all__ = ["live"]
 

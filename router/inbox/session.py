@@ -23,7 +23,8 @@ from aiohttp import web
 from router.conversations import ConversationStatus
 from router.desk.sla import holiday_gaps
 from router.inbox.i18n import pick_language, texts
-from router.keys import ACCOUNTS, AFTERCARE, CLOCK
+from router.inbox.keys import ACCOUNTS
+from router.keys import AFTERCARE, CLOCK
 from router.storage import Agent
 
 logger = logging.getLogger(__name__)

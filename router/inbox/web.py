@@ -24,6 +24,7 @@ from router.errors import DeskError, NotYours, StaleView, page_error
 from router.inbox import presenters
 from router.inbox.accounts import LoginRefused, TooManyAttempts
 from router.inbox.i18n import LANGUAGES, pick_language, texts
+from router.inbox.keys import ACCOUNTS
 from router.inbox.live import live
 from router.inbox.reports_web import audit_knowledge, suggest_from, suggested_notice
 from router.inbox.session import (
@@ -46,7 +47,6 @@ from router.inbox.session import (
 )
 from router.inbox.views import conversation_view, queue_view
 from router.keys import (
-    ACCOUNTS,
     AFTERCARE,
     ASSIST,
     BOT,

@@ -7,7 +7,7 @@ from typing import Any
 
 import aiohttp
 
-from router.keys import ACCOUNTS
+from router.inbox.keys import ACCOUNTS
 from tests.support.service import Service
 
 PASSWORD = "correct horse battery staple"

@@ -15,7 +15,7 @@ import pytest
 from router.builders import utc_now
 from router.delivery.events import ConversationChanged
 from router.inbox import hash_token
-from router.keys import AUTO_ASSIGNER
+from router.inbox.keys import AUTO_ASSIGNER
 from router.storage import Database
 from tests.support.inbox import InboxSession, add_inbox_agent
 from tests.support.service import Service, running_service

@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 
 from router.delivery.events import ConversationChanged
-from router.keys import AUTO_ASSIGNER
+from router.inbox.keys import AUTO_ASSIGNER
 from tests.support.inbox import InboxSession, add_inbox_agent
 from tests.support.service import Service, running_service
 

@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from router.inbox import DatabaseThrottles, LoginLimiter
 from router.inbox.accounts import LoginRefused, TooManyAttempts
-from router.keys import ACCOUNTS
+from router.inbox.keys import ACCOUNTS
 from router.storage import Database
 from tests.support.inbox import PASSWORD, InboxSession, add_inbox_agent
 from tests.support.service import Service, running_service
