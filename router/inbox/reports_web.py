@@ -25,7 +25,7 @@ from knowledge import (
 )
 from router import audit
 from router.errors import ApiError
-from router.inbox.api import _agent, _json, _json_body
+from router.inbox.api.common import agent_of, json_body, json_response
 from router.inbox.i18n import texts
 from router.inbox.presenters import summary
 from router.inbox.session import Viewer, page_viewer, posted_form, render, require_admin
@@ -119,21 +119,21 @@ def _may_see(agent: Agent) -> None:
 async def api_report(request: web.Request) -> web.Response:
     """``?from=2026-11-01&to=2026-11-30&channel=&agent=&language=&tag=`` (default: the
     last 7 days in the desk's time zone)."""
-    _may_see(await _agent(request))
+    _may_see(await agent_of(request))
     report, _ = await _report(request, _where(request))
-    return _json({**report.figures, "definitions": DEFINITIONS})
+    return json_response({**report.figures, "definitions": DEFINITIONS})
 
 
 async def api_drill(request: web.Request) -> web.Response:
     """The conversations behind one figure: ``?figure=bot_outcome&key=assumed`` (and the
     report's filters)."""
-    _may_see(await _agent(request))
+    _may_see(await agent_of(request))
     ids, names = await _behind(request, _where(request))
-    return _json({"conversations": await _summaries(request, ids, names)})
+    return json_response({"conversations": await _summaries(request, ids, names)})
 
 
 async def api_csv(request: web.Request) -> web.Response:
-    _may_see(await _agent(request))
+    _may_see(await agent_of(request))
     return await _csv(request)
 
 
@@ -259,8 +259,8 @@ async def _gaps(request: web.Request, where: ReportFilter) -> list[Any]:
 
 async def api_gaps(request: web.Request) -> web.Response:
     """The questions the bot could not answer, grouped, biggest first."""
-    _may_see(await _agent(request))
-    return _json({"clusters": await _gaps(request, _where(request))})
+    _may_see(await agent_of(request))
+    return json_response({"clusters": await _gaps(request, _where(request))})
 
 
 async def page_gaps(request: web.Request) -> web.Response:
@@ -356,17 +356,17 @@ async def audit_knowledge(
 
 async def api_synonyms(request: web.Request) -> web.Response:
     """Admins: the words suggested by phrasings saved to entries, awaiting a decision."""
-    if not (await _agent(request)).is_admin:
+    if not (await agent_of(request)).is_admin:
         raise ApiError(403, "forbidden", "only admins decide on suggested words")
-    return _json({"suggestions": [asdict(s) for s in await _suggestions(request)]})
+    return json_response({"suggestions": [asdict(s) for s in await _suggestions(request)]})
 
 
 async def api_decide_synonym(request: web.Request) -> web.Response:
     """Admins: ``{"variant": "趴窝了", "action": "accept" | "dismiss"}``."""
-    agent = await _agent(request)
+    agent = await agent_of(request)
     if not agent.is_admin:
         raise ApiError(403, "forbidden", "only admins decide on suggested words")
-    body = await _json_body(request)
+    body = await json_body(request)
     variant, action = body.get("variant"), body.get("action")
     if not isinstance(variant, str) or not 0 < len(variant) <= 100 or not encodable(variant):
         raise ApiError(400, "invalid_body", "variant: the suggested word, up to 100 characters")
@@ -377,7 +377,7 @@ async def api_decide_synonym(request: web.Request) -> web.Response:
     except KnowledgeError as exc:
         raise ApiError(404, "not_found", f"no pending suggestion for {variant!r}") from exc
     logger.info("%s %sed the synonym suggestion %s", agent.name, action, variant)
-    return _json({**asdict(found), "status": f"{action}ed"})
+    return json_response({**asdict(found), "status": f"{action}ed"})
 
 
 async def decide_synonym(request: web.Request) -> web.Response:
