@@ -244,11 +244,7 @@ class HumanDesk:
     async def _apply_macro(
         self, w: Work, conversation: Conversation, agent: Agent, macro: CannedReply
     ) -> None:
-        if macro.tags:
-            tags = sorted({*conversation.tags, *macro.tags})[:20]
-            await w.repo.set_tags(conversation.id, tags, w.now)
-        if macro.priority is not None:
-            await w.repo.set_priority(conversation.id, macro.priority, w.now)
+        tags = sorted({*conversation.tags, *macro.tags})[:20] if macro.tags else None
         await w.audit(
             agent,
             "macro",
@@ -260,13 +256,9 @@ class HumanDesk:
             priority=macro.priority.label if macro.priority is not None else None,
             resolve=macro.resolve or None,
         )
-        if macro.resolve:
-            current = await _found(w.repo, conversation.id)
-            if await transitions.resolve(w, current, self._aftercare, owner=agent.id):
-                await w.audit(agent, "resolve", "conversation", conversation.id)
-        else:
-            changed = await _found(w.repo, conversation.id)
-            w.publish(ConversationChanged(changed.id, changed.status.value, changed.assignee_id))
+        current = await transitions.label(w, conversation.id, tags=tags, priority=macro.priority)
+        if macro.resolve and await transitions.resolve(w, current, self._aftercare, owner=agent.id):
+            await w.audit(agent, "resolve", "conversation", conversation.id)
 
     async def typing(self, conversation_id: int, agent: Agent) -> None:
         """Tell the customer a person is writing; only the owner's typing is shown."""
@@ -435,12 +427,10 @@ class HumanDesk:
         """Tags and priority: bookkeeping any agent may do, not a change of hands."""
         async with self._units.write() as w:
             await self._visible(w.repo, conversation_id, agent)
+            clean = None
             if tags is not None:
                 clean = sorted({t.strip()[:40] for t in tags if t.strip()})[:20]
-                await w.repo.set_tags(conversation_id, clean, w.now)
-            if priority is not None:
-                await w.repo.set_priority(conversation_id, priority, w.now)
-            changed = await _found(w.repo, conversation_id)
+            changed = await transitions.label(w, conversation_id, tags=clean, priority=priority)
             await w.audit(
                 agent,
                 "update",
@@ -449,7 +439,6 @@ class HumanDesk:
                 tags=list(changed.tags) if tags is not None else None,
                 priority=changed.priority.label if priority is not None else None,
             )
-            w.publish(ConversationChanged(changed.id, changed.status.value, changed.assignee_id))
         return changed
 
     # -- later -----------------------------------------------------------------------
@@ -474,14 +463,8 @@ class HumanDesk:
             raise NotAllowed(f"{kind!r}: schedule a follow_up or a reminder")
         async with self._units.write() as w:
             conversation = await self._visible(w.repo, conversation_id, agent)
-            item = await w.repo.schedule(
-                conversation_id=conversation.id,
-                kind=kind,
-                due_at=due_at,
-                text=text,
-                agent_id=agent.id,
-                created_by=agent.id,
-                now=w.now,
+            item = await transitions.schedule(
+                w, conversation, agent, kind=kind, due_at=due_at, text=text
             )
             await w.audit(
                 agent,
@@ -491,11 +474,6 @@ class HumanDesk:
                 kind=kind,
                 item=item.id,
                 due_at=due_at.isoformat(),
-            )
-            w.publish(
-                ConversationChanged(
-                    conversation.id, conversation.status.value, conversation.assignee_id
-                )
             )
         logger.info(
             "conversation %s: %s %s at %s by %s",

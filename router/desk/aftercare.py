@@ -24,7 +24,8 @@ from bot import BotTexts
 from channels.base import Choice
 from knowledge import chinese_script
 from router.conversations import AuthorKind, ConversationStatus, Direction
-from router.delivery.events import AgentAlert, ConversationChanged, MessageAdded
+from router.delivery.events import AgentAlert, MessageAdded
+from router.desk import transitions
 from router.desk.handoff import Handoffs
 from router.desk.sla import SlaPolicies
 from router.desk.work import Work
@@ -258,17 +259,10 @@ class Aftercare:
 
     async def rate(self, w: Work, conversation: Conversation, rating: Rating, *, via: str) -> bool:
         """Record a rating once; a low one tells the supervisor."""
-        if not await w.repo.record_rating(
-            conversation.id, score=rating.score, comment=rating.comment, now=w.now
-        ):
+        if not await transitions.rate(w, conversation, score=rating.score, comment=rating.comment):
             return False
         logger.info("conversation %s rated %s via %s", conversation.id, rating.score, via)
         SURVEYS.labels("answered", str(rating.score)).inc()
-        w.publish(
-            ConversationChanged(
-                conversation.id, conversation.status.value, conversation.assignee_id
-            )
-        )
         if rating.score <= self.policies.low_rating:
             w.publish(
                 AgentAlert(

@@ -20,7 +20,7 @@ from typing import Any
 from bot import BotTexts
 from knowledge import chinese_script
 from router.conversations import AuthorKind, ConversationStatus, Priority
-from router.delivery.events import ConversationChanged
+from router.desk import transitions
 from router.desk.promises import Promises
 from router.desk.routing import HandoffFacts, Routed, Routing
 from router.desk.work import Work
@@ -81,17 +81,16 @@ class Handoffs:
             policy = self.promises.choose(conversation, priority)
         due = policy.due(priority, now)
         team = conversation.team
-        if not await repo.hand_off(
+        if not await transitions.queue(
+            w,
             conversation.id,
             priority=priority,
-            sla_due_at=due,
-            now=now,
-            from_status=from_status,
+            due=due,
             team=team,
+            tags=conversation.tags if routed is not None and routed.tags else None,
+            from_status=from_status,
         ):
             return False
-        if routed is not None and routed.tags:
-            await repo.set_tags(conversation.id, conversation.tags, now)
         await self.promises.start(w, conversation, policy, priority)
         earlier = [
             {
@@ -149,7 +148,6 @@ class Handoffs:
                 kind="ack",
                 extras={"sla_due_at": due.isoformat() if due else None, "reason": reason},
             )
-        w.publish(ConversationChanged(conversation.id, ConversationStatus.QUEUED.value, None))
         return True
 
     async def _route(

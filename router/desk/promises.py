@@ -12,30 +12,23 @@ even with several nodes (a conditional UPDATE claims each), and escalates.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from router.conversations import ConversationStatus, Priority
-from router.delivery.events import ConversationChanged, SlaAlert
+from router.delivery.events import SlaAlert
+from router.desk import transitions
 from router.desk.sla import Escalation, Metric, SlaPolicies, SlaPolicy
 from router.desk.work import Work
 from router.metrics import SLA_ALERTS
 from router.storage import Conversation, SlaTimer
 
-__all__ = ["Alert", "Promises", "asks_the_customer"]
+__all__ = ["Alert", "Promises"]
 
 logger = logging.getLogger(__name__)
 
+
 # A reply that ends in a question waits on the customer (also "?)" or "？" then an emoji).
-_QUESTION = re.compile(r"[?？]\W{0,3}\s*$")
-
-
-def asks_the_customer(text: str) -> bool:
-    """Does an agent's reply end by asking the customer something?"""
-    return bool(_QUESTION.search(text.strip()))
-
-
 @dataclass(frozen=True, slots=True)
 class Alert:
     """A warning or breach raised by ``sweep``: who to tell is the notifier's business."""
@@ -245,20 +238,12 @@ class Promises:
             if conversation.priority >= Priority.URGENT:
                 return None
             raised = Priority(conversation.priority + 1)
-            await w.repo.set_promise_fields(conversation.id, priority=raised.value)
-            w.publish(
-                ConversationChanged(
-                    conversation.id, conversation.status.value, conversation.assignee_id
-                )
-            )
+            await transitions.escalate(w, conversation, raised)
             return f"priority raised to {raised.label}"
         if (
             policy.escalate is Escalation.UNASSIGN
             and conversation.assignee_id is not None
-            and await w.repo.assign(
-                conversation.id, expected=conversation.assignee_id, agent_id=None, now=w.now
-            )
+            and await transitions.assign(w, conversation, None) is not None
         ):
-            w.publish(ConversationChanged(conversation.id, ConversationStatus.QUEUED.value, None))
             return "back to the queue"
         return None

@@ -16,25 +16,36 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING
 
+from bot.signals import asks_the_customer
 from channels.base import Attachment, ChannelAddress
 from router.conversations import AuthorKind, ConversationStatus, Direction, Priority
 from router.delivery.events import AgentAlert, ConversationChanged, MessageAdded
-from router.desk.aftercare import Aftercare
-from router.desk.handoff import Handoffs
-from router.desk.promises import Promises, asks_the_customer
 from router.desk.work import Work
-from router.storage import Agent, Conversation, Message
+from router.storage import Agent, Conversation, Message, Scheduled
+
+if TYPE_CHECKING:  # they call transitions: passed in, never imported at run time
+    from router.desk.aftercare import Aftercare
+    from router.desk.handoff import Handoffs
+    from router.desk.promises import Promises
 
 __all__ = [
     "assign",
     "claim",
+    "escalate",
+    "label",
     "merge",
     "note",
+    "queue",
+    "rate",
     "reopen",
     "reply",
     "resolve",
+    "schedule",
     "split",
+    "transfer",
 ]
 
 logger = logging.getLogger(__name__)
@@ -45,6 +56,41 @@ async def _changed(w: Work, conversation_id: int) -> Conversation:
     assert changed is not None
     w.publish(ConversationChanged(changed.id, changed.status.value, changed.assignee_id))
     return changed
+
+
+async def _current(w: Work, conversation_id: int) -> Conversation:
+    current = await w.repo.conversation(conversation_id)
+    assert current is not None
+    return current
+
+
+async def queue(
+    w: Work,
+    conversation_id: int,
+    *,
+    priority: Priority,
+    due: datetime | None,
+    team: str | None,
+    tags: Sequence[str] | None = None,
+    from_status: ConversationStatus = ConversationStatus.BOT,
+) -> bool:
+    """Hand a conversation to people: queued with its priority, promise and team (and
+    the routing rule's ``tags``), from the bot or, reopened, from resolved; False if it
+    is not in ``from_status`` any more (someone claimed it meanwhile). What the customer
+    is told and who is alerted is ``router.desk.handoff``'s."""
+    if not await w.repo.hand_off(
+        conversation_id,
+        priority=priority,
+        sla_due_at=due,
+        now=w.now,
+        from_status=from_status,
+        team=team,
+    ):
+        return False
+    if tags is not None:
+        await w.repo.set_tags(conversation_id, tags, w.now)
+    w.publish(ConversationChanged(conversation_id, ConversationStatus.QUEUED.value, None))
+    return True
 
 
 async def claim(w: Work, conversation_id: int, agent: Agent) -> Conversation | None:
@@ -91,6 +137,61 @@ async def transfer(w: Work, conversation: Conversation, team: str | None) -> Con
         return None
     logger.info("conversation %s moved to team %s", conversation.id, team or "-")
     return await _changed(w, conversation.id)
+
+
+async def label(
+    w: Work,
+    conversation_id: int,
+    *,
+    tags: Sequence[str] | None = None,
+    priority: Priority | None = None,
+) -> Conversation:
+    """Tags and priority: bookkeeping any agent (or a canned reply) may do, not a
+    change of hands."""
+    if tags is not None:
+        await w.repo.set_tags(conversation_id, tags, w.now)
+    if priority is not None:
+        await w.repo.set_priority(conversation_id, priority, w.now)
+    return await _changed(w, conversation_id)
+
+
+async def escalate(w: Work, conversation: Conversation, priority: Priority) -> Conversation:
+    """A promise about to break raised the conversation's priority (its last change by a
+    person stays what it was)."""
+    await w.repo.set_promise_fields(conversation.id, priority=priority.value)
+    return await _changed(w, conversation.id)
+
+
+async def rate(w: Work, conversation: Conversation, *, score: int, comment: str | None) -> bool:
+    """The customer's rating, once: False if rated already or never asked."""
+    if not await w.repo.record_rating(conversation.id, score=score, comment=comment, now=w.now):
+        return False
+    await _changed(w, conversation.id)
+    return True
+
+
+async def schedule(
+    w: Work,
+    conversation: Conversation,
+    agent: Agent,
+    *,
+    kind: str,
+    due_at: datetime,
+    text: str | None,
+) -> Scheduled:
+    """A follow-up to the customer or a reminder to ``agent`` at ``due_at``: the
+    conversation's Later list changes."""
+    item = await w.repo.schedule(
+        conversation_id=conversation.id,
+        kind=kind,
+        due_at=due_at,
+        text=text,
+        agent_id=agent.id,
+        created_by=agent.id,
+        now=w.now,
+    )
+    await _changed(w, conversation.id)
+    return item
 
 
 async def reply(
@@ -175,7 +276,7 @@ async def reopen(
             from_status=ConversationStatus.RESOLVED,
         ):
             return None
-        return await _changed(w, conversation.id)
+        return await _current(w, conversation.id)
     priority = max(conversation.priority, Priority.NORMAL)
     policy = handoffs.promises.choose(conversation, priority)
     due = policy.due(priority, w.now)
@@ -224,7 +325,7 @@ async def split(
         agent.name,
     )
     await _changed(w, conversation.id)
-    return await _changed(w, created.id)
+    return await _current(w, created.id)  # queued: the hand-off said so
 
 
 async def merge(
