@@ -21,7 +21,7 @@ from typing import Any
 from channels.base import Attachment, Choice
 from router import audit
 from router.conversations import AuthorKind, Direction
-from router.delivery.events import Event, EventBus, MessageAdded
+from router.delivery.events import ConversationChanged, Event, EventBus, MessageAdded
 from router.delivery.outbox import OutboxDispatcher
 from router.storage import Agent, Conversation, Database, Message, OutboxItem, Repositories
 
@@ -52,6 +52,19 @@ class Work:
     def publish(self, *events: Event) -> None:
         """Publish ``events`` once this unit has committed."""
         self.events.extend(events)
+
+    def effects(self) -> list[Event]:
+        """What the unit publishes, in order; a conversation's ``ConversationChanged``
+        once, last, with its final state (whichever transitions of the unit said so)."""
+        changed: dict[int, Event] = {}
+        others: list[Event] = []
+        for event in self.events:
+            if isinstance(event, ConversationChanged):
+                changed.pop(event.conversation_id, None)
+                changed[event.conversation_id] = event
+            else:
+                others.append(event)
+        return [*others, *changed.values()]
 
     async def say(
         self,
@@ -143,11 +156,11 @@ class Units:
             yield work
             # Other nodes hear of it when, and only when, this commits.
             if work.events:
-                await self.events.notify_in(repo.session, work.events)
+                await self.events.notify_in(repo.session, work.effects())
         await self.finish(work)
 
     async def finish(self, work: Work) -> None:
         """What a committed unit leaves to do: send its replies, publish its events here."""
         self.outbox.deliver_now(work.outgoing)
         if work.events:
-            await self.events.publish_local(*work.events)
+            await self.events.publish_local(*work.effects())

@@ -11,8 +11,9 @@ from bot import BotTexts
 from channels.base import ChannelAddress
 from router.builders import utc_now
 from router.conversations import ConversationStatus, Priority
-from router.delivery.events import EventBus
+from router.delivery.events import ConversationChanged, EventBus, MessageAdded
 from router.delivery.outbox import OutboxDispatcher, RetryPolicy
+from router.desk import transitions
 from router.desk.actions import HumanDesk
 from router.desk.aftercare import Aftercare
 from router.desk.handoff import Handoffs
@@ -131,3 +132,31 @@ async def test_a_claim_and_an_assignment_racing_on_postgresql_have_one_winner(
         # The loser saw the other's win either before it acted or when it acted.
         assert all(isinstance(r, AlreadyClaimed | NotYours) for r in losers), losers
         assert winners[0].assignee_id == final.assignee_id  # type: ignore[union-attr]
+
+
+async def test_a_unit_tells_the_inbox_of_a_conversation_once_after_its_messages(
+    database: Database,
+) -> None:
+    conversation_id = await queued(database)
+    [ana] = await agents(database, "ana")
+    events = EventBus()
+    outbox = OutboxDispatcher(
+        db=database, channels={}, events=events, policy=RetryPolicy(), clock=utc_now
+    )
+    units = Units(db=database, outbox=outbox, events=events, clock=utc_now)
+    async with events.subscribe() as feed:
+        async with units.write() as w:
+            await transitions.label(w, conversation_id, tags=["refund"])
+            conversation = await w.repo.conversation(conversation_id)
+            assert conversation is not None
+            note = await transitions.note(w, conversation, ana, "Checking the order.")
+            await transitions.label(w, conversation_id, priority=Priority.HIGH)
+        seen = [await asyncio.wait_for(feed.get(), 5) for _ in range(2)]
+        assert events.published == 2
+    added, changed = seen
+    assert isinstance(added, MessageAdded) and added.message_id == note.id
+    # The last state, once: whoever opens the conversation sees both changes.
+    assert isinstance(changed, ConversationChanged) and changed.status == "queued"
+    async with database.read() as repo:
+        stored = await repo.conversation(conversation_id)
+    assert stored is not None and stored.tags == ("refund",) and stored.priority is Priority.HIGH
