@@ -8,26 +8,20 @@ and the inbox).
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from pathlib import Path
+from collections.abc import Sequence
 
-from bot import BotTexts
 from channels.base import Attachment
 from router.conversations import ConversationStatus, Direction, Priority
-from router.delivery.events import AgentTyping, ConversationChanged, Event
+from router.delivery.events import AgentTyping
 from router.desk import transitions
-from router.desk.aftercare import Aftercare, Rating
-from router.desk.handoff import Handoffs
-from router.desk.work import Units, Work
+from router.desk.contacts import ContactActions
+from router.desk.later import LaterActions
+from router.desk.reading import ConversationDetail, found
+from router.desk.work import Work
 from router.errors import (
     AlreadyClaimed,
     AlreadyResolved,
-    ContactNotFound,
-    ConversationNotFound,
     MessageNotFound,
     NotAllowed,
     NotYours,
@@ -36,149 +30,21 @@ from router.errors import (
 )
 from router.storage import (
     Agent,
-    Contact,
     Conversation,
-    Handoff,
-    Identity,
     Message,
-    OutboxItem,
     Repositories,
-    Scheduled,
-    SeenBy,
-    SlaTimer,
 )
 from router.storage.canned_queries import CannedReply
-from router.storage.privacy_queries import Erased
 
 __all__ = ["ConversationDetail", "HumanDesk"]
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class ConversationDetail:
-    """Everything an agent needs to answer without asking the customer to repeat themselves."""
-
-    conversation: Conversation
-    contact: Contact | None
-    identities: tuple[Identity, ...]
-    messages: tuple[Message, ...]
-    handoffs: tuple[Handoff, ...]
-    deliveries: tuple[OutboxItem, ...]
-    other_conversations: tuple[Conversation, ...]
-    agent_names: Mapping[int, str]
-    timers: tuple[SlaTimer, ...] = ()
-    scheduled: tuple[Scheduled, ...] = ()
-
-
-class HumanDesk:
-    """Agent actions on conversations. Every change commits before its event is published."""
-
-    def __init__(
-        self,
-        *,
-        units: Units,
-        handoffs: Handoffs,
-        texts: BotTexts,
-        aftercare: Aftercare,
-        team_visibility: str = "all",
-    ) -> None:
-        self._units = units
-        self._handoffs = handoffs
-        self._texts = texts
-        self._aftercare = aftercare
-        # "own": plain agents see, claim and answer only their teams' conversations.
-        self._team_visibility = team_visibility
-
-    def seen_by(self, agent: Agent) -> SeenBy | None:
-        """What ``agent`` may see, as a filter; None: everything (teams share their
-        queues, or the agent is a lead or an admin)."""
-        if self._team_visibility != "own" or agent.role in ("admin", "lead"):
-            return None
-        return SeenBy(agent.id, tuple(self._handoffs.routing.teams_of(agent.name)))
-
-    async def hears(self, agent: Agent, event: Event) -> bool:
-        """Whether ``agent``'s live feed carries ``event``. Where teams keep to their
-        own, a plain agent hears only of conversations they see; that one changed
-        state (no content) everyone hears, so a screen showing it updates."""
-        conversation_id = getattr(event, "conversation_id", None)
-        seen_by = self.seen_by(agent)
-        if seen_by is None or conversation_id is None or isinstance(event, ConversationChanged):
-            return True
-        async with self._units.db.read() as repo:
-            conversation = await repo.conversation(conversation_id)
-        return conversation is not None and seen_by.sees(conversation)
-
-    async def _visible(
-        self, repo: Repositories, conversation_id: int, agent: Agent
-    ) -> Conversation:
-        conversation = await _found(repo, conversation_id)
-        seen_by = self.seen_by(agent)
-        if seen_by is not None and not seen_by.sees(conversation):
-            raise NotAllowed(
-                f"conversation {conversation_id} is in another team's queue, not yours"
-            )
-        return conversation
-
-    # -- reading -------------------------------------------------------------------
-
-    async def queue(
-        self,
-        *,
-        statuses: tuple[ConversationStatus, ...],
-        assignee_id: int | None,
-        limit: int,
-        teams: list[str] | None = None,
-        viewer: Agent | None = None,
-    ) -> tuple[list[Conversation], dict[int, Message | None]]:
-        async with self._units.db.read() as repo:
-            conversations = await repo.list_conversations(
-                statuses=statuses,
-                assignee_id=assignee_id,
-                limit=limit,
-                teams=teams,
-                seen_by=self.seen_by(viewer) if viewer is not None else None,
-            )
-            last = await repo.last_messages([c.id for c in conversations])
-        return conversations, {c.id: last.get(c.id) for c in conversations}
-
-    async def transcript(
-        self, conversation_id: int, viewer: Agent
-    ) -> tuple[Conversation, list[Message]]:
-        """A conversation and its messages, for ``viewer`` (who must be allowed to see it)."""
-        async with self._units.db.read() as repo:
-            conversation = await self._visible(repo, conversation_id, viewer)
-            return conversation, await repo.messages(conversation_id)
-
-    async def detail(self, conversation_id: int, viewer: Agent | None) -> ConversationDetail:
-        """Everything about a conversation, for ``viewer`` (None: the desk itself)."""
-        async with self._units.db.read() as repo:
-            conversation = (
-                await self._visible(repo, conversation_id, viewer)
-                if viewer is not None
-                else await _found(repo, conversation_id)
-            )
-            messages = await repo.messages(conversation_id)
-            others = [
-                c
-                for c in await repo.contact_conversations(conversation.contact_id)
-                if c.id != conversation_id
-            ]
-            agent_ids = {m.author_agent_id for m in messages if m.author_agent_id is not None}
-            if conversation.assignee_id is not None:
-                agent_ids.add(conversation.assignee_id)
-            return ConversationDetail(
-                conversation=conversation,
-                contact=await repo.contact(conversation.contact_id),
-                identities=tuple(await repo.identities(conversation.contact_id)),
-                messages=tuple(messages),
-                handoffs=tuple(await repo.handoffs(conversation_id)),
-                deliveries=tuple(await repo.outbox_for_conversation(conversation_id)),
-                other_conversations=tuple(others),
-                agent_names=await repo.agent_names(agent_ids),
-                timers=tuple(await repo.timers(conversation_id)),
-                scheduled=tuple(await repo.scheduled_for(conversation_id)),
-            )
+class HumanDesk(LaterActions, ContactActions):
+    """Agent actions on conversations (reading: ``router.desk.reading``; scheduling:
+    ``.later``; a contact's data: ``.contacts``). Every change commits before its event
+    is published."""
 
     # -- acting --------------------------------------------------------------------
 
@@ -189,7 +55,7 @@ class HumanDesk:
             claimed = await transitions.claim(w, conversation_id, agent)
             if claimed is not None:
                 await w.audit(agent, "claim", "conversation", conversation_id)
-            conversation = claimed or await _found(w.repo, conversation_id)
+            conversation = claimed or await found(w.repo, conversation_id)
         if claimed is None and conversation.assignee_id != agent.id:
             if conversation.status is ConversationStatus.RESOLVED:
                 raise AlreadyResolved(f"conversation {conversation_id} is resolved")
@@ -441,176 +307,9 @@ class HumanDesk:
             )
         return changed
 
-    # -- later -----------------------------------------------------------------------
-
-    async def scheduled(self, conversation_id: int, agent: Agent) -> list[Scheduled]:
-        async with self._units.db.read() as repo:
-            await self._visible(repo, conversation_id, agent)
-            return await repo.scheduled_for(conversation_id)
-
-    async def schedule(
-        self,
-        conversation_id: int,
-        agent: Agent,
-        *,
-        kind: str,
-        due_at: datetime,
-        text: str | None,
-    ) -> Scheduled:
-        """A follow-up to the customer (sent in business hours) or a reminder to
-        ``agent``, at ``due_at``; any agent may, on any conversation."""
-        if kind not in ("follow_up", "reminder"):
-            raise NotAllowed(f"{kind!r}: schedule a follow_up or a reminder")
-        async with self._units.write() as w:
-            conversation = await self._visible(w.repo, conversation_id, agent)
-            item = await transitions.schedule(
-                w, conversation, agent, kind=kind, due_at=due_at, text=text
-            )
-            await w.audit(
-                agent,
-                "schedule",
-                "conversation",
-                conversation_id,
-                kind=kind,
-                item=item.id,
-                due_at=due_at.isoformat(),
-            )
-        logger.info(
-            "conversation %s: %s %s at %s by %s",
-            conversation_id,
-            kind,
-            item.id,
-            due_at.isoformat(),
-            agent.name,
-        )
-        return item
-
-    async def rate(self, conversation_id: int, rating: Rating, *, via: str) -> bool:
-        """A customer's rating from outside their channel (the survey link); False if
-        the conversation was rated already or never asked."""
-        async with self._units.write() as w:
-            conversation = await _found(w.repo, conversation_id)
-            return await self._aftercare.rate(w, conversation, rating, via=via)
-
-    async def cancel_scheduled(self, conversation_id: int, item_id: int, agent: Agent) -> None:
-        async with self._units.write() as w:
-            await self._visible(w.repo, conversation_id, agent)
-            item = await w.repo.scheduled_item(item_id)
-            if item is None or item.conversation_id != conversation_id:
-                raise MessageNotFound(f"nothing scheduled as {item_id} here")
-            if not await w.repo.finish_scheduled(item_id, now=w.now, status="cancelled"):
-                raise StaleView(f"{item.kind} {item_id} was sent or cancelled already")
-            await w.audit(agent, "cancel_scheduled", "conversation", conversation_id, item=item_id)
-        logger.info(
-            "conversation %s: %s %s cancelled by %s",
-            conversation_id,
-            item.kind,
-            item_id,
-            agent.name,
-        )
-
-    async def reopen(
-        self, conversation_id: int, agent: Agent, *, assignee: Agent | None = None
-    ) -> Conversation:
-        """Open a resolved conversation again, for ``assignee`` or the queue."""
-        async with self._units.write() as w:
-            conversation = await self._visible(w.repo, conversation_id, agent)
-            reopened = await transitions.reopen(w, conversation, self._handoffs, assignee=assignee)
-            if reopened is not None:
-                await w.audit(
-                    agent,
-                    "reopen",
-                    "conversation",
-                    conversation_id,
-                    to=assignee.name if assignee else "queue",
-                )
-        if reopened is None:
-            return conversation  # it was open already: nothing to do
-        logger.info("conversation %s reopened by %s", conversation_id, agent.name)
-        return reopened
-
-    # -- a contact's data (PIPL / GDPR) ----------------------------------------------
-
-    async def set_contact_attributes(
-        self, contact_id: int, agent: Agent, attributes: Mapping[str, object]
-    ) -> None:
-        """What the shop says of a contact (a VIP flag, a tier), for routing rules."""
-        async with self._units.write() as w:
-            if not await w.repo.set_attributes(contact_id, attributes):
-                raise ContactNotFound(f"no contact {contact_id}")
-            await w.audit(agent, "set_attributes", "contact", contact_id, keys=sorted(attributes))
-
-    async def contact_conversations(self, contact_id: int, agent: Agent) -> list[int]:
-        """The ids of a contact's conversations, for an export; admins only."""
-        _require_admin(agent, "export a contact's data")
-        async with self._units.write() as w:
-            if await w.repo.contact(contact_id) is None:
-                raise ContactNotFound(f"no contact {contact_id}")
-            ids = [c.id for c in await w.repo.contact_conversations(contact_id)]
-            await w.audit(agent, "export_contact", "contact", contact_id, conversations=len(ids))
-        return sorted(ids)
-
-    async def erase_contact(self, contact_id: int, agent: Agent, attachments: Path) -> Erased:
-        """Erase a contact's data on request: what they wrote and were sent, their files
-        (under ``attachments``), names and addresses. The conversation and message rows
-        stay, blank, so the reports keep their counts; open conversations are closed
-        (their promises end). Admins only; the erasure is in the audit log."""
-        _require_admin(agent, "erase a contact's data")
-        async with self._units.write() as w:
-            if await w.repo.contact(contact_id) is None:
-                raise ContactNotFound(f"no contact {contact_id}")
-            for conversation in await w.repo.contact_conversations(contact_id):
-                if conversation.status is not ConversationStatus.RESOLVED:
-                    # One way to close: the resolve transition, without a word to a
-                    # customer whose data is going.
-                    await transitions.resolve(
-                        w, conversation, self._aftercare, owner=None, quietly=True
-                    )
-            erased = await w.repo.erase_contact(contact_id, w.now)
-            await w.audit(
-                agent,
-                "erase_contact",
-                "contact",
-                contact_id,
-                conversations=erased.conversations,
-                messages=erased.messages,
-                files=len(erased.attachment_refs),
-            )
-        # The files go once the rows that named them are committed.
-        await asyncio.to_thread(_delete_files, attachments, erased.attachment_refs)
-        logger.info(
-            "contact %s erased by %s: %d conversations, %d messages, %d files",
-            contact_id,
-            agent.name,
-            erased.conversations,
-            erased.messages,
-            len(erased.attachment_refs),
-        )
-        return erased
-
-
-def _delete_files(folder: Path, refs: list[str]) -> None:
-    root = folder.resolve()
-    for ref in refs:
-        path = (root / ref).resolve()
-        if path.is_relative_to(root) and path.is_file():
-            path.unlink()
-
-
-def _require_admin(agent: Agent, what: str) -> None:
-    if not agent.is_admin:
-        raise NotAllowed(f"only an admin may {what}")
-
-
-async def _found(repo: Repositories, conversation_id: int) -> Conversation:
-    conversation = await repo.conversation(conversation_id)
-    if conversation is None:
-        raise ConversationNotFound(f"no conversation {conversation_id}")
-    return conversation
-
 
 async def _owned(repo: Repositories, conversation_id: int, agent: Agent) -> Conversation:
-    conversation = await _found(repo, conversation_id)
+    conversation = await found(repo, conversation_id)
     if conversation.status is ConversationStatus.RESOLVED:
         raise AlreadyResolved(f"conversation {conversation_id} is resolved")
     if conversation.assignee_id != agent.id:
