@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 from typing import cast as as_type
 
-from sqlalchemy import String, cast, func, or_, select, update
+from sqlalchemy import String, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from router.conversations import ConversationStatus, Direction, Priority
+from router.conversations import ConversationStatus, Direction
 from router.storage.mapping import contact_record, conversation_record, message_record
 from router.storage.models import (
     ContactRow,
@@ -215,102 +214,3 @@ class InboxQueries:
             .limit(limit)
         )
         return list(rows)
-
-    async def _set(self, conversation_id: int, **values: Any) -> None:
-        await self.session.execute(
-            update(ConversationRow)
-            .where(ConversationRow.id == conversation_id)
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
-
-    async def set_tags(self, conversation_id: int, tags: Sequence[str], now: datetime) -> None:
-        await self._set(conversation_id, tags=list(tags), updated_at=now)
-
-    async def set_priority(self, conversation_id: int, priority: Priority, now: datetime) -> None:
-        await self._set(conversation_id, priority=priority.value, updated_at=now)
-
-    async def assign(
-        self,
-        conversation_id: int,
-        *,
-        expected: int | None,
-        agent_id: int | None,
-        now: datetime,
-    ) -> bool:
-        """Give an open conversation owned by ``expected`` (None: nobody) to ``agent_id``
-        (None: back to the queue). False if it is resolved or its owner changed meanwhile:
-        a claim made a moment earlier is never overwritten."""
-        status = ConversationStatus.QUEUED if agent_id is None else ConversationStatus.ASSIGNED
-        owner = (
-            ConversationRow.assignee_id.is_(None)
-            if expected is None
-            else ConversationRow.assignee_id == expected
-        )
-        result = await self.session.execute(
-            update(ConversationRow)
-            .where(
-                ConversationRow.id == conversation_id,
-                ConversationRow.status != ConversationStatus.RESOLVED.value,
-                owner,
-            )
-            .values(assignee_id=agent_id, status=status.value, updated_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
-
-    async def set_team(
-        self, conversation_id: int, *, team: str | None, expected: int | None, now: datetime
-    ) -> bool:
-        """Move an open conversation owned by ``expected`` to ``team``'s queue (None:
-        everyone's), unowned; False if it is resolved or its owner changed meanwhile."""
-        owner = (
-            ConversationRow.assignee_id.is_(None)
-            if expected is None
-            else ConversationRow.assignee_id == expected
-        )
-        result = await self.session.execute(
-            update(ConversationRow)
-            .where(
-                ConversationRow.id == conversation_id,
-                ConversationRow.status.in_(
-                    [ConversationStatus.QUEUED.value, ConversationStatus.ASSIGNED.value]
-                ),
-                owner,
-            )
-            .values(
-                team=team,
-                assignee_id=None,
-                status=ConversationStatus.QUEUED.value,
-                updated_at=now,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
-
-    async def reopen(
-        self,
-        conversation_id: int,
-        *,
-        agent_id: int | None,
-        sla_due_at: datetime | None,
-        now: datetime,
-    ) -> bool:
-        """Open a resolved conversation again; False if it was not resolved."""
-        status = ConversationStatus.QUEUED if agent_id is None else ConversationStatus.ASSIGNED
-        result = await self.session.execute(
-            update(ConversationRow)
-            .where(
-                ConversationRow.id == conversation_id,
-                ConversationRow.status == ConversationStatus.RESOLVED.value,
-            )
-            .values(
-                status=status.value,
-                assignee_id=agent_id,
-                resolved_at=None,
-                sla_due_at=sla_due_at,
-                updated_at=now,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        return bool(result.rowcount)  # type: ignore[attr-defined]

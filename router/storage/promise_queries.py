@@ -1,4 +1,4 @@
-"""Promises kept over time: SLA timers, scheduled follow-ups and reminders, ratings.
+"""Promises kept over time: SLA timers, scheduled follow-ups and reminders.
 
 Every change is a conditional UPDATE that says whether it happened, so two nodes
 sweeping the same due rows never both warn, escalate or send: the one whose
@@ -9,22 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, cast
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from router.storage.mapping import conversation_record, scheduled_record, timer_record
-from router.storage.models import ConversationRow, ScheduledRow, SettingRow, SlaTimerRow
-from router.storage.records import Conversation, Scheduled, SlaTimer
+from router.storage.mapping import scheduled_record, timer_record
+from router.storage.models import ConversationRow, ScheduledRow, SlaTimerRow
+from router.storage.records import Scheduled, SlaTimer
 
 __all__ = ["PromiseQueries"]
 
 
 class PromiseQueries:
     session: AsyncSession
-
-    # -- SLA timers ------------------------------------------------------------------
 
     async def start_timer(
         self,
@@ -151,101 +148,6 @@ class PromiseQueries:
             .execution_options(synchronize_session=False)
         )
 
-    async def set_promise_fields(self, conversation_id: int, **values: Any) -> None:
-        """sla_policy, waiting_since, survey_asked_at, follow_up_at, priority."""
-        allowed = {"sla_policy", "waiting_since", "survey_asked_at", "follow_up_at", "priority"}
-        assert set(values) <= allowed, set(values) - allowed
-        await self.session.execute(
-            update(ConversationRow)
-            .where(ConversationRow.id == conversation_id)
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
-
-    # -- satisfaction ----------------------------------------------------------------
-
-    async def record_rating(
-        self, conversation_id: int, *, score: int, comment: str | None, now: datetime
-    ) -> bool:
-        """The first rating after the survey counts; False if already rated or never asked."""
-        result = await self.session.execute(
-            update(ConversationRow)
-            .where(
-                ConversationRow.id == conversation_id,
-                ConversationRow.survey_asked_at.is_not(None),
-                ConversationRow.csat_score.is_(None),
-            )
-            .values(csat_score=score, csat_comment=comment, csat_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
-
-    async def add_rating_comment(self, conversation_id: int, comment: str) -> bool:
-        result = await self.session.execute(
-            update(ConversationRow)
-            .where(
-                ConversationRow.id == conversation_id,
-                ConversationRow.csat_score.is_not(None),
-                ConversationRow.csat_comment.is_(None),
-            )
-            .values(csat_comment=comment)
-            .execution_options(synchronize_session=False)
-        )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
-
-    async def awaiting_answer(
-        self, channel: str, thread_key: str, since: datetime
-    ) -> Conversation | None:
-        """The latest resolved conversation on this thread that asked the customer
-        something after ``since``: a survey not yet answered (or rated without a
-        comment yet), or a follow-up."""
-        c = ConversationRow
-        return await self._latest_resolved(
-            channel,
-            thread_key,
-            ((c.survey_asked_at >= since) & (c.csat_score.is_(None) | c.csat_comment.is_(None)))
-            | (c.follow_up_at >= since),
-        )
-
-    async def last_resolved(self, channel: str, thread_key: str) -> Conversation | None:
-        """The latest resolved conversation on this thread (what a customer who writes
-        again after its resolution may reopen)."""
-        return await self._latest_resolved(channel, thread_key)
-
-    async def _latest_resolved(
-        self, channel: str, thread_key: str, *conditions: Any
-    ) -> Conversation | None:
-        c = ConversationRow
-        row = await self.session.scalar(
-            select(c)
-            .where(c.channel == channel, c.thread_key == thread_key, c.status == "resolved")
-            .where(*conditions)
-            .order_by(c.id.desc())
-            .limit(1)
-        )
-        return None if row is None else conversation_record(row)
-
-    # -- settings an admin edits --------------------------------------------------------
-
-    async def setting(self, key: str) -> tuple[dict[str, Any], datetime] | None:
-        row = await self.session.get(SettingRow, key)
-        return None if row is None else (dict(row.value), row.updated_at)
-
-    async def setting_changed_at(self, key: str) -> datetime | None:
-        return await self.session.scalar(select(SettingRow.updated_at).where(SettingRow.key == key))
-
-    async def put_setting(
-        self, key: str, value: dict[str, Any], *, now: datetime, agent_id: int | None
-    ) -> None:
-        row = await self.session.get(SettingRow, key)
-        if row is None:
-            self.session.add(SettingRow(key=key, value=value, updated_at=now, updated_by=agent_id))
-        else:
-            row.value, row.updated_at, row.updated_by = value, now, agent_id
-        await self.session.flush()
-
-    # -- scheduled work --------------------------------------------------------------
-
     async def schedule(
         self,
         *,
@@ -315,16 +217,6 @@ class PromiseQueries:
             .execution_options(synchronize_session=False)
         )
         return {int(i) for i in result.scalars()}
-
-    async def conversations_by_id(self, conversation_ids: Sequence[int]) -> dict[int, Conversation]:
-        if not conversation_ids:
-            return {}
-        # Core rows (no ORM identity map to fill): they have the same named columns.
-        table = ConversationRow.__table__
-        rows = await self.session.execute(
-            select(table).where(table.c.id.in_(list(set(conversation_ids))))
-        )
-        return {r.id: conversation_record(cast(ConversationRow, r)) for r in rows.all()}
 
     async def mark_followed_up(self, conversation_ids: Sequence[int], now: datetime) -> None:
         if conversation_ids:
