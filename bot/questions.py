@@ -10,7 +10,7 @@ import re
 
 from knowledge.normalise import tokens
 
-__all__ = ["asking_clause", "is_question", "questions_in", "sentences"]
+__all__ = ["asking_clause", "asks_the_customer", "is_question", "questions_in", "sentences"]
 
 # A sentence ends after a terminal mark (either width), a full stop before a space
 # (not the one in "3.5 kg") or at a line break; "？！" ends one sentence, not two.
@@ -74,3 +74,11 @@ def asking_clause(sentence: str) -> str | None:
         return None
     asking = [c for c in clauses if is_question(c)]
     return asking[-1] if asking else None
+
+
+_QUESTION = re.compile(r"[?？]\W{0,3}\s*$")
+
+
+def asks_the_customer(text: str) -> bool:
+    """Does a reply end by asking the customer something (the desk then waits on them)?"""
+    return bool(_QUESTION.search(text.strip()))

@@ -8,7 +8,6 @@ from knowledge.normalise import detect_language, fold
 
 __all__ = [
     "asks_for_human",
-    "asks_the_customer",
     "complains",
     "is_closing_remark",
     "is_greeting",
@@ -391,11 +390,3 @@ def says_nothing(text: str) -> bool:
         else len(text.split()) <= _BARE_REQUEST_WORDS
     )
     return short and asks_for_human(text)
-
-
-_QUESTION = re.compile(r"[?？]\W{0,3}\s*$")
-
-
-def asks_the_customer(text: str) -> bool:
-    """Does a reply end by asking the customer something (the desk then waits on them)?"""
-    return bool(_QUESTION.search(text.strip()))

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from bot.signals import asks_the_customer
+from bot.questions import asks_the_customer
 from channels.base import Attachment, ChannelAddress
 from router.conversations import AuthorKind, ConversationStatus, Direction, Priority
 from router.delivery.events import AgentAlert, ConversationChanged, MessageAdded
