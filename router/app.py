@@ -51,6 +51,7 @@ from router.inbox import (
     inbox_routes,
     openapi_route,
 )
+from router.inbox.gaps_web import gap_routes
 from router.inbox.keys import ACCOUNTS, PRESENCE
 from router.inbox.reports_web import report_routes
 from router.keys import (
@@ -145,6 +146,7 @@ def create_app(
             *ops_routes(),
             *agent_routes(),
             *report_routes(),
+            *gap_routes(),
             *inbox_routes(),
             *survey_routes(),
             openapi_route(),

@@ -14,8 +14,8 @@ from router.conversations import ConversationStatus
 from router.delivery.files import download
 from router.errors import DeskError, page_error
 from router.inbox import presenters
+from router.inbox.gaps_web import audit_knowledge, suggest_from, suggested_notice
 from router.inbox.i18n import texts
-from router.inbox.reports_web import audit_knowledge, suggest_from, suggested_notice
 from router.inbox.session import (
     conversation_id_of,
     current_viewer,
