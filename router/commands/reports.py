@@ -45,7 +45,8 @@ async def report(config: Config, args: argparse.Namespace) -> int:
     """The reports of a period on stdout, JSON or CSV; a progress bar on a terminal."""
     from router.builders import utc_now
     from router.desk.sla import policies_from
-    from router.reporting.reports import DEFINITIONS, build_report, period
+    from router.reporting.definitions import DEFINITIONS
+    from router.reporting.reports import build_report, period
     from router.storage import ReportFilter
 
     try:

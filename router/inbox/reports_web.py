@@ -22,7 +22,8 @@ from router.keys import (
     ROUTING_SETTINGS,
     TIMEZONE,
 )
-from router.reporting.reports import DEFINITIONS, Report, build_report, conversations_behind, period
+from router.reporting.definitions import DEFINITIONS
+from router.reporting.reports import Report, build_report, conversations_behind, period
 from router.storage import Agent, ReportFilter
 
 __all__ = [
