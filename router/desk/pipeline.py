@@ -11,21 +11,21 @@ import functools
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
 from bot import Bot, BotContext, Decision, DecisionKind
-from bot.signals import is_closing_remark
 from channels.base import ChannelAddress, InboundMessage, InboundReceipt
 from router.conversations import AuthorKind, ConversationStatus, Direction
 from router.delivery.events import MessageAdded
 from router.desk.aftercare import Aftercare
 from router.desk.handoff import Handoffs
-from router.desk.inbound import storable
-from router.desk.rules import ChannelRules, fail_bounced, find_thread
+from router.desk.inbound import reuses_id, storable, under_its_own_id
+from router.desk.placement import Place, Placement
+from router.desk.rules import ChannelRules, fail_bounced
 from router.desk.work import Units, Work
 from router.metrics import BOT_DECISIONS, INGEST_SECONDS, INGESTED
 from router.storage import Conversation, Message, Repositories
@@ -39,21 +39,6 @@ logger = logging.getLogger(__name__)
 
 class IntakeClosed(RuntimeError):
     """The router is shutting down and takes no new messages; the source should re-send later."""
-
-
-@dataclass
-class _Place:
-    """Where an inbound message goes and why: the pipeline's first steps fill it in."""
-
-    conversation: Conversation | None = None
-    contact_id: int | None = None
-    joined: str | None = None  # how it was threaded, for the agents
-    claimed: int | None = None  # a conversation it names but its sender is not on
-    resolved: Conversation | None = None  # the resolved conversation it may belong to
-    answer: str | None = None  # an answer to that one's survey or follow-up
-    reopening: bool = False
-    linked: bool = False
-    remark: bool = False  # a closing remark on that one
 
 
 class Router:
@@ -72,7 +57,7 @@ class Router:
         """``reopen_window``: a customer writing this soon after their conversation was
         resolved reopens it (zero: never)."""
         self._units = units
-        self._reopen_window = reopen_window
+        self._placement = Placement(aftercare=aftercare, reopen_window=reopen_window)
         self._bot = bot
         self._handoffs = handoffs
         self._aftercare = aftercare
@@ -127,10 +112,10 @@ class Router:
             except IntegrityError:
                 async with self._units.db.read() as repo:
                     stored = await repo.stored_fingerprint(inbound.channel, inbound.external_id)
-                    if stored is not None and not _reuses_id(inbound, stored[1]):
+                    if stored is not None and not reuses_id(inbound, stored[1]):
                         return await self._duplicate(repo, inbound, stored[0])
                 if stored is not None:
-                    inbound = _under_its_own_id(inbound, stored[0])
+                    inbound = under_its_own_id(inbound, stored[0])
                     continue
                 if raced:
                     raise
@@ -167,119 +152,15 @@ class Router:
         )
 
     async def _store(self, w: Work, inbound: InboundMessage) -> InboundReceipt:
-        """The message's way through, in named steps: where it belongs, who wrote it,
-        the conversation, the message kept, then what follows."""
-        place = await self._thread(w, inbound)
-        await self._answer_to_aftercare(w, inbound, place)
-        await self._written_again(w, inbound, place)
-        await self._sender(w, inbound, place)
-        conversation = place.conversation or await self._open(w, inbound, place)
+        """The message's way through, in named steps: where it belongs and who wrote it
+        (``router.desk.placement``), the message kept, then what follows."""
+        place, conversation = await self._placement.place(w, inbound)
         message, reply_to = await self._keep(w, inbound, conversation, place)
         await self._follow(w, inbound, conversation, message, reply_to, place)
         return InboundReceipt(conversation_id=conversation.id, message_id=message.id)
 
-    async def _thread(self, w: Work, inbound: InboundMessage) -> _Place:
-        """The open conversation this message belongs to: by the channel's threading
-        hints (email: headers, ticket numbers), else by its thread key."""
-        if inbound.thread_hints is None:
-            return _Place(
-                conversation=await w.repo.open_conversation(
-                    inbound.channel, inbound.address.thread_key
-                )
-            )
-        contact_id = await w.repo.contact_for(inbound.sender, w.now)
-        match = await find_thread(w.repo, inbound, contact_id, w.now)
-        return _Place(
-            conversation=match.conversation,
-            contact_id=contact_id,
-            joined=match.joined,
-            claimed=match.claimed,
-            resolved=match.resolved,
-        )
-
-    async def _answer_to_aftercare(self, w: Work, inbound: InboundMessage, place: _Place) -> None:
-        """No open conversation: an answer to what a resolved one asked (a rating, a
-        reply to a follow-up) goes there."""
-        if place.conversation is not None or self._aftercare is None or inbound.automated:
-            return
-        since = w.now - self._aftercare.policies.answer_window
-        place.resolved = place.resolved or await w.repo.awaiting_answer(
-            inbound.channel, inbound.address.thread_key, since
-        )
-        if place.resolved is None:
-            return
-        place.answer = self._aftercare.answers(
-            place.resolved,
-            inbound.text,
-            choice=inbound.extras.get("choice"),
-            comment=bool(inbound.extras.get("survey_comment")),
-            now=w.now,
-        )
-        if place.answer is not None:
-            place.conversation = place.resolved
-
-    async def _written_again(self, w: Work, inbound: InboundMessage, place: _Place) -> None:
-        """Written again after the resolution: soon after, a closing remark stays a
-        comment and anything else opens the conversation with the whole story again;
-        later, a new conversation names it."""
-        if (
-            place.conversation is not None
-            or inbound.automated
-            or inbound.command not in (None, "human")  # a /start greets, it does not reopen
-            or self._reopen_window <= timedelta(0)
-        ):
-            return
-        earlier = place.resolved or await w.repo.last_resolved(
-            inbound.channel, inbound.address.thread_key
-        )
-        if earlier is None or earlier.resolved_at is None:
-            return
-        if earlier.resolved_at >= w.now - self._reopen_window and _only_closes(inbound):
-            # "回复很快，谢谢", "ok thanks 👍": a comment on the resolved conversation.
-            place.conversation, place.remark = earlier, True
-            how = f"closing remark on resolved conversation #{earlier.id}"
-        elif earlier.resolved_at >= w.now - self._reopen_window:
-            place.conversation, place.reopening = earlier, True
-            how = f"reopens resolved conversation #{earlier.id}"
-        else:
-            how = f"follows conversation #{earlier.id}, resolved {earlier.resolved_at:%Y-%m-%d}"
-        place.joined = f"{place.joined}; {how}" if place.joined else how
-        place.linked = True
-
-    async def _sender(self, w: Work, inbound: InboundMessage, place: _Place) -> None:
-        """Make sure we know the sender of a new conversation, or someone new writing
-        into one (an email Cc); keep what the channel says of them."""
-        sender = inbound.sender
-        if place.contact_id is None and (
-            place.conversation is None
-            or place.conversation.reply_to.recipient_id != sender.external_id
-        ):
-            place.contact_id = await w.repo.contact_for(sender, w.now)
-        if sender.attributes:
-            if place.contact_id is None:
-                place.contact_id = await w.repo.contact_for(sender, w.now)
-            await w.repo.merge_attributes(place.contact_id, sender.attributes)
-
-    async def _open(self, w: Work, inbound: InboundMessage, place: _Place) -> Conversation:
-        assert place.contact_id is not None
-        conversation = await w.repo.create_conversation(
-            contact_id=place.contact_id,
-            address=inbound.address,
-            subject=inbound.extras.get("subject"),
-            topic=inbound.thread_hints.topic if inbound.thread_hints else None,
-            now=w.now,
-        )
-        place.joined = f"new conversation; {place.joined}" if place.joined else "new conversation"
-        logger.info(
-            "conversation %s opened on %s for contact %s",
-            conversation.id,
-            inbound.channel,
-            place.contact_id,
-        )
-        return conversation
-
     async def _keep(
-        self, w: Work, inbound: InboundMessage, conversation: Conversation, place: _Place
+        self, w: Work, inbound: InboundMessage, conversation: Conversation, place: Place
     ) -> tuple[Message, ChannelAddress]:
         """Store the message with what the pipeline learned of it; returns it and where
         replies to it go."""
@@ -327,7 +208,7 @@ class Router:
         conversation: Conversation,
         message: Message,
         reply_to: ChannelAddress,
-        place: _Place,
+        place: Place,
     ) -> None:
         """What follows the stored message: a remark kept, a reopening, an answer to the
         aftercare, machine-made mail kept quiet, or the bot or the people."""
@@ -472,11 +353,6 @@ class Router:
         )
 
 
-def _only_closes(inbound: InboundMessage) -> bool:
-    """A thank-you, an "ok", an emoji: nothing asked, nothing attached."""
-    return not inbound.attachments and is_closing_remark(inbound.text)
-
-
 def _candidates(decision: Decision) -> list[dict[str, Any]]:
     return [
         {
@@ -488,36 +364,3 @@ def _candidates(decision: Decision) -> list[dict[str, Any]]:
         }
         for c in decision.candidates
     ]
-
-
-def _reuses_id(inbound: InboundMessage, stored: str | None) -> bool:
-    """Whether ``inbound`` is a different message under an id already stored (a
-    stranger's mail that took a customer's Message-ID first), not a re-sent copy."""
-    fingerprint = inbound.extras.get("fingerprint")
-    return (
-        fingerprint is not None
-        and stored is not None
-        and stored != fingerprint
-        and not inbound.external_id.endswith("#" + fingerprint)
-    )
-
-
-def _under_its_own_id(inbound: InboundMessage, first: int) -> InboundMessage:
-    """``inbound`` keyed by its id and fingerprint, so its own re-sent copies are still
-    duplicates; flagged for a person, since someone sent two mails under one id."""
-    fingerprint = inbound.extras["fingerprint"]
-    logger.warning(
-        "%s message %s reuses the id of stored message %s with other content: stored too",
-        inbound.channel,
-        inbound.external_id,
-        first,
-    )
-    flag = (
-        f"another mail was stored first under this Message-ID (message {first}): "
-        "check which of the two is genuine"
-    )
-    return replace(
-        inbound,
-        external_id=f"{inbound.external_id}#{fingerprint}",
-        flag=f"{inbound.flag}; {flag}" if inbound.flag else flag,
-    )
