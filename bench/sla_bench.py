@@ -43,7 +43,8 @@ from channels.memory import MemoryChannel  # noqa: E402
 from router.config import CalendarConfig  # noqa: E402
 from router.conversations import AuthorKind, Priority  # noqa: E402
 from router.delivery.events import EventBus  # noqa: E402
-from router.delivery.outbox import OutboxDispatcher, RetryPolicy  # noqa: E402
+from router.delivery.outbox import OutboxDispatcher  # noqa: E402
+from router.delivery.retry import RetryPolicy  # noqa: E402
 from router.desk.aftercare import Aftercare  # noqa: E402
 from router.desk.handoff import Handoffs  # noqa: E402
 from router.desk.promises import Promises  # noqa: E402

@@ -35,7 +35,8 @@ from channels.base import ChannelAddress, InboundMessage, SenderIdentity  # noqa
 from knowledge import Matcher, load_folder  # noqa: E402
 from router.builders import utc_now  # noqa: E402
 from router.delivery.events import EventBus  # noqa: E402
-from router.delivery.outbox import OutboxDispatcher, RetryPolicy  # noqa: E402
+from router.delivery.outbox import OutboxDispatcher  # noqa: E402
+from router.delivery.retry import RetryPolicy  # noqa: E402
 from router.desk.handoff import Handoffs  # noqa: E402
 from router.desk.pipeline import Router  # noqa: E402
 from router.desk.promises import Promises  # noqa: E402

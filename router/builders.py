@@ -27,7 +27,7 @@ from channels.wechat import (
     WeComKfChannel,
 )
 from router.config import Config
-from router.delivery.outbox import RetryPolicy
+from router.delivery.retry import RetryPolicy
 from router.desk.rules import ChannelRules
 from router.desk.sla import SlaPolicies, policies_from
 

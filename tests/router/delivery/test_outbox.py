@@ -12,7 +12,8 @@ from channels.memory import MemoryChannel
 from router.builders import utc_now
 from router.conversations import AuthorKind, Direction
 from router.delivery.events import EventBus
-from router.delivery.outbox import OutboxDispatcher, RetryPolicy
+from router.delivery.outbox import OutboxDispatcher
+from router.delivery.retry import RetryPolicy
 from router.storage import Database, OutboxItem
 
 

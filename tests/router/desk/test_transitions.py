@@ -12,7 +12,8 @@ from channels.base import ChannelAddress
 from router.builders import utc_now
 from router.conversations import ConversationStatus, Priority
 from router.delivery.events import ConversationChanged, EventBus, MessageAdded
-from router.delivery.outbox import OutboxDispatcher, RetryPolicy
+from router.delivery.outbox import OutboxDispatcher
+from router.delivery.retry import RetryPolicy
 from router.desk import transitions
 from router.desk.actions import HumanDesk
 from router.desk.aftercare import Aftercare
