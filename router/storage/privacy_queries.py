@@ -40,7 +40,7 @@ class PrivacyQueries:
     async def erase_contact(self, contact_id: int, now: datetime) -> Erased:
         """Erase everything personal of ``contact_id`` in its conversations; the
         conversation and message rows stay (blank), open conversations are closed."""
-        c, m = ConversationRow, MessageRow
+        c = ConversationRow
         conversations = (
             await self.session.execute(
                 select(c.id, c.channel, c.thread_key).where(c.contact_id == contact_id)
@@ -54,100 +54,12 @@ class PrivacyQueries:
             await self.session.execute(
                 delete(WebChatFrameRow).where(WebChatFrameRow.visitor_id.in_(visitors))
             )
-        refs: list[str] = []
         messages = 0
+        refs: list[str] = []
         if ids:
-            rows = (
-                await self.session.execute(
-                    select(m.id, m.extras, m.attachments).where(m.conversation_id.in_(ids))
-                )
-            ).all()
-            messages = len(rows)
-            for row in rows:
-                for attachment in row.attachments or ():
-                    ref = attachment.get("ref") if isinstance(attachment, dict) else None
-                    if isinstance(ref, str) and ref and not ref.startswith("refused:"):
-                        refs.append(ref)
-            await self.session.execute(
-                update(m)
-                .where(m.conversation_id.in_(ids))
-                .values(
-                    text="",
-                    html=None,
-                    external_id=None,
-                    attachments=None,
-                    extras=None,
-                    edited_at=now,
-                )
-                .execution_options(synchronize_session=False)
-            )
-            # Only the few messages with something the reports count keep that much.
-            for row in rows:
-                kept: dict[str, Any] = {
-                    key: row.extras[key]
-                    for key in _KEPT_EXTRAS
-                    if isinstance(row.extras, dict) and key in row.extras
-                }
-                if kept:
-                    await self.session.execute(
-                        update(m)
-                        .where(m.id == row.id)
-                        .values(extras=kept)
-                        .execution_options(synchronize_session=False)
-                    )
-            await self.session.execute(
-                update(HandoffRow)
-                .where(HandoffRow.conversation_id.in_(ids))
-                .values(context={})
-                .execution_options(synchronize_session=False)
-            )
-            # A sent reply stays sent; what had not gone out will not.
-            await self.session.execute(
-                update(OutboxRow)
-                .where(OutboxRow.conversation_id.in_(ids))
-                .values(
-                    text="",
-                    recipient="erased",
-                    thread=None,
-                    subject=None,
-                    attachments=None,
-                    last_error=None,
-                    status=case((OutboxRow.sent_at.is_not(None), "sent"), else_="dead"),
-                )
-                .execution_options(synchronize_session=False)
-            )
-            await self.session.execute(
-                delete(GapQuestionRow).where(GapQuestionRow.conversation_id.in_(ids))
-            )
-            await self.session.execute(
-                update(ScheduledRow)
-                .where(ScheduledRow.conversation_id.in_(ids))
-                .values(text=None)
-                .execution_options(synchronize_session=False)
-            )
-            await self.session.execute(
-                update(ScheduledRow)
-                .where(ScheduledRow.conversation_id.in_(ids), ScheduledRow.status == "pending")
-                .values(status="cancelled", done_at=now)
-                .execution_options(synchronize_session=False)
-            )
-            await self.session.execute(
-                update(c)
-                .where(c.id.in_(ids))
-                .values(
-                    thread_key=literal("erased:") + cast(c.id, String),
-                    reply_recipient="erased",
-                    reply_thread=None,
-                    subject=None,
-                    topic=None,
-                    csat_comment=None,
-                    status="resolved",
-                    resolved_at=func.coalesce(c.resolved_at, now),
-                    sla_due_at=None,
-                    waiting_since=None,
-                )
-                .execution_options(synchronize_session=False)
-            )
+            messages, refs = await self._erase_messages(ids, now)
+            await self._erase_around(ids, now)
+            await self._erase_conversations(ids, now)
         await self.session.execute(delete(IdentityRow).where(IdentityRow.contact_id == contact_id))
         await self.session.execute(
             update(ContactRow)
@@ -156,3 +68,101 @@ class PrivacyQueries:
             .execution_options(synchronize_session=False)
         )
         return Erased(len(ids), messages, refs)
+
+    async def _erase_messages(self, ids: list[int], now: datetime) -> tuple[int, list[str]]:
+        """Blank the messages of conversations ``ids``; how many, and their files' refs."""
+        m = MessageRow
+        rows = (
+            await self.session.execute(
+                select(m.id, m.extras, m.attachments).where(m.conversation_id.in_(ids))
+            )
+        ).all()
+        refs: list[str] = []
+        for row in rows:
+            for attachment in row.attachments or ():
+                ref = attachment.get("ref") if isinstance(attachment, dict) else None
+                if isinstance(ref, str) and ref and not ref.startswith("refused:"):
+                    refs.append(ref)
+        await self.session.execute(
+            update(m)
+            .where(m.conversation_id.in_(ids))
+            .values(
+                text="", html=None, external_id=None, attachments=None, extras=None, edited_at=now
+            )
+            .execution_options(synchronize_session=False)
+        )
+        # Only the few messages with something the reports count keep that much.
+        for row in rows:
+            kept: dict[str, Any] = {
+                key: row.extras[key]
+                for key in _KEPT_EXTRAS
+                if isinstance(row.extras, dict) and key in row.extras
+            }
+            if kept:
+                await self.session.execute(
+                    update(m)
+                    .where(m.id == row.id)
+                    .values(extras=kept)
+                    .execution_options(synchronize_session=False)
+                )
+        return len(rows), refs
+
+    async def _erase_around(self, ids: list[int], now: datetime) -> None:
+        """What else of conversations ``ids`` holds their words: handoffs' context, the
+        outbox, unanswered questions, scheduled follow-ups."""
+        await self.session.execute(
+            update(HandoffRow)
+            .where(HandoffRow.conversation_id.in_(ids))
+            .values(context={})
+            .execution_options(synchronize_session=False)
+        )
+        # A sent reply stays sent; what had not gone out will not.
+        await self.session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.conversation_id.in_(ids))
+            .values(
+                text="",
+                recipient="erased",
+                thread=None,
+                subject=None,
+                attachments=None,
+                last_error=None,
+                status=case((OutboxRow.sent_at.is_not(None), "sent"), else_="dead"),
+            )
+            .execution_options(synchronize_session=False)
+        )
+        await self.session.execute(
+            delete(GapQuestionRow).where(GapQuestionRow.conversation_id.in_(ids))
+        )
+        await self.session.execute(
+            update(ScheduledRow)
+            .where(ScheduledRow.conversation_id.in_(ids))
+            .values(text=None)
+            .execution_options(synchronize_session=False)
+        )
+        await self.session.execute(
+            update(ScheduledRow)
+            .where(ScheduledRow.conversation_id.in_(ids), ScheduledRow.status == "pending")
+            .values(status="cancelled", done_at=now)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def _erase_conversations(self, ids: list[int], now: datetime) -> None:
+        c = ConversationRow
+        await self.session.execute(
+            update(c)
+            .where(c.id.in_(ids))
+            .values(
+                thread_key=literal("erased:") + cast(c.id, String),
+                reply_recipient="erased",
+                reply_thread=None,
+                subject=None,
+                topic=None,
+                csat_comment=None,
+                status="resolved",
+                resolved_at=func.coalesce(c.resolved_at, now),
+                sla_due_at=None,
+                waiting_since=None,
+            )
+            .execution_options(synchronize_session=False)
+        )
