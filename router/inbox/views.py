@@ -24,7 +24,7 @@ from router.inbox.session import (
 )
 from router.keys import AFTERCARE, CLOCK, DATABASE, DESK, ROUTING_SETTINGS, TIMEZONE
 from router.reporting.kb_gaps import without_greeting
-from router.storage import Conversation, Message, QueueFilter, SlaTimer
+from router.storage import Contact, Conversation, Message, QueueFilter, SlaTimer
 
 __all__ = ["conversation_view", "queue_view"]
 
@@ -114,36 +114,21 @@ async def queue_view(request: web.Request, viewer: Viewer) -> dict[str, Any]:
         alerts = await repo.alert_levels(ids_shown)
         agents = await repo.agents()
     names = {a.id: a.name for a in agents}
-    rows = []
-    for c in conversations:
-        message = last.get(c.id)
-        question = asked.get(c.id)
-        contact = contacts.get(c.contact_id)
-        since = message.created_at if message else c.created_at
-        rows.append(
-            {
-                "id": c.id,
-                "channel": c.channel,
-                "customer": (
-                    contact.display_name or contact.email or visitor_name(c.contact_id, viewer)
-                )
-                if contact
-                else "",
-                "first_line": (question.text.strip().splitlines() or [""])[0][:120]
-                if question
-                else "",
-                "language": c.language,
-                "since": since.isoformat(),
-                "waiting": _ago(since, now),
-                "awaiting": message is not None and message.direction is Direction.IN,
-                "assignee": names.get(c.assignee_id) if c.assignee_id else None,
-                "team": routing.team_name(c.team),
-                "undelivered": dead.get(c.id, 0),
-                "alert": alerts.get(c.id),
-                "waiting_on_customer": c.waiting_since is not None,
-                **_sla(c, now),
-            }
+    rows = [
+        _queue_row(
+            c,
+            last=last.get(c.id),
+            question=asked.get(c.id),
+            contact=contacts.get(c.contact_id),
+            assignee=names.get(c.assignee_id) if c.assignee_id else None,
+            team=routing.team_name(c.team),
+            undelivered=dead.get(c.id, 0),
+            alert=alerts.get(c.id),
+            now=now,
+            viewer=viewer,
         )
+        for c in conversations
+    ]
     return {
         "tab": tab,
         "rows": rows,
@@ -154,6 +139,42 @@ async def queue_view(request: web.Request, viewer: Viewer) -> dict[str, Any]:
         # The team tabs: the viewer's teams first.
         "teams": sorted(routing.teams.values(), key=lambda t: (t.key not in mine, t.name)),
         "my_teams": mine,
+    }
+
+
+def _queue_row(
+    c: Conversation,
+    *,
+    last: Message | None,
+    question: Message | None,
+    contact: Contact | None,
+    assignee: str | None,
+    team: str | None,
+    undelivered: int,
+    alert: str | None,
+    now: datetime,
+    viewer: Viewer,
+) -> dict[str, Any]:
+    """One conversation's row in the queue: who, what they asked, how long they wait."""
+    since = last.created_at if last else c.created_at
+    customer = ""
+    if contact is not None:
+        customer = contact.display_name or contact.email or visitor_name(c.contact_id, viewer)
+    return {
+        "id": c.id,
+        "channel": c.channel,
+        "customer": customer,
+        "first_line": (question.text.strip().splitlines() or [""])[0][:120] if question else "",
+        "language": c.language,
+        "since": since.isoformat(),
+        "waiting": _ago(since, now),
+        "awaiting": last is not None and last.direction is Direction.IN,
+        "assignee": assignee,
+        "team": team,
+        "undelivered": undelivered,
+        "alert": alert,
+        "waiting_on_customer": c.waiting_since is not None,
+        **_sla(c, now),
     }
 
 
