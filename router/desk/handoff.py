@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from bot import BotTexts
@@ -23,6 +24,7 @@ from router.conversations import AuthorKind, ConversationStatus, Priority
 from router.desk import transitions
 from router.desk.promises import Promises
 from router.desk.routing import HandoffFacts, Routed, Routing
+from router.desk.sla import SlaPolicy
 from router.desk.work import Work
 from router.storage import Conversation, Message
 
@@ -62,7 +64,7 @@ class Handoffs:
         ``notify``: tell the customer a person will answer by the promised time (not when
         nothing automatic may be sent to them: a flagged mail, an auto-reply loop).
         """
-        repo, now = w.repo, w.now
+        now = w.now
         routed = await self._route(w, conversation, reason, language, trigger, candidates)
         priority = max(conversation.priority, Priority.NORMAL)
         if routed is not None and routed.priority is not None:
@@ -80,18 +82,51 @@ class Handoffs:
         else:
             policy = self.promises.choose(conversation, priority)
         due = policy.due(priority, now)
-        team = conversation.team
         if not await transitions.queue(
             w,
             conversation.id,
             priority=priority,
             due=due,
-            team=team,
+            team=conversation.team,
             tags=conversation.tags if routed is not None and routed.tags else None,
             from_status=from_status,
         ):
             return False
         await self.promises.start(w, conversation, policy, priority)
+        context = {
+            **(context or {}),
+            **({"routed": routed.as_context(self.routing.teams)} if routed is not None else {}),
+        }
+        await self._record(
+            w, conversation, reason, language, priority, due, trigger, candidates, context
+        )
+        logger.info(
+            "conversation %s handed off (%s), priority %s, policy %s, due %s, team %s%s",
+            conversation.id,
+            reason,
+            priority.label,
+            policy.name,
+            due.isoformat() if due else "-",
+            conversation.team or "-",
+            f" (rule {routed.rule})" if routed is not None else "",
+        )
+        if notify:
+            await self._tell_customer(w, conversation, policy, due, reason, language, trigger)
+        return True
+
+    async def _record(
+        self,
+        w: Work,
+        conversation: Conversation,
+        reason: str,
+        language: str | None,
+        priority: Priority,
+        due: datetime | None,
+        trigger: Message | None,
+        candidates: Sequence[Mapping[str, Any]],
+        context: Mapping[str, Any],
+    ) -> None:
+        """The handoff with everything an agent needs not to ask the customer again."""
         earlier = [
             {
                 "id": c.id,
@@ -99,10 +134,10 @@ class Handoffs:
                 "status": c.status.value,
                 "created_at": c.created_at.isoformat(),
             }
-            for c in await repo.contact_conversations(conversation.contact_id)
+            for c in await w.repo.contact_conversations(conversation.contact_id)
             if c.id != conversation.id
         ]
-        await repo.add_handoff(
+        await w.repo.add_handoff(
             conversation_id=conversation.id,
             message_id=trigger.id if trigger else None,
             reason=reason,
@@ -114,41 +149,40 @@ class Handoffs:
                 "channel": conversation.reply_to.channel,
                 "bot_misses": conversation.bot_misses,
                 "earlier_conversations": earlier,
-                **(context or {}),
-                **({"routed": routed.as_context(self.routing.teams)} if routed is not None else {}),
+                **context,
             },
             sla_due_at=due,
-            now=now,
+            now=w.now,
         )
-        logger.info(
-            "conversation %s handed off (%s), priority %s, policy %s, due %s, team %s%s",
-            conversation.id,
-            reason,
-            priority.label,
-            policy.name,
-            due.isoformat() if due else "-",
-            team or "-",
-            f" (rule {routed.rule})" if routed is not None else "",
+
+    async def _tell_customer(
+        self,
+        w: Work,
+        conversation: Conversation,
+        policy: SlaPolicy,
+        due: datetime | None,
+        reason: str,
+        language: str | None,
+        trigger: Message | None,
+    ) -> None:
+        """A person will answer, by when (in the desk's business hours and zone)."""
+        zone, now = policy.zone, w.now
+        opens = policy.calendar.next_open(now)
+        notice = self._texts.handoff_notice(
+            language or conversation.language or "en",
+            ticket=conversation.id,
+            due=due.astimezone(zone) if due else None,
+            now=now.astimezone(zone),
+            opens=opens.astimezone(zone) if opens else None,
+            script=chinese_script(trigger.text) if trigger else None,
         )
-        if notify:
-            zone = policy.zone
-            opens = policy.calendar.next_open(now)
-            notice = self._texts.handoff_notice(
-                language or conversation.language or "en",
-                ticket=conversation.id,
-                due=due.astimezone(zone) if due else None,
-                now=now.astimezone(zone),
-                opens=opens.astimezone(zone) if opens else None,
-                script=chinese_script(trigger.text) if trigger else None,
-            )
-            await w.say(
-                conversation,
-                notice,
-                author=AuthorKind.SYSTEM,
-                kind="ack",
-                extras={"sla_due_at": due.isoformat() if due else None, "reason": reason},
-            )
-        return True
+        await w.say(
+            conversation,
+            notice,
+            author=AuthorKind.SYSTEM,
+            kind="ack",
+            extras={"sla_due_at": due.isoformat() if due else None, "reason": reason},
+        )
 
     async def _route(
         self,
