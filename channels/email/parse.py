@@ -16,8 +16,15 @@ from email import policy
 from email.message import Message
 from email.parser import BytesParser, HeaderParser
 
-from channels.base import encodable
+from channels.email.automated import auto_reason, envelope_auto_reason
 from channels.email.charsets import decode_bytes, decode_header_value
+from channels.email.headers import (
+    addresses,
+    clean_header_text,
+    header,
+    message_ids,
+    raw_header,
+)
 from channels.email.html import html_to_text
 from channels.email.quotes import strip_reply
 from channels.email.repair import hidden_base64, resplit_multipart, salvaged_base64
@@ -30,23 +37,6 @@ __all__ = [
     "message_ids",
     "parse_mail",
 ]
-
-_MESSAGE_ID = re.compile(r"<([^<>\s]+)>")
-_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
-_COMMENT = re.compile(r"\((?:[^()\\]|\\.)*\)")
-_ANGLE_ADDR = re.compile(r"<\s*([^<>\s@]+@[^<>\s]+?)\s*>")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
-_NOREPLY_LOCAL = re.compile(
-    r"^(mailer-daemon|postmaster|no-?reply|do-?not-?reply|noreply[-.\w]*|bounces?|"
-    r"bounce[-+.\w]*|mail-daemon|listserv|majordomo)$",
-    re.IGNORECASE,
-)
-_AUTO_SUBJECT = re.compile(
-    r"^\s*(auto(matic)?\s*(reply|response)|out of (the )?office|autoreply|"
-    r"自动回复|自動回覆|自动答复|休假回复|undeliverable|undelivered mail|"
-    r"delivery status notification|mail delivery failed|returned mail|系统退信|退信)",
-    re.IGNORECASE,
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,29 +91,6 @@ class ParsedMail:
         return digest.hexdigest()[:32]
 
 
-def message_ids(value: str | None) -> tuple[str, ...]:
-    """The ``<id>`` tokens in a Message-ID / In-Reply-To / References value, bare."""
-    if not value:
-        return ()
-    found = _MESSAGE_ID.findall(value)
-    if not found and value.strip() and " " not in value.strip():
-        found = [value.strip().strip("<>")]  # clients that drop the angle brackets
-    return tuple(
-        dict.fromkeys(
-            _bounded_id(i)
-            for i in found
-            if ("@" in i or len(i) > 8) and _CONTROL.search(i) is None and encodable(i)
-        )
-    )
-
-
-def _bounded_id(message_id: str) -> str:
-    """Ids are stored in 320 characters: a longer one is kept as its digest."""
-    if len(message_id) <= 250:
-        return message_id
-    return f"sha256-{hashlib.sha256(message_id.encode()).hexdigest()[:40]}@long-id.invalid"
-
-
 def _unreadable_reason(text: str) -> str | None:
     """Why ``text`` is not a person's writing but binary data shown as text (a forwarded
     Outlook .msg, an image pasted as a body), or None."""
@@ -141,91 +108,6 @@ def _unreadable_reason(text: str) -> str | None:
         f"the body is binary data, not text ({len(text):,} characters, "
         f"{100 * bad / len(sample):.0f}% unreadable)"
     )
-
-
-def _header(msg: Message, name: str, fallback: str | None = None) -> str | None:
-    for key, value in msg.raw_items():
-        if key.lower() == name.lower():
-            return decode_header_value(str(value), fallback)
-    return None
-
-
-def _unescape(value: str, fallback: str | None = None) -> str:
-    """Raw 8-bit header bytes (kept by the parser as surrogate escapes) as text: UTF-8
-    under SMTPUTF8 (RFC 6532), else the body's charset."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raw = value.encode("utf-8", "surrogateescape")
-        return decode_bytes(raw, fallback or "utf-8").text
-    return value
-
-
-def _raw_header(msg: Message, name: str) -> str | None:
-    for key, value in msg.raw_items():
-        if key.lower() == name.lower():
-            return _unescape(re.sub(r"\r?\n[ \t]", " ", str(value)).strip())
-    return None
-
-
-def clean_header_text(text: str) -> str:
-    """Header text safe to show and to copy into a header: control characters
-    (NUL, CR, LF, ...) become one space, lone surrogates are replaced."""
-    text = _CONTROL.sub(" ", text).strip()
-    return text.encode("utf-8", "replace").decode("utf-8")
-
-
-def _mailbox(value: str, fallback: str | None) -> tuple[str, str] | None:
-    """One mailbox's (display name, addr-spec).
-
-    ``alice@example.com <bob@example.com>`` is bob: in a name-addr the address is
-    the one in angle brackets, whatever the display name looks like (a forger's
-    favourite). Quoted strings and comments are set aside before looking.
-    """
-    bare = _COMMENT.sub(" ", _QUOTED.sub('""', value))
-    match = _ANGLE_ADDR.search(bare)
-    if match is not None:
-        address = match.group(1).strip().lower()
-        quoted = _QUOTED.search(value)
-        if quoted is not None and quoted.start() < value.find("<" + match.group(1)):
-            name = quoted.group(0)[1:-1].replace('\\"', '"')
-        else:
-            name = bare[: match.start()].strip().strip('"')
-        return clean_header_text(decode_header_value(name, fallback)), address
-    pairs = email.utils.getaddresses([value])
-    for name, address in pairs:
-        if "@" in address:
-            return clean_header_text(decode_header_value(name, fallback)), address.strip().lower()
-    return None
-
-
-def _addresses(msg: Message, name: str, fallback: str | None = None) -> list[tuple[str, str]]:
-    values = [
-        _unescape(re.sub(r"\r?\n[ \t]", " ", str(v)), fallback)
-        for k, v in msg.raw_items()
-        if k.lower() == name.lower()
-    ]
-    found: list[tuple[str, str]] = []
-    for value in values:
-        # Split into mailboxes at commas outside quotes, comments and angle brackets.
-        depth, quoted, start = 0, False, 0
-        pieces: list[str] = []
-        for index, char in enumerate(value):
-            if char == '"' and (index == 0 or value[index - 1] != "\\"):
-                quoted = not quoted
-            elif not quoted and char in "(<":
-                depth += 1
-            elif not quoted and char in ")>":
-                depth = max(depth - 1, 0)
-            elif char == "," and not quoted and depth == 0:
-                pieces.append(value[start:index])
-                start = index + 1
-        pieces.append(value[start:])
-        for piece in pieces:
-            mailbox = _mailbox(piece, fallback)
-            if mailbox is not None and _CONTROL.search(mailbox[1]) is None:
-                found.append(mailbox)
-    return found
 
 
 def _body_charset(msg: Message) -> str | None:
@@ -261,63 +143,6 @@ def _filename(part: Message) -> str | None:
         data = value.encode("latin-1", "surrogateescape") if isinstance(value, str) else value
         return decode_bytes(data, charset or "utf-8").text
     return decode_header_value(str(raw))
-
-
-def _auto_reason(msg: Message, sender: str | None, subject: str) -> str | None:
-    content_type = msg.get_content_type()
-    if content_type == "message/delivery-status":
-        return "bounce"
-    if content_type == "message/disposition-notification":
-        return "receipt"
-    if content_type == "multipart/report":
-        report = str(msg.get_param("report-type") or "").lower()
-        return {
-            "delivery-status": "bounce",
-            "feedback-report": "complaint",
-            "disposition-notification": "receipt",
-        }.get(str(report), "report")
-    auto_submitted = (_raw_header(msg, "Auto-Submitted") or "").lower()
-    if auto_submitted and not auto_submitted.startswith("no"):
-        return "auto-reply" if "replied" in auto_submitted else "auto-generated"
-    for name in ("X-Autoreply", "X-Autorespond", "X-Auto-Response-Suppress"):
-        if _raw_header(msg, name) is not None:
-            return "auto-reply"
-    precedence = (_raw_header(msg, "Precedence") or "").lower()
-    if precedence in ("bulk", "junk", "list", "auto_reply"):
-        return f"precedence {precedence}"
-    if _raw_header(msg, "List-Id") is not None or _raw_header(msg, "List-Unsubscribe") is not None:
-        return "mailing list"
-    if _raw_header(msg, "Feedback-ID") is not None and _raw_header(msg, "Return-Path") == "<>":
-        return "auto-generated"
-    if sender:
-        local = sender.split("@", 1)[0]
-        if _NOREPLY_LOCAL.match(local):
-            return f"sender {local}"
-    return_path = _raw_header(msg, "Return-Path")
-    if return_path is not None:
-        reason = envelope_auto_reason(return_path)
-        if reason is not None:
-            return reason
-    if _AUTO_SUBJECT.match(subject):
-        return "auto-reply"
-    return None
-
-
-def envelope_auto_reason(envelope_from: str | None) -> str | None:
-    """Why a mail with this envelope sender (``Return-Path``, SMTP ``MAIL FROM``) is
-    machine-made: the null sender of bounces, or a no-reply mailbox. None: a person."""
-    if envelope_from is None:
-        return None
-    value = envelope_from.strip()
-    if value in ("<>", ""):
-        return "null sender"
-    match = _ANGLE_ADDR.search(value)
-    address = match.group(1) if match else value.strip("<> ")
-    local = address.split("@", 1)[0].lower()
-    # VERP and SRS wrap the real local part: bounces+tag=...@, SRS0=...=local@...
-    if _NOREPLY_LOCAL.match(local) or _NOREPLY_LOCAL.match(local.split("+", 1)[0]):
-        return f"envelope sender {local.split('+', 1)[0][:40]}"
-    return None
 
 
 def _about(msg: Message, body: str) -> tuple[str, ...]:
@@ -433,13 +258,13 @@ def _parse(raw: bytes) -> ParsedMail:
     msg = BytesParser(policy=policy.compat32).parsebytes(raw)
     problems: list[str] = [type(d).__name__ for d in msg.defects][:10]
     charset = _body_charset(msg)
-    senders = _addresses(msg, "From", charset) or _addresses(msg, "Sender", charset)
+    senders = addresses(msg, "From", charset) or addresses(msg, "Sender", charset)
     from_name, from_address = senders[0] if senders else (None, None)
-    reply_to = _addresses(msg, "Reply-To", charset)
-    subject = clean_header_text(_header(msg, "Subject", charset) or "")
-    own_id = message_ids(_raw_header(msg, "Message-ID"))
+    reply_to = addresses(msg, "Reply-To", charset)
+    subject = clean_header_text(header(msg, "Subject", charset) or "")
+    own_id = message_ids(raw_header(msg, "Message-ID"))
     sent_at: datetime | None = None
-    if date := _raw_header(msg, "Date"):
+    if date := raw_header(msg, "Date"):
         try:
             sent_at = email.utils.parsedate_to_datetime(date)
             if sent_at.tzinfo is None:
@@ -463,18 +288,18 @@ def _parse(raw: bytes) -> ParsedMail:
         html_text = None
     # A contact form mails from noreply@ with the customer in Reply-To: whether a
     # person wrote it is read from where the answer is to go.
-    auto = _auto_reason(msg, reply_to[0][1] if reply_to else from_address, subject)
+    auto = auto_reason(msg, reply_to[0][1] if reply_to else from_address, subject)
     about = _about(msg, full_text) if auto else ()
     return ParsedMail(
         message_id=own_id[0] if own_id else _synthetic_id(raw),
         from_address=(reply_to[0][1] if reply_to and not from_address else from_address),
         from_name=from_name or None,
         reply_to=(reply_to[0][0] or None, reply_to[0][1]) if reply_to else None,
-        to=tuple(a for _, a in _addresses(msg, "To") + _addresses(msg, "Cc")),
+        to=tuple(a for _, a in addresses(msg, "To") + addresses(msg, "Cc")),
         subject=subject,
         sent_at=sent_at,
-        in_reply_to=message_ids(_raw_header(msg, "In-Reply-To")),
-        references=message_ids(_raw_header(msg, "References")),
+        in_reply_to=message_ids(raw_header(msg, "In-Reply-To")),
+        references=message_ids(raw_header(msg, "References")),
         text=text,
         full_text=full_text,
         html=html_text,
