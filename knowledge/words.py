@@ -11,7 +11,7 @@ in that entry's questions — in part where only some of a word's characters are
 (退回 against an entry that says 退货), whole for words that are not Chinese.
 
 The matcher multiplies a Chinese question's score by this share to a small power
-(``knowledge.matcher.COVERAGE_WEIGHT``). Segmenting was tried as features for the
+(``knowledge.scoring.COVERAGE_WEIGHT``). Segmenting was tried as features for the
 entry model too and measured worse there (:mod:`knowledge.wording`); as a test of
 coverage it helps (bench/kb_bench.py).
 """
