@@ -9,6 +9,7 @@ intake stops before the router it feeds, and the router before the database.
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -52,7 +53,7 @@ from router.inbox import (
     openapi_route,
 )
 from router.inbox.gaps_web import gap_routes
-from router.inbox.keys import ACCOUNTS, PRESENCE
+from router.inbox.keys import ACCOUNTS, LIVE_SOCKETS, PRESENCE, close_live_sockets
 from router.inbox.reports_web import report_routes
 from router.keys import (
     CHANNELS,
@@ -118,6 +119,8 @@ def create_app(
     app[CLIENT_ADDRESSES] = addresses
     app[KNOWLEDGE_PATH] = config.knowledge.path
     app[PRESENCE] = Presence(db, events)
+    app[LIVE_SOCKETS] = weakref.WeakSet()
+    app.on_shutdown.append(close_live_sockets)
     app[ACCOUNTS] = Accounts(
         db=db,
         clock=clock,

@@ -18,7 +18,7 @@ from router.delivery.events import (
 )
 from router.errors import DeskError
 from router.inbox import presenters
-from router.inbox.keys import PRESENCE
+from router.inbox.keys import LIVE_SOCKETS, PRESENCE
 from router.inbox.session import (
     current_viewer,
     require_same_origin,
@@ -49,6 +49,7 @@ async def live(request: web.Request) -> web.WebSocketResponse:
         raise web.HTTPUnauthorized()
     ws = web.WebSocketResponse(heartbeat=30.0)
     await ws.prepare(request)
+    request.app[LIVE_SOCKETS].add(ws)
     outgoing: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=1000)
 
     def send(frame: dict[str, Any]) -> None:

@@ -31,6 +31,7 @@ from router.inbox.api.common import (
     text_body,
     text_of,
 )
+from router.inbox.keys import LIVE_SOCKETS
 from router.keys import (
     ASSIST,
     CANNED,
@@ -335,6 +336,7 @@ async def events(request: web.Request) -> web.WebSocketResponse:
     agent = await agent_of(request)
     ws = web.WebSocketResponse(heartbeat=30.0)
     await ws.prepare(request)
+    request.app[LIVE_SOCKETS].add(ws)
     async with request.app[EVENT_BUS].subscribe() as subscription:
         pump = asyncio.ensure_future(_pump(ws, subscription, request.app[DESK], agent))
         try:

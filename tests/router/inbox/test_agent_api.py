@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from router.delivery.events import KnowledgeReloaded, Subscription
@@ -200,3 +201,17 @@ async def test_an_integration_can_do_what_an_agent_does(sqlite_service: Service)
         assert body["error"]["code"] == "invalid_body"
     status, body = await service.api("ana", "POST", path + "/assign", json={"agent_id": 99999})
     assert status == 404 and body["error"]["code"] == "not_found"
+
+
+async def test_an_open_live_feed_never_holds_the_service_up_at_shutdown(
+    sqlite_service: Service,
+) -> None:
+    service = sqlite_service
+    await service.add_agent("ana")
+    headers = {"Authorization": f"Bearer {service.tokens['ana']}"}
+    async with service.client.ws_connect("/api/agent/events", headers=headers) as feed:
+        # What the server does when it is asked to stop (SIGTERM, a deploy).
+        await service.app.shutdown()
+        closing = await feed.receive(timeout=5)
+    assert closing.type is aiohttp.WSMsgType.CLOSE
+    assert closing.data == aiohttp.WSCloseCode.GOING_AWAY
