@@ -59,6 +59,8 @@ bench: install semantic
 	$(BIN)/python bench/inbox_bench.py
 	$(BIN)/python bench/kb_bench.py
 	$(BIN)/python bench/bot_bench.py
+	$(BIN)/python bench/assist_bench.py
+	$(BIN)/python bench/gaps_bench.py
 	$(BIN)/python bench/sla_bench.py
 	$(BIN)/python bench/report_bench.py $(if $(RELAYDESK_TEST_PG_URL),--pg $(RELAYDESK_TEST_PG_URL))
 	$(BIN)/python bench/storage_bench.py $(if $(RELAYDESK_TEST_PG_URL),--pg $(RELAYDESK_TEST_PG_URL))
