@@ -44,6 +44,8 @@ _tokenizer: Any = None
 _idf: dict[str, float] = {}
 _median = 0.0
 _added: set[str] = set()
+# Words taught before the tokenizer was first needed: it learns them when it loads.
+_pending: list[str] = []
 
 
 def _segmenter() -> tuple[Any, dict[str, float], float]:
@@ -60,6 +62,9 @@ def _segmenter() -> tuple[Any, dict[str, float], float]:
             # module would read it twice and load the part-of-speech tables (a second
             # and a half of every start and every `relaydesk kb ask`).
             _idf, _median = _read_idf(Path(jieba.__file__).parent / "analyse" / "idf.txt")
+            for term in _pending:
+                tokenizer.add_word(term)
+            _pending.clear()
             _tokenizer = tokenizer
         return _tokenizer, _idf, _median
 
@@ -79,14 +84,18 @@ def add_terms(terms: Iterable[str]) -> None:
     """Teach the segmenter a knowledge base's own words (its synonyms' canonical forms).
 
     The tokenizer is shared by every knowledge base in the process: a word added for
-    one is known to all, which can only keep a real word whole."""
-    tokenizer, _, _ = _segmenter()
+    one is known to all, which can only keep a real word whole. Until the tokenizer is
+    first needed (a Chinese question to segment) the words wait for it: loading it takes
+    about a second a process that answers only English never spends."""
     with _lock:
         for term in terms:
             term = term.strip()
             if len(term) > 1 and term not in _added and " " not in term:
-                tokenizer.add_word(term)
                 _added.add(term)
+                if _tokenizer is None:
+                    _pending.append(term)
+                else:
+                    _tokenizer.add_word(term)
 
 
 def _tokens(text: str) -> list[str]:
