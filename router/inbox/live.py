@@ -61,6 +61,11 @@ async def live(request: web.Request) -> web.WebSocketResponse:
     handle = await presence.connect(viewer.agent.id, viewer.agent.name, send)
 
     async def pump() -> None:
+        # The socket closing under a send (the agent left, the service stops) ends it.
+        with contextlib.suppress(ConnectionError):
+            await pumping()
+
+    async def pumping() -> None:
         async with request.app[EVENT_BUS].subscribe() as events:
             getter = asyncio.ensure_future(events.get())
             waiter = asyncio.ensure_future(outgoing.get())

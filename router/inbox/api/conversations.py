@@ -355,7 +355,10 @@ async def _pump(
     async for event in subscription:
         # Web-chat frames are the web-chat stream's own business.
         if not isinstance(event, FrameStored) and await desk.hears(agent, event):
-            await ws.send_str(dumps(presenters.event_frame(event)))
+            try:
+                await ws.send_str(dumps(presenters.event_frame(event)))
+            except ConnectionError:
+                return  # the agent went away (or the service stops) mid-send
 
 
 async def deliveries(request: web.Request) -> web.Response:
