@@ -24,6 +24,7 @@ from router.inbox.session import (
     require_same_origin,
 )
 from router.keys import DESK, EVENT_BUS
+from router.storage import Agent
 
 __all__ = ["live"]
 
@@ -38,6 +39,38 @@ def _frame(event: Event) -> dict[str, Any] | None:
     if isinstance(event, AgentTyping | KnowledgeReloaded | FrameStored | PresenceChanged):
         return None
     return presenters.event_frame(event)
+
+
+async def _send_out(
+    app: web.Application,
+    ws: web.WebSocketResponse,
+    agent: Agent,
+    outgoing: asyncio.Queue[dict[str, Any]],
+) -> None:
+    """Store events the agent may hear of, and presence frames, out to their screen; the
+    socket closing under a send (the agent left, the service stops) ends it."""
+    desk = app[DESK]
+    with contextlib.suppress(ConnectionError):
+        async with app[EVENT_BUS].subscribe() as events:
+            getter = asyncio.ensure_future(events.get())
+            waiter = asyncio.ensure_future(outgoing.get())
+            try:
+                while True:
+                    done, _ = await asyncio.wait(
+                        {getter, waiter}, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    if getter in done:
+                        event = getter.result()
+                        frame = _frame(event)
+                        getter = asyncio.ensure_future(events.get())
+                        if frame is not None and await desk.hears(agent, event):
+                            await ws.send_json(frame)
+                    if waiter in done:
+                        await ws.send_json(waiter.result())
+                        waiter = asyncio.ensure_future(outgoing.get())
+            finally:
+                getter.cancel()
+                waiter.cancel()
 
 
 async def live(request: web.Request) -> web.WebSocketResponse:
@@ -57,37 +90,9 @@ async def live(request: web.Request) -> web.WebSocketResponse:
             outgoing.put_nowait(frame)
 
     presence = request.app[PRESENCE]
-    desk = request.app[DESK]
     handle = await presence.connect(viewer.agent.id, viewer.agent.name, send)
 
-    async def pump() -> None:
-        # The socket closing under a send (the agent left, the service stops) ends it.
-        with contextlib.suppress(ConnectionError):
-            await pumping()
-
-    async def pumping() -> None:
-        async with request.app[EVENT_BUS].subscribe() as events:
-            getter = asyncio.ensure_future(events.get())
-            waiter = asyncio.ensure_future(outgoing.get())
-            try:
-                while True:
-                    done, _ = await asyncio.wait(
-                        {getter, waiter}, return_when=asyncio.FIRST_COMPLETED
-                    )
-                    if getter in done:
-                        event = getter.result()
-                        frame = _frame(event)
-                        getter = asyncio.ensure_future(events.get())
-                        if frame is not None and await desk.hears(viewer.agent, event):
-                            await ws.send_json(frame)
-                    if waiter in done:
-                        await ws.send_json(waiter.result())
-                        waiter = asyncio.ensure_future(outgoing.get())
-            finally:
-                getter.cancel()
-                waiter.cancel()
-
-    task = asyncio.ensure_future(pump())
+    task = asyncio.ensure_future(_send_out(request.app, ws, viewer.agent, outgoing))
     loop = asyncio.get_running_loop()
     viewing: int | None = None
     told_customer = -CUSTOMER_TYPING_EVERY
