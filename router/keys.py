@@ -51,6 +51,7 @@ __all__ = [
     "KNOWLEDGE_PATH",
     "METRICS_TOKEN",
     "NOTIFIER",
+    "RELEARN",
     "RELOAD_BOT",
     "ROUTER",
     "ROUTING_SETTINGS",
@@ -85,6 +86,8 @@ KNOWLEDGE_PATH: web.AppKey[Path] = web.AppKey("knowledge_path")
 SEMANTIC: web.AppKey[tuple[str, ...]] = web.AppKey("semantic")
 # Rebuilds the matcher from the knowledge folder and swaps it in (after "Save as FAQ").
 RELOAD_BOT: web.AppKey[Callable[[], Awaitable[None]]] = web.AppKey("reload_bot")
+# The same in the background (router.core.Relearning): what agents' clicks ask for.
+RELEARN: web.AppKey[Callable[[], None]] = web.AppKey("relearn")
 AFTERCARE: web.AppKey[Aftercare] = web.AppKey("aftercare")
 # Past cases like the one an agent has open (router.desk.assist).
 ASSIST: web.AppKey[Assist] = web.AppKey("assist")

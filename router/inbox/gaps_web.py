@@ -34,7 +34,7 @@ from router.keys import (
     CLOCK,
     DATABASE,
     KNOWLEDGE_PATH,
-    RELOAD_BOT,
+    RELEARN,
 )
 from router.reporting.kb_gaps import find_gaps
 from router.storage import Agent, ReportFilter
@@ -127,7 +127,7 @@ async def _decide(request: web.Request, agent: Agent, variant: str, action: str)
     folder = request.app[KNOWLEDGE_PATH]
     if action == "accept":
         found = await asyncio.to_thread(accept_suggestion, folder, variant)
-        await request.app[RELOAD_BOT]()
+        request.app[RELEARN]()
     else:
         found = await asyncio.to_thread(dismiss_suggestion, folder, variant)
     await audit_knowledge(
@@ -237,7 +237,6 @@ async def publish_gap(request: web.Request) -> web.Response:
         )
         if extended is not None:
             suggested = await suggest_from(request, extended, questions)
-        await request.app[RELOAD_BOT]()
     except KnowledgeError as exc:
         raise web.HTTPSeeOther("/inbox/reports/gaps?" + urlencode({"notice": str(exc)})) from exc
     await audit_knowledge(
@@ -248,6 +247,7 @@ async def publish_gap(request: web.Request) -> web.Response:
         questions=questions,
         new_entry=extended is None,
     )
+    request.app[RELEARN]()  # the bot learns it in the background
     logger.info(
         "%s published %d phrasing(s) into %s from the gap report",
         viewer.agent.name,

@@ -19,7 +19,7 @@ from channels.memory import MemoryChannel
 from router.app import create_app
 from router.builders import utc_now
 from router.config import Config, load_config
-from router.delivery.events import MessageDelivered
+from router.delivery.events import KnowledgeReloaded, MessageDelivered
 from router.inbox import hash_token
 from router.keys import DATABASE, EVENT_BUS, ROUTER, SCHEDULER
 from router.storage import Database
@@ -112,6 +112,16 @@ class Service:
                 while seen < count:
                     if isinstance(await events.get(), MessageDelivered):
                         seen += 1
+
+    @asynccontextmanager
+    async def relearned(self, *, within: float = 180.0) -> AsyncIterator[None]:
+        """Leaves the block only once the bot relearned its knowledge base, as it does in
+        the background after a Save as FAQ, a published gap or an accepted word."""
+        async with self.events.subscribe() as events:
+            yield
+            async with asyncio.timeout(within):
+                while not isinstance(await events.get(), KnowledgeReloaded):
+                    pass
 
     async def add_agent(self, name: str, *, role: str = "agent") -> str:
         """An agent with an API token (``role="admin"`` for an admin); returns the token."""

@@ -32,7 +32,7 @@ from router.keys import (
     DESK,
     FILES,
     KNOWLEDGE_PATH,
-    RELOAD_BOT,
+    RELEARN,
     ROUTING_SETTINGS,
     TIMEZONE,
 )
@@ -50,7 +50,7 @@ logger = logging.getLogger(__name__)
 
 
 async def save_faq(request: web.Request) -> web.Response:
-    """An agent's reply becomes (or extends) a knowledge-base entry; the bot reloads."""
+    """An agent's reply becomes (or extends) a knowledge-base entry; the bot relearns."""
     viewer, form = await posted_form(request)
     conversation_id = conversation_id_of(request)
     question = form_text(form, "question")
@@ -77,7 +77,6 @@ async def save_faq(request: web.Request) -> web.Response:
         )
         if same is not None:
             suggested = await suggest_from(request, same, [question])
-        await request.app[RELOAD_BOT]()
     except KnowledgeError as exc:
         return await rerender(request, viewer, 400, notice=str(exc), notice_kind="error")
     await audit_knowledge(
@@ -89,6 +88,8 @@ async def save_faq(request: web.Request) -> web.Response:
         question=question,
         new_entry=same is None,
     )
+    # The bot learns it in the background: a refit takes seconds nobody should wait for.
+    request.app[RELEARN]()
     logger.info("agent %s saved a FAQ phrasing into %s", viewer.agent.name, entry_id)
     notice = texts(viewer.lang)["faq_saved"] + suggested_notice(viewer.lang, suggested)
     return await rerender(request, viewer, 200, notice=notice, notice_kind="ok")

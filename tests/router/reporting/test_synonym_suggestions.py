@@ -67,7 +67,8 @@ async def test_an_admin_accepts_a_suggested_word_and_the_bot_reads_it(
     service, kb = desk
     lead = await signed_in(service, "Lead")
     try:
-        page = await publish_phrasing(lead)
+        async with service.relearned():
+            page = await publish_phrasing(lead)
         assert "趴窝了 = 坏了" in page  # said in the notice and listed for a decision
         assert 'data-variant="趴窝了"' in page
         # Who taught the bot what is in the audit log.
@@ -85,9 +86,10 @@ async def test_an_admin_accepts_a_suggested_word_and_the_bot_reads_it(
         # Read by meaning, 趴窝了 already leans to the right entry; the word makes it sure.
         before = _confidence(service.app[BOT].decide(QUESTION), "damaged-parcel")
 
-        page = await submit(
-            lead, "/inbox/reports/gaps/synonyms", {"variant": "趴窝了", "action": "accept"}
-        )
+        async with service.relearned():
+            page = await submit(
+                lead, "/inbox/reports/gaps/synonyms", {"variant": "趴窝了", "action": "accept"}
+            )
         assert "趴窝了 now reads as 坏了" in page and 'data-variant="趴窝了"' not in page
         assert "趴窝了" in (kb / "learned_synonyms.yaml").read_text("utf-8")
         after = service.app[BOT].decide(QUESTION)
@@ -103,7 +105,8 @@ async def test_only_admins_decide_and_bad_requests_are_told_so(
     service, kb = desk
     lead, ana = await signed_in(service, "Lead"), await signed_in(service, "Ana")
     try:
-        await publish_phrasing(lead)
+        async with service.relearned():
+            await publish_phrasing(lead)
         status, _ = await ana.post(
             "/inbox/reports/gaps/synonyms", {"variant": "趴窝了", "action": "accept"}
         )
@@ -145,11 +148,12 @@ async def test_save_as_faq_into_an_entry_suggests_the_word_and_says_so(
     reply = next(m for m in detail["messages"] if m["author"] == "agent")
     lead = await signed_in(service, "Lead")
     try:
-        page = await submit(
-            lead,
-            f"/inbox/c/{receipt.conversation_id}/faq",
-            {"question": "我的洗衣机趴窝了要修", "message_id": str(reply["id"])},
-        )
+        async with service.relearned():
+            page = await submit(
+                lead,
+                f"/inbox/c/{receipt.conversation_id}/faq",
+                {"question": "我的洗衣机趴窝了要修", "message_id": str(reply["id"])},
+            )
         assert "Saved to the knowledge base" in page and "趴窝了 = 坏了" in page
         [saved] = await logged(service, "save_faq")
         assert (saved.actor, saved.target, saved.target_id) == (
@@ -176,7 +180,8 @@ async def test_an_integration_decides_on_suggested_words_through_the_api(
     await service.add_agent("api-agent")
     lead = await signed_in(service, "Lead")
     try:
-        await publish_phrasing(lead)
+        async with service.relearned():
+            await publish_phrasing(lead)
     finally:
         await lead.close()
     path = "/api/agent/knowledge/synonyms"
@@ -194,7 +199,8 @@ async def test_an_integration_decides_on_suggested_words_through_the_api(
     decision = {"variant": "趴窝了", "action": "accept"}
     assert (await service.api("api-agent", "POST", path, json=decision))[0] == 403
     assert (await service.api("boss", "POST", path, json={"variant": "趴窝了"}))[0] == 400
-    status, body = await service.api("boss", "POST", path, json=decision)
+    async with service.relearned():
+        status, body = await service.api("boss", "POST", path, json=decision)
     assert (status, body["status"], body["canonical"]) == (200, "accepted", "坏了")
     assert service.app[BOT].decide(QUESTION).entry_id == "damaged-parcel"
     # Decided once: nothing pending any more.
