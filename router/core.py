@@ -59,7 +59,7 @@ from router.reporting.kb_gaps import keep_gaps_current
 from router.settings.routing import RoutingSettings
 from router.settings.sla import SlaSettings
 
-__all__ = ["core"]
+__all__ = ["Relearning", "core"]
 
 logger = logging.getLogger(__name__)
 
@@ -245,6 +245,11 @@ class Relearning:
                 await self._events.publish(KnowledgeReloaded(len(self._bot.matcher), str(exc)))
             if not self._again:
                 return
+
+    async def settled(self) -> None:
+        """Returns once no relearn is running or asked for."""
+        while self._task is not None and not self._task.done():
+            await asyncio.shield(self._task)
 
     async def stop(self) -> None:
         if self._task is not None:
