@@ -1,12 +1,32 @@
-"""The inbox's words in English and Chinese."""
+"""The inbox's words in English and Chinese, simplified and traditional.
+
+The traditional-script inbox (``zh_Hant``, for agents in Taiwan and Hong Kong) is the
+simplified words as Taiwan writes them (OpenCC ``s2twp``) until translators' catalogs
+replace these tables."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+
 from bot.texts import preferred_language
+from knowledge.normalise import in_script
 
-__all__ = ["LANGUAGES", "label", "pick_language", "texts"]
+__all__ = [
+    "HTML_LANG",
+    "LANGUAGES",
+    "content_language",
+    "in_language",
+    "label",
+    "pick_language",
+    "texts",
+]
 
-LANGUAGES = ("en", "zh")
+LANGUAGES = ("en", "zh", "zh_Hant")
+# What each is in the pages' ``lang`` attribute (fonts and screen readers read it).
+HTML_LANG = {"en": "en", "zh": "zh-CN", "zh_Hant": "zh-TW"}
+# A browser asking for traditional characters (Taiwan, Hong Kong, Macau).
+_TRADITIONAL = re.compile(r"^zh-(hant|tw|hk|mo)\b", re.IGNORECASE)
 
 _EN = {
     "title": "RelayDesk inbox",
@@ -570,7 +590,11 @@ _ZH = {
     "faq_answer": "机器人将给出的答案",
 }
 
-_TEXTS = {"en": _EN, "zh": _ZH}
+_TEXTS = {
+    "en": _EN,
+    "zh": _ZH,
+    "zh_Hant": {key: in_script(words, "hant-tw") for key, words in _ZH.items()},
+}
 
 
 def texts(language: str) -> dict[str, str]:
@@ -589,4 +613,22 @@ def pick_language(stored: str | None, accept_language: str) -> str:
     """The agent's choice, else the browser's preference, else English."""
     if stored in LANGUAGES:
         return stored
-    return preferred_language(accept_language) or "en"
+    preferred = preferred_language(accept_language)
+    if preferred == "zh":
+        for part in accept_language.split(","):
+            code = part.split(";")[0].strip()
+            if code.lower().startswith("zh"):
+                return "zh_Hant" if _TRADITIONAL.match(code) else "zh"
+    return preferred or "en"
+
+
+def in_language(words: Mapping[str, str], language: str) -> str:
+    """One of ``{"en": ..., "zh": ...}`` for an inbox language (traditional from "zh")."""
+    if language == "zh_Hant":
+        return in_script(words["zh"], "hant-tw")
+    return words.get(language, words["en"])
+
+
+def content_language(language: str) -> str:
+    """The language of what customers write (``zh`` or ``en``) for an inbox language."""
+    return "zh" if language.startswith("zh") else "en"

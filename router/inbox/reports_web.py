@@ -12,7 +12,7 @@ from aiohttp import web
 
 from router.errors import ApiError
 from router.inbox.api.common import agent_of, json_response
-from router.inbox.i18n import texts
+from router.inbox.i18n import in_language, texts
 from router.inbox.presenters import summary
 from router.inbox.session import Viewer, page_viewer, render
 from router.keys import (
@@ -185,7 +185,7 @@ async def page(request: web.Request) -> web.Response:
         "reports.html",
         viewer,
         figures=report.figures,
-        definitions={k: v[viewer.lang] for k, v in DEFINITIONS.items()},
+        definitions={k: in_language(v, viewer.lang) for k, v in DEFINITIONS.items()},
         tables=list(report.tables()),
         query=urlencode(query),
         filters={**query, **shown},

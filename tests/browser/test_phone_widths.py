@@ -68,4 +68,11 @@ async def test_every_inbox_page_fits_the_screen(desk: Service, browser: Browser,
     await page.locator("#queue-rows a").first.click()
     await expect(page.locator("#status")).to_have_text("排队中")
     await expect(page.locator("[data-reason]").first).to_have_text("把握不足")
+    # And in traditional script, where every page still fits.
+    await page.locator("#switch-script").click()
+    await expect(page.locator("html")).to_have_attribute("lang", "zh-TW")
+    await expect(page.locator("#status")).to_have_text("排隊中")
+    await fits(page, width)
+    await page.goto(str(desk.client.make_url("/inbox/reports")))
+    await fits(page, width)
     assert watch.problems == []

@@ -15,7 +15,7 @@ from router.delivery.files import download
 from router.errors import DeskError, page_error
 from router.inbox import presenters
 from router.inbox.gaps_web import audit_knowledge, suggest_from, suggested_notice
-from router.inbox.i18n import texts
+from router.inbox.i18n import content_language, texts
 from router.inbox.session import (
     conversation_id_of,
     current_viewer,
@@ -142,7 +142,7 @@ async def knowledge_search(request: web.Request) -> web.Response:
             entry = bot.matcher.entry(candidate.entry_id)
             if entry is None:
                 continue
-            language = request.query.get("language") or viewer.lang
+            language = request.query.get("language") or content_language(viewer.lang)
             results.append(
                 {
                     "id": entry.id,

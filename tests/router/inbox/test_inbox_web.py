@@ -172,6 +172,31 @@ async def test_the_inbox_speaks_chinese_when_the_agent_chooses_it(
     await again.close()
 
 
+async def test_agents_in_taiwan_and_hong_kong_get_the_inbox_in_traditional_script(
+    service: Service, agents: tuple[InboxSession, InboxSession]
+) -> None:
+    li, _ = agents
+    status, _ = await li.post("/inbox/language", {"language": "zh_Hant", "next": "/inbox"})
+    assert status == 303
+    page = await li.get("/inbox")
+    assert '<html lang="zh-TW">' in page
+    assert "未分配" in page and "客服工作臺" in page and "客服工作台" not in page
+    # Back to simplified with one click, and to English with the other.
+    assert 'name="language" value="zh"' in page and 'name="language" value="en"' in page
+    await li.post("/inbox/language", {"language": "zh", "next": "/inbox"})
+    page = await li.get("/inbox")
+    assert '<html lang="zh-CN">' in page and "客服工作台" in page
+    # Before signing in, the browser's language decides: a Taiwanese browser reads 繁體.
+    async with service.client.get(
+        "/inbox/login", headers={"Accept-Language": "zh-TW,zh;q=0.9,en;q=0.5"}
+    ) as response:
+        assert '<html lang="zh-TW">' in await response.text()
+    async with service.client.get(
+        "/inbox/login", headers={"Accept-Language": "zh-CN,zh;q=0.9"}
+    ) as response:
+        assert '<html lang="zh-CN">' in await response.text()
+
+
 async def test_search_finds_a_conversation_by_the_customers_words(
     service: Service, agents: tuple[InboxSession, InboxSession]
 ) -> None:
@@ -237,7 +262,7 @@ async def test_agents_assign_tag_prioritise_resolve_and_reopen(
 def test_both_languages_have_every_phrase() -> None:
     from router.inbox.i18n import texts
 
-    assert set(texts("zh")) == set(texts("en"))
+    assert set(texts("zh")) == set(texts("en")) == set(texts("zh_Hant"))
 
 
 async def test_behind_a_tls_proxy_the_session_cookie_is_secure(tmp_path: Path) -> None:
