@@ -31,13 +31,14 @@ __all__ = ["conversation_view", "queue_view"]
 # -- time and SLA for the views -----------------------------------------------------
 
 
-def _ago(since: datetime, now: datetime) -> str:
+def _ago(since: datetime, now: datetime, t: dict[str, str]) -> str:
+    """How long ago, in the agent's words (``t``): 5m, 1h 3m, 2d."""
     seconds = max(int((now - since).total_seconds()), 0)
     if seconds < 3600:
-        return f"{seconds // 60}m"
+        return t["ago_m"].format(m=seconds // 60)
     if seconds < 86400:
-        return f"{seconds // 3600}h {seconds % 3600 // 60}m"
-    return f"{seconds // 86400}d"
+        return t["ago_hm"].format(h=seconds // 3600, m=seconds % 3600 // 60)
+    return t["ago_d"].format(d=seconds // 86400)
 
 
 def _sla(c: Conversation, now: datetime) -> dict[str, Any]:
@@ -167,7 +168,7 @@ def _queue_row(
         "first_line": (question.text.strip().splitlines() or [""])[0][:120] if question else "",
         "language": c.language,
         "since": since.isoformat(),
-        "waiting": _ago(since, now),
+        "waiting": _ago(since, now, texts(viewer.lang)),
         "awaiting": last is not None and last.direction is Direction.IN,
         "assignee": assignee,
         "team": team,

@@ -78,7 +78,9 @@
     const seconds = Number(cell.dataset.seconds);
     if (cell.dataset.seconds === "") { cell.textContent = "–"; continue; }
     const minutes = Math.round(seconds / 60);
-    cell.textContent = minutes < 60 ? minutes + " min" : Math.floor(minutes / 60) + " h " + (minutes % 60) + " min";
+    const min = " " + (words.minutes_short || "min");
+    const h = " " + (words.hours_short || "h") + " ";
+    cell.textContent = minutes < 60 ? minutes + min : Math.floor(minutes / 60) + h + (minutes % 60) + min;
   }
   window.addEventListener("resize", function () { charts.forEach((c) => c.resize()); });
   document.body.dataset.charts = String(charts.length);

@@ -176,16 +176,20 @@ async def test_agents_in_taiwan_and_hong_kong_get_the_inbox_in_traditional_scrip
     service: Service, agents: tuple[InboxSession, InboxSession]
 ) -> None:
     li, _ = agents
+    visitor, _ = await handed_off(service)
     status, _ = await li.post("/inbox/language", {"language": "zh_Hant", "next": "/inbox"})
     assert status == 303
     page = await li.get("/inbox")
     assert '<html lang="zh-TW">' in page
     assert "未分配" in page and "客服工作臺" in page and "客服工作台" not in page
+    # Codes and durations in words too: the channel, how long the customer waits.
+    assert ">網頁聊天<" in page and "分鐘" in page and ">webchat<" not in page
     # Back to simplified with one click, and to English with the other.
     assert 'name="language" value="zh"' in page and 'name="language" value="en"' in page
     await li.post("/inbox/language", {"language": "zh", "next": "/inbox"})
     page = await li.get("/inbox")
     assert '<html lang="zh-CN">' in page and "客服工作台" in page
+    await visitor.close()
     # Before signing in, the browser's language decides: a Taiwanese browser reads 繁體.
     async with service.client.get(
         "/inbox/login", headers={"Accept-Language": "zh-TW,zh;q=0.9,en;q=0.5"}
