@@ -23,6 +23,24 @@ async def chat(where: Page | FrameLocator, text: str) -> None:
     await where.locator("#send").click()
 
 
+@pytest.mark.parametrize(
+    ("locale", "lang", "online", "send"),
+    [("zh-CN", "zh-CN", "在线", "发送"), ("zh-TW", "zh-TW", "在線", "發送")],
+)
+async def test_a_chinese_browser_gets_the_chat_in_its_script(
+    sqlite_service: Service, browser: Browser, locale: str, lang: str, online: str, send: str
+) -> None:
+    context = await browser.new_context(locale=locale)
+    page = await context.new_page()
+    await page.goto(str(sqlite_service.client.make_url("/chat")))
+    await expect(page.locator("#status")).to_have_text(online)
+    await expect(page.locator("#send")).to_have_text(send)
+    await expect(page.locator("html")).to_have_attribute("lang", lang)
+    await chat(page, "怎么申请退货？")
+    await expect(page.locator(".msg.bot").last).to_contain_text("申请售后")
+    await context.close()
+
+
 async def test_a_customer_chats_in_the_browser(sqlite_service: Service, browser: Browser) -> None:
     page = await browser.new_page()
     problems: list[str] = []

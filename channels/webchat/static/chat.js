@@ -11,10 +11,20 @@
   var input = document.getElementById("text");
   var WHO = { bot: "Assistant · 智能客服", agent: "Support team · 人工客服" };
   // The box is one line high: its hint in the visitor's language, not both side by side.
-  var chinese = (navigator.languages || [navigator.language || ""]).some(function (l) {
+  var preferred = (navigator.languages || [navigator.language || ""]).filter(function (l) {
     return /^zh\b/i.test(l || "");
-  });
-  input.placeholder = chinese ? "请输入您的问题…" : "Type your question…";
+  })[0];
+  var chinese = preferred !== undefined;
+  // Taiwan, Hong Kong and Macau read traditional characters.
+  var traditional = chinese && /^zh-(hant|tw|hk|mo)\b/i.test(preferred);
+  var WORDS = traditional
+    ? { ask: "請輸入您的問題…", send: "發送", online: "在線", connecting: "連線中…", reconnecting: "重新連線中…" }
+    : chinese
+      ? { ask: "请输入您的问题…", send: "发送", online: "在线", connecting: "连接中…", reconnecting: "重新连接中…" }
+      : { ask: "Type your question…", send: "Send", online: "online", connecting: "connecting…", reconnecting: "reconnecting…" };
+  if (chinese) { document.documentElement.lang = traditional ? "zh-TW" : "zh-CN"; }
+  input.placeholder = WORDS.ask;
+  document.getElementById("send").textContent = WORDS.send;
 
   // The newest message in view, once whatever it carries (stars, choices, a photo) is
   // in place: after a reload too, the survey is above the box, not under it.
@@ -228,7 +238,7 @@
       state.maxChars = frame.max_text_chars;
       save();
       retry = 0;
-      setStatus("online", "online");
+      setStatus("online", WORDS.online);
       showNotice("");
       // Anything sent while offline goes again, under the same id: the server stores it once.
       Object.keys(pending).forEach(function (id) {
@@ -273,7 +283,7 @@
   }
 
   function connect() {
-    setStatus("connecting", "connecting…");
+    setStatus("connecting", WORDS.connecting);
     var scheme = location.protocol === "https:" ? "wss://" : "ws://";
     ws = new WebSocket(scheme + location.host + "/api/chat/ws");
     ws.onopen = function () {
@@ -287,7 +297,7 @@
       onFrame(frame);
     };
     ws.onclose = function () {
-      setStatus("offline", "reconnecting…");
+      setStatus("offline", WORDS.reconnecting);
       retry = Math.min(retry + 1, 6);
       setTimeout(connect, Math.min(30000, 250 * Math.pow(2, retry)));
     };
