@@ -320,6 +320,7 @@ _EN = {
     "code_lead": "Lead",
     "code_admin": "Admin",
     # How long a customer has waited (the queue) and durations (the reports).
+    "who_bot": "Bot",
     "ago_m": "{m}m",
     "ago_hm": "{h}h {m}m",
     "ago_d": "{d}d",
@@ -614,6 +615,7 @@ _ZH = {
     "code_agent": "客服",
     "code_lead": "组长",
     "code_admin": "管理员",
+    "who_bot": "机器人",
     "ago_m": "{m}分钟",
     "ago_hm": "{h}小时{m}分钟",
     "ago_d": "{d}天",

@@ -221,7 +221,7 @@ async def conversation_view(request: web.Request, viewer: Viewer) -> dict[str, A
     contact_name = (
         (contact.display_name or contact.email or "") if contact else ""
     ) or visitor_name(detail.conversation.contact_id, viewer)
-    messages = _transcript(detail, names, contact_name, now)
+    messages = _transcript(detail, names, contact_name, now, texts(viewer.lang))
     c = detail.conversation
     zone = now.tzinfo
     routing = request.app[ROUTING_SETTINGS].routing
@@ -269,7 +269,11 @@ async def conversation_view(request: web.Request, viewer: Viewer) -> dict[str, A
 
 
 def _transcript(
-    detail: ConversationDetail, names: dict[int, str], contact_name: str, now: datetime
+    detail: ConversationDetail,
+    names: dict[int, str],
+    contact_name: str,
+    now: datetime,
+    t: dict[str, str],
 ) -> list[dict[str, Any]]:
     """The messages as the page shows them: who, when, what failed, and for an agent's
     answer, the Save-as-FAQ pair."""
@@ -286,9 +290,9 @@ def _transcript(
                 a["url"] = a["url"].replace("/api/agent/attachments/", "/inbox/attachments/", 1)
         who = {
             "customer": contact_name,
-            "bot": "Bot",
+            "bot": t["who_bot"],
             "system": "RelayDesk",
-            "agent": names.get(m.author_agent_id or 0, "agent"),
+            "agent": names.get(m.author_agent_id or 0, t["code_agent"]),
         }[m.author_kind.value]
         messages.append(
             {
