@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -161,12 +162,17 @@ class BotTexts:
         return in_script(text, script) if language == "zh" else text
 
 
-def preferred_language(accept_language: str) -> str | None:
-    """The first of our languages (``zh``, ``en``) a browser's Accept-Language names."""
+# A browser asking for traditional characters (Taiwan, Hong Kong, Macau).
+_TRADITIONAL = re.compile(r"^zh-(hant|tw|hk|mo)\b")
+
+
+def preferred_language(accept_language: str, *, scripts: bool = False) -> str | None:
+    """The first of our languages (``zh``, ``en``) a browser's Accept-Language names;
+    with ``scripts``, traditional Chinese is ``zh_Hant``."""
     for part in accept_language.split(","):
         code = part.split(";")[0].strip().lower()
         if code.startswith("zh"):
-            return "zh"
+            return "zh_Hant" if scripts and _TRADITIONAL.match(code) else "zh"
         if code.startswith("en"):
             return "en"
     return None

@@ -4,10 +4,10 @@ model, the models, and the score curves calibrated on held-out questions of its 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import sparse
 
 from knowledge.calibration import Calibration, EntryModel, fit_calibration
 from knowledge.index import MatcherIndex
@@ -28,23 +28,9 @@ class MatcherFitting(MatcherIndex):
     """Between the index (``knowledge.index``) and the scoring (``knowledge.matcher``)."""
 
     calibration: dict[str, Calibration]
-
-    def _score(
-        self,
-        text: str,
-        *,
-        model: EntryModel | None,
-        chinese: EntryModel | None = None,
-        vector: NDArray[np.float32] | None = None,
-        wording: sparse.csr_matrix | None = None,
-        chinese_wording: sparse.csr_matrix | None = None,
-        zh_vector: NDArray[np.float32] | None = None,
-        leave_out_row: int | None = None,
-        leave_out_entry: int | None = None,
-    ) -> Scored | None:
-        """Raw scores of every entry for ``text`` (``Matcher`` scores; calibration holds
-        questions out through it)."""
-        raise NotImplementedError
+    # Raw scores of every entry for a text (``Matcher._score``): calibration holds its
+    # questions out through it.
+    _score: Callable[..., Scored | None]
 
     def _fit_chinese(self, rows: NDArray[np.bool_], start: EntryModel | None = None) -> EntryModel:
         assert self._chinese_worded is not None

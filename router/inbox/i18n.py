@@ -6,7 +6,6 @@ replace these tables."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
 from bot.texts import preferred_language
@@ -25,8 +24,6 @@ __all__ = [
 LANGUAGES = ("en", "zh", "zh_Hant")
 # What each is in the pages' ``lang`` attribute (fonts and screen readers read it).
 HTML_LANG = {"en": "en", "zh": "zh-CN", "zh_Hant": "zh-TW"}
-# A browser asking for traditional characters (Taiwan, Hong Kong, Macau).
-_TRADITIONAL = re.compile(r"^zh-(hant|tw|hk|mo)\b", re.IGNORECASE)
 
 _EN = {
     "title": "RelayDesk inbox",
@@ -647,13 +644,7 @@ def pick_language(stored: str | None, accept_language: str) -> str:
     """The agent's choice, else the browser's preference, else English."""
     if stored in LANGUAGES:
         return stored
-    preferred = preferred_language(accept_language)
-    if preferred == "zh":
-        for part in accept_language.split(","):
-            code = part.split(";")[0].strip()
-            if code.lower().startswith("zh"):
-                return "zh_Hant" if _TRADITIONAL.match(code) else "zh"
-    return preferred or "en"
+    return preferred_language(accept_language, scripts=True) or "en"
 
 
 def in_language(words: Mapping[str, str], language: str) -> str:

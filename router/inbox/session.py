@@ -22,7 +22,7 @@ from aiohttp import web
 
 from router.conversations import ConversationStatus
 from router.desk.sla import holiday_gaps
-from router.inbox.i18n import pick_language, texts
+from router.inbox.i18n import HTML_LANG, pick_language, texts
 from router.inbox.keys import ACCOUNTS
 from router.keys import AFTERCARE, CLOCK
 from router.storage import Agent
@@ -96,6 +96,7 @@ def render(
     html = TEMPLATES.get_template(template).render(
         t=texts(lang),
         lang=lang,
+        html_lang=HTML_LANG.get(lang, "en"),
         agent=viewer.agent if viewer else None,
         csrf=viewer.csrf if viewer else "",
         request_path=request.path_qs,

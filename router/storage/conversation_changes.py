@@ -8,32 +8,16 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, String, bindparam, func, select, update
+from sqlalchemy import Integer, String, bindparam, func, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.base import ChannelAddress
-from router.conversations import (
-    CLAIMABLE,
-    ConversationStatus,
-    Priority,
-)
-from router.storage.models import (
-    ConversationRow,
-)
+from router.conversations import CLAIMABLE, ConversationStatus, Priority
+from router.storage.models import ConversationRow
 
 __all__ = ["ConversationChanges"]
 
 # The statements every message runs, built once: their values are parameters.
-_OPEN_CONVERSATION = (
-    select(ConversationRow)
-    .where(
-        ConversationRow.channel == bindparam("channel"),
-        ConversationRow.thread_key == bindparam("thread_key"),
-        ConversationRow.status != ConversationStatus.RESOLVED.value,
-    )
-    .order_by(ConversationRow.id.desc())
-    .limit(1)
-)
 _TOUCH = (
     update(ConversationRow)
     .where(ConversationRow.id == bindparam("conversation_id"))
@@ -53,15 +37,6 @@ _TOUCH = (
 
 class ConversationChanges:
     session: AsyncSession
-
-    async def _update_conversation(self, conversation_id: int, **values: Any) -> int:
-        result = await self.session.execute(
-            update(ConversationRow)
-            .where(ConversationRow.id == conversation_id)
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
-        return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def touch_conversation(
         self,
@@ -167,6 +142,7 @@ class ConversationChanges:
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def _set(self, conversation_id: int, **values: Any) -> None:
+        """An unconditional UPDATE of the row (bookkeeping, not a change of hands)."""
         await self.session.execute(
             update(ConversationRow)
             .where(ConversationRow.id == conversation_id)
@@ -192,17 +168,12 @@ class ConversationChanges:
         (None: back to the queue). False if it is resolved or its owner changed meanwhile:
         a claim made a moment earlier is never overwritten."""
         status = ConversationStatus.QUEUED if agent_id is None else ConversationStatus.ASSIGNED
-        owner = (
-            ConversationRow.assignee_id.is_(None)
-            if expected is None
-            else ConversationRow.assignee_id == expected
-        )
         result = await self.session.execute(
             update(ConversationRow)
             .where(
                 ConversationRow.id == conversation_id,
                 ConversationRow.status != ConversationStatus.RESOLVED.value,
-                owner,
+                _owned_by(expected),
             )
             .values(assignee_id=agent_id, status=status.value, updated_at=now)
             .execution_options(synchronize_session=False)
@@ -214,11 +185,6 @@ class ConversationChanges:
     ) -> bool:
         """Move an open conversation owned by ``expected`` to ``team``'s queue (None:
         everyone's), unowned; False if it is resolved or its owner changed meanwhile."""
-        owner = (
-            ConversationRow.assignee_id.is_(None)
-            if expected is None
-            else ConversationRow.assignee_id == expected
-        )
         result = await self.session.execute(
             update(ConversationRow)
             .where(
@@ -226,7 +192,7 @@ class ConversationChanges:
                 ConversationRow.status.in_(
                     [ConversationStatus.QUEUED.value, ConversationStatus.ASSIGNED.value]
                 ),
-                owner,
+                _owned_by(expected),
             )
             .values(
                 team=team,
@@ -269,12 +235,7 @@ class ConversationChanges:
         """sla_policy, waiting_since, survey_asked_at, follow_up_at, priority."""
         allowed = {"sla_policy", "waiting_since", "survey_asked_at", "follow_up_at", "priority"}
         assert set(values) <= allowed, set(values) - allowed
-        await self.session.execute(
-            update(ConversationRow)
-            .where(ConversationRow.id == conversation_id)
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
+        await self._set(conversation_id, **values)
 
     async def record_rating(
         self, conversation_id: int, *, score: int, comment: str | None, now: datetime
@@ -304,3 +265,10 @@ class ConversationChanges:
             .execution_options(synchronize_session=False)
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _owned_by(expected: int | None) -> Any:
+    """The conversation is still owned by ``expected`` (None: by nobody)."""
+    if expected is None:
+        return ConversationRow.assignee_id.is_(None)
+    return ConversationRow.assignee_id == expected

@@ -6,27 +6,15 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Integer, String, bindparam, func, select, update
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.base import ChannelAddress
-from router.conversations import (
-    ConversationStatus,
-    Direction,
-    Priority,
-)
+from router.conversations import ConversationStatus, Direction, Priority
 from router.storage.inbox_queries import SeenBy
-from router.storage.mapping import (
-    conversation_record,
-)
-from router.storage.models import (
-    ConversationRow,
-    IdentityRow,
-    MessageRow,
-)
-from router.storage.records import (
-    Conversation,
-)
+from router.storage.mapping import conversation_record
+from router.storage.models import ConversationRow, IdentityRow, MessageRow
+from router.storage.records import Conversation
 
 __all__ = ["ConversationQueries"]
 
@@ -40,21 +28,6 @@ _OPEN_CONVERSATION = (
     )
     .order_by(ConversationRow.id.desc())
     .limit(1)
-)
-_TOUCH = (
-    update(ConversationRow)
-    .where(ConversationRow.id == bindparam("conversation_id"))
-    .values(
-        reply_channel=bindparam("reply_channel"),
-        reply_recipient=bindparam("reply_recipient"),
-        reply_thread=bindparam("reply_thread"),
-        updated_at=bindparam("updated_at", type_=ConversationRow.updated_at.type),
-        # Kept when the message brought none.
-        language=func.coalesce(bindparam("new_language", type_=String), ConversationRow.language),
-        bot_misses=func.coalesce(
-            bindparam("new_misses", type_=Integer), ConversationRow.bot_misses
-        ),
-    )
 )
 
 

@@ -6,59 +6,16 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Integer, String, Table, bindparam, func, insert, select, update
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.base import Attachment, Choice
-from router.conversations import (
-    AuthorKind,
-    ConversationStatus,
-    Direction,
-    Priority,
-)
-from router.storage.mapping import (
-    dump_attachments,
-    dump_choices,
-    message_record,
-)
-from router.storage.models import (
-    ConversationRow,
-    HandoffRow,
-    MessageRow,
-)
-from router.storage.records import (
-    Handoff,
-    Message,
-)
+from router.conversations import AuthorKind, Direction, Priority
+from router.storage.mapping import dump_attachments, dump_choices, message_record
+from router.storage.models import ConversationRow, HandoffRow, MessageRow
+from router.storage.records import Handoff, Message
 
 __all__ = ["MessageQueries"]
-
-# The statements every message runs, built once: their values are parameters.
-_OPEN_CONVERSATION = (
-    select(ConversationRow)
-    .where(
-        ConversationRow.channel == bindparam("channel"),
-        ConversationRow.thread_key == bindparam("thread_key"),
-        ConversationRow.status != ConversationStatus.RESOLVED.value,
-    )
-    .order_by(ConversationRow.id.desc())
-    .limit(1)
-)
-_TOUCH = (
-    update(ConversationRow)
-    .where(ConversationRow.id == bindparam("conversation_id"))
-    .values(
-        reply_channel=bindparam("reply_channel"),
-        reply_recipient=bindparam("reply_recipient"),
-        reply_thread=bindparam("reply_thread"),
-        updated_at=bindparam("updated_at", type_=ConversationRow.updated_at.type),
-        # Kept when the message brought none.
-        language=func.coalesce(bindparam("new_language", type_=String), ConversationRow.language),
-        bot_misses=func.coalesce(
-            bindparam("new_misses", type_=Integer), ConversationRow.bot_misses
-        ),
-    )
-)
 
 
 class MessageQueries:

@@ -5,45 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, String, bindparam, func, select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from router.conversations import (
-    ConversationStatus,
-)
-from router.storage.models import (
-    ConversationRow,
-    SettingRow,
-)
+from router.storage.models import SettingRow
 
 __all__ = ["SettingsQueries"]
-
-# The statements every message runs, built once: their values are parameters.
-_OPEN_CONVERSATION = (
-    select(ConversationRow)
-    .where(
-        ConversationRow.channel == bindparam("channel"),
-        ConversationRow.thread_key == bindparam("thread_key"),
-        ConversationRow.status != ConversationStatus.RESOLVED.value,
-    )
-    .order_by(ConversationRow.id.desc())
-    .limit(1)
-)
-_TOUCH = (
-    update(ConversationRow)
-    .where(ConversationRow.id == bindparam("conversation_id"))
-    .values(
-        reply_channel=bindparam("reply_channel"),
-        reply_recipient=bindparam("reply_recipient"),
-        reply_thread=bindparam("reply_thread"),
-        updated_at=bindparam("updated_at", type_=ConversationRow.updated_at.type),
-        # Kept when the message brought none.
-        language=func.coalesce(bindparam("new_language", type_=String), ConversationRow.language),
-        bot_misses=func.coalesce(
-            bindparam("new_misses", type_=Integer), ConversationRow.bot_misses
-        ),
-    )
-)
 
 
 class SettingsQueries:
